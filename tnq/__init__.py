@@ -1,0 +1,36 @@
+"""tnq: tensor-network simulation of quantum circuits (dense reference, MPS), with QNLP on top.
+
+Quick start::
+
+    import tnq
+    c = tnq.ghz(50)
+    state = tnq.simulate(c, method="mps", max_bond=64)
+    state.counts(1000)
+    tnq.expectation(tnq.brickwork(40, 12), "Z0 Z1", method="mps", max_bond=64)
+"""
+
+from .circuit import (
+    GATES,
+    Circuit,
+    Operation,
+    Parameter,
+    bernstein_vazirani,
+    brickwork,
+    ghz,
+    grid_random,
+    qaoa,
+    qft,
+    random_circuit,
+)
+from .errors import CircuitError, ObservableError, QasmError, SimulationError, TnqError
+from .observables import Hamiltonian, PauliString
+from .simulate import expectation, simulate
+from .state import State
+from .tensornet import MPS
+
+__version__ = "0.1.0"
+
+__all__ = ["Circuit", "Operation", "Parameter", "GATES", "simulate", "expectation", "State", "MPS",
+           "PauliString", "Hamiltonian", "ghz", "qft", "brickwork", "grid_random", "qaoa",
+           "bernstein_vazirani", "random_circuit", "TnqError", "CircuitError", "QasmError",
+           "ObservableError", "SimulationError"]

@@ -1,0 +1,1 @@
+"""Simulation backends; each exposes ``run(gates, num_wires, wire_of, **options) -> State``."""

@@ -1,0 +1,287 @@
+"""The circuit IR: an ordered list of operations on ``num_qubits`` qubits.
+
+Bitstring convention (used by every backend): character ``q`` of a bitstring is qubit ``q``, and
+qubit 0 is the most significant bit of a dense statevector index (``state[int("011", 2)]``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import CircuitError
+from .gates import GATES, gate_matrix, is_diagonal, is_unitary
+from .parameters import ParameterExpression, check_numeric, is_symbolic
+
+NON_UNITARY = ("measure", "barrier")
+
+
+@dataclass(frozen=True, eq=False)
+class Operation:
+    """One instruction: a named gate, a custom ``unitary``, a ``measure`` or a ``barrier``."""
+
+    name: str
+    qubits: tuple[int, ...]
+    params: tuple[Any, ...] = ()
+    matrix: np.ndarray | None = field(default=None, repr=False)
+    label: str | None = None
+
+    @property
+    def is_gate(self) -> bool:
+        return self.name not in NON_UNITARY
+
+    @property
+    def is_symbolic(self) -> bool:
+        return any(is_symbolic(p) for p in self.params)
+
+    @property
+    def diagonal(self) -> bool:
+        """True for gates whose matrix is diagonal (they commute with Z-type observables)."""
+        if self.name == "unitary":
+            return is_diagonal(self.matrix)
+        return self.is_gate and GATES[self.name].diagonal
+
+    def unitary(self) -> Any:
+        """The gate's matrix (big-endian in ``self.qubits``); parameters must be bound."""
+        if self.name == "unitary":
+            return self.matrix
+        if self.is_symbolic:
+            raise CircuitError(f"gate {self.name} on qubits {self.qubits} has unbound parameters "
+                               f"{sorted(set().union(*(p.symbols for p in self.params if is_symbolic(p))))}; "
+                               "call circuit.bind({...}) first")
+        return gate_matrix(self.name, self.params)
+
+    def with_qubits(self, qubits: Sequence[int]) -> Operation:
+        return Operation(self.name, tuple(qubits), self.params, self.matrix, self.label)
+
+    def __repr__(self) -> str:
+        args = ", ".join(repr(p) for p in self.params)
+        return f"{self.name}({args}) {list(self.qubits)}" if args else f"{self.name} {list(self.qubits)}"
+
+
+class Circuit:
+    """A quantum circuit on ``num_qubits`` qubits, built gate by gate or read from QASM / qiskit.
+
+    Gate methods follow qiskit's argument order (parameters first, then qubits)::
+
+        c = Circuit(2); c.h(0); c.cx(0, 1); c.rz(Parameter("t"), 1)
+    """
+
+    def __init__(self, num_qubits: int, name: str | None = None) -> None:
+        if not isinstance(num_qubits, (int, np.integer)) or num_qubits < 1:
+            raise CircuitError(f"num_qubits must be a positive integer, got {num_qubits!r}")
+        self.num_qubits = int(num_qubits)
+        self.name = name
+        self.ops: list[Operation] = []
+        self._measured: set[int] = set()
+
+    # --- building -------------------------------------------------------------------------------
+    def append(self, name: str, qubits: Sequence[int], params: Sequence[Any] = (),
+               matrix: Any = None, label: str | None = None) -> Circuit:
+        """Append one operation after validating its name, qubits and parameters."""
+        name = name.lower()
+        qubits = self._check_qubits(name, qubits)
+        where = f"gate {name} on qubits {list(qubits)} (operation {len(self.ops)})"
+        if name == "unitary":
+            matrix = self._check_matrix(matrix, len(qubits), where)
+            params = ()
+        elif name in NON_UNITARY:
+            params = ()
+        else:
+            spec = GATES.get(name)
+            if spec is None:
+                raise CircuitError(f"unknown gate {name!r}; known gates: {', '.join(sorted(GATES))}")
+            if len(qubits) != spec.num_qubits:
+                raise CircuitError(f"{where}: {name} acts on {spec.num_qubits} qubit(s), got {len(qubits)}")
+            if len(params) != spec.num_params:
+                raise CircuitError(f"{where}: {name} takes {spec.num_params} parameter(s), got {len(params)}")
+            params = tuple(check_numeric(p, where) for p in params)
+        if name != "barrier":
+            late = [q for q in qubits if q in self._measured]
+            if late:
+                raise CircuitError(f"{where}: qubit(s) {late} were already measured; mid-circuit "
+                                   "measurement followed by more operations is not supported")
+        if name == "measure":
+            self._measured.update(qubits)
+        self.ops.append(Operation(name, qubits, tuple(params), matrix, label))
+        return self
+
+    def unitary(self, matrix: Any, qubits: Sequence[int] | int, label: str | None = None) -> Circuit:
+        """Append an arbitrary unitary; ``qubits[0]`` is the most significant bit of its index."""
+        qubits = [qubits] if isinstance(qubits, (int, np.integer)) else qubits
+        return self.append("unitary", qubits, matrix=matrix, label=label)
+
+    def measure(self, *qubits: int) -> Circuit:
+        """Mark qubits (default: all) as measured at the end; sampling returns these."""
+        return self.append("measure", qubits or range(self.num_qubits))
+
+    def barrier(self, *qubits: int) -> Circuit:
+        """A no-op marker kept for QASM round trips."""
+        return self.append("barrier", qubits or range(self.num_qubits))
+
+    def compose(self, other: Circuit, qubits: Sequence[int] | None = None) -> Circuit:
+        """Append all of ``other``'s operations, mapping its qubit ``k`` to ``qubits[k]``."""
+        mapping = list(qubits) if qubits is not None else list(range(other.num_qubits))
+        if len(mapping) != other.num_qubits:
+            raise CircuitError(f"compose: {other.num_qubits} qubits need {other.num_qubits} targets, "
+                               f"got {len(mapping)}")
+        for op in other.ops:
+            self.append(op.name, [mapping[q] for q in op.qubits], op.params, op.matrix, op.label)
+        return self
+
+    # --- inspection -------------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self.ops)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def gates(self) -> Iterator[Operation]:
+        """The unitary operations, skipping measurements and barriers."""
+        return (op for op in self.ops if op.is_gate)
+
+    @property
+    def measured_qubits(self) -> list[int]:
+        """Measured qubits in the order they were measured (empty: nothing measured)."""
+        seen: list[int] = []
+        for op in self.ops:
+            if op.name == "measure":
+                seen += [q for q in op.qubits if q not in seen]
+        return seen
+
+    @property
+    def parameters(self) -> list[str]:
+        """Sorted names of the free symbols still to be bound."""
+        names: set[str] = set()
+        for op in self.ops:
+            for p in op.params:
+                if isinstance(p, ParameterExpression):
+                    names |= p.symbols
+        return sorted(names)
+
+    def count_ops(self) -> dict[str, int]:
+        return dict(Counter(op.name for op in self.ops))
+
+    def depth(self) -> int:
+        """Number of layers of gates (barriers and measurements excluded)."""
+        level = [0] * self.num_qubits
+        for op in self.gates():
+            d = 1 + max(level[q] for q in op.qubits)
+            for q in op.qubits:
+                level[q] = d
+        return max(level)
+
+    def __repr__(self) -> str:
+        return (f"Circuit({self.num_qubits} qubits, {sum(1 for _ in self.gates())} gates, "
+                f"depth {self.depth()}{', params ' + str(self.parameters) if self.parameters else ''})")
+
+    # --- transformations -------------------------------------------------------------------------
+    def copy(self) -> Circuit:
+        new = Circuit(self.num_qubits, self.name)
+        new.ops = list(self.ops)
+        new._measured = set(self._measured)
+        return new
+
+    def bind(self, values: Mapping[Any, Any]) -> Circuit:
+        """A copy with symbols replaced by ``values`` (keys: names or Parameters; values may be tensors)."""
+        new = self.copy()
+        new.ops = [
+            Operation(op.name, op.qubits,
+                      tuple(p.bind(values) if isinstance(p, ParameterExpression) else p for p in op.params),
+                      op.matrix, op.label) if op.is_symbolic else op
+            for op in self.ops
+        ]
+        for op in new.ops:
+            for p in op.params:
+                check_numeric(p, f"bind: gate {op.name} on qubits {list(op.qubits)}")
+        return new
+
+    def inverse(self) -> Circuit:
+        """The adjoint circuit (gates reversed and conjugated as custom unitaries)."""
+        new = Circuit(self.num_qubits, self.name)
+        for op in reversed(list(self.gates())):
+            new.unitary(np.asarray(op.unitary()).conj().T, op.qubits)
+        return new
+
+    # --- I/O (implemented in tnq.circuit.interop) ------------------------------------------------
+    @classmethod
+    def from_qasm(cls, source: str) -> Circuit:
+        """Read OpenQASM 2 from a string or a path to a ``.qasm`` file."""
+        from .interop import from_qasm
+
+        return from_qasm(source)
+
+    @classmethod
+    def from_qiskit(cls, qc: Any) -> Circuit:
+        """Convert a qiskit ``QuantumCircuit``."""
+        from .interop import from_qiskit
+
+        return from_qiskit(qc)
+
+    def to_qiskit(self) -> Any:
+        """Convert to a qiskit ``QuantumCircuit`` (qubit ``q`` -> qiskit qubit ``q``)."""
+        from .interop import to_qiskit
+
+        return to_qiskit(self)
+
+    def to_qasm(self) -> str:
+        """Export as an OpenQASM 2 string."""
+        from .interop import to_qasm
+
+        return to_qasm(self)
+
+    # --- validation helpers ----------------------------------------------------------------------
+    def _check_qubits(self, name: str, qubits: Iterable[int]) -> tuple[int, ...]:
+        out = []
+        for q in qubits:
+            if not isinstance(q, (int, np.integer)) or isinstance(q, bool):
+                raise CircuitError(f"gate {name}: qubit index must be an integer, got {q!r}")
+            if not 0 <= q < self.num_qubits:
+                raise CircuitError(f"gate {name}: qubit {q} is out of range for a "
+                                   f"{self.num_qubits}-qubit circuit (valid: 0..{self.num_qubits - 1})")
+            out.append(int(q))
+        if len(set(out)) != len(out):
+            raise CircuitError(f"gate {name}: repeated qubit in {out}")
+        if not out and name not in NON_UNITARY:
+            raise CircuitError(f"gate {name}: no qubits given")
+        return tuple(out)
+
+    @staticmethod
+    def _check_matrix(matrix: Any, k: int, where: str) -> np.ndarray:
+        try:
+            m = np.array(matrix, dtype=np.complex128)
+        except (TypeError, ValueError) as exc:
+            raise CircuitError(f"{where}: matrix is not numeric ({exc})") from None
+        if m.shape != (2**k, 2**k):
+            raise CircuitError(f"{where}: a {k}-qubit unitary must be {2**k}x{2**k}, got shape {m.shape}")
+        if not np.all(np.isfinite(m)):
+            raise CircuitError(f"{where}: matrix has NaN or infinite entries")
+        if not is_unitary(m):
+            dev = np.abs(m.conj().T @ m - np.eye(2**k)).max()
+            raise CircuitError(f"{where}: matrix is not unitary (max |U^dag U - I| = {dev:.3g})")
+        m.setflags(write=False)
+        return m
+
+
+def _add_gate_methods() -> None:
+    """Give Circuit one method per named gate: ``c.h(0)``, ``c.rx(theta, 0)``, ``c.cp(lam, 0, 1)``."""
+    for spec in GATES.values():
+        def method(self: Circuit, *args: Any, _spec=spec) -> Circuit:
+            n = _spec.num_params
+            if len(args) != n + _spec.num_qubits:
+                raise CircuitError(f"{_spec.name} takes {n} parameter(s) then {_spec.num_qubits} "
+                                   f"qubit(s), got {len(args)} argument(s)")
+            return self.append(_spec.name, args[n:], args[:n])
+
+        method.__name__ = spec.name
+        method.__doc__ = (f"Append {spec.name}: {spec.num_params} parameter(s) then "
+                          f"{spec.num_qubits} qubit(s).")
+        if not hasattr(Circuit, spec.name):
+            setattr(Circuit, spec.name, method)
+
+
+_add_gate_methods()

@@ -1,0 +1,159 @@
+"""OpenQASM 2 and qiskit conversion. Parsing is qiskit.qasm2's (fast, handles qelib1.inc)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CircuitError, QasmError
+from .circuit import Circuit
+from .gates import GATES, reverse_qubit_order
+from .parameters import Parameter, ParameterExpression
+
+# Statements tnq cannot simulate as a pure state; found by a light scan so errors can name the line.
+_UNSUPPORTED = [
+    (re.compile(r"^\s*if\s*\("), "classical control (if)"),
+    (re.compile(r"^\s*reset\b"), "reset"),
+    (re.compile(r"^\s*opaque\b"), "opaque gate declaration"),
+]
+
+
+def _looks_like_path(source: str) -> bool:
+    return "\n" not in source and ";" not in source and (source.endswith(".qasm") or os.path.exists(source))
+
+
+def from_qasm(source: str | os.PathLike) -> Circuit:
+    """Read OpenQASM 2 from a string or a file path; errors name the file, line and instruction."""
+    text, origin = str(source), "<string>"
+    if isinstance(source, os.PathLike) or _looks_like_path(text):
+        origin = str(source)
+        try:
+            text = Path(source).read_text()
+        except OSError as exc:
+            raise QasmError(f"{origin}: cannot read QASM file ({exc.strerror})") from None
+    _scan_unsupported(text, origin)
+    import qiskit.qasm2 as qasm2
+
+    try:
+        qc = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
+    except qasm2.QASM2ParseError as exc:
+        message = str(exc).strip('"').replace("<input>", origin)
+        match = re.search(r":(\d+),\d+:", message)
+        line = f"\n  line {match.group(1)}: {_line(text, int(match.group(1)))}" if match else ""
+        raise QasmError(f"{message}{line}") from None
+    return from_qiskit(qc, origin=origin)
+
+
+def _line(text: str, number: int) -> str:
+    lines = text.splitlines()
+    return lines[number - 1].strip() if 0 < number <= len(lines) else ""
+
+
+def _scan_unsupported(text: str, origin: str) -> None:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        code = raw.split("//", 1)[0]
+        for statement in code.split(";"):
+            for pattern, what in _UNSUPPORTED:
+                if pattern.search(statement):
+                    raise QasmError(f"{origin}:{number}: {what} is not supported by tnq's pure-state "
+                                    f"simulators: {statement.strip()}")
+
+
+def _param_from_qiskit(value: Any, where: str) -> Any:
+    from qiskit.circuit import ParameterExpression as QiskitExpression
+
+    if not isinstance(value, QiskitExpression):
+        return float(value) if not isinstance(value, complex) else value
+    if not value.parameters:
+        return float(value)
+    terms, zero = {}, {p: 0.0 for p in value.parameters}
+    for p in value.parameters:
+        grad = value.gradient(p)
+        if isinstance(grad, QiskitExpression) and grad.parameters:
+            raise CircuitError(f"{where}: parameter expression {value} is not affine in its symbols")
+        terms[p.name] = float(grad)
+    const = float(value.bind(zero))
+    if len(terms) == 1 and const == 0.0 and next(iter(terms.values())) == 1.0:
+        return Parameter(next(iter(terms)))
+    return ParameterExpression(terms, const)
+
+
+def from_qiskit(qc: Any, origin: str = "qiskit circuit") -> Circuit:
+    """Convert a qiskit ``QuantumCircuit``; custom gates are expanded through their definitions."""
+    circuit = Circuit(qc.num_qubits, name=qc.name)
+    _append_qiskit(circuit, qc, list(range(qc.num_qubits)), origin)
+    return circuit
+
+
+def _append_qiskit(circuit: Circuit, qc: Any, mapping: list[int], origin: str) -> None:
+    from qiskit.quantum_info import Operator
+
+    for index, instruction in enumerate(qc.data):
+        op = instruction.operation
+        qubits = [mapping[qc.find_bit(q).index] for q in instruction.qubits]
+        where = f"{origin}: instruction {index} ({op.name} on qubits {qubits})"
+        if getattr(op, "condition", None) is not None or op.name in ("if_else", "while_loop", "for_loop",
+                                                                      "switch_case", "reset", "initialize"):
+            raise QasmError(f"{where}: {op.name} is not supported by tnq's pure-state simulators")
+        if op.name in ("barrier", "measure"):
+            circuit.append(op.name, qubits)
+        elif op.name in ("delay", "global_phase"):
+            continue
+        elif op.name in GATES:
+            circuit.append(op.name, qubits, [_param_from_qiskit(p, where) for p in op.params])
+        elif op.definition is not None and op.name != "unitary":
+            _append_qiskit(circuit, op.definition, qubits, origin)
+        else:
+            try:
+                matrix = Operator(op).data
+            except Exception as exc:  # qiskit raises several types for non-unitary instructions
+                raise QasmError(f"{where}: cannot convert to a unitary ({exc})") from None
+            circuit.unitary(reverse_qubit_order(matrix), qubits, label=op.name)
+
+
+def to_qiskit(circuit: Circuit) -> Any:
+    """Convert to a qiskit ``QuantumCircuit`` with one classical bit per measured qubit."""
+    from qiskit import ClassicalRegister, QuantumCircuit
+    from qiskit.circuit import Parameter as QiskitParameter
+    from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
+
+    standard = get_standard_gate_name_mapping()
+    symbols: dict[str, Any] = {}
+
+    def param(p: Any) -> Any:
+        if isinstance(p, ParameterExpression):
+            expr = p._const
+            for name, coeff in p._terms.items():
+                expr = expr + coeff * symbols.setdefault(name, QiskitParameter(name))
+            return expr
+        return float(np.real(p)) if np.isrealobj(p) or np.imag(p) == 0 else p
+
+    qc = QuantumCircuit(circuit.num_qubits, name=circuit.name)
+    measured = circuit.measured_qubits
+    if measured:
+        qc.add_register(ClassicalRegister(len(measured), "c"))
+    for op in circuit.ops:
+        if op.name == "measure":
+            for q in op.qubits:
+                qc.measure(q, measured.index(q))
+        elif op.name == "barrier":
+            qc.barrier(*op.qubits)
+        elif op.name == "unitary":
+            qc.append(UnitaryGate(reverse_qubit_order(op.matrix), label=op.label), list(op.qubits))
+        else:
+            gate = type(standard[op.name])(*[param(p) for p in op.params])
+            qc.append(gate, list(op.qubits))
+    return qc
+
+
+def to_qasm(circuit: Circuit) -> str:
+    """OpenQASM 2 text of a circuit with bound parameters (custom unitaries are synthesised)."""
+    if circuit.parameters:
+        raise CircuitError(f"bind parameters {circuit.parameters} before exporting to OpenQASM 2")
+    import qiskit.qasm2 as qasm2
+
+    return qasm2.dumps(to_qiskit(circuit))

@@ -1,0 +1,117 @@
+"""The result of a simulation: one interface over every backend.
+
+Backends implement a few primitives on *wires* (their internal qubit order); this base class
+translates qubits, validates bitstrings and observables, and offers amplitudes, probabilities,
+expectations, sampling and counts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import ObservableError, SimulationError
+from .observables import Observable, as_hamiltonian, pauli_matrix
+
+BitstringLike = "str | Sequence[int] | np.ndarray"
+
+
+class State(ABC):
+    """A simulated pure state of ``num_qubits`` qubits; ``info`` holds how it was obtained."""
+
+    def __init__(self, num_qubits: int, wire_of: np.ndarray, info: dict[str, Any]) -> None:
+        self.num_qubits = num_qubits
+        self.wire_of = np.asarray(wire_of)
+        self.info = info
+
+    # --- backend primitives (wire order) ---------------------------------------------------------
+    @abstractmethod
+    def _amplitudes(self, wire_bits: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _expect_pauli(self, wire_ops: dict[int, np.ndarray]) -> complex: ...
+
+    @abstractmethod
+    def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray: ...
+
+    # --- public API ------------------------------------------------------------------------------
+    def amplitudes(self, bitstrings: Any) -> np.ndarray:
+        """<b|psi> for each bitstring (strings like '0110', or an (m, n) array of 0/1)."""
+        bits = as_bits(bitstrings, self.num_qubits)
+        wire_bits = np.empty_like(bits)
+        wire_bits[:, self.wire_of] = bits
+        return self._amplitudes(wire_bits)
+
+    def amplitude(self, bitstring: Any) -> complex:
+        """<b|psi> for one bitstring; character q is qubit q."""
+        return complex(self.amplitudes([bitstring])[0])
+
+    def probabilities(self, bitstrings: Any) -> np.ndarray:
+        return np.abs(self.amplitudes(bitstrings)) ** 2
+
+    def probability(self, bitstring: Any) -> float:
+        return float(self.probabilities([bitstring])[0])
+
+    def expectation(self, observable: Observable) -> float | complex:
+        """<psi|H|psi> for a Pauli string or Hamiltonian; real for Hermitian input."""
+        h = as_hamiltonian(observable, self.num_qubits)
+        total = 0j
+        for coeff, term in sorted(zip(h.coeffs, h.terms), key=lambda ct: min(ct[1].support, default=0)):
+            ops = {int(self.wire_of[q]): pauli_matrix(p) for q, p in term.ops}
+            total += coeff * self._expect_pauli(ops)
+        hermitian = all(np.imag(c) == 0 for c in h.coeffs)
+        return float(total.real) if hermitian else total
+
+    def sample(self, shots: int, seed: int | np.random.Generator | None = None,
+               qubits: Sequence[int] | None = None) -> np.ndarray:
+        """Exact samples from |psi|^2: an array (shots, len(qubits)) of 0/1, column j = qubits[j]."""
+        if not isinstance(shots, (int, np.integer)) or shots < 0:
+            raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        qubits = list(range(self.num_qubits)) if qubits is None else list(qubits)
+        bad = [q for q in qubits if not 0 <= q < self.num_qubits]
+        if bad:
+            raise SimulationError(f"cannot sample qubit {bad[0]}: the state has {self.num_qubits} qubits")
+        wire_samples = self._sample(int(shots), rng)
+        return wire_samples[:, self.wire_of[qubits]]
+
+    def counts(self, shots: int, seed: int | np.random.Generator | None = None,
+               qubits: Sequence[int] | None = None) -> dict[str, int]:
+        """Histogram of sampled bitstrings (character j = qubits[j])."""
+        samples = self.sample(shots, seed, qubits)
+        rows = ["".join(map(str, row)) for row in samples]
+        return dict(Counter(rows).most_common())
+
+    def __repr__(self) -> str:
+        extras = ", ".join(f"{k}={v}" for k, v in self.info.items() if k in ("method", "max_bond", "fidelity"))
+        return f"{type(self).__name__}({self.num_qubits} qubits, {extras})"
+
+
+def as_bits(bitstrings: Any, n: int) -> np.ndarray:
+    """Validate bitstrings for an n-qubit state; return an (m, n) uint8 array."""
+    if isinstance(bitstrings, str):
+        bitstrings = [bitstrings]
+    if isinstance(bitstrings, np.ndarray) and bitstrings.ndim == 2:
+        bits = bitstrings
+    else:
+        rows = []
+        for b in bitstrings:
+            if isinstance(b, str):
+                if set(b) - {"0", "1"}:
+                    raise ObservableError(f"bitstring {b!r} may only contain '0' and '1'")
+                rows.append([int(ch) for ch in b])
+            else:
+                rows.append(list(b))
+        lengths = {len(r) for r in rows}
+        if len(lengths) > 1:
+            raise ObservableError(f"bitstrings of different lengths {sorted(lengths)}")
+        bits = np.array(rows, dtype=np.int64).reshape(len(rows), -1)
+    if bits.shape[1] != n:
+        raise ObservableError(f"bitstring of length {bits.shape[1]} given for a {n}-qubit state")
+    if bits.size and (bits.min() < 0 or bits.max() > 1):
+        raise ObservableError("bitstrings may only contain 0 and 1")
+    return bits.astype(np.uint8)

@@ -1,0 +1,83 @@
+"""Truncated factorisations shared by the MPS simulator, the Born machine and MPO compression."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+
+from ..errors import SimulationError
+
+
+class Truncation(NamedTuple):
+    """Result of a truncated SVD: ``matrix ~= U @ diag(S) @ Vh``."""
+
+    U: np.ndarray
+    S: np.ndarray
+    Vh: np.ndarray
+    discarded: float
+    """Relative discarded weight: sum of dropped s^2 over sum of all s^2 (0 when exact)."""
+
+
+def check_truncation(max_bond: int | None, cutoff: float) -> None:
+    """Validate truncation options once, with a clear message."""
+    if max_bond is not None and (isinstance(max_bond, bool) or not isinstance(max_bond, (int, np.integer))
+                                 or max_bond < 1):
+        raise SimulationError(f"max_bond must be a positive integer or None, got {max_bond!r}")
+    if not (isinstance(cutoff, (int, float, np.floating)) and 0.0 <= cutoff < 1.0):
+        raise SimulationError(f"cutoff must be a number in [0, 1), got {cutoff!r}")
+
+
+def svd(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thin SVD by LAPACK gesdd, falling back to the slower but more robust gesvd."""
+    try:
+        return scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesdd", check_finite=False)
+    except np.linalg.LinAlgError:
+        return scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesvd", check_finite=False)
+
+
+def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float) -> tuple[int, float]:
+    """How many singular values to keep so the relative discarded weight stays <= ``cutoff``
+    and the count <= ``max_bond``; returns (count, discarded weight)."""
+    weights = s * s
+    total = float(weights.sum())
+    if total == 0.0:
+        return 1, 0.0
+    tail = np.cumsum(weights[::-1])[::-1]  # tail[i] = sum_{j >= i} s_j^2
+    keep = int(np.count_nonzero(tail > cutoff * total))
+    if max_bond is not None:
+        keep = min(keep, max_bond)
+    keep = max(keep, 1)
+    discarded = float(tail[keep]) / total if keep < len(s) else 0.0
+    return keep, discarded
+
+
+def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0,
+                  renormalize: bool = False) -> Truncation:
+    """SVD keeping at most ``max_bond`` values and discarding at most ``cutoff`` relative weight.
+    With ``renormalize`` the kept values are rescaled to the original Frobenius norm."""
+    U, S, Vh = svd(matrix)
+    keep, discarded = keep_count(S, max_bond, cutoff)
+    if keep < len(S):
+        U, S, Vh = U[:, :keep], S[:keep], Vh[:keep]
+        if renormalize and discarded < 1.0:
+            S = S / np.sqrt(1.0 - discarded)
+    return Truncation(U, S, Vh, discarded)
+
+
+def tensor_train(tensor: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0) -> tuple[list[np.ndarray], float]:
+    """TT-SVD: split an order-N tensor into cores of shape (left, dim_k, right) by sequential
+    truncated SVDs, left to right (cores 0..N-2 left-orthonormal). Returns cores and the total
+    relative discarded weight (an upper bound on the squared relative Frobenius error)."""
+    dims = tensor.shape
+    cores, discarded_total = [], 0.0
+    rest = np.asarray(tensor).reshape(1, -1)
+    for k, d in enumerate(dims[:-1]):
+        left = rest.shape[0]
+        t = truncated_svd(rest.reshape(left * d, -1), max_bond, cutoff)
+        cores.append(t.U.reshape(left, d, -1))
+        rest = t.S[:, None] * t.Vh
+        discarded_total += t.discarded * (1.0 - discarded_total)
+    cores.append(rest.reshape(rest.shape[0], dims[-1], 1))
+    return cores, discarded_total

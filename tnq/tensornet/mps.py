@@ -1,0 +1,311 @@
+"""Canonical matrix product states: the engine's core primitive.
+
+Tensors have shape ``(left_bond, physical, right_bond)``. The orthogonality centre ``center`` is
+tracked: every tensor left of it is left-orthonormal, every tensor right of it right-orthonormal,
+so local quantities (norms, expectations, conditional probabilities) need only local contractions.
+Used by the circuit simulator, the Born machine and (through ``decompose``) MPO compression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import SimulationError
+from .decompose import check_truncation, keep_count, svd
+
+
+class MPS:
+    """A matrix product state with a tracked orthogonality centre and truncation bookkeeping."""
+
+    def __init__(self, tensors: Sequence[np.ndarray], center: int | None = None) -> None:
+        self.tensors = [np.asarray(t) for t in tensors]
+        if not self.tensors:
+            raise SimulationError("an MPS needs at least one site")
+        for k, t in enumerate(self.tensors):
+            if t.ndim != 3:
+                raise SimulationError(f"MPS site {k}: tensor must have 3 axes (left, phys, right), got {t.shape}")
+        for k in range(len(self.tensors) - 1):
+            if self.tensors[k].shape[2] != self.tensors[k + 1].shape[0]:
+                raise SimulationError(f"MPS bond {k}-{k + 1}: dimensions {self.tensors[k].shape[2]} and "
+                                      f"{self.tensors[k + 1].shape[0]} do not match")
+        self.center: int | None = center  # None: no canonical form known yet
+        self.discarded: list[float] = []  # relative discarded weight of each truncating split
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def product_state(cls, n: int, local_states: Sequence[np.ndarray] | None = None, d: int = 2) -> MPS:
+        """|0...0> (or the given normalised local vectors): every tensor is both left- and right-orthonormal."""
+        if local_states is None:
+            vec = np.zeros(d, dtype=np.complex128)
+            vec[0] = 1.0
+            local_states = [vec] * n
+        tensors = []
+        for v in local_states:
+            v = np.asarray(v, dtype=np.complex128)
+            tensors.append((v / np.linalg.norm(v)).reshape(1, -1, 1))
+        return cls(tensors, center=0)
+
+    @classmethod
+    def random(cls, n: int, d: int, bond: int, seed: int | None = None, dtype: Any = np.complex128) -> MPS:
+        """A random normalised MPS (used by tests and as a Born-machine initialisation)."""
+        rng = np.random.default_rng(seed)
+        dims = [1] + [min(bond, d**k, d ** (n - k)) for k in range(1, n)] + [1]
+        tensors = []
+        for k in range(n):
+            shape = (dims[k], d, dims[k + 1])
+            t = rng.normal(size=shape)
+            if np.iscomplexobj(np.empty(0, dtype)):
+                t = t + 1j * rng.normal(size=shape)
+            tensors.append(t.astype(dtype))
+        mps = cls(tensors)
+        mps.canonicalize(0)
+        mps.normalize()
+        return mps
+
+    def copy(self) -> MPS:
+        new = MPS([t.copy() for t in self.tensors], self.center)
+        new.discarded = list(self.discarded)
+        return new
+
+    # --- shape facts --------------------------------------------------------------------------
+    @property
+    def num_sites(self) -> int:
+        return len(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    @property
+    def bond_dims(self) -> list[int]:
+        """Dimensions of the n-1 internal bonds, left to right."""
+        return [t.shape[2] for t in self.tensors[:-1]]
+
+    @property
+    def max_bond(self) -> int:
+        return max(self.bond_dims, default=1)
+
+    @property
+    def fidelity_estimate(self) -> float:
+        """Product of (1 - discarded weight) over all truncations: an estimate of |<exact|mps>|^2."""
+        return float(np.prod([1.0 - w for w in self.discarded])) if self.discarded else 1.0
+
+    # --- canonical form ----------------------------------------------------------------------
+    def canonicalize(self, site: int = 0) -> None:
+        """Bring an MPS of unknown gauge into canonical form with centre ``site``."""
+        self.center = 0
+        for k in range(self.num_sites - 1):
+            self._shift_right(k)
+        self.center = self.num_sites - 1
+        self.move_center(site)
+
+    def move_center(self, site: int) -> None:
+        """Move the orthogonality centre to ``site`` by QR decompositions (the state is unchanged)."""
+        if self.center is None:
+            self.canonicalize(site)
+            return
+        while self.center < site:
+            self._shift_right(self.center)
+            self.center += 1
+        while self.center > site:
+            self._shift_left(self.center)
+            self.center -= 1
+
+    def _shift_right(self, k: int) -> None:
+        t = self.tensors[k]
+        left, d, right = t.shape
+        q, r = np.linalg.qr(t.reshape(left * d, right))
+        self.tensors[k] = q.reshape(left, d, q.shape[1])
+        self.tensors[k + 1] = np.tensordot(r, self.tensors[k + 1], axes=(1, 0))
+
+    def _shift_left(self, k: int) -> None:
+        t = self.tensors[k]
+        left, d, right = t.shape
+        q, r = np.linalg.qr(t.reshape(left, d * right).T)
+        self.tensors[k] = q.T.reshape(q.shape[1], d, right)
+        self.tensors[k - 1] = np.tensordot(self.tensors[k - 1], r.T, axes=(2, 0))
+
+    def norm(self) -> float:
+        if self.center is not None:
+            return float(np.linalg.norm(self.tensors[self.center]))
+        env = np.ones((1, 1))
+        for t in self.tensors:
+            env = np.einsum("ab,apc,bpd->cd", env, t.conj(), t, optimize=True)
+        return float(np.sqrt(abs(env[0, 0])))
+
+    def normalize(self) -> float:
+        """Scale to unit norm (on the centre tensor); returns the old norm."""
+        nrm = self.norm()
+        if nrm == 0:
+            raise SimulationError("cannot normalise an MPS of zero norm")
+        k = self.center if self.center is not None else 0
+        self.tensors[k] = self.tensors[k] / nrm
+        return nrm
+
+    # --- local updates -----------------------------------------------------------------------
+    def apply_one(self, site: int, matrix: np.ndarray) -> None:
+        """Apply a single-site operator (unitaries keep the canonical form)."""
+        self.tensors[site] = np.matmul(matrix, self.tensors[site])
+
+    def apply_gate(self, start: int, matrix: np.ndarray, max_bond: int | None = None,
+                   cutoff: float = 0.0, absorb: str = "auto") -> float:
+        """Apply a k-site operator to sites ``start .. start+k-1`` (matrix big-endian in site order)
+        by contracting the block, applying the matrix and splitting with truncated SVDs.
+        Returns the relative discarded weight of this gate; the state stays normalised."""
+        d = self.tensors[start].shape[1]
+        k = int(round(np.log(matrix.shape[0]) / np.log(d)))
+        if k == 1:
+            self.apply_one(start, matrix)
+            return 0.0
+        stop = start + k - 1
+        if absorb == "auto":
+            absorb = "left" if self.center is not None and self.center > stop else "right"
+        self.move_center(min(max(self.center if self.center is not None else start, start), stop))
+        block = self.tensors[start]
+        for site in range(start + 1, stop + 1):
+            block = np.tensordot(block, self.tensors[site], axes=(block.ndim - 1, 0))
+        left, right = block.shape[0], block.shape[-1]
+        block = np.matmul(matrix, block.reshape(left, d**k, right))
+        return self.split_block(start, block.reshape((left,) + (d,) * k + (right,)),
+                                max_bond, cutoff, absorb)
+
+    def split_block(self, start: int, block: np.ndarray, max_bond: int | None, cutoff: float,
+                    absorb: str = "right") -> float:
+        """Write a normalised block tensor ``(left, d_1..d_k, right)`` back as k sites by truncated SVDs;
+        the centre ends at the rightmost (``absorb='right'``) or leftmost site of the block."""
+        check_truncation(max_bond, cutoff)
+        k = block.ndim - 2
+        if absorb == "left":  # mirror the block, split left-to-right, mirror back
+            mirrored = block.transpose(tuple(range(block.ndim))[::-1])
+            cores, weight = self._split_left_to_right(mirrored, max_bond, cutoff)
+            self.tensors[start:start + k] = [c.transpose(2, 1, 0) for c in cores[::-1]]
+            self.center = start
+        else:
+            cores, weight = self._split_left_to_right(block, max_bond, cutoff)
+            self.tensors[start:start + k] = cores
+            self.center = start + k - 1
+        return weight
+
+    def _split_left_to_right(self, block: np.ndarray, max_bond: int | None,
+                             cutoff: float) -> tuple[list[np.ndarray], float]:
+        dims = block.shape[1:-1]
+        rest = block.reshape(block.shape[0], -1)
+        cores, kept = [], 1.0
+        for d in dims[:-1]:
+            left = rest.shape[0]
+            u, s, vh = svd(rest.reshape(left * d, -1))
+            keep, weight = keep_count(s, max_bond, cutoff)
+            if keep < len(s):
+                u, s, vh = u[:, :keep], s[:keep], vh[:keep]
+                s = s / np.sqrt(1.0 - weight)  # keep the norm the block had
+                self.discarded.append(weight)
+                kept *= 1.0 - weight
+            cores.append(u.reshape(left, d, keep))
+            rest = s[:, None] * vh
+        cores.append(rest.reshape(rest.shape[0], dims[-1], block.shape[-1]))
+        return cores, 1.0 - kept
+
+    def swap_sites(self, site: int, max_bond: int | None = None, cutoff: float = 0.0) -> float:
+        """Exchange the physical legs of ``site`` and ``site+1`` (routing for non-adjacent gates)."""
+        self.move_center(min(max(self.center if self.center is not None else site, site), site + 1))
+        absorb = "left" if self.center == site else "right"
+        block = np.tensordot(self.tensors[site], self.tensors[site + 1], axes=(2, 0))
+        return self.split_block(site, block.transpose(0, 2, 1, 3), max_bond, cutoff, absorb)
+
+    # --- queries -------------------------------------------------------------------------------
+    def amplitudes(self, bits: np.ndarray) -> np.ndarray:
+        """<b|psi> for each row of ``bits`` (shape (m, n), ints in [0, d))."""
+        bits = np.asarray(bits)
+        env = np.ones((bits.shape[0], 1), dtype=np.result_type(self.tensors[0], np.complex128))
+        for k, t in enumerate(self.tensors):
+            chosen = t[:, bits[:, k], :]  # (left, m, right)
+            env = np.einsum("ma,amb->mb", env, chosen)
+        return env[:, 0]
+
+    def expectation_local(self, operators: dict[int, np.ndarray]) -> complex:
+        """<psi| prod_k O_k |psi> / <psi|psi> for single-site operators on the given sites."""
+        if not operators:
+            return complex(1.0)
+        sites = sorted(operators)
+        lo, hi = sites[0], sites[-1]
+        self.move_center(min(max(self.center if self.center is not None else lo, lo), hi))
+        env = None
+        for k in range(lo, hi + 1):
+            t = self.tensors[k]
+            bra = t if k not in operators else np.matmul(operators[k], t)
+            if env is None:
+                env = np.tensordot(t.conj(), bra, axes=([0, 1], [0, 1]))
+            else:
+                env = np.tensordot(np.tensordot(env, t.conj(), axes=(0, 0)), bra, axes=([0, 1], [0, 1]))
+        norm2 = self.norm() ** 2
+        return complex(np.trace(env)) / norm2
+
+    def sample(self, shots: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """Exact samples from |psi|^2, all shots at once, site by site (shape (shots, n), uint8)."""
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.move_center(0)
+        out = np.empty((shots, self.num_sites), dtype=np.uint8)
+        env = np.ones((shots, 1), dtype=np.complex128)
+        norm2 = self.norm() ** 2
+        for k, t in enumerate(self.tensors):
+            left, d, right = t.shape
+            amp = (env @ t.reshape(left, d * right)).reshape(shots, d, right)
+            prob = np.einsum("sdr,sdr->sd", amp.real, amp.real) + np.einsum("sdr,sdr->sd", amp.imag, amp.imag)
+            total = prob.sum(axis=1) if k else np.full(shots, norm2)
+            cumulative = np.cumsum(prob, axis=1)
+            u = rng.random(shots) * total
+            choice = np.minimum((cumulative < u[:, None]).sum(axis=1), d - 1)
+            out[:, k] = choice
+            picked = amp[np.arange(shots), choice]
+            env = picked / np.sqrt(np.maximum(prob[np.arange(shots), choice], 1e-300))[:, None]
+        return out
+
+    def to_dense(self) -> np.ndarray:
+        """The full state vector (site 0 most significant); only for small n."""
+        if self.num_sites > 26:
+            raise SimulationError(f"refusing to build a dense vector of {self.num_sites} sites")
+        psi = self.tensors[0]
+        for t in self.tensors[1:]:
+            psi = np.tensordot(psi, t, axes=(psi.ndim - 1, 0))
+        return psi.reshape(-1)
+
+    def overlap(self, other: MPS) -> complex:
+        """<self|other>."""
+        env = np.ones((1, 1), dtype=np.complex128)
+        for a, b in zip(self.tensors, other.tensors):
+            env = np.einsum("ab,apc,bpd->cd", env, a.conj(), b, optimize=True)
+        return complex(env[0, 0])
+
+    # --- interop ---------------------------------------------------------------------------------
+    def to_quimb(self) -> Any:
+        """A quimb ``MatrixProductState`` with the same tensors (site k -> quimb site k)."""
+        import quimb.tensor as qtn
+
+        arrays = [t for t in self.tensors]
+        arrays[0] = arrays[0][0]                 # (phys, right)
+        arrays[-1] = arrays[-1][..., 0]          # (left, phys)
+        if self.num_sites == 1:
+            return qtn.MatrixProductState([self.tensors[0][0, :, 0]], shape="p")
+        return qtn.MatrixProductState(arrays, shape="lpr")
+
+    @classmethod
+    def from_quimb(cls, mps: Any) -> MPS:
+        """Build from a quimb ``MatrixProductState`` (any gauge; canonicalised here)."""
+        n = mps.L
+        tensors = []
+        for k in range(n):
+            t = mps[k]
+            phys = mps.site_ind(k)
+            left = [mps.bond(k - 1, k)] if k > 0 else []
+            right = [mps.bond(k, k + 1)] if k < n - 1 else []
+            data = t.transpose(*(left + [phys] + right)).data
+            if k == 0:
+                data = data[None]
+            if k == n - 1:
+                data = data[..., None]
+            tensors.append(np.asarray(data))
+        new = cls(tensors)
+        new.canonicalize(0)
+        return new
