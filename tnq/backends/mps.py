@@ -97,33 +97,87 @@ class MPSState(State):
         return fig
 
 
+_SWAP = np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]]
+LOOKAHEAD_DECAY = 0.9
+"""Weight of a qubit's next interaction in routing decisions decays by this factor per gate."""
+
+
+class _Layout:
+    """Which MPS site holds which wire, plus the look-ahead used to route lazily."""
+
+    def __init__(self, gates: Sequence[Gate], num_wires: int) -> None:
+        self.gates = gates
+        self.site_of = np.arange(num_wires)   # wire -> site
+        self.wire_at = np.arange(num_wires)   # site -> wire
+        self.next_use: list[dict[int, int | None] | None] = [None] * len(gates)
+        upcoming: dict[int, int] = {}
+        for i in range(len(gates) - 1, -1, -1):  # index of each wire's next multi-qubit gate
+            wires = gates[i].wires
+            if len(wires) > 1:
+                self.next_use[i] = {w: upcoming.get(w) for w in wires}
+                for w in wires:
+                    upcoming[w] = i
+
+    def exchange(self, site: int) -> None:
+        a, b = self.wire_at[site], self.wire_at[site + 1]
+        self.wire_at[site], self.wire_at[site + 1] = b, a
+        self.site_of[a], self.site_of[b] = site + 1, site
+
+    def cost(self, index: int, moved: dict[int, int]) -> float:
+        """Look-ahead cost of gate ``index``'s wires sitting at ``moved`` (wire -> hypothetical site):
+        the extra distance to each wire's next partners, weighted by how soon that gate comes."""
+        total = 0.0
+        for wire, nxt in (self.next_use[index] or {}).items():
+            if nxt is None:
+                continue
+            here = moved.get(wire, self.site_of[wire])
+            partners = [w for w in self.gates[nxt].wires if w != wire]
+            gap = sum(abs(here - moved.get(p, self.site_of[p])) for p in partners) - len(partners)
+            total += gap * LOOKAHEAD_DECAY ** (nxt - index)
+        return total
+
+
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None = None,
         cutoff: float = 1e-16, memory_budget: int | None = None, progress: bool | None = None,
         **_: Any) -> MPSState:
-    """Apply ``gates`` to |0...0> as an MPS, routing non-adjacent gates by (lazy) swaps."""
+    """Apply ``gates`` to |0...0> as an MPS.
+
+    Routing is lazy: a far-apart pair is brought together by swaps that are not undone, and after
+    every two-qubit gate the pair is also exchanged (fused into the same SVD, so for free) when
+    that brings the qubits closer to their next partners, which turns QFT-like circuits into
+    nearest-neighbour sweeps.
+    """
     check_truncation(max_bond, cutoff)
     budget = default_budget() if memory_budget is None else memory_budget
     mps = MPS.product_state(num_wires)
-    site_of = np.arange(num_wires)   # wire -> site
-    wire_at = np.arange(num_wires)   # site -> wire
-    swaps = 0
+    layout = _Layout(gates, num_wires)
+    swaps = fused_swaps = 0
 
     def swap(site: int) -> None:
         nonlocal swaps
         mps.swap_sites(site, max_bond, cutoff)
-        a, b = wire_at[site], wire_at[site + 1]
-        wire_at[site], wire_at[site + 1] = b, a
-        site_of[a], site_of[b] = site + 1, site
+        layout.exchange(site)
         swaps += 1
 
     for index, gate in enumerate(progress_bar(gates, progress, "tnq mps", unit="gate")):
         if len(gate.wires) == 1:
-            mps.apply_one(int(site_of[gate.wires[0]]), gate.matrix)
+            mps.apply_one(int(layout.site_of[gate.wires[0]]), gate.matrix)
             continue
-        start = _route(mps, [int(site_of[w]) for w in gate.wires], swap)
+        if len(gate.wires) == 2:
+            start = _route_pair(layout, index, gate, swap)
+        else:
+            start = _route(mps, [int(layout.site_of[w]) for w in gate.wires], swap)
         k = len(gate.wires)
-        block_wires = list(wire_at[start:start + k])
+        block_wires = list(layout.wire_at[start:start + k])
         matrix = permute_gate(gate.matrix, [gate.wires.index(w) for w in block_wires])
+        if k == 2:
+            a, b = block_wires
+            stay = layout.cost(index, {})
+            exchanged = layout.cost(index, {a: start + 1, b: start})
+            if exchanged < stay - 1e-12:
+                matrix = _SWAP @ matrix
+                layout.exchange(start)
+                fused_swaps += 1
         left, right = mps.tensors[start].shape[0], mps.tensors[start + k - 1].shape[2]
         needed = 4 * 16 * left * right * 2**k + 16 * 2 * sum(t.size for t in mps.tensors)
         if needed > budget:
@@ -131,13 +185,33 @@ def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: in
                          "set max_bond to bound the MPS")
         mps.apply_gate(start, matrix, max_bond, cutoff)
     info = {"method": "mps", "max_bond": max_bond, "cutoff": cutoff, "gates_applied": len(gates),
-            "routing_swaps": swaps, "fidelity": mps.fidelity_estimate,
+            "routing_swaps": swaps, "fused_swaps": fused_swaps, "fidelity": mps.fidelity_estimate,
             "largest_bond": mps.max_bond, "truncations": len(mps.discarded)}
-    return MPSState(mps, site_of, wire_of, info)
+    return MPSState(mps, layout.site_of, wire_of, info)
+
+
+def _route_pair(layout: _Layout, index: int, gate: Gate, swap: Any) -> int:
+    """Bring a two-qubit gate's sites together, moving whichever qubit the look-ahead prefers;
+    returns the left site of the adjacent pair."""
+    a, b = gate.wires
+    sa, sb = int(layout.site_of[a]), int(layout.site_of[b])
+    lo, hi = min(sa, sb), max(sa, sb)
+    if hi - lo == 1:
+        return lo
+    w_lo, w_hi = (a, b) if sa < sb else (b, a)
+    move_hi_down = layout.cost(index, {w_hi: lo + 1})
+    move_lo_up = layout.cost(index, {w_lo: hi - 1})
+    if move_hi_down <= move_lo_up:
+        for p in range(hi - 1, lo, -1):
+            swap(p)
+        return lo
+    for p in range(lo, hi - 1):
+        swap(p)
+    return hi - 1
 
 
 def _route(mps: MPS, sites: list[int], swap: Any) -> int:
-    """Swap sites until ``sites`` are contiguous; returns the block's first site.
+    """Swap sites until a 3-qubit gate's ``sites`` are contiguous; returns the block's first site.
     The site nearest the orthogonality centre stays put and the others move to it."""
     if len(sites) > 3:
         raise SimulationError(f"gates on more than 3 qubits are not supported by the MPS backend, got {len(sites)}")
