@@ -24,13 +24,13 @@ from .circuit import (
 )
 from .errors import CircuitError, ObservableError, QasmError, SimulationError, TnqError
 from .observables import Hamiltonian, PauliString
-from .simulate import expectation, simulate
+from .simulate import amplitudes, expectation, simulate
 from .state import State
 from .tensornet import MPS
 
 __version__ = "0.1.0"
 
-__all__ = ["Circuit", "Operation", "Parameter", "GATES", "simulate", "expectation", "State", "MPS",
+__all__ = ["Circuit", "Operation", "Parameter", "GATES", "simulate", "expectation", "amplitudes", "State", "MPS",
            "PauliString", "Hamiltonian", "ghz", "qft", "brickwork", "grid_random", "qaoa",
            "bernstein_vazirani", "random_circuit", "TnqError", "CircuitError", "QasmError",
            "ObservableError", "SimulationError"]

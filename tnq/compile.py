@@ -46,7 +46,7 @@ def lower(circuit: Circuit, relabel_swaps: bool = True) -> Lowered:
             a, b = op.qubits
             wire_of[a], wire_of[b] = wire_of[b], wire_of[a]
             continue
-        gates.append(Gate(tuple(int(wire_of[q]) for q in op.qubits), np.asarray(op.unitary())))
+        gates.append(Gate(tuple(int(wire_of[q]) for q in op.qubits), op.unitary()))
     return Lowered(gates, wire_of)
 
 

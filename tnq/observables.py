@@ -17,7 +17,7 @@ from .circuit.gates import PAULI_MATRICES
 from .errors import ObservableError
 
 _TOKEN = re.compile(r"^([IXYZ])(\d+)$")
-_TERM_SPLIT = re.compile(r"(?<=[\dA-Za-z\s)])\s*([+-])\s*(?=[\d.IXYZ(])")
+_COEFF = re.compile(r"^(\([^()]*\)|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?j?)\s*\*?\s*(.*)$")
 
 
 @dataclass(frozen=True)
@@ -80,23 +80,19 @@ class Hamiltonian:
 
     @classmethod
     def parse(cls, text: str) -> Hamiltonian:
-        pieces = _TERM_SPLIT.split(" " + text.strip())
-        signs, bodies = ["+"] + pieces[1::2], pieces[0::2]
         terms, coeffs = [], []
-        for sign, body in zip(signs, bodies):
-            body = body.strip()
-            if not body:
-                raise ObservableError(f"empty term in Hamiltonian {text!r}")
-            match = re.match(r"^\(?([0-9.eE+-]+j?)\)?\s*\*?\s*(.*)$", body)
+        for sign, body in _split_terms(text):
             coeff: complex = 1.0
-            if match and re.match(r"^[0-9.]", match.group(1)):
+            match = _COEFF.match(body)
+            if match:
+                number = match.group(1).strip("()").replace(" ", "")
                 try:
-                    coeff = complex(match.group(1)) if "j" in match.group(1) else float(match.group(1))
+                    coeff = complex(number) if "j" in number else float(number)
                 except ValueError:
                     raise ObservableError(f"bad coefficient {match.group(1)!r} in {text!r}") from None
                 body = match.group(2)
             terms.append(PauliString.parse(body))
-            coeffs.append(-coeff if sign == "-" else coeff)
+            coeffs.append(sign * coeff)
         return cls(tuple(terms), tuple(coeffs))
 
     @property
@@ -109,6 +105,31 @@ class Hamiltonian:
 
     def __str__(self) -> str:
         return " + ".join(f"{c:g}*{t}" for c, t in zip(self.coeffs, self.terms))
+
+
+def _split_terms(text: str) -> list[tuple[float, str]]:
+    """Split ``"0.5*Z0 Z1 - 1e-3*X2 + (1+2j)*Y0"`` into (sign, body) pairs at top-level + and -,
+    leaving signs inside parentheses and number exponents (``1e-3``) alone."""
+    pieces: list[tuple[float, str]] = []
+    sign, body, depth = 1.0, "", 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            raise ObservableError(f"unbalanced ')' in Hamiltonian {text!r}")
+        exponent = i >= 2 and text[i - 1] in "eE" and (text[i - 2].isdigit() or text[i - 2] == ".")
+        if ch in "+-" and depth == 0 and not exponent:
+            if body.strip():
+                pieces.append((sign, body.strip()))
+                sign, body = 1.0, ""
+            sign = -sign if ch == "-" else sign
+            continue
+        body += ch
+    if depth:
+        raise ObservableError(f"unbalanced '(' in Hamiltonian {text!r}")
+    if not body.strip():
+        raise ObservableError(f"empty term in Hamiltonian {text!r}")
+    pieces.append((sign, body.strip()))
+    return pieces
 
 
 Observable = Union[str, PauliString, Hamiltonian, Mapping[int, str], Iterable[tuple[complex, str]]]

@@ -1,76 +1,134 @@
-"""The front door: ``simulate`` returns a State; ``expectation`` evaluates observables on the
-reverse lightcone only. ``method="auto"`` picks a backend and records why in ``state.info``."""
+"""The front door. ``simulate`` returns a State; ``expectation`` evaluates observables on the
+reverse lightcone only; ``amplitudes`` computes chosen amplitudes. ``method="auto"`` picks a
+backend and records why in ``state.info["reason"]``."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from .backends import dense, mps
+import numpy as np
+
+from .backends import contract, dense, mps
 from .circuit import Circuit
-from .compile import compact, fuse, lightcone, lower
+from .compile import Gate, compact, fuse, lightcone, lower
 from .errors import SimulationError
 from .observables import Hamiltonian, Observable, PauliString, as_hamiltonian
 from .state import State
 
 log = logging.getLogger("tnq")
 
-METHODS = ("auto", "dense", "mps")
+METHODS = ("auto", "dense", "mps", "contract")
 DENSE_AUTO_LIMIT = 20
 """``auto`` uses the exact dense backend up to this many qubits (16 MiB of amplitudes)."""
+EXACT_MPS_LOG2_BOND = 10
+"""``auto`` trusts an MPS when a cut bound says bond 2^10 suffices for an exact state."""
 
-_BACKENDS = {"dense": dense.run, "mps": mps.run}
+_BACKENDS = {"dense": dense.run, "mps": mps.run, "contract": contract.run}
 
 
-def choose_method(num_qubits: int, method: str) -> tuple[str, str]:
-    """Resolve ``method`` to a backend name and a one-line reason."""
+def mps_bond_bound_log2(gates: Sequence[Gate], num_wires: int) -> int:
+    """log2 of an upper bound on the exact MPS bond: per cut, gates crossing it (each at most
+    doubles the bond), capped by the qubits on the smaller side. Ignores lazy routing."""
+    crossings = np.zeros(max(num_wires - 1, 0), dtype=int)
+    for g in gates:
+        if len(g.wires) > 1:
+            crossings[min(g.wires):max(g.wires)] += 1
+    cuts = np.arange(1, num_wires)
+    return int(np.max(np.minimum(crossings, np.minimum(cuts, num_wires - cuts)), initial=0))
+
+
+def choose_method(num_qubits: int, method: str, gates: Sequence[Gate] = (), max_bond: int | None = None,
+                  need_state: bool = True) -> tuple[str, str]:
+    """Resolve ``method`` to a backend name and a one-line reason.
+
+    ``auto``: dense up to 20 qubits; otherwise MPS when the user bounds the bond, when a full state is
+    needed (sampling), or when a cut bound says an exact MPS stays below bond 1024; else the
+    contraction backend, which answers amplitude and expectation queries exactly.
+    """
     if method not in METHODS:
         raise SimulationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if method != "auto":
         return method, "chosen by the user"
     if num_qubits <= DENSE_AUTO_LIMIT:
         return "dense", f"{num_qubits} qubits <= {DENSE_AUTO_LIMIT}: exact statevector is cheap"
-    return "mps", f"{num_qubits} qubits > {DENSE_AUTO_LIMIT}: MPS with truncation"
+    if max_bond is not None:
+        return "mps", f"{num_qubits} qubits and max_bond={max_bond} given: MPS with truncation"
+    if need_state:
+        return "mps", f"{num_qubits} qubits > {DENSE_AUTO_LIMIT}: MPS (a full state is needed)"
+    bound = mps_bond_bound_log2(gates, num_qubits)
+    if bound <= EXACT_MPS_LOG2_BOND:
+        return "mps", f"{num_qubits} qubits, cut bound says an exact MPS needs bond <= 2^{bound}"
+    return "contract", (f"{num_qubits} qubits, an exact MPS could need bond 2^{bound}: "
+                        "tensor-network contraction is exact per query")
 
 
-def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = None,
-             cutoff: float = 1e-16, progress: bool | None = None, memory_budget: int | None = None,
-             fuse_gates: bool = True) -> State:
+def _numeric(gates: Sequence[Gate], backend: str) -> list[Gate]:
+    """Dense and MPS backends run on numpy; autodiff needs the contraction backend."""
+    out = []
+    for g in gates:
+        if isinstance(g.matrix, np.ndarray):
+            out.append(g)
+        elif getattr(g.matrix, "requires_grad", False):
+            raise SimulationError(f"gate on wires {list(g.wires)} has parameters that require gradients; "
+                                  f"method={backend!r} runs on numpy: use method='contract' for autodiff")
+        else:
+            out.append(Gate(g.wires, np.asarray(g.matrix, dtype=np.complex128)))
+    return out
+
+
+def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.ndarray, options: dict) -> State:
+    if backend != "contract":
+        gates = _numeric(gates, backend)
+        gates = fuse(gates) if backend == "mps" else gates
+    return _BACKENDS[backend](gates, num_wires, wire_of, **options)
+
+
+def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = None, cutoff: float = 1e-16,
+             progress: bool | None = None, memory_budget: int | None = None, optimize: str | Any = "auto",
+             search_time: float = 10.0, cache: Any = None, client: Any = None) -> State:
     """Simulate ``circuit`` from |0...0> and return its final State.
 
-    ``max_bond`` and ``cutoff`` (largest relative discarded weight per SVD) bound the MPS;
-    ``memory_budget`` (bytes, default 80% of free memory) is checked before large allocations.
+    - ``max_bond`` / ``cutoff`` (largest relative discarded weight per SVD) bound the MPS.
+    - ``optimize`` ("auto", "greedy", "hyper" or a cotengra optimizer), ``search_time`` (seconds),
+      ``cache`` (a TreeCache) and ``client`` (a dask.distributed Client) tune ``method="contract"``.
+    - ``memory_budget`` (bytes, default 80% of free memory) is checked before large allocations.
     """
     if not isinstance(circuit, Circuit):
         raise SimulationError(f"simulate expects a tnq.Circuit, got {type(circuit).__name__}")
-    backend, reason = choose_method(circuit.num_qubits, method)
     start = time.perf_counter()
+    backend, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
     # The dense backend is the reference: it runs the gates exactly as written.
-    reference = backend == "dense"
-    lowered = lower(circuit, relabel_swaps=not reference)
-    gates = fuse(lowered.gates) if fuse_gates and not reference else lowered.gates
-    state = _BACKENDS[backend](gates, circuit.num_qubits, lowered.wire_of, max_bond=max_bond,
-                               cutoff=cutoff, memory_budget=memory_budget, progress=progress)
+    lowered = lower(circuit, relabel_swaps=backend != "dense")
+    options = dict(max_bond=max_bond, cutoff=cutoff, memory_budget=memory_budget, progress=progress,
+                   optimize=optimize, search_time=search_time, cache=cache, client=client)
+    state = _run_backend(backend, lowered.gates, circuit.num_qubits, lowered.wire_of, options)
     state.info.update(reason=reason, seconds=time.perf_counter() - start, gates_in_circuit=len(lowered.gates))
     log.info("tnq.simulate: method=%s (%s)", backend, reason)
     return state
 
 
+def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
+    """<b|psi> for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
+    lowered = lower(circuit)
+    backend, _ = choose_method(circuit.num_qubits, method, lowered.gates, options.get("max_bond"),
+                               need_state=False)
+    return simulate(circuit, backend, **options).amplitudes(bitstrings)
+
+
 def expectation(circuit: Circuit, observable: Observable, method: str = "auto", *,
-                use_lightcone: bool = True, max_bond: int | None = None, cutoff: float = 1e-16,
-                progress: bool | None = None, memory_budget: int | None = None,
-                return_state: bool = False) -> Any:
+                use_lightcone: bool = True, return_state: bool = False, **options: Any) -> Any:
     """<psi|H|psi> for a Pauli string or Hamiltonian, simulating only the gates in the observable's
     reverse lightcone (and dropping trailing diagonal gates for Z-type observables).
 
-    Returns a float (complex for non-Hermitian coefficients), or ``(value, state)`` with
-    ``return_state`` (the state of the lightcone sub-circuit, whose ``info`` says what ran).
+    Options are those of ``simulate``. Returns a float (complex for non-Hermitian coefficients; a torch
+    tensor under autodiff), or ``(value, state)`` with ``return_state``.
     """
     h = as_hamiltonian(observable, circuit.num_qubits)
-    if not use_lightcone:
-        state = simulate(circuit, method, max_bond=max_bond, cutoff=cutoff, progress=progress,
-                         memory_budget=memory_budget)
+    if not use_lightcone or method == "contract":  # the contraction backend takes lightcones per term
+        state = simulate(circuit, method, **options)
         value = state.expectation(h)
         return (value, state) if return_state else value
     start = time.perf_counter()
@@ -78,11 +136,13 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     support = [int(lowered.wire_of[q]) for q in h.support]
     cone = lightcone(lowered.gates, support, h.is_diagonal)
     gates, index = compact(cone, support)
-    backend, reason = choose_method(len(index), method)
-    import numpy as np
-
-    state = _BACKENDS[backend](fuse(gates), len(index), np.arange(len(index)), max_bond=max_bond,
-                               cutoff=cutoff, memory_budget=memory_budget, progress=progress)
+    backend, reason = choose_method(len(index), method, gates, options.get("max_bond"), need_state=False)
+    full = {"max_bond": None, "cutoff": 1e-16, "memory_budget": None, "progress": None, "optimize": "auto",
+            "search_time": 10.0, "cache": None, "client": None}
+    unknown = set(options) - set(full)
+    if unknown:
+        raise SimulationError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(full)}")
+    state = _run_backend(backend, gates, len(index), np.arange(len(index)), {**full, **options})
     mapped = Hamiltonian(
         tuple(PauliString(tuple(sorted((index[int(lowered.wire_of[q])], p) for q, p in t.ops)))
               for t in h.terms), h.coeffs)

@@ -59,12 +59,14 @@ class State(ABC):
     def expectation(self, observable: Observable) -> float | complex:
         """<psi|H|psi> for a Pauli string or Hamiltonian; real for Hermitian input."""
         h = as_hamiltonian(observable, self.num_qubits)
-        total = 0j
+        total: Any = 0j
         for coeff, term in sorted(zip(h.coeffs, h.terms), key=lambda ct: min(ct[1].support, default=0)):
             ops = {int(self.wire_of[q]): pauli_matrix(p) for q, p in term.ops}
-            total += coeff * self._expect_pauli(ops)
+            total = total + coeff * self._expect_pauli(ops)
         hermitian = all(np.imag(c) == 0 for c in h.coeffs)
-        return float(total.real) if hermitian else total
+        if not isinstance(total, (complex, float, np.number, np.ndarray)):  # a torch tensor: keep the graph
+            return total.real if hermitian else total
+        return float(np.real(total)) if hermitian else complex(total)
 
     def sample(self, shots: int, seed: int | np.random.Generator | None = None,
                qubits: Sequence[int] | None = None) -> np.ndarray:
@@ -104,8 +106,11 @@ def as_bits(bitstrings: Any, n: int) -> np.ndarray:
                 if set(b) - {"0", "1"}:
                     raise ObservableError(f"bitstring {b!r} may only contain '0' and '1'")
                 rows.append([int(ch) for ch in b])
-            else:
+            elif isinstance(b, Sequence) or (isinstance(b, np.ndarray) and b.ndim == 1):
                 rows.append(list(b))
+            else:
+                raise ObservableError(f"a bitstring must be a string like '0110' or a sequence of 0/1, "
+                                      f"got {type(b).__name__} {b!r}")
         lengths = {len(r) for r in rows}
         if len(lengths) > 1:
             raise ObservableError(f"bitstrings of different lengths {sorted(lengths)}")

@@ -14,6 +14,7 @@ import numpy as np
 from ..compile import Gate
 from ..progress import progress_bar
 from ..state import State
+from ..tensornet.decompose import check_truncation
 from .memory import check_budget
 
 
@@ -55,8 +56,11 @@ def apply_matrix(psi: np.ndarray, matrix: np.ndarray, wires: Sequence[int]) -> n
 
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, memory_budget: int | None = None,
-        progress: bool | None = None, **_: Any) -> DenseState:
-    """Apply ``gates`` to |0...0> on ``num_wires`` wires."""
+        progress: bool | None = None, max_bond: int | None = None, cutoff: float = 1e-16,
+        **_: Any) -> DenseState:
+    """Apply ``gates`` to |0...0> on ``num_wires`` wires. ``max_bond``/``cutoff`` do not apply to an
+    exact statevector but are still validated, so a bad option fails the same way on every backend."""
+    check_truncation(max_bond, cutoff)
     check_budget(3 * 16 * 2**num_wires, memory_budget, f"a dense statevector of {num_wires} qubits",
                  "use method='mps' or 'auto'")
     psi = np.zeros((2,) * num_wires, dtype=np.complex128)

@@ -125,6 +125,9 @@ class Circuit:
 
     def compose(self, other: Circuit, qubits: Sequence[int] | None = None) -> Circuit:
         """Append all of ``other``'s operations, mapping its qubit ``k`` to ``qubits[k]``."""
+        if qubits is None and other.num_qubits > self.num_qubits:
+            raise CircuitError(f"compose: a {other.num_qubits}-qubit circuit does not fit in "
+                               f"{self.num_qubits} qubits; pass qubits=[...] to place it")
         mapping = list(qubits) if qubits is not None else list(range(other.num_qubits))
         if len(mapping) != other.num_qubits:
             raise CircuitError(f"compose: {other.num_qubits} qubits need {other.num_qubits} targets, "

@@ -131,6 +131,10 @@ def check_numeric(value: Any, where: str) -> Any:
             raise CircuitError(f"{where}: parameter must be a number, got bool {value!r}")
         if not (math.isfinite(value.real) and math.isfinite(getattr(value, "imag", 0.0))):
             raise CircuitError(f"{where}: parameter is not finite ({value!r})")
+        if not isinstance(value, numbers.Real):  # gate angles are real; a complex one makes a non-unitary gate
+            if value.imag != 0:
+                raise CircuitError(f"{where}: parameter must be real, got complex {value!r}")
+            return float(value.real)
         return value
     if hasattr(value, "shape") and hasattr(value, "dtype"):  # numpy scalar / torch tensor
         return value

@@ -1,0 +1,5 @@
+"""``python -m tnq.cli``: the same as the ``tnq`` command."""
+
+from .main import main
+
+raise SystemExit(main())

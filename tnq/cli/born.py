@@ -1,0 +1,192 @@
+"""``tnq born``: train, sample from, evaluate and compile MPS Born machines from the command line.
+
+    tnq born train --data bas4 --max-bond 16 --out bas.safetensors
+    tnq born sample bas.safetensors -n 8 --given 0=1,1=1 --shape 4x4
+    tnq born eval bas.safetensors --data bas4
+    tnq born compile bas.safetensors --layers 4 --qasm bas.qasm
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import TnqError
+
+
+def _given(text: str) -> dict[int, int]:
+    """Parse ``site=value,site=value``."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        try:
+            site, value = item.split("=")
+            out[int(site)] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--given expects site=value pairs like 0=1,5=0, got {item!r}") from None
+    return out
+
+
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shape expects ROWSxCOLS like 4x4, got {text!r}") from None
+    return rows, cols
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``born`` command (with its train/sample/eval/compile subcommands) to an argparse subparsers object."""
+    born = subparsers.add_parser("born", help="MPS Born machines: train, sample, eval, compile",
+                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = born.add_subparsers(dest="born_command", required=True)
+
+    train = sub.add_parser("train", help="train a Born machine on a dataset")
+    train.add_argument("--data", required=True, help="basN, basRxC, digits, mnist, mnistN or random:LENGTH:COUNT")
+    train.add_argument("--max-bond", type=int, default=16)
+    train.add_argument("--cutoff", type=float, default=1e-7, help="largest relative discarded weight per split")
+    train.add_argument("--lr", type=float, default=0.1, help="learning rate (step on the merged tensor)")
+    train.add_argument("--steps", type=int, default=10, help="gradient steps per bond visit")
+    train.add_argument("--sweeps", type=int, default=4)
+    train.add_argument("--batches", type=int, default=1, help="minibatches per bond visit (1 = full batch)")
+    train.add_argument("--patience", type=int, default=2, help="early-stopping patience (with a test split)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="save the trained model here (.safetensors)")
+    train.add_argument("--checkpoint", help="save after every sweep here; with --resume continue from it")
+    train.add_argument("--resume", action="store_true")
+    train.add_argument("--plot", help="write the NLL curve here (png/pdf)")
+
+    sample = sub.add_parser("sample", help="draw exact samples from a saved model")
+    sample.add_argument("model")
+    sample.add_argument("-n", "--shots", type=int, default=10)
+    sample.add_argument("--given", type=_given, default={}, help="condition, e.g. 0=1,3=0 (inpainting)")
+    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--shape", type=_shape, help="print / plot samples as ROWSxCOLS images")
+    sample.add_argument("--plot", help="write a grid of the samples here (needs --shape)")
+
+    evaluate = sub.add_parser("eval", help="NLL of a dataset under a saved model")
+    evaluate.add_argument("model")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--seed", type=int, default=0)
+
+    compile_ = sub.add_parser("compile", help="turn a saved binary model into a circuit (mps_to_circuit)")
+    compile_.add_argument("model")
+    compile_.add_argument("--layers", type=int, default=4)
+    compile_.add_argument("--no-optimise", action="store_true", help="analytic layers only")
+    compile_.add_argument("--iterations", type=int, default=200, help="gate-optimisation sweeps")
+    compile_.add_argument("--qasm", help="write the circuit as OpenQASM 2 here")
+    compile_.add_argument("--plot", help="write fidelity per layer here")
+    born.set_defaults(func=run)
+    return born
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed ``tnq born ...`` command; TnqErrors become one line on stderr and exit code 2."""
+    try:
+        return {"train": _train, "sample": _sample, "eval": _eval, "compile": _compile}[args.born_command](args)
+    except TnqError as exc:
+        print(f"tnq born: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..born import MPSBornMachine, is_bars_and_stripes, load_dataset
+
+    train, test, info = load_dataset(args.data, seed=args.seed)
+    model = MPSBornMachine(train.shape[1], max_bond=args.max_bond, cutoff=args.cutoff, learning_rate=args.lr,
+                           n_steps=args.steps, n_sweeps=args.sweeps, patience=args.patience,
+                           n_batches=args.batches, seed=args.seed, progress=None)
+    model.fit(train, X_val=test, checkpoint=args.checkpoint, resume=args.resume)
+    print(f"data {args.data}: {len(train)} train" + (f", {len(test)} test" if test is not None else "")
+          + f" samples, {train.shape[1]} sites")
+    print(f"{'sweep':>5} {'train NLL':>10}" + (f" {'test NLL':>10}" if test is not None else "") + f" {'max bond':>8}")
+    for r in model.history_:
+        print(f"{r['sweep']:>5} {r['train_nll']:10.4f}" + (f" {r['val_nll']:10.4f}" if "val_nll" in r else "")
+              + f" {r['max_bond']:>8}")
+    if test is not None:
+        print(f"kept sweep {model.best_sweep_}: test NLL {model.nll(test):.4f}")
+    if args.data.startswith("bas"):
+        rows, cols = info["shape"]
+        valid = is_bars_and_stripes(model.sample(10000, seed=args.seed), rows, cols).mean()
+        print(f"floor ln {len(train)} = {np.log(len(train)):.4f}; valid samples {valid:.2%}")
+    if args.out:
+        model.save(args.out)
+        print(f"saved {args.out}")
+    if args.plot:
+        from ..born.plots import plot_nll_curves
+
+        curves = {"train": [r["train_nll"] for r in model.history_]}
+        if test is not None:
+            curves["test"] = [r["val_nll"] for r in model.history_]
+        plot_nll_curves(curves, args.plot, title=f"{args.data}, Dmax {args.max_bond}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from ..born import BornError, MPSBornMachine
+
+    model = MPSBornMachine.load(args.model)
+    samples = model.sample(args.shots, given=args.given or None, seed=args.seed)
+    symbols = "0123456789abcdefghijklmnopqrstuvwxyz"
+    for row in samples:
+        text = "".join(symbols[v] if v < len(symbols) else "?" for v in row)
+        if args.shape:
+            rows, cols = args.shape
+            if rows * cols != model.n_sites:
+                raise BornError(f"--shape {rows}x{cols} does not fit {model.n_sites} sites")
+            print("\n".join(text[r * cols:(r + 1) * cols] for r in range(rows)) + "\n")
+        else:
+            print(text)
+    if args.plot:
+        if not args.shape:
+            raise BornError("--plot needs --shape ROWSxCOLS")
+        from ..born.plots import plot_samples
+
+        plot_samples(samples, args.shape, args.plot, title=f"{args.shots} samples")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ..born import MPSBornMachine, load_dataset
+
+    model = MPSBornMachine.load(args.model)
+    train, test, _ = load_dataset(args.data, seed=args.seed)
+    print(f"train NLL {model.nll(train):.4f}")
+    if test is not None:
+        print(f"test NLL {model.nll(test):.4f}")
+    return 0
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from ..born import MPSBornMachine
+    from ..born.circuit import mps_to_circuit
+    from ..io import atomic_write_text
+
+    model = MPSBornMachine.load(args.model)
+    result = mps_to_circuit(model.mps_, args.layers, optimise=not args.no_optimise, iterations=args.iterations)
+    for k, (ran, opt) in enumerate(zip(result.analytic_fidelities, result.fidelities), start=1):
+        print(f"layers {k}: analytic fidelity {ran:.4f}, optimised {opt:.4f}")
+    print(f"circuit: {result.circuit.num_qubits} qubits, {len(result.circuit)} operations, depth {result.circuit.depth()}")
+    if args.qasm:
+        atomic_write_text(args.qasm, result.circuit.to_qasm())
+    if args.plot:
+        from ..born.plots import plot_fidelity
+
+        plot_fidelity(result.fidelities, args.plot,
+                      curves={"analytic (Ran)": result.analytic_fidelities, "optimised": result.fidelities})
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m tnq.cli.born train ...``) until the main CLI registers ``born``."""
+    parser = argparse.ArgumentParser(prog="tnq")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

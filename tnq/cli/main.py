@@ -1,0 +1,112 @@
+"""``tnq`` command line entry point: argument parsing, dispatch, and one-line errors (exit code 2).
+
+Commands import their heavy dependencies (qiskit's QASM parser, matplotlib) only when they run,
+so ``tnq --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import TnqError
+from ..simulate import METHODS
+
+DEFAULT_TOUR_OUT = "tnq-tour-output"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tnq`` parser with its subcommands; each subparser sets ``handler``."""
+    parser = argparse.ArgumentParser(
+        prog="tnq", description="Tensor-network quantum circuit simulation (dense statevector and MPS).")
+    parser.add_argument("--version", action="version", version=f"tnq {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = commands.add_parser(
+        "simulate", help="simulate an OpenQASM 2 file",
+        description="Simulate an OpenQASM 2 circuit from |0...0>. Bitstrings: character q is qubit q.")
+    sim.add_argument("file", metavar="FILE.qasm", help="OpenQASM 2 file (qelib1.inc gates)")
+    sim.add_argument("--method", choices=METHODS, default="auto",
+                     help="backend; auto picks one by circuit size and says why (default: auto)")
+    sim.add_argument("--max-bond", type=int, default=None, metavar="N",
+                     help="largest MPS bond dimension kept (default: no limit)")
+    sim.add_argument("--cutoff", type=float, default=1e-16, metavar="X",
+                     help="largest relative weight discarded per MPS truncation (default: 1e-16)")
+    sim.add_argument("--shots", type=int, default=None, metavar="N",
+                     help="samples to draw from the measured qubits (all qubits if none is measured); "
+                          "default: 1024 when the circuit measures, else 0")
+    sim.add_argument("--seed", type=int, default=None, metavar="S", help="sampling seed (default: random)")
+    sim.add_argument("--expect", action="append", default=[], metavar="OBS",
+                     help="expectation value of a Pauli string ('Z0 Z1') or Hamiltonian ('0.5*Z0 Z1 + X2'); "
+                          "repeatable")
+    sim.add_argument("--amplitude", action="append", default=[], metavar="BITS",
+                     help="amplitude <BITS|psi>, character q is qubit q; repeatable")
+    sim.add_argument("--lightcone", action=argparse.BooleanOptionalAction, default=True,
+                     help="when only expectations are asked for, simulate just each observable's reverse "
+                          "lightcone (default: on)")
+    sim.add_argument("--plot-bonds", metavar="OUT.png", default=None,
+                     help="save the MPS bond-dimension profile as an image (MPS only)")
+    sim.add_argument("--json", action="store_true", help="print every result as one JSON object")
+    sim.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar on stderr (default: only when a run takes over 2 s)")
+    sim.set_defaults(handler=_simulate)
+
+    tour = commands.add_parser(
+        "tour", help="a one-minute tour of what tnq does, on bundled data",
+        description="Run a short tour of every tnq pillar on bundled/offline data, checking each result "
+                    "against an exact reference; exits 1 if any check fails.")
+    tour.add_argument("--out", default=DEFAULT_TOUR_OUT, metavar="DIR",
+                      help=f"folder for the tour's plots (default: ./{DEFAULT_TOUR_OUT})")
+    tour.set_defaults(handler=_tour)
+    return parser
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulate_cmd import format_text, run_simulate
+
+    result = run_simulate(args)
+    if args.json:
+        import json
+
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_text(result))
+    return 0
+
+
+def _tour(args: argparse.Namespace) -> int:
+    from ..tour import run_tour
+
+    report = run_tour(args.out)
+    return 0 if report.passed else 1
+
+
+def one_line(message: str) -> str:
+    """Collapse a (possibly multi-line) error message into one line."""
+    return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tnq`` command line; returns the exit code (2 for errors in the input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except TnqError as exc:
+        print(f"tnq: error: {one_line(str(exc))}", file=sys.stderr)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:  # an output path that cannot be written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tnq: error: {where}{exc.strerror or exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("tnq: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""``tnq simulate``: run one QASM file and report method, state facts, expectations, amplitudes, counts.
+
+``run_simulate`` returns a JSON-ready dict (what ``--json`` prints); ``format_text`` renders it for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..circuit import Circuit
+from ..errors import SimulationError, TnqError
+from ..observables import Hamiltonian, as_hamiltonian
+from ..simulate import choose_method, expectation, simulate
+from ..state import State, as_bits
+from ..tensornet.decompose import check_truncation
+from . import format as fmt
+
+DEFAULT_SHOTS = 1024
+"""Shots drawn when the circuit measures and ``--shots`` is not given (qiskit's default)."""
+TOP_COUNTS = 10
+"""How many of the most frequent outcomes the text report lists."""
+
+T = TypeVar("T")
+
+
+def _for_option(option: str, value: str, check: Callable[[], T]) -> T:
+    """Run ``check``; a TnqError it raises is re-raised naming the command-line option it came from."""
+    try:
+        return check()
+    except TnqError as exc:
+        raise type(exc)(f"{option} {value!r}: {exc}") from None
+
+
+def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    """Simulate ``args.file`` as the options ask; every option is validated before any heavy work."""
+    start = time.perf_counter()
+    circuit = Circuit.from_qasm(Path(args.file))
+    timings = {"load": time.perf_counter() - start}
+    n = circuit.num_qubits
+    observables = [_for_option("--expect", text, lambda t=text: as_hamiltonian(t, n)) for text in args.expect]
+    for bits in args.amplitude:
+        _for_option("--amplitude", bits, lambda b=bits: as_bits([b], n))
+    check_truncation(args.max_bond, args.cutoff)  # also when the chosen backend would ignore them
+    measured = circuit.measured_qubits
+    shots = args.shots if args.shots is not None else (DEFAULT_SHOTS if measured else 0)
+    if shots < 0:
+        raise SimulationError(f"--shots must be a non-negative integer, got {shots}")
+    backend, reason = choose_method(n, args.method, max_bond=args.max_bond)
+    if args.plot_bonds and backend != "mps":
+        raise SimulationError(f"--plot-bonds needs the MPS backend, but method {args.method!r} runs {backend} "
+                              f"({reason}); pass --method mps")
+
+    result: dict[str, Any] = {"file": str(args.file), "circuit": _describe_circuit(circuit),
+                              "method_requested": args.method, "simulation": None}
+    lightcone_only = bool(observables) and args.lightcone and not shots and not args.amplitude \
+        and not args.plot_bonds
+    if lightcone_only:
+        tick = time.perf_counter()
+        result["expectations"] = [_lightcone_expectation(circuit, text, h, args)
+                                  for text, h in zip(args.expect, observables, strict=True)]
+        timings["expectations"] = time.perf_counter() - tick
+    else:
+        state = simulate(circuit, args.method, max_bond=args.max_bond, cutoff=args.cutoff, progress=args.progress)
+        timings["simulate"] = state.info["seconds"]
+        result["simulation"] = _describe_state(state, circuit)
+        tick = time.perf_counter()
+        result["expectations"] = [_value_entry(text, h, state.expectation(h))
+                                  for text, h in zip(args.expect, observables, strict=True)]
+        result["amplitudes"] = [_amplitude_entry(bits, state.amplitude(bits)) for bits in args.amplitude]
+        timings["expectations"] = time.perf_counter() - tick
+        if shots:
+            tick = time.perf_counter()
+            qubits = measured or list(range(n))
+            result["sampling"] = {"shots": shots, "seed": args.seed, "qubits": qubits,
+                                  "counts": state.counts(shots, seed=args.seed, qubits=qubits)}
+            timings["sampling"] = time.perf_counter() - tick
+        if args.plot_bonds:
+            state.plot_bonds(args.plot_bonds)
+            result["plot_bonds"] = str(args.plot_bonds)
+    timings["total"] = time.perf_counter() - start
+    result["timings"] = timings
+    return result
+
+
+def _describe_circuit(circuit: Circuit) -> dict[str, Any]:
+    gates = sum(1 for _ in circuit.gates())
+    return {"num_qubits": circuit.num_qubits, "num_gates": gates, "depth": circuit.depth(),
+            "gate_counts": circuit.count_ops(), "measured_qubits": circuit.measured_qubits}
+
+
+def _describe_state(state: State, circuit: Circuit) -> dict[str, Any]:
+    """Method, reason and the facts that tell how trustworthy the state is (fidelity, bonds)."""
+    info = state.info
+    out: dict[str, Any] = {"method": info["method"], "reason": info["reason"], "seconds": info["seconds"],
+                           "fidelity_estimate": _fidelity(info)}
+    if info["method"] == "mps":
+        out.update(max_bond=info["max_bond"], cutoff=info["cutoff"], largest_bond=int(info["largest_bond"]),
+                   bond_dims=[int(b) for b in state.bond_dims], truncations=int(info["truncations"]),
+                   discarded_weight=float(sum(state.discarded_weights)),
+                   swaps_relabelled=circuit.count_ops().get("swap", 0),
+                   routing_swaps=int(info["routing_swaps"]), fused_swaps=int(info["fused_swaps"]))
+    return out
+
+
+def _fidelity(info: dict[str, Any]) -> float | None:
+    """The backend's fidelity estimate (1 for exact backends), None where it gives none."""
+    return float(info["fidelity"]) if "fidelity" in info else None
+
+
+def _value_entry(text: str, h: Hamiltonian, value: complex | float) -> dict[str, Any]:
+    entry: dict[str, Any] = {"observable": text, "parsed": str(h), "value": float(complex(value).real)}
+    if complex(value).imag != 0:
+        entry["imag"] = float(complex(value).imag)
+    return entry
+
+
+def _lightcone_expectation(circuit: Circuit, text: str, h: Hamiltonian, args: argparse.Namespace) -> dict[str, Any]:
+    """One observable through ``tnq.expectation``; ``run`` records the backend and, when the
+    lightcone was taken, how many qubits and gates it kept."""
+    value, state = expectation(circuit, h, args.method, use_lightcone=True, max_bond=args.max_bond,
+                               cutoff=args.cutoff, progress=args.progress, return_state=True)
+    entry = _value_entry(text, h, value)
+    info = state.info
+    run = {"method": info["method"], "reason": info["reason"], "seconds": info["seconds"],
+           "fidelity_estimate": _fidelity(info)}
+    if "lightcone_qubits" in info:
+        run.update(lightcone_qubits=int(info["lightcone_qubits"]), lightcone_gates=int(info["lightcone_gates"]),
+                   gates_in_circuit=int(info["gates_in_circuit"]))
+    if info["method"] == "mps":
+        run["largest_bond"] = int(info["largest_bond"])
+    entry["run"] = run
+    return entry
+
+
+def _amplitude_entry(bits: str, amplitude: complex) -> dict[str, Any]:
+    return {"bitstring": bits, "real": amplitude.real, "imag": amplitude.imag, "probability": abs(amplitude) ** 2}
+
+
+# --- text report ---------------------------------------------------------------------------------
+def format_text(result: dict[str, Any]) -> str:
+    """A short human-readable report of ``run_simulate``'s result."""
+    c = result["circuit"]
+    counts = ", ".join(f"{name} {k}" for name, k in c["gate_counts"].items() if name not in ("measure", "barrier"))
+    measured = c["measured_qubits"]
+    lines = [f"circuit    {result['file']}: {c['num_qubits']} qubits, {c['num_gates']} gates ({counts}), "
+             f"depth {c['depth']}" + (f", measures qubits {fmt.qubit_ranges(measured)}" if measured else "")]
+    sim = result["simulation"]
+    if sim is not None:
+        lines.append(f"method     {sim['method']} ({sim['reason']})")
+        lines.append(f"state      {_state_line(sim)}")
+    for e in result.get("expectations", []):
+        value = complex(e["value"], e.get("imag", 0.0))
+        line = f"<{e['observable']}> = {fmt.number(value)}"
+        if "run" in e:
+            line += f"   [{_run_note(e['run'], c['num_qubits'])}]"
+        lines.append(f"expect     {line}")
+    for a in result.get("amplitudes", []):
+        lines.append(f"amplitude  <{fmt.short_bits(a['bitstring'])}|psi> = {fmt.number(complex(a['real'], a['imag']))}"
+                     f"   (probability {a['probability']:.6g})")
+    sampling = result.get("sampling")
+    if sampling:
+        lines += _counts_lines(sampling)
+    if result.get("plot_bonds"):
+        lines.append(f"plot       bond profile saved to {result['plot_bonds']}")
+    lines.append("timings    " + ", ".join(f"{k} {fmt.seconds(v)}" for k, v in result["timings"].items()))
+    return "\n".join(lines)
+
+
+def _run_note(run: dict[str, Any], num_qubits: int) -> str:
+    """How one expectation was computed: lightcone size, backend and why, MPS facts, time."""
+    parts = []
+    if "lightcone_qubits" in run:
+        parts.append(f"lightcone: {run['lightcone_qubits']} of {num_qubits} qubits, {run['lightcone_gates']} of "
+                     f"{run['gates_in_circuit']} gates")
+    parts.append(f"{run['method']} ({run['reason']})")
+    if run["method"] == "mps":
+        parts.append(f"largest bond {run['largest_bond']}, fidelity ~ {run['fidelity_estimate']:.6g}")
+    parts.append(fmt.seconds(run["seconds"]))
+    return "; ".join(parts)
+
+
+def _state_line(sim: dict[str, Any]) -> str:
+    if sim["method"] == "dense":
+        return f"exact statevector, {fmt.seconds(sim['seconds'])}"
+    if sim["method"] != "mps":
+        return f"{sim['method']}, {fmt.seconds(sim['seconds'])}"
+    limit = f"max_bond {sim['max_bond']}" if sim["max_bond"] else "no bond limit"
+    return (f"MPS ({limit}, cutoff {sim['cutoff']:g}): largest bond {sim['largest_bond']}, "
+            f"fidelity estimate {sim['fidelity_estimate']:.6g} after {sim['truncations']} truncations; "
+            f"{sim['swaps_relabelled']} SWAP gates relabelled, {sim['routing_swaps']} routing swaps, "
+            f"{sim['fused_swaps']} swaps fused into gates; {fmt.seconds(sim['seconds'])}")
+
+
+def _counts_lines(sampling: dict[str, Any]) -> list[str]:
+    counts, shots = sampling["counts"], sampling["shots"]
+    seed = f", seed {sampling['seed']}" if sampling["seed"] is not None else ""
+    lines = [f"counts     {shots} shots of qubits {fmt.qubit_ranges(sampling['qubits'])}{seed}: "
+             f"{len(counts)} distinct outcome(s); character j of a key is qubit qubits[j]"]
+    for bits, k in list(counts.items())[:TOP_COUNTS]:
+        lines.append(f"           {fmt.short_bits(bits, 48)}  {k:>6}  ({k / shots:.3f})")
+    if len(counts) > TOP_COUNTS:
+        lines.append(f"           ... {len(counts) - TOP_COUNTS} more (use --json for all)")
+    return lines

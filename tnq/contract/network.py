@@ -1,0 +1,265 @@
+"""Tensor networks of circuits, as (inputs, output, size_dict, arrays) ready for cotengra.
+
+Structural simplifications are made while building, so that the network's *structure* depends
+only on the circuit's gate pattern (not on parameter values or bitstrings) and a contraction tree
+found once can be reused:
+
+- runs of one-qubit gates are multiplied together and absorbed into |0> inputs and <b| outputs;
+- a gate that is diagonal on some of its qubits (CZ, CP, RZZ, controls of CX...) shares that
+  qubit's index instead of creating a new one: a hyperedge, as quimb's diagonal reduction does.
+
+Arrays may be numpy or torch tensors (for autodiff); index names are short strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..compile import Gate
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass
+class Network:
+    """A tensor network: ``inputs[k]`` are the index names of ``arrays[k]``."""
+
+    inputs: list[tuple[str, ...]] = field(default_factory=list)
+    arrays: list[Any] = field(default_factory=list)
+    output: tuple[str, ...] = ()
+    size_dict: dict[str, int] = field(default_factory=dict)
+
+    def add(self, inds: Sequence[str], array: Any) -> None:
+        self.inputs.append(tuple(inds))
+        self.arrays.append(array)
+        for ind, dim in zip(inds, array.shape):
+            self.size_dict[ind] = int(dim)
+
+    def structure_key(self) -> tuple:
+        """Everything a contraction tree depends on (not the array values)."""
+        return (tuple(self.inputs), self.output, tuple(sorted(self.size_dict.items())))
+
+
+def _values(array: Any) -> np.ndarray:
+    """Numeric values for structure decisions (detached from autograd)."""
+    if isinstance(array, np.ndarray):
+        return array
+    detach = getattr(array, "detach", None)
+    return np.asarray(detach().cpu().numpy() if detach else array)
+
+
+def diagonal_slots(matrix: Any, k: int) -> list[int]:
+    """Slots j on which the gate never flips qubit j (block diagonal in that qubit)."""
+    t = np.abs(_values(matrix)).reshape((2,) * (2 * k))
+    slots = []
+    for j in range(k):
+        flip = np.take(np.take(t, 0, axis=j), 1, axis=k - 1 + j) + np.take(np.take(t, 1, axis=j), 0, axis=k - 1 + j)
+        if np.all(flip <= 1e-14):
+            slots.append(j)
+    return slots
+
+
+def _einsum(eq: str, *operands: Any) -> Any:
+    if all(isinstance(x, np.ndarray) for x in operands):
+        return np.einsum(eq, *operands)
+    from autoray import do
+
+    return do("einsum", eq, *operands)
+
+
+def _conj(array: Any) -> Any:
+    return array.conj()
+
+
+class CircuitNetwork:
+    """The ket network of a gate list: |psi> = gates |0...0>, with each wire's open index."""
+
+    def __init__(self, gates: Sequence[Gate], num_wires: int, prefix: str = "k") -> None:
+        self.num_wires = num_wires
+        self.prefix = prefix
+        self.tensors: list[tuple[tuple[str, ...], Any]] = []
+        self.current = [f"{prefix}{w}_0" for w in range(num_wires)]
+        self._count = [0] * num_wires
+        self.pending: list[Any | None] = [None] * num_wires  # one-qubit product not yet placed
+        self.started = [False] * num_wires                   # has a multi-qubit gate touched the wire
+        for gate in gates:
+            self._apply(gate)
+        for w in range(num_wires):  # wires never touched by multi-qubit gates: just an input vector
+            if not self.started[w]:
+                self._place_input(w)
+
+    def _new_index(self, wire: int) -> str:
+        self._count[wire] += 1
+        self.current[wire] = f"{self.prefix}{wire}_{self._count[wire]}"
+        return self.current[wire]
+
+    def _place_input(self, wire: int) -> None:
+        """|0> on the wire's first index, with any leading one-qubit gates folded in."""
+        u = self.pending[wire]
+        vec = u[:, 0] if u is not None else np.array([1.0, 0.0], dtype=np.complex128)
+        self.tensors.append(((f"{self.prefix}{wire}_0",), vec))
+        self.pending[wire] = None
+        self.started[wire] = True
+
+    def _flush(self, wire: int) -> None:
+        """Place the pending one-qubit product on a wire already carrying multi-qubit gates."""
+        u = self.pending[wire]
+        if u is None:
+            return
+        self.pending[wire] = None
+        if diagonal_slots(u, 1):
+            self.tensors.append(((self.current[wire],), _einsum("ii->i", u)))
+        else:
+            old = self.current[wire]
+            self.tensors.append(((self._new_index(wire), old), u))
+
+    def _apply(self, gate: Gate) -> None:
+        wires, matrix = gate.wires, gate.matrix
+        if len(wires) == 1:
+            w = wires[0]
+            self.pending[w] = matrix if self.pending[w] is None else matrix @ self.pending[w]
+            return
+        for w in wires:
+            if not self.started[w]:
+                self._place_input(w)
+            else:
+                self._flush(w)
+        k = len(wires)
+        diag = diagonal_slots(matrix, k)
+        out_letters, in_letters = _LETTERS[:k], _LETTERS[k:2 * k]
+        term_in = "".join(out_letters[j] if j in diag else in_letters[j] for j in range(k))
+        kept = [j for j in range(k) if j not in diag]
+        # result axes: diagonal slots (shared index), then outputs and inputs of the other slots
+        result = "".join(out_letters[j] for j in diag) + "".join(out_letters[j] for j in kept) + \
+            "".join(in_letters[j] for j in kept)
+        eq = f"{''.join(out_letters)}{term_in}->{result}"
+        tensor = _einsum(eq, matrix.reshape((2,) * (2 * k)))
+        inds = [self.current[wires[j]] for j in diag]
+        ins = [self.current[wires[j]] for j in kept]
+        outs = [self._new_index(wires[j]) for j in kept]
+        self.tensors.append((tuple(inds + outs + ins), tensor))
+
+    # --- closing the network ---------------------------------------------------------------------
+    def ket_tensors(self) -> list[tuple[tuple[str, ...], Any]]:
+        return list(self.tensors)
+
+    def final_pending(self, wire: int) -> Any | None:
+        return self.pending[wire]
+
+
+def amplitude_network(gates: Sequence[Gate], num_wires: int, bits: np.ndarray) -> Network:
+    """<b|psi> for one bitstring (``bits`` shape (n,)) or a batch (shape (m, n): output index 'batch')."""
+    circuit = CircuitNetwork(gates, num_wires)
+    net = Network()
+    for inds, array in circuit.ket_tensors():
+        net.add(inds, array)
+    batched = bits.ndim == 2
+    for w in range(num_wires):
+        u = circuit.final_pending(w)
+        chosen = bits[:, w] if batched else bits[w]
+        row = (u[chosen, :] if u is not None else np.eye(2, dtype=np.complex128)[chosen])
+        net.add((("batch",) if batched else ()) + (circuit.current[w],), row)
+    net.output = ("batch",) if batched else ()
+    return net
+
+
+def _doubled(gates: Sequence[Gate], num_wires: int) -> tuple[CircuitNetwork, CircuitNetwork, Network]:
+    ket = CircuitNetwork(gates, num_wires, prefix="k")
+    bra = CircuitNetwork([Gate(g.wires, _conj(g.matrix)) for g in gates], num_wires, prefix="b")
+    net = Network()
+    for inds, array in ket.ket_tensors() + bra.ket_tensors():
+        net.add(inds, array)
+    return ket, bra, net
+
+
+def expectation_network(gates: Sequence[Gate], num_wires: int, ops: dict[int, Any]) -> Network:
+    """<psi| prod_w ops[w] |psi> (one-qubit operators on wires); other wires are traced out."""
+    ket, bra, net = _doubled(gates, num_wires)
+    joined = {}
+    for w in range(num_wires):
+        u = ket.final_pending(w)
+        if w in ops:
+            op = ops[w] if u is None else _conj(u).T @ ops[w] @ u
+            net.add((bra.current[w], ket.current[w]), op)
+        else:  # U^dag U = I: join the bra and ket indices
+            joined[bra.current[w]] = ket.current[w]
+    _rename(net, joined)
+    return net
+
+
+def marginal_network(gates: Sequence[Gate], num_wires: int, wires: Sequence[int]) -> Network:
+    """Probabilities of the given wires' outcomes: output axes in ``wires`` order."""
+    ket, bra, net = _doubled(gates, num_wires)
+    joined = {}
+    for w in range(num_wires):
+        u = ket.final_pending(w)
+        if w in wires:
+            o = f"o{w}"
+            eye = np.eye(2, dtype=np.complex128)
+            net.add((o, ket.current[w]), u if u is not None else eye)
+            net.add((o, bra.current[w]), _conj(u) if u is not None else eye)
+        else:
+            joined[bra.current[w]] = ket.current[w]
+    _rename(net, joined)
+    net.output = tuple(f"o{w}" for w in wires)
+    return net
+
+
+def _rename(net: Network, mapping: dict[str, str]) -> None:
+    """Identify indices (``old -> new``) throughout the network."""
+    net.inputs = [tuple(mapping.get(i, i) for i in inds) for inds in net.inputs]
+    for old in mapping:
+        net.size_dict.pop(old, None)
+
+
+def absorb_basis_vectors(net: Network) -> Network:
+    """Column reduction for basis states: a one-hot vector on an index (|0> inputs, <b| outputs)
+    fixes that index, so every tensor sharing it is sliced and the index disappears. A one-hot
+    batch (an (m, 2) tensor on ('batch', x)) turns x into the batch index instead. The resulting
+    structure depends only on which indices are fixed, so trees stay reusable across bitstrings."""
+    fixed: dict[str, Any] = {}
+    keep = []
+    for k, (inds, array) in enumerate(zip(net.inputs, net.arrays)):
+        values = _values(array)
+        if len(inds) == 1 and inds[0] not in fixed and inds[0] not in net.output:
+            nonzero = np.flatnonzero(np.abs(values) > 0)
+            if len(nonzero) == 1 and values[nonzero[0]] == 1:
+                fixed[inds[0]] = int(nonzero[0])
+                continue
+        if len(inds) == 2 and inds[0] == "batch" and inds[1] not in fixed and inds[1] not in net.output \
+                and isinstance(array, np.ndarray) and np.all((values == 0) | (values == 1)) \
+                and np.all(values.sum(axis=1) == 1):
+            fixed[inds[1]] = values.argmax(axis=1)
+            continue
+        keep.append(k)
+    if not fixed:
+        return net
+    out = Network(output=net.output)
+    for k in keep:
+        inds, array = list(net.inputs[k]), net.arrays[k]
+        for x in [i for i in inds if i in fixed]:
+            inds, array = _fix_index(inds, array, x, fixed[x])
+        if not inds:  # a scalar left over: keep it as a factor on a dummy-free scalar tensor
+            out.add((), array)
+        else:
+            out.add(inds, array)
+    return out
+
+
+def _fix_index(inds: list[str], array: Any, x: str, value: Any) -> tuple[list[str], Any]:
+    pos = inds.index(x)
+    if isinstance(value, int):
+        sliced = array[(slice(None),) * pos + (value,)]
+        return inds[:pos] + inds[pos + 1:], np.asarray(sliced) if isinstance(array, np.ndarray) else sliced
+    if "batch" not in inds:  # the fixed axis becomes the batch axis
+        return inds[:pos] + ["batch"] + inds[pos + 1:], array[(slice(None),) * pos + (value,)]
+    pb = inds.index("batch")
+    rest = [i for j, i in enumerate(inds) if j not in (pb, pos)]
+    from autoray import do
+
+    moved = do("moveaxis", array, (pb, pos), (0, 1))
+    return ["batch"] + rest, moved[np.arange(len(value)), value]

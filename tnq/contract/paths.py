@@ -1,0 +1,139 @@
+"""Contraction trees: cotengra search with a time budget, cached by network structure (in memory
+and optionally on disk), sliced to a memory budget before anything is allocated."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends.memory import default_budget
+from ..errors import SimulationError
+from .network import Network
+
+PRESETS = ("auto", "greedy", "hyper")
+ITEMSIZE = 16  # complex128
+GREEDY_ENOUGH_FLOPS = 1e8
+"""``auto`` stops after the fast greedy search when the tree costs fewer flops than this."""
+
+
+@dataclass
+class TreeInfo:
+    """A contraction tree and how it was obtained."""
+
+    tree: Any
+    search_seconds: float
+    cache_hit: bool
+    optimizer: str
+
+    @property
+    def flops(self) -> float:
+        return float(self.tree.contraction_cost())
+
+    @property
+    def width(self) -> float:
+        return float(self.tree.contraction_width())
+
+    @property
+    def peak_bytes(self) -> int:
+        return int(self.tree.peak_size()) * ITEMSIZE
+
+    @property
+    def slices(self) -> int:
+        return int(self.tree.nslices)
+
+
+class TreeCache:
+    """Trees keyed by (structure, search settings, budget); optionally persisted by cotengra on disk."""
+
+    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+        self.directory = None if directory is None else str(directory)
+        self._trees: dict[Any, Any] = {}
+        self._optimizers: dict[Any, Any] = {}
+        self.hits = self.misses = 0
+
+    def clear(self) -> None:
+        self._trees.clear()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._trees)
+
+    def get_tree(self, net: Network, optimize: str | Any = "auto", search_time: float = 10.0,
+                 memory_budget: int | None = None) -> TreeInfo:
+        """The cached tree for this network's structure, searching (and slicing) on a miss."""
+        budget = default_budget() if memory_budget is None else memory_budget
+        key = (net.structure_key(), optimize if isinstance(optimize, str) else id(optimize), search_time, budget)
+        cached = self._trees.get(key)
+        if cached is not None:
+            self.hits += 1
+            return TreeInfo(cached[0], 0.0, True, cached[1])
+        self.misses += 1
+        start = time.perf_counter()
+        tree, name = self._search(net, optimize, search_time)
+        tree = fit_to_budget(tree, budget)
+        self._trees[key] = (tree, name)
+        return TreeInfo(tree, time.perf_counter() - start, False, name)
+
+    def _search(self, net: Network, optimize: str | Any, search_time: float) -> tuple[Any, str]:
+        with warnings.catch_warnings():  # disconnected networks: cotengra completes the path itself
+            warnings.filterwarnings("ignore", message="Path was not complete")
+            return self._search_trees(net, optimize, search_time)
+
+    def _search_trees(self, net: Network, optimize: str | Any, search_time: float) -> tuple[Any, str]:
+        import cotengra as ctg
+
+        if not isinstance(optimize, str):
+            return ctg.array_contract_tree(net.inputs, net.output, net.size_dict, optimize=optimize), "custom"
+        if optimize not in PRESETS:
+            raise SimulationError(f"unknown optimize preset {optimize!r}; choose one of {', '.join(PRESETS)} "
+                                  "or pass a cotengra optimizer")
+        tree = ctg.array_contract_tree(net.inputs, net.output, net.size_dict,
+                                       optimize=self._optimizer("greedy", search_time))
+        if optimize == "greedy" or (optimize == "auto" and tree.contraction_cost() < GREEDY_ENOUGH_FLOPS):
+            return tree, "greedy"
+        hyper = ctg.array_contract_tree(net.inputs, net.output, net.size_dict,
+                                        optimize=self._optimizer("hyper", search_time))
+        return (hyper, "hyper") if hyper.contraction_cost() < tree.contraction_cost() else (tree, "greedy")
+
+    def _optimizer(self, kind: str, search_time: float) -> Any:
+        """A fresh optimizer per search: cotengra optimizers remember their best path, which is only
+        valid for the network they last saw. Only the on-disk ReusableHyperOptimizer is shared."""
+        import cotengra as ctg
+
+        if kind == "greedy":
+            return ctg.RandomGreedyOptimizer(max_repeats=256)
+        opts = {"methods": ["kahypar", "greedy"], "max_time": search_time, "max_repeats": 10**6, "parallel": True}
+        if self.directory is None:
+            return ctg.HyperOptimizer(**opts)
+        key = (kind, search_time)
+        if key not in self._optimizers:
+            self._optimizers[key] = ctg.ReusableHyperOptimizer(
+                directory=os.path.join(self.directory, f"{kind}-{search_time:g}"), **opts)
+        return self._optimizers[key]
+
+
+def fit_to_budget(tree: Any, budget: int) -> Any:
+    """Slice ``tree`` until its peak memory fits ``budget`` bytes, or raise a clear error."""
+    peak = int(tree.peak_size()) * ITEMSIZE
+    if peak <= budget:
+        return tree
+    target = max(1, budget // (4 * ITEMSIZE))
+    sliced = tree.slice(target_size=target)
+    for _ in range(8):
+        peak = int(sliced.peak_size()) * ITEMSIZE
+        if peak <= budget:
+            return sliced
+        target = max(1, target // 2)
+        sliced = tree.slice(target_size=target)
+    raise SimulationError(
+        f"contraction does not fit the memory budget of {budget / 2**30:.2f} GiB even when sliced: peak "
+        f"{peak / 2**30:.2f} GiB with {sliced.nslices} slices, 10^{math.log10(max(tree.contraction_cost(), 1)):.1f}"
+        " flops; raise memory_budget, use method='mps', or simplify the request")
+
+
+DEFAULT_CACHE = TreeCache(os.environ.get("TNQ_TREE_CACHE"))
+"""Process-wide tree cache; set TNQ_TREE_CACHE=DIR to persist hyper-optimised trees on disk."""
