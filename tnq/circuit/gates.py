@@ -200,9 +200,17 @@ def is_unitary(matrix: np.ndarray, atol: float = 1e-8) -> bool:
             and np.allclose(m.conj().T @ m, np.eye(m.shape[0]), atol=atol))
 
 
+def numeric_values(array: Any) -> np.ndarray:
+    """The values of a numpy array or torch tensor as numpy, detached from autograd."""
+    if isinstance(array, np.ndarray):
+        return array
+    detach = getattr(array, "detach", None)
+    return np.asarray(detach().resolve_conj().cpu().numpy() if detach else array)
+
+
 def is_diagonal(matrix: Any, atol: float = 1e-12) -> bool:
     """True when every off-diagonal entry of a numeric matrix is below ``atol``."""
-    m = np.asarray(matrix)
+    m = numeric_values(matrix)
     return bool(np.all(np.abs(m - np.diag(np.diag(m))) <= atol))
 
 

@@ -42,6 +42,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``born`` command (with its train/sample/eval/compile subcommands) to an argparse subparsers object."""
     born = subparsers.add_parser("born", help="MPS Born machines: train, sample, eval, compile",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_subcommands(born)
+    return born
+
+
+def add_subcommands(born: argparse.ArgumentParser) -> None:
+    """The train / sample / eval / compile subcommands, on ``born`` (``tnq born``) or a stand-alone parser."""
     sub = born.add_subparsers(dest="born_command", required=True)
 
     train = sub.add_parser("train", help="train a Born machine on a dataset")
@@ -80,7 +86,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     compile_.add_argument("--qasm", help="write the circuit as OpenQASM 2 here")
     compile_.add_argument("--plot", help="write fidelity per layer here")
     born.set_defaults(func=run)
-    return born
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,9 +172,10 @@ def _compile(args: argparse.Namespace) -> int:
 
     model = MPSBornMachine.load(args.model)
     result = mps_to_circuit(model.mps_, args.layers, optimise=not args.no_optimise, iterations=args.iterations)
-    for k, (ran, opt) in enumerate(zip(result.analytic_fidelities, result.fidelities), start=1):
+    for k, (ran, opt) in enumerate(zip(result.analytic_fidelities, result.fidelities, strict=True), start=1):
         print(f"layers {k}: analytic fidelity {ran:.4f}, optimised {opt:.4f}")
-    print(f"circuit: {result.circuit.num_qubits} qubits, {len(result.circuit)} operations, depth {result.circuit.depth()}")
+    circuit = result.circuit
+    print(f"circuit: {circuit.num_qubits} qubits, {len(circuit)} operations, depth {circuit.depth()}")
     if args.qasm:
         atomic_write_text(args.qasm, result.circuit.to_qasm())
     if args.plot:
@@ -182,8 +188,9 @@ def _compile(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m tnq.cli.born train ...``) until the main CLI registers ``born``."""
-    parser = argparse.ArgumentParser(prog="tnq")
-    register(parser.add_subparsers(dest="command", required=True))
+    parser = argparse.ArgumentParser(prog="tnq born", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_subcommands(parser)
     args = parser.parse_args(argv)
     return args.func(args)
 

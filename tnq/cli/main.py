@@ -19,9 +19,9 @@ DEFAULT_TOUR_OUT = "tnq-tour-output"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``tnq`` parser with its subcommands; each subparser sets ``handler``."""
+    """The ``tnq`` parser with its subcommands; each subparser sets ``func``."""
     parser = argparse.ArgumentParser(
-        prog="tnq", description="Tensor-network quantum circuit simulation (dense statevector and MPS).")
+        prog="tnq", description="Tensor-network quantum circuit simulation and its applications.")
     parser.add_argument("--version", action="version", version=f"tnq {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print every result as one JSON object")
     sim.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr (default: only when a run takes over 2 s)")
-    sim.set_defaults(handler=_simulate)
+    sim.set_defaults(func=_simulate)
 
     tour = commands.add_parser(
         "tour", help="a one-minute tour of what tnq does, on bundled data",
@@ -60,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "against an exact reference; exits 1 if any check fails.")
     tour.add_argument("--out", default=DEFAULT_TOUR_OUT, metavar="DIR",
                       help=f"folder for the tour's plots (default: ./{DEFAULT_TOUR_OUT})")
-    tour.set_defaults(handler=_tour)
+    tour.set_defaults(func=_tour)
+
+    from . import born  # more commands live in their own modules and register themselves
+
+    born.register(commands)
     return parser
 
 
@@ -93,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``tnq`` command line; returns the exit code (2 for errors in the input)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        return args.func(args)
     except TnqError as exc:
         print(f"tnq: error: {one_line(str(exc))}", file=sys.stderr)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..circuit.gates import numeric_values
 from ..compile import Gate
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -44,17 +45,9 @@ class Network:
         return (tuple(self.inputs), self.output, tuple(sorted(self.size_dict.items())))
 
 
-def _values(array: Any) -> np.ndarray:
-    """Numeric values for structure decisions (detached from autograd)."""
-    if isinstance(array, np.ndarray):
-        return array
-    detach = getattr(array, "detach", None)
-    return np.asarray(detach().cpu().numpy() if detach else array)
-
-
 def diagonal_slots(matrix: Any, k: int) -> list[int]:
     """Slots j on which the gate never flips qubit j (block diagonal in that qubit)."""
-    t = np.abs(_values(matrix)).reshape((2,) * (2 * k))
+    t = np.abs(numeric_values(matrix)).reshape((2,) * (2 * k))
     slots = []
     for j in range(k):
         flip = np.take(np.take(t, 0, axis=j), 1, axis=k - 1 + j) + np.take(np.take(t, 1, axis=j), 0, axis=k - 1 + j)
@@ -75,10 +68,25 @@ def _conj(array: Any) -> Any:
     return array.conj()
 
 
+def common_library(gates: Sequence[Gate]) -> tuple[list[Gate], Any]:
+    """Put all gate matrices in one array library (torch if any gate is a torch tensor, for
+    autograd); returns the gates and a converter for the other arrays of the network."""
+    ref = next((g.matrix for g in gates if not isinstance(g.matrix, np.ndarray)), None)
+    if ref is None:
+        return list(gates), lambda a: a
+    import torch
+
+    def convert(a: Any) -> Any:
+        return a if isinstance(a, torch.Tensor) else torch.as_tensor(np.array(a, dtype=np.complex128))
+
+    return [Gate(g.wires, convert(g.matrix)) for g in gates], convert
+
+
 class CircuitNetwork:
     """The ket network of a gate list: |psi> = gates |0...0>, with each wire's open index."""
 
     def __init__(self, gates: Sequence[Gate], num_wires: int, prefix: str = "k") -> None:
+        gates, self.convert = common_library(gates)
         self.num_wires = num_wires
         self.prefix = prefix
         self.tensors: list[tuple[tuple[str, ...], Any]] = []
@@ -100,7 +108,7 @@ class CircuitNetwork:
     def _place_input(self, wire: int) -> None:
         """|0> on the wire's first index, with any leading one-qubit gates folded in."""
         u = self.pending[wire]
-        vec = u[:, 0] if u is not None else np.array([1.0, 0.0], dtype=np.complex128)
+        vec = u[:, 0] if u is not None else self.convert(np.array([1.0, 0.0], dtype=np.complex128))
         self.tensors.append(((f"{self.prefix}{wire}_0",), vec))
         self.pending[wire] = None
         self.started[wire] = True
@@ -160,8 +168,8 @@ def amplitude_network(gates: Sequence[Gate], num_wires: int, bits: np.ndarray) -
     batched = bits.ndim == 2
     for w in range(num_wires):
         u = circuit.final_pending(w)
-        chosen = bits[:, w] if batched else bits[w]
-        row = (u[chosen, :] if u is not None else np.eye(2, dtype=np.complex128)[chosen])
+        chosen = bits[:, w].tolist() if batched else int(bits[w])
+        row = u[chosen, :] if u is not None else circuit.convert(np.eye(2, dtype=np.complex128)[chosen])
         net.add((("batch",) if batched else ()) + (circuit.current[w],), row)
     net.output = ("batch",) if batched else ()
     return net
@@ -183,7 +191,8 @@ def expectation_network(gates: Sequence[Gate], num_wires: int, ops: dict[int, An
     for w in range(num_wires):
         u = ket.final_pending(w)
         if w in ops:
-            op = ops[w] if u is None else _conj(u).T @ ops[w] @ u
+            op = ket.convert(ops[w])
+            op = op if u is None else _conj(u).T @ op @ u
             net.add((bra.current[w], ket.current[w]), op)
         else:  # U^dag U = I: join the bra and ket indices
             joined[bra.current[w]] = ket.current[w]
@@ -199,7 +208,7 @@ def marginal_network(gates: Sequence[Gate], num_wires: int, wires: Sequence[int]
         u = ket.final_pending(w)
         if w in wires:
             o = f"o{w}"
-            eye = np.eye(2, dtype=np.complex128)
+            eye = ket.convert(np.eye(2, dtype=np.complex128))
             net.add((o, ket.current[w]), u if u is not None else eye)
             net.add((o, bra.current[w]), _conj(u) if u is not None else eye)
         else:
@@ -224,14 +233,14 @@ def absorb_basis_vectors(net: Network) -> Network:
     fixed: dict[str, Any] = {}
     keep = []
     for k, (inds, array) in enumerate(zip(net.inputs, net.arrays)):
-        values = _values(array)
+        values = numeric_values(array)
         if len(inds) == 1 and inds[0] not in fixed and inds[0] not in net.output:
             nonzero = np.flatnonzero(np.abs(values) > 0)
             if len(nonzero) == 1 and values[nonzero[0]] == 1:
                 fixed[inds[0]] = int(nonzero[0])
                 continue
         if len(inds) == 2 and inds[0] == "batch" and inds[1] not in fixed and inds[1] not in net.output \
-                and isinstance(array, np.ndarray) and np.all((values == 0) | (values == 1)) \
+                and np.all((values == 0) | (values == 1)) \
                 and np.all(values.sum(axis=1) == 1):
             fixed[inds[1]] = values.argmax(axis=1)
             continue
