@@ -27,7 +27,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def save_figure(fig: "object", path: str | os.PathLike, dpi: int = 120) -> None:
+def save_figure(fig: object, path: str | os.PathLike, dpi: int = 120) -> None:
     """Save a matplotlib figure atomically; the format follows the file suffix (default png)."""
     import io
 

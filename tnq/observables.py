@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -132,7 +131,7 @@ def _split_terms(text: str) -> list[tuple[float, str]]:
     return pieces
 
 
-Observable = Union[str, PauliString, Hamiltonian, Mapping[int, str], Iterable[tuple[complex, str]]]
+Observable = str | PauliString | Hamiltonian | Mapping[int, str] | Iterable[tuple[complex, str]]
 
 
 def as_hamiltonian(observable: Observable, num_qubits: int | None = None) -> Hamiltonian:

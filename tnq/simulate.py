@@ -79,21 +79,23 @@ def _numeric(gates: Sequence[Gate], backend: str) -> list[Gate]:
     return out
 
 
-def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.ndarray, options: dict) -> State:
+def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.ndarray, options: dict,
+                 fuse_gates: bool = True) -> State:
     if backend != "contract":
         gates = _numeric(gates, backend)
-        gates = fuse(gates) if backend == "mps" else gates
+        gates = fuse(gates) if backend == "mps" and fuse_gates else gates
     return _BACKENDS[backend](gates, num_wires, wire_of, **options)
 
 
 def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = None, cutoff: float = 1e-16,
              progress: bool | None = None, memory_budget: int | None = None, optimize: str | Any = "auto",
-             search_time: float = 10.0, cache: Any = None, client: Any = None) -> State:
+             search_time: float = 10.0, cache: Any = None, client: Any = None, fuse_gates: bool = True) -> State:
     """Simulate ``circuit`` from |0...0> and return its final State.
 
     - ``max_bond`` / ``cutoff`` (largest relative discarded weight per SVD) bound the MPS.
     - ``optimize`` ("auto", "greedy", "hyper" or a cotengra optimizer), ``search_time`` (seconds),
       ``cache`` (a TreeCache) and ``client`` (a dask.distributed Client) tune ``method="contract"``.
+    - ``fuse_gates=False`` applies the MPS gates one by one (for checking the fusion pass).
     - ``memory_budget`` (bytes, default 80% of free memory) is checked before large allocations.
     """
     if not isinstance(circuit, Circuit):
@@ -104,8 +106,10 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     lowered = lower(circuit, relabel_swaps=backend != "dense")
     options = dict(max_bond=max_bond, cutoff=cutoff, memory_budget=memory_budget, progress=progress,
                    optimize=optimize, search_time=search_time, cache=cache, client=client)
-    state = _run_backend(backend, lowered.gates, circuit.num_qubits, lowered.wire_of, options)
-    state.info.update(reason=reason, seconds=time.perf_counter() - start, gates_in_circuit=len(lowered.gates))
+    state = _run_backend(backend, lowered.gates, circuit.num_qubits, lowered.wire_of, options, fuse_gates)
+    swaps = sum(1 for op in circuit.gates() if op.name == "swap") if backend != "dense" else 0
+    state.info.update(reason=reason, seconds=time.perf_counter() - start, gates_in_circuit=len(lowered.gates),
+                      swaps_relabelled=swaps)
     log.info("tnq.simulate: method=%s (%s)", backend, reason)
     return state
 

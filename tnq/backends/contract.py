@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 
 from ..compile import Gate, compact, lightcone
+from ..contract.execute import ContractionReport, contract
+from ..contract.network import Network, absorb_basis_vectors, amplitude_network, expectation_network, marginal_network
+from ..contract.paths import DEFAULT_CACHE, TreeCache
 from ..errors import SimulationError
 from ..state import State
-from ..contract.execute import ContractionReport, contract
-from ..contract.network import (Network, absorb_basis_vectors, amplitude_network, expectation_network,
-                                marginal_network)
-from ..contract.paths import DEFAULT_CACHE, TreeCache
 
 SAMPLE_LIMIT = 20
 """Sampling goes through the full marginal, so it is limited to this many qubits."""

@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 
 from ..compile import Gate, permute_gate
-from ..io import save_figure
 from ..errors import SimulationError
+from ..io import save_figure
 from ..progress import progress_bar
 from ..state import State
 from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
+from ..threads import blas_threads, mps_blas_threads
 from .memory import check_budget, default_budget
 
 
@@ -56,7 +57,12 @@ class MPSState(State):
         return self.mps.expectation_local({int(self.site_of[w]): op for w, op in wire_ops.items()})
 
     def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
-        return self.mps.sample(shots, rng)[:, self.site_of]
+        with blas_threads(mps_blas_threads(self.info.get("max_bond"))):
+            return self.mps.sample(shots, rng)[:, self.site_of]
+
+    def expectation(self, observable: Any) -> float | complex:
+        with blas_threads(mps_blas_threads(self.info.get("max_bond"))):
+            return super().expectation(observable)
 
     # --- conversions -----------------------------------------------------------------------------
     def ordered_mps(self) -> MPS:
@@ -139,15 +145,21 @@ class _Layout:
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None = None,
         cutoff: float = 1e-16, memory_budget: int | None = None, progress: bool | None = None,
-        **_: Any) -> MPSState:
+        blas: int | str | None = "auto", **_: Any) -> MPSState:
     """Apply ``gates`` to |0...0> as an MPS.
 
     Routing is lazy: a far-apart pair is brought together by swaps that are not undone, and after
     every two-qubit gate the pair is also exchanged (fused into the same SVD, so for free) when
     that brings the qubits closer to their next partners, which turns QFT-like circuits into
-    nearest-neighbour sweeps.
+    nearest-neighbour sweeps. ``blas`` limits BLAS threads for the sweep (see tnq.threads).
     """
     check_truncation(max_bond, cutoff)
+    with blas_threads(mps_blas_threads(max_bond, blas)):
+        return _run(gates, num_wires, wire_of, max_bond, cutoff, memory_budget, progress)
+
+
+def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None, cutoff: float,
+         memory_budget: int | None, progress: bool | None) -> MPSState:
     budget = default_budget() if memory_budget is None else memory_budget
     mps = MPS.product_state(num_wires)
     layout = _Layout(gates, num_wires)

@@ -4,7 +4,7 @@ two-site sweeps (see ``training``), with exact (conditional) sampling, early sto
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +18,24 @@ from .conditional import check_given, log_marginal, sample_conditional
 from .contract import log_abs_amplitudes
 from .data import check_data
 from .errors import BornError
-from .training import SweepTrainer
+from .smoothing import DEFAULT_GRID, smooth_mps
+from .training import SweepTrainer, embed_tensor, embedding_gradient, stiefel_step
 
 
 class MPSBornMachine:
     """Generative model over strings of ``n_sites`` symbols in [0, d).
 
-    ``max_bond`` (Han's Dmax) and ``cutoff`` (largest relative discarded weight per split, the engine's rule)
-    bound the bonds; each bond gets ``n_steps`` gradient steps of size ``learning_rate`` per visit, cycling over
-    ``n_batches`` minibatches (Han et al.'s SGD; 1 = full batch).
+    ``max_bond`` (Han's Dmax), ``cutoff`` (largest relative discarded weight per split, the engine's rule) and
+    ``value_cutoff`` (Han's rule: drop singular values below value_cutoff * s_max; 0 = off) bound the bonds; each bond gets ``n_steps`` gradient steps of size ``learning_rate`` per visit, cycling over
+    ``n_batches`` minibatches (Han et al.'s SGD; 1 = full batch). With ``embedding_dim`` = p < d the MPS has
+    physical dimension p and each symbol is a learned measurement vector (Hou et al. 2023; rank-1 POVM with
+    orthonormal columns), trained by one Riemannian step of size ``embedding_lr`` per sweep.
     """
 
-    def __init__(self, n_sites: int, max_bond: int = 16, cutoff: float = 1e-7, d: int = 2,
+    def __init__(self, n_sites: int, max_bond: int = 16, cutoff: float = 1e-7, value_cutoff: float = 0.0, d: int = 2,
                  learning_rate: float = 0.1, n_steps: int = 10, n_sweeps: int = 4, init_bond: int = 2,
-                 patience: int = 2, n_batches: int = 1, seed: int | None = 0, progress: bool | None = None) -> None:
+                 patience: int = 2, n_batches: int = 1, embedding_dim: int | None = None,
+                 embedding_lr: float = 0.05, seed: int | None = 0, progress: bool | None = None) -> None:
         if isinstance(n_sites, bool) or not isinstance(n_sites, (int, np.integer)) or n_sites < 2:
             raise BornError(f"n_sites must be an integer >= 2, got {n_sites!r}")
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
@@ -49,26 +53,36 @@ class MPSBornMachine:
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
             raise BornError(f"patience must be a non-negative integer, got {patience!r}")
         self.n_sites, self.d = int(n_sites), int(d)
-        self.max_bond, self.cutoff = max_bond, float(cutoff)
+        if not (isinstance(value_cutoff, (int, float)) and 0.0 <= value_cutoff < 1.0):
+            raise BornError(f"value_cutoff must be in [0, 1), got {value_cutoff!r}")
+        self.max_bond, self.cutoff, self.value_cutoff = max_bond, float(cutoff), float(value_cutoff)
         self.learning_rate, self.n_steps, self.n_sweeps = float(learning_rate), int(n_steps), int(n_sweeps)
         self.init_bond, self.patience, self.seed, self.progress = int(init_bond), int(patience), seed, progress
         self.n_batches = int(n_batches)
+        if embedding_dim is not None and (isinstance(embedding_dim, bool) or not 2 <= embedding_dim <= d
+                                          or not isinstance(embedding_dim, (int, np.integer))):
+            raise BornError(f"embedding_dim must be an integer in [2, d={d}] or None, got {embedding_dim!r}")
+        self.embedding_dim = None if embedding_dim is None else int(embedding_dim)
+        self.embedding_lr = float(embedding_lr)
+        self.embedding_: np.ndarray | None = None
+        self.smoothing_: list[float] = []  # smoothing strengths applied after training, in order
         self.mps_: MPS | None = None
         self.history_: list[dict[str, float]] = []
         self.best_sweep_: int | None = None
 
     # --- hyperparameters as a plain dict (for saving) ------------------------------------------
     def get_params(self) -> dict[str, Any]:
-        return {"n_sites": self.n_sites, "max_bond": self.max_bond, "cutoff": self.cutoff, "d": self.d,
+        return {"n_sites": self.n_sites, "max_bond": self.max_bond, "cutoff": self.cutoff,
+                "value_cutoff": self.value_cutoff, "d": self.d,
                 "learning_rate": self.learning_rate, "n_steps": self.n_steps, "n_sweeps": self.n_sweeps,
                 "init_bond": self.init_bond, "patience": self.patience, "n_batches": self.n_batches,
-                "seed": self.seed}
+                "embedding_dim": self.embedding_dim, "embedding_lr": self.embedding_lr, "seed": self.seed}
 
     # --- training ---------------------------------------------------------------------------------
     def _init_mps(self) -> MPS:
         """Random positive tensors of bond ``init_bond`` (as Han et al.: no amplitude starts at zero)."""
         rng = np.random.default_rng(self.seed)
-        n, d, b = self.n_sites, self.d, self.init_bond
+        n, d, b = self.n_sites, self.embedding_dim or self.d, self.init_bond
         dims = [1] + [min(b, d**k, d ** (n - k)) for k in range(1, n)] + [1]
         mps = MPS([rng.random((dims[k], d, dims[k + 1])) for k in range(n)])
         mps.canonicalize(0)
@@ -89,16 +103,29 @@ class MPSBornMachine:
             self._restore(MPSBornMachine.load(checkpoint))
         if self.mps_ is None:
             self.mps_ = self._init_mps()
+            if self.embedding_dim is not None:  # random orthonormal columns: a random rank-1 POVM
+                rng = np.random.default_rng(None if self.seed is None else self.seed + 1)
+                self.embedding_ = np.linalg.qr(rng.normal(size=(self.d, self.embedding_dim)))[0]
         unique, counts = np.unique(X, axis=0, return_counts=True)
-        trainer = SweepTrainer(self.mps_, unique, counts / counts.sum(), self.max_bond, self.cutoff,
-                               self.learning_rate, self.n_steps, n_batches=self.n_batches,
-                               rng=np.random.default_rng(None if self.seed is None else self.seed + len(self.history_)))
-        best = (self._best_metric(), self.mps_.copy()) if self.history_ else (np.inf, None)
+        weights = counts / counts.sum()
+        rng = np.random.default_rng(None if self.seed is None else self.seed + len(self.history_))
+
+        def make_trainer() -> SweepTrainer:
+            return SweepTrainer(self.mps_, unique, weights, self.max_bond, self.cutoff, self.learning_rate,
+                                self.n_steps, n_batches=self.n_batches, rng=rng, embedding=self.embedding_,
+                                value_cutoff=self.value_cutoff)
+
+        trainer = make_trainer()
+        best = (self._best_metric(), self._snapshot()) if self.history_ else (np.inf, None)
         stale = 0
         done = len(self.history_)
         bar = progress_bar(range(done, total), self.progress, "tnq born", unit="sweep", total=max(total - done, 0))
         for sweep in bar:
             trainer.sweep()
+            if self.embedding_ is not None:  # one Riemannian step on the measurement vectors, then fresh environments
+                grad = embedding_gradient(self.mps_, self.embedding_, unique, weights)
+                self.embedding_ = stiefel_step(self.embedding_, grad, self.embedding_lr)
+                trainer = make_trainer()
             record = {"sweep": sweep + 1, "train_nll": self.nll(X), "max_bond": self.mps_.max_bond}
             if X_val is not None:
                 record["val_nll"] = self.nll(X_val)
@@ -107,7 +134,7 @@ class MPSBornMachine:
                 bar.set_postfix({k: round(v, 4) for k, v in record.items() if k.endswith("nll")})
             metric = record.get("val_nll", record["train_nll"])
             if metric < best[0] - 1e-9:
-                best, stale = (metric, self.mps_.copy() if X_val is not None else None), 0
+                best, stale = (metric, self._snapshot() if X_val is not None else None), 0
                 self.best_sweep_ = sweep + 1
             else:
                 stale += 1
@@ -116,8 +143,11 @@ class MPSBornMachine:
             if X_val is not None and stale > self.patience:
                 break
         if X_val is not None and best[1] is not None and self.best_sweep_ != len(self.history_):
-            self.mps_ = best[1]
+            self.mps_, self.embedding_ = best[1]
         return self
+
+    def _snapshot(self) -> tuple[MPS, np.ndarray | None]:
+        return self.mps_.copy(), None if self.embedding_ is None else self.embedding_.copy()
 
     def _best_metric(self) -> float:
         key = "val_nll" if "val_nll" in self.history_[-1] else "train_nll"
@@ -128,12 +158,16 @@ class MPSBornMachine:
             raise BornError(f"checkpoint has n_sites={other.n_sites}, d={other.d}; this model has "
                             f"n_sites={self.n_sites}, d={self.d}")
         self.mps_, self.history_, self.best_sweep_ = other.mps_, other.history_, other.best_sweep_
+        self.embedding_ = other.embedding_
 
     # --- evaluation --------------------------------------------------------------------------------
     def _fitted(self) -> MPS:
+        """The model as an MPS over the d symbols (the trained MPS seen through the embedding, if any)."""
         if self.mps_ is None:
             raise BornError("this MPSBornMachine is not fitted yet; call fit(X) or load a saved model")
-        return self.mps_
+        if self.embedding_ is None:
+            return self.mps_
+        return MPS([embed_tensor(t, self.embedding_) for t in self.mps_.tensors], center=self.mps_.center)
 
     def log_prob(self, X: Any) -> np.ndarray:
         """ln p(x) for each row of ``X`` (natural log, exactly normalised)."""
@@ -155,6 +189,28 @@ class MPSBornMachine:
     def log_prob_given(self, given: Mapping[int, int]) -> float:
         """ln of the marginal probability that the given sites take the given values."""
         return log_marginal(self._fitted(), check_given(given, self.n_sites, self.d))
+
+    # --- regularisation after training ----------------------------------------------------------------
+    def smooth(self, eps: float) -> MPSBornMachine:
+        """Apply amplitude smoothing (``tnq.born.smoothing``) in place; returns self."""
+        if self.embedding_ is not None:
+            raise BornError("smoothing acts on the symbols and is not available with a learned embedding")
+        self.mps_ = smooth_mps(self._fitted(), eps)
+        self.smoothing_.append(float(eps))
+        return self
+
+    def select_smoothing(self, X_val: Any, grid: Sequence[float] = DEFAULT_GRID) -> float:
+        """Apply the smoothing strength from ``grid`` with the lowest NLL on ``X_val``; returns it."""
+        X_val = check_data(X_val, self.n_sites, self.d, "X_val")
+        base = self._fitted()
+        scores = []
+        for eps in grid:
+            self.mps_ = smooth_mps(base, eps)
+            scores.append(self.nll(X_val))
+        best = float(grid[int(np.argmin(scores))])
+        self.mps_ = base
+        self.smooth(best)
+        return best
 
     # --- sampling ------------------------------------------------------------------------------------
     def sample(self, n: int, given: Mapping[int, int] | None = None,

@@ -3,6 +3,11 @@ per-sample environments, then a truncated SVD split through ``MPS.split_block``.
 
 With the merged tensor A normalised (mixed canonical form, Z = |A|^2 = 1) the NLL gradient is
 ``2 A - 2 sum_s w_s Phi_s / psi_s``, where Phi_s is the environment outer product at sample s's symbols.
+
+Token embeddings (Hou et al. 2023): with an embedding E (vocabulary V x physical p, orthonormal columns, i.e. the
+rank-1 POVM {e_v e_v^T}), symbol v at a site contracts the physical leg with e_v. The effective V-dimensional
+MPS T x_phys E keeps norm and canonical form, so Z stays |A|^2 and every formula above holds with Phi_s built
+from e_{x_k} (x) e_{x_k+1}; ``embedding_gradient`` gives the NLL gradient for E itself.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 import numpy as np
 
 from ..tensornet import MPS
+from ..tensornet.decompose import svd
 from .contract import normalise_rows, step_left, step_right
 from .errors import BornError
 
@@ -19,18 +25,26 @@ KERNEL_MAX_SAMPLES = 2048
 """Above this many distinct samples the m x m Gram matrix costs more memory than it saves time."""
 
 
+def embed_tensor(tensor: np.ndarray, embedding: np.ndarray | None) -> np.ndarray:
+    """Site tensor (left, p, right) seen through the embedding: (left, V, right); unchanged without one."""
+    return tensor if embedding is None else np.einsum("lsr,vs->lvr", tensor, embedding)
+
+
 class SweepTrainer:
     """Environments of the (unique) training samples around the orthogonality centre, and the bond update."""
 
     def __init__(self, mps: MPS, X: np.ndarray, weights: np.ndarray, max_bond: int | None, cutoff: float,
                  learning_rate: float, n_steps: int, kernel: bool | None = None, n_batches: int = 1,
-                 rng: np.random.Generator | None = None) -> None:
-        self.mps, self.X, self.w = mps, X, weights
+                 rng: np.random.Generator | None = None, embedding: np.ndarray | None = None,
+                 value_cutoff: float = 0.0) -> None:
+        self.mps, self.X, self.w, self.E = mps, X, weights, embedding
+        self.value_cutoff = value_cutoff
         self.max_bond, self.cutoff = max_bond, cutoff
         self.learning_rate, self.n_steps = learning_rate, n_steps
         self.kernel = kernel  # None: choose per bond; True / False: force sample-space / tensor-space steps
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.batch_weights = self._batches(min(max(int(n_batches), 1), len(X)))
+        self.vocab = mps.tensors[0].shape[1] if embedding is None else embedding.shape[0]
         n = mps.num_sites
         m = len(X)
         center = mps.center if mps.center in (0, 1) else 0
@@ -63,23 +77,55 @@ class SweepTrainer:
 
     def _advance_left(self, k: int) -> None:
         """left[k+1] from left[k] and tensor k (after tensor k became left-orthonormal)."""
-        self.left[k + 1] = normalise_rows(step_right(self.left[k], self.mps.tensors[k], self.X[:, k]))[0]
+        t = embed_tensor(self.mps.tensors[k], self.E)
+        self.left[k + 1] = normalise_rows(step_right(self.left[k], t, self.X[:, k]))[0]
 
     def _advance_right(self, k: int) -> None:
         """right[k] from right[k+1] and tensor k+1."""
-        self.right[k] = normalise_rows(step_left(self.right[k + 1], self.mps.tensors[k + 1], self.X[:, k + 1]))[0]
+        t = embed_tensor(self.mps.tensors[k + 1], self.E)
+        self.right[k] = normalise_rows(step_left(self.right[k + 1], t, self.X[:, k + 1]))[0]
 
-    def gradient(self, k: int, merged: np.ndarray, d: int, weights: np.ndarray | None = None) -> np.ndarray:
-        """NLL gradient at a normalised merged tensor of bond k, given as (left, d*d*right):
-        ``2 A - 2 sum_s w_s Phi_s / psi_s``."""
+    # --- the merged tensor, in physical space (left, p*p*right) and seen through the embedding --------------
+    def _lift(self, merged: np.ndarray, dr: int) -> np.ndarray:
+        """(left, p*p*right) -> (left, V*V*right)."""
+        if self.E is None:
+            return merged
+        p = self.E.shape[1]
+        a = merged.reshape(len(merged), p, p, dr)
+        return np.einsum("lstr,as,bt->labr", a, self.E, self.E).reshape(len(merged), -1)
+
+    def _project(self, data_term: np.ndarray, dr: int) -> np.ndarray:
+        """Adjoint of ``_lift``: (left, V*V*right) -> (left, p*p*right)."""
+        if self.E is None:
+            return data_term
+        v = self.E.shape[0]
+        a = data_term.reshape(len(data_term), v, v, dr)
+        return np.einsum("labr,as,bt->lstr", a, self.E, self.E).reshape(len(data_term), -1)
+
+    def _data_term(self, k: int, coef: np.ndarray, dr: int) -> np.ndarray:
+        """sum_s coef_s Phi_s, as (left, p*p*right)."""
         env_l, env_r = self.left[k], self.right[k + 1]
-        m, dr = len(self.X), env_r.shape[1]
-        codes = self.X[:, k] * d + self.X[:, k + 1]
-        psi = np.einsum("mr,mr->m", (env_l @ merged).reshape(m, d * d, dr)[self.arange, codes], env_r)
-        weighted_r = np.zeros((m, d * d, dr))
+        m, v = len(self.X), self.vocab
+        codes = self.X[:, k] * v + self.X[:, k + 1]
+        weighted_r = np.zeros((m, v * v, dr))
+        weighted_r[self.arange, codes] = env_r * coef[:, None]
+        return self._project(env_l.T @ weighted_r.reshape(m, -1), dr)
+
+    def _psi(self, k: int, merged: np.ndarray, dr: int) -> np.ndarray:
+        env_l, env_r = self.left[k], self.right[k + 1]
+        m, v = len(self.X), self.vocab
+        codes = self.X[:, k] * v + self.X[:, k + 1]
+        picked = (env_l @ self._lift(merged, dr)).reshape(m, v * v, dr)[self.arange, codes]
+        return np.einsum("mr,mr->m", picked, env_r)
+
+    def gradient(self, k: int, merged: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """NLL gradient at a normalised merged tensor of bond k, given as (left, p*p*right):
+        ``2 A - 2 sum_s w_s Phi_s / psi_s``."""
+        dr = self.right[k + 1].shape[1]
+        psi = self._psi(k, merged, dr)
         with np.errstate(divide="ignore", invalid="ignore"):  # a zero amplitude fails the norm check later
-            weighted_r[self.arange, codes] = env_r * ((self.w if weights is None else weights) / psi)[:, None]
-        return 2.0 * merged - 2.0 * (env_l.T @ weighted_r.reshape(m, -1))
+            coef = (self.w if weights is None else weights) / psi
+        return 2.0 * merged - 2.0 * self._data_term(k, coef, dr)
 
     def use_kernel(self, k: int, size: int) -> bool:
         """Steps in sample space pay off when there are fewer distinct samples than merged-tensor entries, and
@@ -87,22 +133,27 @@ class SweepTrainer:
         m = len(self.X)
         return self.kernel is not False and (self.kernel or (m <= max(size, 256) and m <= KERNEL_MAX_SAMPLES))
 
-    def descend_in_sample_space(self, k: int, merged: np.ndarray, d: int) -> np.ndarray:
+    def descend_in_sample_space(self, k: int, merged: np.ndarray) -> np.ndarray:
         """The same ``n_steps`` gradient steps as ``gradient`` would take, done on coefficients: every iterate is
         ``alpha A_0 + sum_s beta_s Phi_s``, so with the Gram matrix K = Phi Phi^T each step costs O(m^2), not
         O(m D^2 d^2), and the merged tensor is rebuilt once at the end."""
         env_l, env_r = self.left[k], self.right[k + 1]
         m, dr = len(self.X), env_r.shape[1]
-        codes = self.X[:, k] * d + self.X[:, k + 1]
-        gram = (env_l @ env_l.T) * (env_r @ env_r.T) * (codes[:, None] == codes[None, :])
-        psi0 = np.einsum("mr,mr->m", (env_l @ merged).reshape(m, d * d, dr)[self.arange, codes], env_r)
+        a, b = self.X[:, k], self.X[:, k + 1]
+        if self.E is None:
+            same = (a[:, None] == a[None, :]) & (b[:, None] == b[None, :])
+        else:
+            overlap = self.E @ self.E.T  # <e_u, e_v>
+            same = overlap[a][:, a] * overlap[b][:, b]
+        gram = (env_l @ env_l.T) * (env_r @ env_r.T) * same
+        psi0 = self._psi(k, merged, dr)
         decay, lr2 = 1.0 - 2.0 * self.learning_rate, 2.0 * self.learning_rate
         alpha, beta, kb = 1.0, np.zeros(m), np.zeros(m)  # kb = K beta, so psi = alpha psi0 + kb
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for weights in self._step_weights():  # in place: these vectors are short, numpy call overhead dominates
                 psi = alpha * psi0
                 psi += kb
-                np.divide(lr2 * weights, psi, out=psi)  # a zero amplitude gives inf here and fails the norm check below
+                np.divide(lr2 * weights, psi, out=psi)  # a zero amplitude gives inf here and fails the norm check
                 beta *= decay
                 beta += psi
                 alpha *= decay
@@ -110,20 +161,19 @@ class SweepTrainer:
                 norm2 = alpha * alpha + 2.0 * alpha * beta.dot(psi0) + beta.dot(kb)
                 if not 0.0 < norm2 < np.inf:
                     raise BornError(f"training diverged at bond {k}-{k + 1} (an amplitude reached zero); "
-                                    "lower the learning rate")
+                                    "lower the learning rate or use fewer minibatches")
                 scale = 1.0 / math.sqrt(norm2)
                 alpha *= scale
                 beta *= scale
                 kb *= scale
-        weighted_r = np.zeros((m, d * d, dr))
-        weighted_r[self.arange, codes] = env_r * beta[:, None]
-        return self._normalised(alpha * merged + env_l.T @ weighted_r.reshape(m, -1), k)
+        return self._normalised(alpha * merged + self._data_term(k, beta, dr), k)
 
     @staticmethod
     def _normalised(merged: np.ndarray, k: int) -> np.ndarray:
         nrm = np.linalg.norm(merged)
         if not np.isfinite(nrm) or nrm == 0.0:
-            raise BornError(f"training diverged at bond {k}-{k + 1}; lower the learning rate")
+            raise BornError(f"training diverged at bond {k}-{k + 1}; lower the learning rate "
+                            "or use fewer minibatches")
         return merged / nrm
 
     def update_bond(self, k: int, absorb: str) -> float:
@@ -134,12 +184,15 @@ class SweepTrainer:
         dr = right_t.shape[2]
         merged = np.tensordot(left_t, right_t, axes=(2, 0)).reshape(dl, d * d * dr)
         merged /= np.linalg.norm(merged)
-        if self.use_kernel(k, merged.size):
-            merged = self.descend_in_sample_space(k, merged, d)
+        if self.use_kernel(k, dl * self.vocab**2 * dr):
+            merged = self.descend_in_sample_space(k, merged)
         else:
             for weights in self._step_weights():
-                merged = self._normalised(merged - self.learning_rate * self.gradient(k, merged, d, weights), k)
-        weight = mps.split_block(k, merged.reshape(dl, d, d, dr), self.max_bond, self.cutoff, absorb)
+                merged = self._normalised(merged - self.learning_rate * self.gradient(k, merged, weights), k)
+        max_bond = self.max_bond
+        if self.value_cutoff > 0.0:
+            max_bond = han_bond(merged.reshape(dl * d, d * dr), self.value_cutoff, max_bond)
+        weight = mps.split_block(k, merged.reshape(dl, d, d, dr), max_bond, self.cutoff, absorb)
         if absorb == "right":
             self._advance_left(k)
         else:
@@ -155,3 +208,39 @@ class SweepTrainer:
             self.update_bond(k, "left" if k == n - 2 else "right")
         for k in range(n - 3, -1, -1):
             self.update_bond(k, "right" if k == 0 else "left")
+
+
+def han_bond(matrix: np.ndarray, value_cutoff: float, max_bond: int | None) -> int:
+    """Han et al.'s truncation rule as a bond limit for ``split_block``: keep singular values s >= value_cutoff *
+    s_max (at most ``max_bond``). Costs one extra SVD of the merged matrix; see the report for the engine change
+    (a ``value_cutoff`` in ``decompose.keep_count``) that would avoid it."""
+    s = svd(matrix)[1]
+    keep = max(1, int(np.count_nonzero(s >= value_cutoff * s[0])))
+    return keep if max_bond is None else min(keep, max_bond)
+
+
+def embedding_gradient(mps: MPS, embedding: np.ndarray, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Euclidean NLL gradient with respect to the embedding (V x p) at fixed MPS tensors:
+    ``-2 sum_s w_s sum_k onehot(x_sk) g_sk^T / psi_s`` with g_sk the site-k amplitude vector of sample s.
+    Z does not depend on E while its columns stay orthonormal."""
+    n, m = mps.num_sites, len(X)
+    rights = [np.ones((m, 1))] * n
+    for k in range(n - 2, -1, -1):
+        rights[k] = normalise_rows(step_left(rights[k + 1], embed_tensor(mps.tensors[k + 1], embedding),
+                                             X[:, k + 1]))[0]
+    grad = np.zeros_like(embedding)
+    left = np.ones((m, 1))
+    for k, t in enumerate(mps.tensors):
+        g = np.einsum("ml,lsr,mr->ms", left, t, rights[k])  # amplitude as a function of e_{x_k}
+        psi = np.einsum("ms,ms->m", g, embedding[X[:, k]])
+        np.add.at(grad, X[:, k], (weights / psi)[:, None] * g)
+        left = normalise_rows(step_right(left, embed_tensor(t, embedding), X[:, k]))[0]
+    return -2.0 * grad
+
+
+def stiefel_step(embedding: np.ndarray, grad: np.ndarray, step: float) -> np.ndarray:
+    """One Riemannian gradient step on matrices with orthonormal columns, retracted by QR."""
+    sym = embedding.T @ grad
+    riemannian = grad - embedding @ (0.5 * (sym + sym.T))
+    q, r = np.linalg.qr(embedding - step * riemannian)
+    return q * np.sign(np.where(np.diag(r) == 0, 1, np.diag(r)))

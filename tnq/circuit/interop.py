@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cmath
 import os
 import re
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CircuitError, QasmError
-from .circuit import Circuit
+from .circuit import Circuit, Operation
 from .gates import GATES, reverse_qubit_order
 from .parameters import Parameter, ParameterExpression
 
@@ -41,7 +42,7 @@ def from_qasm(source: str | os.PathLike) -> Circuit:
     try:
         qc = qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
     except qasm2.QASM2ParseError as exc:
-        message = str(exc).strip('"').replace("<input>", origin)
+        message = str(exc).strip("'\"").replace("<input>", origin)
         match = re.search(r":(\d+),\d+:", message)
         line = f"\n  line {match.group(1)}: {_line(text, int(match.group(1)))}" if match else ""
         raise QasmError(f"{message}{line}") from None
@@ -85,13 +86,28 @@ def _param_from_qiskit(value: Any, where: str) -> Any:
 def from_qiskit(qc: Any, origin: str = "qiskit circuit") -> Circuit:
     """Convert a qiskit ``QuantumCircuit``; custom gates are expanded through their definitions."""
     circuit = Circuit(qc.num_qubits, name=qc.name)
-    _append_qiskit(circuit, qc, list(range(qc.num_qubits)), origin)
+    phase = _append_qiskit(circuit, qc, list(range(qc.num_qubits)), origin)
+    if abs(cmath.exp(1j * phase) - 1) > 1e-14:
+        # A Circuit has no global-phase field: keep qiskit's (circuit, GlobalPhaseGate and expanded
+        # definitions, e.g. ecr's) as a phase gate in front, so amplitudes match qiskit's exactly.
+        matrix = Circuit._check_matrix(cmath.exp(1j * phase) * np.eye(2), 1, f"{origin}: global phase")
+        circuit.ops.insert(0, Operation("unitary", (0,), (), matrix, "global_phase"))
     return circuit
 
 
-def _append_qiskit(circuit: Circuit, qc: Any, mapping: list[int], origin: str) -> None:
+def _numeric_phase(value: Any) -> float:
+    """A qiskit global phase as a float; a symbolic one cannot be kept and counts as 0."""
+    try:
+        return float(value)
+    except TypeError:
+        return 0.0
+
+
+def _append_qiskit(circuit: Circuit, qc: Any, mapping: list[int], origin: str) -> float:
+    """Append ``qc``'s instructions; returns the global phase they carry (not representable in a Circuit)."""
     from qiskit.quantum_info import Operator
 
+    phase = _numeric_phase(qc.global_phase)
     for index, instruction in enumerate(qc.data):
         op = instruction.operation
         qubits = [mapping[qc.find_bit(q).index] for q in instruction.qubits]
@@ -101,18 +117,21 @@ def _append_qiskit(circuit: Circuit, qc: Any, mapping: list[int], origin: str) -
             raise QasmError(f"{where}: {op.name} is not supported by tnq's pure-state simulators")
         if op.name in ("barrier", "measure"):
             circuit.append(op.name, qubits)
-        elif op.name in ("delay", "global_phase"):
+        elif op.name == "global_phase":
+            phase += _numeric_phase(op.params[0])
+        elif op.name == "delay":
             continue
         elif op.name in GATES:
             circuit.append(op.name, qubits, [_param_from_qiskit(p, where) for p in op.params])
         elif op.definition is not None and op.name != "unitary":
-            _append_qiskit(circuit, op.definition, qubits, origin)
+            phase += _append_qiskit(circuit, op.definition, qubits, origin)
         else:
             try:
                 matrix = Operator(op).data
             except Exception as exc:  # qiskit raises several types for non-unitary instructions
                 raise QasmError(f"{where}: cannot convert to a unitary ({exc})") from None
             circuit.unitary(reverse_qubit_order(matrix), qubits, label=op.name)
+    return phase
 
 
 def to_qiskit(circuit: Circuit) -> Any:

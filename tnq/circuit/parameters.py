@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 from ..errors import CircuitError
 
@@ -105,7 +105,7 @@ class Parameter(ParameterExpression):
         return f"Parameter({self.name!r})"
 
 
-ParamValue = Union[float, complex, ParameterExpression, Any]
+ParamValue = float | complex | ParameterExpression | Any
 
 
 def _lookup(values: Mapping[Any, Any], name: str) -> Any:

@@ -47,7 +47,8 @@ class TreeInfo:
 
 
 class TreeCache:
-    """Trees keyed by (structure, search settings, budget); optionally persisted by cotengra on disk."""
+    """Trees keyed by network structure and search settings (sliced per memory budget on demand);
+    hyper-optimised trees are optionally persisted on disk by cotengra."""
 
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
         self.directory = None if directory is None else str(directory)
@@ -66,17 +67,24 @@ class TreeCache:
                  memory_budget: int | None = None) -> TreeInfo:
         """The cached tree for this network's structure, searching (and slicing) on a miss."""
         budget = default_budget() if memory_budget is None else memory_budget
-        key = (net.structure_key(), optimize if isinstance(optimize, str) else id(optimize), search_time, budget)
-        cached = self._trees.get(key)
-        if cached is not None:
-            self.hits += 1
-            return TreeInfo(cached[0], 0.0, True, cached[1])
-        self.misses += 1
+        key = (net.structure_key(), optimize if isinstance(optimize, str) else id(optimize), search_time)
+        entry = self._trees.get(key)
         start = time.perf_counter()
-        tree, name = self._search(net, optimize, search_time)
-        tree = fit_to_budget(tree, budget)
-        self._trees[key] = (tree, name)
-        return TreeInfo(tree, time.perf_counter() - start, False, name)
+        if entry is None:
+            self.misses += 1
+            tree, name = self._search(net, optimize, search_time)
+            entry = self._trees[key] = {"tree": tree, "name": name, "peak": int(tree.peak_size()) * ITEMSIZE,
+                                        "sliced": {}}
+            hit = False
+        else:
+            self.hits += 1
+            hit = True
+        tree = entry["tree"]
+        if entry["peak"] > budget:  # slice once per budget, then reuse
+            if budget not in entry["sliced"]:
+                entry["sliced"][budget] = fit_to_budget(tree, budget)
+            tree = entry["sliced"][budget]
+        return TreeInfo(tree, 0.0 if hit else time.perf_counter() - start, hit, entry["name"])
 
     def _search(self, net: Network, optimize: str | Any, search_time: float) -> tuple[Any, str]:
         with warnings.catch_warnings():  # disconnected networks: cotengra completes the path itself

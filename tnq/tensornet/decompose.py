@@ -66,14 +66,15 @@ def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float
     return Truncation(U, S, Vh, discarded)
 
 
-def tensor_train(tensor: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0) -> tuple[list[np.ndarray], float]:
+def tensor_train(tensor: np.ndarray, max_bond: int | None = None,
+                 cutoff: float = 0.0) -> tuple[list[np.ndarray], float]:
     """TT-SVD: split an order-N tensor into cores of shape (left, dim_k, right) by sequential
     truncated SVDs, left to right (cores 0..N-2 left-orthonormal). Returns cores and the total
     relative discarded weight (an upper bound on the squared relative Frobenius error)."""
     dims = tensor.shape
     cores, discarded_total = [], 0.0
     rest = np.asarray(tensor).reshape(1, -1)
-    for k, d in enumerate(dims[:-1]):
+    for d in dims[:-1]:
         left = rest.shape[0]
         t = truncated_svd(rest.reshape(left * d, -1), max_bond, cutoff)
         cores.append(t.U.reshape(left, d, -1))
