@@ -12,11 +12,20 @@ import numpy as np
 
 from ..compile import Gate, compact, lightcone
 from ..contract.execute import ContractionReport, contract
-from ..contract.network import Network, absorb_basis_vectors, amplitude_network, expectation_network, marginal_network
+from ..contract.network import (
+    CircuitNetwork,
+    Network,
+    absorb_basis_vectors,
+    amplitude_network,
+    expectation_network,
+    marginal_network,
+)
 from ..contract.paths import DEFAULT_CACHE, TreeCache
 from ..errors import SimulationError
 from ..state import State
 
+BATCH_LIMIT = 8
+"""Batches up to this size share one contraction; larger ones run bitstring by bitstring."""
 SAMPLE_LIMIT = 20
 """Sampling goes through the full marginal, so it is limited to this many qubits."""
 
@@ -33,6 +42,7 @@ class ContractState(State):
         self.cache = cache if cache is not None else DEFAULT_CACHE
         self.client = client
         self.reports: list[ContractionReport] = []
+        self._ket: CircuitNetwork | None = None
 
     @property
     def last_report(self) -> ContractionReport | None:
@@ -47,9 +57,21 @@ class ContractState(State):
 
     # --- primitives -------------------------------------------------------------------------------
     def _amplitudes(self, wire_bits: np.ndarray) -> Any:
-        bits = wire_bits[0] if len(wire_bits) == 1 else wire_bits
-        value = self._run(absorb_basis_vectors(amplitude_network(self.gates, self.num_qubits, bits)))
-        return value.reshape(1) if len(wire_bits) == 1 else value
+        """Small batches are one contraction with a shared 'batch' index; larger ones reuse the
+        single-amplitude tree (found once, bitstring-independent) per bitstring, on Dask if given:
+        a batch index multiplies the cost of every step it touches, so it only pays for a few."""
+        if self._ket is None:
+            self._ket = CircuitNetwork(self.gates, self.num_qubits)
+        if len(wire_bits) == 1 or len(wire_bits) <= BATCH_LIMIT:
+            bits = wire_bits[0] if len(wire_bits) == 1 else wire_bits
+            value = self._run(absorb_basis_vectors(amplitude_network(self._ket, self.num_qubits, bits)))
+            return value.reshape(1) if len(wire_bits) == 1 else value
+        values = [self._amplitudes(row[None]) for row in wire_bits]
+        if isinstance(values[0], np.ndarray):
+            return np.concatenate(values)
+        from autoray import do
+
+        return do("concatenate", values)
 
     def _cone(self, wires: Sequence[int], diagonal: bool) -> tuple[list[Gate], dict[int, int]]:
         return compact(lightcone(self.gates, list(wires), diagonal), list(wires))

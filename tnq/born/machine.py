@@ -26,8 +26,9 @@ class MPSBornMachine:
     """Generative model over strings of ``n_sites`` symbols in [0, d).
 
     ``max_bond`` (Han's Dmax), ``cutoff`` (largest relative discarded weight per split, the engine's rule) and
-    ``value_cutoff`` (Han's rule: drop singular values below value_cutoff * s_max; 0 = off) bound the bonds; each bond gets ``n_steps`` gradient steps of size ``learning_rate`` per visit, cycling over
-    ``n_batches`` minibatches (Han et al.'s SGD; 1 = full batch). With ``embedding_dim`` = p < d the MPS has
+    ``value_cutoff`` (Han's rule: drop singular values below value_cutoff * s_max; 0 = off) bound the bonds.
+    Each bond gets ``n_steps`` gradient steps of size ``learning_rate`` per visit, cycling over ``n_batches``
+    minibatches (Han et al.'s SGD; 1 = full batch). With ``embedding_dim`` = p < d the MPS has
     physical dimension p and each symbol is a learned measurement vector (Hou et al. 2023; rank-1 POVM with
     orthonormal columns), trained by one Riemannian step of size ``embedding_lr`` per sweep.
     """

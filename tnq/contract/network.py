@@ -159,9 +159,10 @@ class CircuitNetwork:
         return self.pending[wire]
 
 
-def amplitude_network(gates: Sequence[Gate], num_wires: int, bits: np.ndarray) -> Network:
-    """<b|psi> for one bitstring (``bits`` shape (n,)) or a batch (shape (m, n): output index 'batch')."""
-    circuit = CircuitNetwork(gates, num_wires)
+def amplitude_network(gates: Sequence[Gate] | CircuitNetwork, num_wires: int, bits: np.ndarray) -> Network:
+    """<b|psi> for one bitstring (``bits`` shape (n,)) or a batch (shape (m, n): output index 'batch').
+    ``gates`` may be a prebuilt CircuitNetwork, so repeated queries skip rebuilding the ket."""
+    circuit = gates if isinstance(gates, CircuitNetwork) else CircuitNetwork(gates, num_wires)
     net = Network()
     for inds, array in circuit.ket_tensors():
         net.add(inds, array)
