@@ -11,20 +11,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .circuit import Circuit
+from .circuit import Circuit, Operation
 from .circuit.gates import is_diagonal
 from .errors import CircuitError
 
 
-class Gate(NamedTuple):
-    """A bound gate on wires, its matrix big-endian in ``wires`` order."""
+class Gate:
+    """A gate on wires; its matrix (big-endian in ``wires`` order) is built on first use, so passes
+    that only look at structure (the lightcone) never pay for matrices they drop."""
 
-    wires: tuple[int, ...]
-    matrix: np.ndarray
+    __slots__ = ("wires", "_matrix", "op")
+
+    def __init__(self, wires: tuple[int, ...], matrix: Any = None, op: Operation | None = None) -> None:
+        self.wires = tuple(wires)
+        self._matrix = matrix
+        self.op = op
+
+    @property
+    def matrix(self) -> Any:
+        if self._matrix is None:
+            self._matrix = self.op.unitary()  # type: ignore[union-attr]
+        return self._matrix
+
+    @property
+    def diagonal(self) -> bool:
+        """Diagonal gates commute with Z-type observables; named gates know without a matrix."""
+        if self._matrix is None and self.op is not None and self.op.name != "unitary":
+            return self.op.diagonal
+        return is_diagonal(self.matrix)
+
+    def moved(self, wires: Sequence[int]) -> Gate:
+        """The same gate on other wires (matrix not built if not built yet)."""
+        return Gate(tuple(wires), self._matrix, self.op)
+
+    def __repr__(self) -> str:
+        return f"Gate({list(self.wires)}, {self.op.name if self.op is not None else 'matrix'})"
 
 
 class Lowered(NamedTuple):
@@ -46,7 +71,7 @@ def lower(circuit: Circuit, relabel_swaps: bool = True) -> Lowered:
             a, b = op.qubits
             wire_of[a], wire_of[b] = wire_of[b], wire_of[a]
             continue
-        gates.append(Gate(tuple(int(wire_of[q]) for q in op.qubits), op.unitary()))
+        gates.append(Gate(tuple(int(wire_of[q]) for q in op.qubits), op=op))
     return Lowered(gates, wire_of)
 
 
@@ -65,24 +90,34 @@ def embed(matrix: np.ndarray, position: int, k: int) -> np.ndarray:
     return np.kron(np.kron(left, matrix), right)
 
 
+def apply_to_slot(u: np.ndarray, matrix: np.ndarray, slot: int, after: bool) -> np.ndarray:
+    """``(u on slot) @ matrix`` if ``after`` else ``matrix @ (u on slot)``, without building kron."""
+    k = int(matrix.shape[0]).bit_length() - 1
+    if after:  # act on the output (row) index
+        t = matrix.reshape(2**slot, 2, -1)
+        return np.matmul(u, t).reshape(2**k, 2**k)
+    t = matrix.reshape(-1, 2, 2 ** (k - slot - 1))  # act on the input (column) index
+    return np.einsum("xby,bc->xcy", t, u).reshape(2**k, 2**k)
+
+
 def fuse(gates: Sequence[Gate]) -> list[Gate]:
     """Fold one-qubit gates into multi-qubit gates and merge consecutive gates on the same wires."""
     out: list[Gate | None] = []
     last: dict[int, int] = {}            # wire -> index in out of the last gate touching it
     pending: dict[int, np.ndarray] = {}  # wire -> one-qubit product seen before any multi-qubit gate
     for gate in gates:
-        wires, matrix = gate
+        wires, matrix = gate.wires, gate.matrix
         if len(wires) == 1:
             w = wires[0]
             if w in last:  # fold into the last gate on this wire (later gates elsewhere commute)
                 prev = out[last[w]]
-                out[last[w]] = Gate(prev.wires, embed(matrix, prev.wires.index(w), len(prev.wires)) @ prev.matrix)
+                out[last[w]] = Gate(prev.wires, apply_to_slot(matrix, prev.matrix, prev.wires.index(w), True))
             else:
                 pending[w] = matrix @ pending[w] if w in pending else matrix
             continue
         for slot, w in enumerate(wires):
             if w in pending:
-                matrix = matrix @ embed(pending.pop(w), slot, len(wires))
+                matrix = apply_to_slot(pending.pop(w), matrix, slot, False)
         previous = {last.get(w) for w in wires}
         if len(previous) == 1 and None not in previous:
             p = previous.pop()
@@ -109,7 +144,7 @@ def lightcone(gates: Sequence[Gate], support: Sequence[int], diagonal_observable
         wires = set(gate.wires)
         if not wires & active:
             continue
-        if diagonal_observable and not wires & touched and is_diagonal(gate.matrix):
+        if diagonal_observable and not wires & touched and gate.diagonal:
             continue
         kept.append(gate)
         active |= wires
@@ -121,4 +156,4 @@ def compact(gates: Sequence[Gate], keep: Sequence[int]) -> tuple[list[Gate], dic
     """Renumber the wires used by ``gates`` and in ``keep`` to 0..m-1, preserving order."""
     used = sorted(set(keep).union(*(g.wires for g in gates)))
     index = {w: i for i, w in enumerate(used)}
-    return [Gate(tuple(index[w] for w in g.wires), g.matrix) for g in gates], index
+    return [g.moved([index[w] for w in g.wires]) for g in gates], index

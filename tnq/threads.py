@@ -6,6 +6,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def _controller() -> Any:
+    """One scan of the loaded BLAS libraries (a fresh scan costs milliseconds per call)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 @contextlib.contextmanager
@@ -14,9 +24,7 @@ def blas_threads(limit: int | None) -> Iterator[None]:
     if limit is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=limit, user_api="blas"):
+    with _controller().limit(limits=limit, user_api="blas"):
         yield
 
 

@@ -31,6 +31,27 @@ def is_bars_and_stripes(samples: np.ndarray, rows: int, cols: int) -> np.ndarray
     return stripes | bars
 
 
+def hilbert_order(side: int) -> np.ndarray:
+    """Row-major pixel indices of a side x side image (side a power of two) along a Hilbert curve: an MPS over
+    pixels in this order keeps 2-D neighbours close on the chain. Use as ``X[:, hilbert_order(8)]``."""
+    if side < 1 or side & (side - 1):
+        raise BornError(f"hilbert_order needs a power-of-two side, got {side}")
+    order = []
+    for d in range(side * side):
+        x = y = 0
+        s, t = 1, d
+        while s < side:
+            rx = 1 & (t // 2)
+            ry = 1 & (t ^ rx)
+            if ry == 0:
+                if rx == 1:
+                    x, y = s - 1 - x, s - 1 - y
+                x, y = y, x
+            x, y, t, s = x + s * rx, y + s * ry, t // 4, s * 2
+        order.append(y * side + x)
+    return np.array(order, dtype=np.intp)
+
+
 def _split(X: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0.0 < test_size < 1.0:
         raise BornError(f"test_size must be in (0, 1), got {test_size}")

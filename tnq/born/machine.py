@@ -19,7 +19,7 @@ from .contract import log_abs_amplitudes
 from .data import check_data
 from .errors import BornError
 from .smoothing import DEFAULT_GRID, smooth_mps
-from .training import SweepTrainer, embed_tensor, embedding_gradient, stiefel_step
+from .training import SweepTrainer, embed_tensor, fit_embedding, spectral_embedding
 
 
 class MPSBornMachine:
@@ -30,13 +30,16 @@ class MPSBornMachine:
     Each bond gets ``n_steps`` gradient steps of size ``learning_rate`` per visit, cycling over ``n_batches``
     minibatches (Han et al.'s SGD; 1 = full batch). With ``embedding_dim`` = p < d the MPS has
     physical dimension p and each symbol is a learned measurement vector (Hou et al. 2023; rank-1 POVM with
-    orthonormal columns), trained by one Riemannian step of size ``embedding_lr`` per sweep.
+    orthonormal columns, initialised from symbol co-occurrence statistics), trained after every sweep by
+    ``embedding_steps`` Riemannian steps (normalised gradient, adaptive step size starting at ``embedding_lr``,
+    each kept only if it lowers the training NLL).
     """
 
     def __init__(self, n_sites: int, max_bond: int = 16, cutoff: float = 1e-7, value_cutoff: float = 0.0, d: int = 2,
                  learning_rate: float = 0.1, n_steps: int = 10, n_sweeps: int = 4, init_bond: int = 2,
                  patience: int = 2, n_batches: int = 1, embedding_dim: int | None = None,
-                 embedding_lr: float = 0.05, seed: int | None = 0, progress: bool | None = None) -> None:
+                 embedding_lr: float = 0.1, embedding_steps: int = 10, seed: int | None = 0,
+                 progress: bool | None = None) -> None:
         if isinstance(n_sites, bool) or not isinstance(n_sites, (int, np.integer)) or n_sites < 2:
             raise BornError(f"n_sites must be an integer >= 2, got {n_sites!r}")
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
@@ -64,8 +67,9 @@ class MPSBornMachine:
                                           or not isinstance(embedding_dim, (int, np.integer))):
             raise BornError(f"embedding_dim must be an integer in [2, d={d}] or None, got {embedding_dim!r}")
         self.embedding_dim = None if embedding_dim is None else int(embedding_dim)
-        self.embedding_lr = float(embedding_lr)
+        self.embedding_lr, self.embedding_steps = float(embedding_lr), int(embedding_steps)
         self.embedding_: np.ndarray | None = None
+        self.embedding_step_: float | None = None  # adaptive step size carried between sweeps
         self.smoothing_: list[float] = []  # smoothing strengths applied after training, in order
         self.mps_: MPS | None = None
         self.history_: list[dict[str, float]] = []
@@ -77,7 +81,8 @@ class MPSBornMachine:
                 "value_cutoff": self.value_cutoff, "d": self.d,
                 "learning_rate": self.learning_rate, "n_steps": self.n_steps, "n_sweeps": self.n_sweeps,
                 "init_bond": self.init_bond, "patience": self.patience, "n_batches": self.n_batches,
-                "embedding_dim": self.embedding_dim, "embedding_lr": self.embedding_lr, "seed": self.seed}
+                "embedding_dim": self.embedding_dim, "embedding_lr": self.embedding_lr,
+                "embedding_steps": self.embedding_steps, "seed": self.seed}
 
     # --- training ---------------------------------------------------------------------------------
     def _init_mps(self) -> MPS:
@@ -92,7 +97,8 @@ class MPSBornMachine:
 
     def fit(self, X: Any, X_val: Any = None, n_sweeps: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> MPSBornMachine:
-        """Train for ``n_sweeps`` back-and-forth sweeps (continuing from the current MPS when there is one).
+        """Train until ``n_sweeps`` back-and-forth sweeps are done in total (continuing from the current MPS and its
+        history when there is one).
 
         With ``X_val``, stop after ``patience`` sweeps without validation improvement and keep the best MPS.
         With ``checkpoint``, save after every sweep; ``resume=True`` first loads that file if it exists.
@@ -104,11 +110,11 @@ class MPSBornMachine:
             self._restore(MPSBornMachine.load(checkpoint))
         if self.mps_ is None:
             self.mps_ = self._init_mps()
-            if self.embedding_dim is not None:  # random orthonormal columns: a random rank-1 POVM
-                rng = np.random.default_rng(None if self.seed is None else self.seed + 1)
-                self.embedding_ = np.linalg.qr(rng.normal(size=(self.d, self.embedding_dim)))[0]
         unique, counts = np.unique(X, axis=0, return_counts=True)
         weights = counts / counts.sum()
+        if self.embedding_dim is not None and self.embedding_ is None:
+            init_rng = np.random.default_rng(None if self.seed is None else self.seed + 1)
+            self.embedding_ = spectral_embedding(unique, weights, self.d, self.embedding_dim, init_rng)
         rng = np.random.default_rng(None if self.seed is None else self.seed + len(self.history_))
 
         def make_trainer() -> SweepTrainer:
@@ -117,15 +123,17 @@ class MPSBornMachine:
                                 value_cutoff=self.value_cutoff)
 
         trainer = make_trainer()
-        best = (self._best_metric(), self._snapshot()) if self.history_ else (np.inf, None)
+        # when continuing, the current MPS (whose metric is the last record's) is the best one we hold
+        best = (self._last_metric(), self._snapshot()) if self.history_ else (np.inf, None)
         stale = 0
         done = len(self.history_)
         bar = progress_bar(range(done, total), self.progress, "tnq born", unit="sweep", total=max(total - done, 0))
         for sweep in bar:
             trainer.sweep()
-            if self.embedding_ is not None:  # one Riemannian step on the measurement vectors, then fresh environments
-                grad = embedding_gradient(self.mps_, self.embedding_, unique, weights)
-                self.embedding_ = stiefel_step(self.embedding_, grad, self.embedding_lr)
+            if self.embedding_ is not None:  # descend on the measurement vectors, then rebuild the environments
+                self.embedding_, self.embedding_step_ = fit_embedding(
+                    self.mps_, self.embedding_, unique, weights, self.embedding_steps,
+                    self.embedding_step_ or self.embedding_lr)
                 trainer = make_trainer()
             record = {"sweep": sweep + 1, "train_nll": self.nll(X), "max_bond": self.mps_.max_bond}
             if X_val is not None:
@@ -150,9 +158,9 @@ class MPSBornMachine:
     def _snapshot(self) -> tuple[MPS, np.ndarray | None]:
         return self.mps_.copy(), None if self.embedding_ is None else self.embedding_.copy()
 
-    def _best_metric(self) -> float:
-        key = "val_nll" if "val_nll" in self.history_[-1] else "train_nll"
-        return min(r[key] for r in self.history_)
+    def _last_metric(self) -> float:
+        last = self.history_[-1]
+        return last.get("val_nll", last["train_nll"])
 
     def _restore(self, other: MPSBornMachine) -> None:
         if other.n_sites != self.n_sites or other.d != self.d:

@@ -20,12 +20,14 @@ def _pyplot():
 
 
 def plot_nll_curves(curves: Mapping[str, Sequence[float]], path: str | os.PathLike,
-                    reference: float | None = None, title: str = "NLL per sweep") -> None:
-    """One line per label (NLL after each sweep); ``reference`` draws a horizontal floor, e.g. ln 30."""
+                    reference: float | None = None, title: str = "NLL per sweep", dashed: Sequence[str] = ()) -> None:
+    """One line per label (NLL after each sweep; labels in ``dashed`` drawn dashed); ``reference`` draws a
+    horizontal floor, e.g. ln 30."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for label, values in curves.items():
-        ax.plot(np.arange(1, len(values) + 1), values, marker=".", label=label)
+        ax.plot(np.arange(1, len(values) + 1), values, marker="" if label in dashed else ".", label=label,
+                linestyle="--" if label in dashed else "-")
     if reference is not None:
         ax.axhline(reference, color="k", linestyle="--", linewidth=0.8, label=f"floor {reference:.4f}")
     ax.set_xlabel("sweep")

@@ -21,6 +21,9 @@ from ..tensornet.decompose import svd
 from .contract import normalise_rows, step_left, step_right
 from .errors import BornError
 
+SMALL_PAIRS = 16
+"""Up to this many symbol pairs per bond the dense all-pairs contraction is fastest."""
+
 KERNEL_MAX_SAMPLES = 2048
 """Above this many distinct samples the m x m Gram matrix costs more memory than it saves time."""
 
@@ -103,19 +106,33 @@ class SweepTrainer:
         return np.einsum("labr,as,bt->lstr", a, self.E, self.E).reshape(len(data_term), -1)
 
     def _data_term(self, k: int, coef: np.ndarray, dr: int) -> np.ndarray:
-        """sum_s coef_s Phi_s, as (left, p*p*right)."""
+        """sum_s coef_s Phi_s, as (left, p*p*right). Small alphabets: one matrix product over all symbol pairs;
+        large ones: one product per symbol pair that occurs (the dense form would be mostly zeros)."""
         env_l, env_r = self.left[k], self.right[k + 1]
         m, v = len(self.X), self.vocab
         codes = self.X[:, k] * v + self.X[:, k + 1]
-        weighted_r = np.zeros((m, v * v, dr))
-        weighted_r[self.arange, codes] = env_r * coef[:, None]
-        return self._project(env_l.T @ weighted_r.reshape(m, -1), dr)
+        if v * v <= SMALL_PAIRS:
+            weighted_r = np.zeros((m, v * v, dr))
+            weighted_r[self.arange, codes] = env_r * coef[:, None]
+            return self._project(env_l.T @ weighted_r.reshape(m, -1), dr)
+        weighted_r = env_r * coef[:, None]
+        out = np.zeros((env_l.shape[1], v * v, dr))
+        order = np.argsort(codes, kind="stable")
+        present, starts = np.unique(codes[order], return_index=True)
+        for c, lo, hi in zip(present, starts, list(starts[1:]) + [m], strict=True):
+            rows = order[lo:hi]
+            out[:, c, :] = env_l[rows].T @ weighted_r[rows]
+        return self._project(out.reshape(len(out), -1), dr)
 
     def _psi(self, k: int, merged: np.ndarray, dr: int) -> np.ndarray:
         env_l, env_r = self.left[k], self.right[k + 1]
         m, v = len(self.X), self.vocab
         codes = self.X[:, k] * v + self.X[:, k + 1]
-        picked = (env_l @ self._lift(merged, dr)).reshape(m, v * v, dr)[self.arange, codes]
+        lifted = self._lift(merged, dr)
+        if v * v <= SMALL_PAIRS:
+            picked = (env_l @ lifted).reshape(m, v * v, dr)[self.arange, codes]
+        else:  # gather each sample's (left, right) matrix instead of contracting with every symbol pair
+            picked = np.einsum("ml,lmr->mr", env_l, lifted.reshape(len(lifted), v * v, dr)[:, codes, :])
         return np.einsum("mr,mr->m", picked, env_r)
 
     def gradient(self, k: int, merged: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -244,3 +261,48 @@ def stiefel_step(embedding: np.ndarray, grad: np.ndarray, step: float) -> np.nda
     riemannian = grad - embedding @ (0.5 * (sym + sym.T))
     q, r = np.linalg.qr(embedding - step * riemannian)
     return q * np.sign(np.where(np.diag(r) == 0, 1, np.diag(r)))
+
+
+def fit_embedding(mps: MPS, embedding: np.ndarray, X: np.ndarray, weights: np.ndarray, steps: int,
+                  step_size: float) -> tuple[np.ndarray, float]:
+    """Up to ``steps`` Riemannian gradient steps on the embedding at fixed MPS tensors, each accepted only if the
+    weighted NLL decreases (the step size grows by 1.5 after a success and halves after a failure).
+    Returns (embedding, step size to start from next time)."""
+    from .contract import log_abs_amplitudes
+
+    def nll(emb: np.ndarray) -> float:
+        effective = MPS([embed_tensor(t, emb) for t in mps.tensors])
+        return float(-2.0 * np.sum(weights * log_abs_amplitudes(effective, X)))
+
+    current = nll(embedding)
+    for _ in range(steps):
+        grad = embedding_gradient(mps, embedding, X, weights)
+        trial = stiefel_step(embedding, grad / max(np.linalg.norm(grad), 1e-300), step_size)
+        value = nll(trial)
+        if value < current:
+            embedding, current, step_size = trial, value, min(step_size * 1.5, 1.0)
+        else:
+            step_size *= 0.5
+            if step_size < 1e-6:
+                break
+    return embedding, step_size
+
+
+def spectral_embedding(X: np.ndarray, weights: np.ndarray, vocab: int, dim: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Initial measurement vectors from symbol statistics: rows of diag(sqrt(P(v))) [P(next | v), P(prev | v)],
+    reduced to ``dim`` orthonormal columns by SVD, so symbols seen in similar contexts start with aligned vectors
+    and sum_v e_v e_v^T = I holds exactly. Columns the statistics cannot fill are completed at random."""
+    counts = np.zeros((vocab, vocab))
+    np.add.at(counts, (X[:, :-1].ravel(), X[:, 1:].ravel()), np.repeat(weights, X.shape[1] - 1))
+    unigram = np.bincount(X.ravel(), weights=np.repeat(weights, X.shape[1]), minlength=vocab)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nxt = np.nan_to_num(counts / counts.sum(1, keepdims=True))
+        prv = np.nan_to_num(counts.T / counts.T.sum(1, keepdims=True))
+    context = np.sqrt(unigram / unigram.sum())[:, None] * np.hstack([nxt, prv])
+    u, s, _ = svd(context)
+    rank = int(np.count_nonzero(s > 1e-10 * max(s[0], 1e-300)))
+    cols = u[:, : min(rank, dim)]
+    extra = rng.normal(size=(vocab, dim - cols.shape[1]))
+    extra -= cols @ (cols.T @ extra)
+    return np.linalg.qr(np.hstack([cols, extra]))[0] if extra.size else cols

@@ -58,7 +58,12 @@ def add_subcommands(born: argparse.ArgumentParser) -> None:
     train.add_argument("--steps", type=int, default=10, help="gradient steps per bond visit")
     train.add_argument("--sweeps", type=int, default=4)
     train.add_argument("--batches", type=int, default=1, help="minibatches per bond visit (1 = full batch)")
-    train.add_argument("--patience", type=int, default=2, help="early-stopping patience (with a test split)")
+    train.add_argument("--patience", type=int, default=2,
+                       help="early-stopping patience on 10%% of the training data (datasets with a test split)")
+    train.add_argument("--order", choices=("row", "hilbert"), default="row",
+                       help="pixel order along the chain for square power-of-two images")
+    train.add_argument("--smooth", action="store_true",
+                       help="after training, pick an amplitude-smoothing strength on the held-out data")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="save the trained model here (.safetensors)")
     train.add_argument("--checkpoint", help="save after every sweep here; with --resume continue from it")
@@ -98,19 +103,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..born import MPSBornMachine, is_bars_and_stripes, load_dataset
+    from ..born import BornError, MPSBornMachine, hilbert_order, is_bars_and_stripes, load_dataset
 
     train, test, info = load_dataset(args.data, seed=args.seed)
+    if args.order == "hilbert":
+        side = info.get("shape", [0, 1])
+        if side[0] != side[1]:
+            raise BornError(f"--order hilbert needs square images; {args.data} is not")
+        order = hilbert_order(side[0])
+        train, test = train[:, order], None if test is None else test[:, order]
+    val = None
+    if test is not None:  # hold out 10% of the training data for early stopping and smoothing
+        perm = np.random.default_rng(args.seed + 1).permutation(len(train))
+        val, train = train[perm[: len(train) // 10]], train[perm[len(train) // 10:]]
     model = MPSBornMachine(train.shape[1], max_bond=args.max_bond, cutoff=args.cutoff, learning_rate=args.lr,
                            n_steps=args.steps, n_sweeps=args.sweeps, patience=args.patience,
                            n_batches=args.batches, seed=args.seed, progress=None)
-    model.fit(train, X_val=test, checkpoint=args.checkpoint, resume=args.resume)
-    print(f"data {args.data}: {len(train)} train" + (f", {len(test)} test" if test is not None else "")
-          + f" samples, {train.shape[1]} sites")
-    print(f"{'sweep':>5} {'train NLL':>10}" + (f" {'test NLL':>10}" if test is not None else "") + f" {'max bond':>8}")
+    model.fit(train, X_val=val, checkpoint=args.checkpoint, resume=args.resume)
+    print(f"data {args.data}: {len(train)} train" + (f", {len(val)} validation, {len(test)} test" if test is not None
+                                                      else "") + f" samples, {train.shape[1]} sites")
+    print(f"{'sweep':>5} {'train NLL':>10}" + (f" {'val NLL':>10}" if val is not None else "") + f" {'max bond':>8}")
     for r in model.history_:
         print(f"{r['sweep']:>5} {r['train_nll']:10.4f}" + (f" {r['val_nll']:10.4f}" if "val_nll" in r else "")
               + f" {r['max_bond']:>8}")
+    if args.smooth:
+        eps = model.select_smoothing(val if val is not None else train)
+        print(f"smoothing eps {eps:.2f}")
     if test is not None:
         print(f"kept sweep {model.best_sweep_}: test NLL {model.nll(test):.4f}")
     if args.data.startswith("bas"):

@@ -12,9 +12,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 
 from ..errors import SimulationError
 from .decompose import check_truncation, keep_count, svd
+
+
+def _qr(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thin QR without numpy's per-call checks."""
+    return scipy.linalg.qr(matrix, mode="economic", check_finite=False)
 
 
 class MPS:
@@ -116,16 +122,18 @@ class MPS:
     def _shift_right(self, k: int) -> None:
         t = self.tensors[k]
         left, d, right = t.shape
-        q, r = np.linalg.qr(t.reshape(left * d, right))
+        q, r = _qr(t.reshape(left * d, right))
         self.tensors[k] = q.reshape(left, d, q.shape[1])
-        self.tensors[k + 1] = np.tensordot(r, self.tensors[k + 1], axes=(1, 0))
+        nxt = self.tensors[k + 1]
+        self.tensors[k + 1] = (r @ nxt.reshape(nxt.shape[0], -1)).reshape(r.shape[0], *nxt.shape[1:])
 
     def _shift_left(self, k: int) -> None:
         t = self.tensors[k]
         left, d, right = t.shape
-        q, r = np.linalg.qr(t.reshape(left, d * right).T)
+        q, r = _qr(t.reshape(left, d * right).T)
         self.tensors[k] = q.T.reshape(q.shape[1], d, right)
-        self.tensors[k - 1] = np.tensordot(self.tensors[k - 1], r.T, axes=(2, 0))
+        prev = self.tensors[k - 1]
+        self.tensors[k - 1] = (prev.reshape(-1, prev.shape[2]) @ r.T).reshape(*prev.shape[:2], r.shape[0])
 
     def norm(self) -> float:
         if self.center is not None:
@@ -165,8 +173,9 @@ class MPS:
         self.move_center(min(max(self.center if self.center is not None else start, start), stop))
         block = self.tensors[start]
         for site in range(start + 1, stop + 1):
-            block = np.tensordot(block, self.tensors[site], axes=(block.ndim - 1, 0))
-        left, right = block.shape[0], block.shape[-1]
+            t = self.tensors[site]
+            block = block.reshape(-1, t.shape[0]) @ t.reshape(t.shape[0], -1)
+        left, right = self.tensors[start].shape[0], self.tensors[stop].shape[2]
         block = np.matmul(matrix, block.reshape(left, d**k, right))
         return self.split_block(start, block.reshape((left,) + (d,) * k + (right,)),
                                 max_bond, cutoff, absorb)
