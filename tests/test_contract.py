@@ -83,12 +83,20 @@ def test_new_parameters_reuse_the_tree() -> None:
     assert cache.misses == 1 and cache.hits == 2
 
 
+def _unsliced_peak(circuit: tnq.Circuit, bits: str) -> tuple[complex, int]:
+    state = tnq.simulate(circuit, "contract", cache=TreeCache())
+    value = state.amplitude(bits)
+    assert state.last_report.slices == 1
+    return value, state.last_report.peak_bytes
+
+
 def test_sliced_contraction_equals_unsliced() -> None:
-    circuit = tnq.grid_random(3, 4, 8, seed=2)
-    reference = tnq.simulate(circuit, "contract", cache=TreeCache()).amplitude("0" * 12)
-    state = tnq.simulate(circuit, "contract", cache=TreeCache(), memory_budget=2**11)  # forces slicing
-    value = state.amplitude("0" * 12)
+    circuit = tnq.grid_random(4, 4, 14, seed=2)
+    reference, peak = _unsliced_peak(circuit, "0" * 16)
+    state = tnq.simulate(circuit, "contract", cache=TreeCache(), memory_budget=peak // 2)
+    value = state.amplitude("0" * 16)
     assert state.last_report.slices > 1
+    assert state.last_report.peak_bytes <= peak // 2
     assert abs(value - reference) < 1e-12
 
 
@@ -101,11 +109,11 @@ def test_over_budget_contraction_is_refused_before_allocation() -> None:
 
 def test_dask_slices_equal_serial() -> None:
     distributed = pytest.importorskip("dask.distributed")
-    circuit = tnq.grid_random(3, 4, 8, seed=4)
-    serial = tnq.simulate(circuit, "contract", cache=TreeCache(), memory_budget=2**11).amplitude("1" * 12)
+    circuit = tnq.grid_random(4, 4, 14, seed=4)
+    serial, peak = _unsliced_peak(circuit, "1" * 16)
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
-        state = tnq.simulate(circuit, "contract", cache=TreeCache(), memory_budget=2**11, client=client)
-        value = state.amplitude("1" * 12)
+        state = tnq.simulate(circuit, "contract", cache=TreeCache(), memory_budget=peak // 2, client=client)
+        value = state.amplitude("1" * 16)
         assert state.last_report.slices > 1
     assert abs(value - serial) < 1e-12
 

@@ -124,23 +124,36 @@ class TreeCache:
         return self._optimizers[key]
 
 
+MAX_SLICES = 2**20
+
+
 def fit_to_budget(tree: Any, budget: int) -> Any:
-    """Slice ``tree`` until its peak memory fits ``budget`` bytes, or raise a clear error."""
+    """Slice ``tree`` until its peak memory fits ``budget`` bytes, or raise a clear error naming the
+    estimated size and flops. Inputs stay in memory however the tree is sliced, so they bound what
+    slicing can achieve; the slice count is capped too."""
     peak = int(tree.peak_size()) * ITEMSIZE
     if peak <= budget:
         return tree
-    target = max(1, budget // (4 * ITEMSIZE))
-    sliced = tree.slice(target_size=target)
-    for _ in range(8):
-        peak = int(sliced.peak_size()) * ITEMSIZE
-        if peak <= budget:
-            return sliced
-        target = max(1, target // 2)
+    inputs = ITEMSIZE * sum(math.prod(tree.size_dict[i] for i in term) for term in tree.inputs)
+    target = (budget - inputs) // (4 * ITEMSIZE)
+    sliced = tree
+    while target >= 1:
         sliced = tree.slice(target_size=target)
+        peak = int(sliced.peak_size()) * ITEMSIZE
+        if peak <= budget or sliced.nslices > MAX_SLICES:
+            break
+        target //= 2
+    if peak <= budget and sliced.nslices <= MAX_SLICES:
+        return sliced
     raise SimulationError(
-        f"contraction does not fit the memory budget of {budget / 2**30:.2f} GiB even when sliced: peak "
-        f"{peak / 2**30:.2f} GiB with {sliced.nslices} slices, 10^{math.log10(max(tree.contraction_cost(), 1)):.1f}"
-        " flops; raise memory_budget, use method='mps', or simplify the request")
+        f"contraction does not fit the memory budget of {budget / 2**20:.3g} MiB even when sliced: unsliced peak "
+        f"{int(tree.peak_size()) * ITEMSIZE / 2**20:.3g} MiB (inputs alone {inputs / 2**20:.3g} MiB), "
+        f"10^{math.log10(max(tree.contraction_cost(), 1)):.1f} flops; raise memory_budget, use method='mps', "
+        "or ask for less (a lightcone, fewer amplitudes)")
+
+
+MAX_SLICES = 2**20
+"""Beyond this many slices the per-slice overhead dominates: refuse instead."""
 
 
 DEFAULT_CACHE = TreeCache(os.environ.get("TNQ_TREE_CACHE"))
