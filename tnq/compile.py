@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -134,21 +134,29 @@ def fuse(gates: Sequence[Gate]) -> list[Gate]:
     return result
 
 
-def lightcone(gates: Sequence[Gate], support: Sequence[int], diagonal_observable: bool) -> list[Gate]:
-    """Gates in the reverse lightcone of wires ``support``. With a diagonal (Z-type) observable,
-    trailing diagonal gates on still-untouched wires commute with it and are dropped too."""
-    active = set(support)  # wires the Heisenberg-evolved observable acts on
-    touched: set[int] = set()  # wires of kept gates; elsewhere the observable is still the original
+def lightcone(gates: Sequence[Gate], support: Sequence[int], diagonal_observable: bool | Iterable[int]) -> list[Gate]:
+    """Gates in the reverse lightcone of an observable on wires ``support``.
+
+    Walking backwards (Heisenberg picture), each wire's operator is identity, diagonal (Z-type) or
+    general. A diagonal gate whose wires all carry identity or diagonal operators commutes with the
+    evolved observable and is dropped; a kept diagonal gate only spreads diagonal operators, so a
+    layer of commuting ZZ rotations (QAOA) does not chain the lightcone around a ring.
+    ``diagonal_observable``: the support wires where the observable is diagonal (True: all of them).
+    """
+    diagonal = set(support) if diagonal_observable is True else set(diagonal_observable or ())
+    kind = {w: ("diagonal" if w in diagonal else "general") for w in support}
     kept: list[Gate] = []
     for gate in reversed(gates):
-        wires = set(gate.wires)
-        if not wires & active:
+        wires = gate.wires
+        if not any(w in kind for w in wires):
             continue
-        if diagonal_observable and not wires & touched and gate.diagonal:
-            continue
+        if all(kind.get(w) != "general" for w in wires) and gate.diagonal:
+            continue  # commutes with the evolved observable
         kept.append(gate)
-        active |= wires
-        touched |= wires
+        spread = "diagonal" if gate.diagonal else "general"
+        for w in wires:
+            if kind.get(w) != "general":
+                kind[w] = spread
     return kept[::-1]
 
 

@@ -138,7 +138,9 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     start = time.perf_counter()
     lowered = lower(circuit)
     support = [int(lowered.wire_of[q]) for q in h.support]
-    cone = lightcone(lowered.gates, support, h.is_diagonal)
+    diagonal = [int(lowered.wire_of[q]) for q in h.support
+                if all(t.as_dict().get(q, "Z") == "Z" for t in h.terms)]
+    cone = lightcone(lowered.gates, support, diagonal)
     gates, index = compact(cone, support)
     backend, reason = choose_method(len(index), method, gates, options.get("max_bond"), need_state=False)
     full = {"max_bond": None, "cutoff": 1e-16, "memory_budget": None, "progress": None, "optimize": "auto",

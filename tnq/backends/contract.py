@@ -73,13 +73,13 @@ class ContractState(State):
 
         return do("concatenate", values)
 
-    def _cone(self, wires: Sequence[int], diagonal: bool) -> tuple[list[Gate], dict[int, int]]:
+    def _cone(self, wires: Sequence[int], diagonal: bool | Sequence[int]) -> tuple[list[Gate], dict[int, int]]:
         return compact(lightcone(self.gates, list(wires), diagonal), list(wires))
 
     def _expect_pauli(self, wire_ops: dict[int, np.ndarray]) -> Any:
         if not wire_ops:
             return 1.0
-        diagonal = all(np.count_nonzero(op - np.diag(np.diag(op))) == 0 for op in wire_ops.values())
+        diagonal = [w for w, op in wire_ops.items() if np.count_nonzero(op - np.diag(np.diag(op))) == 0]
         gates, index = self._cone(sorted(wire_ops), diagonal)
         net = expectation_network(gates, len(index), {index[w]: op for w, op in wire_ops.items()})
         return self._run(net)

@@ -1,6 +1,6 @@
-"""Conditional sampling with some sites fixed, built on ``MPS.sample``: fixing a site to symbol v keeps only
-slice v of its tensor (a physical dimension of 1), so the engine's exact sampler draws the free sites from
-p(x_free | x_given) ∝ |psi(x_free, x_given)|^2."""
+"""Conditioning a Born machine on some sites (inpainting): the user-facing {site: value} check, and the
+log-probability of the condition. Sampling and projection themselves are the engine's ``MPS.sample(fixed=...)``
+and ``MPS.project``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..errors import SimulationError
 from ..tensornet import MPS
 from .errors import BornError
 
@@ -26,26 +27,21 @@ def check_given(given: Mapping[int, int], n_sites: int, d: int) -> dict[int, int
     return out
 
 
-def conditioned_mps(mps: MPS, given: Mapping[int, int]) -> MPS:
-    """The MPS with each given site projected on its symbol (physical dim 1 there), canonicalised;
-    raises BornError when the condition has zero probability."""
-    tensors = [t[:, [given[k]], :] if k in given else t for k, t in enumerate(mps.tensors)]
-    projected = MPS(tensors)
-    projected.canonicalize(0)
-    if projected.norm() <= 1e-300 * max(mps.norm(), 1.0):
-        raise BornError(f"the condition {dict(given)} has zero probability under the model")
-    return projected
-
-
 def sample_conditional(mps: MPS, shots: int, given: Mapping[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Exact samples of all sites with the given ones fixed (shape (shots, n), uint8)."""
-    out = conditioned_mps(mps, given).sample(shots, rng)
-    for site, value in given.items():
-        out[:, site] = value
-    return out
+    """Exact samples of all sites with the given ones fixed (shape (shots, n), uint8); BornError when the
+    condition has zero probability under the model."""
+    try:
+        return mps.sample(shots, rng, fixed=given)
+    except SimulationError as exc:
+        raise BornError(str(exc)) from None
 
 
 def log_marginal(mps: MPS, given: Mapping[int, int]) -> float:
-    """ln p(x_given) = ln(|P_given psi|^2 / |psi|^2), the log-probability of the condition itself."""
-    projected = conditioned_mps(mps, given)
-    return 2.0 * (np.log(projected.norm()) - np.log(mps.norm()))
+    """ln p(x_given) = ln(|P_given psi|^2 / |psi|^2), the log-probability of the condition itself
+    (-inf when it is impossible)."""
+    if len(given) == mps.num_sites:  # the condition is a whole string: its probability is |psi(x)|^2
+        log_abs = mps.log_amplitudes(np.array([[given[k] for k in range(mps.num_sites)]]))[0][0]
+    else:
+        with np.errstate(divide="ignore"):
+            log_abs = np.log(mps.project(given).norm())
+    return float(2.0 * (log_abs - np.log(mps.norm())))

@@ -15,7 +15,6 @@ from ..progress import progress_bar
 from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
 from .conditional import check_given, log_marginal, sample_conditional
-from .contract import log_abs_amplitudes
 from .data import check_data
 from .errors import BornError
 from .smoothing import DEFAULT_GRID, smooth_mps
@@ -45,7 +44,7 @@ class MPSBornMachine:
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
             raise BornError(f"d (symbols per site) must be an integer >= 2, got {d!r}")
         try:
-            check_truncation(max_bond, cutoff)
+            check_truncation(max_bond, cutoff, value_cutoff)
         except SimulationError as exc:
             raise BornError(str(exc)) from None
         for name, value in (("n_steps", n_steps), ("n_sweeps", n_sweeps), ("init_bond", init_bond),
@@ -57,8 +56,6 @@ class MPSBornMachine:
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
             raise BornError(f"patience must be a non-negative integer, got {patience!r}")
         self.n_sites, self.d = int(n_sites), int(d)
-        if not (isinstance(value_cutoff, (int, float)) and 0.0 <= value_cutoff < 1.0):
-            raise BornError(f"value_cutoff must be in [0, 1), got {value_cutoff!r}")
         self.max_bond, self.cutoff, self.value_cutoff = max_bond, float(cutoff), float(value_cutoff)
         self.learning_rate, self.n_steps, self.n_sweeps = float(learning_rate), int(n_steps), int(n_sweeps)
         self.init_bond, self.patience, self.seed, self.progress = int(init_bond), int(patience), seed, progress
@@ -87,13 +84,8 @@ class MPSBornMachine:
     # --- training ---------------------------------------------------------------------------------
     def _init_mps(self) -> MPS:
         """Random positive tensors of bond ``init_bond`` (as Han et al.: no amplitude starts at zero)."""
-        rng = np.random.default_rng(self.seed)
-        n, d, b = self.n_sites, self.embedding_dim or self.d, self.init_bond
-        dims = [1] + [min(b, d**k, d ** (n - k)) for k in range(1, n)] + [1]
-        mps = MPS([rng.random((dims[k], d, dims[k + 1])) for k in range(n)])
-        mps.canonicalize(0)
-        mps.normalize()
-        return mps
+        return MPS.random(self.n_sites, self.embedding_dim or self.d, self.init_bond, seed=self.seed,
+                          dtype=np.float64, positive=True)
 
     def fit(self, X: Any, X_val: Any = None, n_sweeps: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = False) -> MPSBornMachine:
@@ -182,7 +174,7 @@ class MPSBornMachine:
         """ln p(x) for each row of ``X`` (natural log, exactly normalised)."""
         mps = self._fitted()
         X = check_data(X, self.n_sites, self.d, "X")
-        return 2.0 * log_abs_amplitudes(mps, X) - 2.0 * np.log(mps.norm())
+        return 2.0 * mps.log_amplitudes(X)[0] - 2.0 * np.log(mps.norm())
 
     def nll(self, X: Any) -> float:
         """Mean negative log-likelihood (nats) of the rows of ``X``."""

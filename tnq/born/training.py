@@ -17,8 +17,8 @@ import math
 import numpy as np
 
 from ..tensornet import MPS
+from ..tensornet.batch import normalise_rows, step_left, step_right
 from ..tensornet.decompose import svd
-from .contract import normalise_rows, step_left, step_right
 from .errors import BornError
 
 SMALL_PAIRS = 16
@@ -206,10 +206,8 @@ class SweepTrainer:
         else:
             for weights in self._step_weights():
                 merged = self._normalised(merged - self.learning_rate * self.gradient(k, merged, weights), k)
-        max_bond = self.max_bond
-        if self.value_cutoff > 0.0:
-            max_bond = han_bond(merged.reshape(dl * d, d * dr), self.value_cutoff, max_bond)
-        weight = mps.split_block(k, merged.reshape(dl, d, d, dr), max_bond, self.cutoff, absorb)
+        weight = mps.split_block(k, merged.reshape(dl, d, d, dr), self.max_bond, self.cutoff, absorb,
+                                 self.value_cutoff)
         if absorb == "right":
             self._advance_left(k)
         else:
@@ -225,15 +223,6 @@ class SweepTrainer:
             self.update_bond(k, "left" if k == n - 2 else "right")
         for k in range(n - 3, -1, -1):
             self.update_bond(k, "right" if k == 0 else "left")
-
-
-def han_bond(matrix: np.ndarray, value_cutoff: float, max_bond: int | None) -> int:
-    """Han et al.'s truncation rule as a bond limit for ``split_block``: keep singular values s >= value_cutoff *
-    s_max (at most ``max_bond``). Costs one extra SVD of the merged matrix; see the report for the engine change
-    (a ``value_cutoff`` in ``decompose.keep_count``) that would avoid it."""
-    s = svd(matrix)[1]
-    keep = max(1, int(np.count_nonzero(s >= value_cutoff * s[0])))
-    return keep if max_bond is None else min(keep, max_bond)
 
 
 def embedding_gradient(mps: MPS, embedding: np.ndarray, X: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -268,11 +257,9 @@ def fit_embedding(mps: MPS, embedding: np.ndarray, X: np.ndarray, weights: np.nd
     """Up to ``steps`` Riemannian gradient steps on the embedding at fixed MPS tensors, each accepted only if the
     weighted NLL decreases (the step size grows by 1.5 after a success and halves after a failure).
     Returns (embedding, step size to start from next time)."""
-    from .contract import log_abs_amplitudes
-
     def nll(emb: np.ndarray) -> float:
         effective = MPS([embed_tensor(t, emb) for t in mps.tensors])
-        return float(-2.0 * np.sum(weights * log_abs_amplitudes(effective, X)))
+        return float(-2.0 * np.sum(weights * effective.log_amplitudes(X)[0]))
 
     current = nll(embedding)
     for _ in range(steps):

@@ -20,13 +20,16 @@ class Truncation(NamedTuple):
     """Relative discarded weight: sum of dropped s^2 over sum of all s^2 (0 when exact)."""
 
 
-def check_truncation(max_bond: int | None, cutoff: float) -> None:
+def check_truncation(max_bond: int | None, cutoff: float, value_cutoff: float = 0.0) -> None:
     """Validate truncation options once, with a clear message."""
     if max_bond is not None and (isinstance(max_bond, bool) or not isinstance(max_bond, (int, np.integer))
                                  or max_bond < 1):
         raise SimulationError(f"max_bond must be a positive integer or None, got {max_bond!r}")
     if not (isinstance(cutoff, (int, float, np.floating)) and 0.0 <= cutoff < 1.0):
         raise SimulationError(f"cutoff must be a number in [0, 1), got {cutoff!r}")
+    if not (isinstance(value_cutoff, (int, float, np.floating)) and not isinstance(value_cutoff, bool)
+            and 0.0 <= value_cutoff < 1.0):
+        raise SimulationError(f"value_cutoff must be a number in [0, 1), got {value_cutoff!r}")
 
 
 def svd(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,15 +40,19 @@ def svd(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesvd", check_finite=False)
 
 
-def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float) -> tuple[int, float]:
-    """How many singular values to keep so the relative discarded weight stays <= ``cutoff``
-    and the count <= ``max_bond``; returns (count, discarded weight)."""
+def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float,
+               value_cutoff: float = 0.0) -> tuple[int, float]:
+    """How many of the (descending) singular values to keep so the relative discarded weight stays <= ``cutoff``,
+    every kept value is >= ``value_cutoff * s[0]`` (Han et al. 2018's per-value rule; 0 = off) and the count
+    is <= ``max_bond``; at least one is kept. Returns (count, discarded weight)."""
     weights = s * s
     total = float(weights.sum())
     if total == 0.0:
         return 1, 0.0
     tail = np.cumsum(weights[::-1])[::-1]  # tail[i] = sum_{j >= i} s_j^2
     keep = int(np.count_nonzero(tail > cutoff * total))
+    if value_cutoff > 0.0:
+        keep = min(keep, int(np.count_nonzero(s >= value_cutoff * s[0])))
     if max_bond is not None:
         keep = min(keep, max_bond)
     keep = max(keep, 1)
@@ -54,11 +61,12 @@ def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float) -> tuple[int,
 
 
 def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0,
-                  renormalize: bool = False) -> Truncation:
-    """SVD keeping at most ``max_bond`` values and discarding at most ``cutoff`` relative weight.
+                  renormalize: bool = False, value_cutoff: float = 0.0) -> Truncation:
+    """SVD keeping at most ``max_bond`` values, discarding at most ``cutoff`` relative weight and dropping values
+    below ``value_cutoff * s_max`` (see ``keep_count``).
     With ``renormalize`` the kept values are rescaled to the original Frobenius norm."""
     U, S, Vh = svd(matrix)
-    keep, discarded = keep_count(S, max_bond, cutoff)
+    keep, discarded = keep_count(S, max_bond, cutoff, value_cutoff)
     if keep < len(S):
         U, S, Vh = U[:, :keep], S[:keep], Vh[:keep]
         if renormalize and discarded < 1.0:
@@ -66,8 +74,8 @@ def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float
     return Truncation(U, S, Vh, discarded)
 
 
-def tensor_train(tensor: np.ndarray, max_bond: int | None = None,
-                 cutoff: float = 0.0) -> tuple[list[np.ndarray], float]:
+def tensor_train(tensor: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0,
+                 value_cutoff: float = 0.0) -> tuple[list[np.ndarray], float]:
     """TT-SVD: split an order-N tensor into cores of shape (left, dim_k, right) by sequential
     truncated SVDs, left to right (cores 0..N-2 left-orthonormal). Returns cores and the total
     relative discarded weight (an upper bound on the squared relative Frobenius error)."""
@@ -76,7 +84,7 @@ def tensor_train(tensor: np.ndarray, max_bond: int | None = None,
     rest = np.asarray(tensor).reshape(1, -1)
     for d in dims[:-1]:
         left = rest.shape[0]
-        t = truncated_svd(rest.reshape(left * d, -1), max_bond, cutoff)
+        t = truncated_svd(rest.reshape(left * d, -1), max_bond, cutoff, value_cutoff=value_cutoff)
         cores.append(t.U.reshape(left, d, -1))
         rest = t.S[:, None] * t.Vh
         discarded_total += t.discarded * (1.0 - discarded_total)

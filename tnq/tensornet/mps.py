@@ -8,13 +8,14 @@ Used by the circuit simulator, the Born machine and (through ``decompose``) MPO 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
 from ..errors import SimulationError
+from .batch import normalise_rows, step_right
 from .decompose import check_truncation, keep_count, svd
 
 
@@ -55,13 +56,18 @@ class MPS:
         return cls(tensors, center=0)
 
     @classmethod
-    def random(cls, n: int, d: int, bond: int, seed: int | None = None, dtype: Any = np.complex128) -> MPS:
-        """A random normalised MPS (used by tests and as a Born-machine initialisation)."""
+    def random(cls, n: int, d: int, bond: int, seed: int | None = None, dtype: Any = np.complex128,
+               positive: bool = False) -> MPS:
+        """A random normalised MPS (used by tests and as a Born-machine initialisation). Entries are Gaussian, or
+        with ``positive`` uniform in [0, 1) and real, so that no amplitude starts at (or near) zero."""
         rng = np.random.default_rng(seed)
         dims = [1] + [min(bond, d**k, d ** (n - k)) for k in range(1, n)] + [1]
         tensors = []
         for k in range(n):
             shape = (dims[k], d, dims[k + 1])
+            if positive:
+                tensors.append(rng.random(shape).astype(dtype))
+                continue
             t = rng.normal(size=shape)
             if np.iscomplexobj(np.empty(0, dtype)):
                 t = t + 1j * rng.normal(size=shape)
@@ -158,10 +164,10 @@ class MPS:
         self.tensors[site] = np.matmul(matrix, self.tensors[site])
 
     def apply_gate(self, start: int, matrix: np.ndarray, max_bond: int | None = None,
-                   cutoff: float = 0.0, absorb: str = "auto") -> float:
+                   cutoff: float = 0.0, absorb: str = "auto", value_cutoff: float = 0.0) -> float:
         """Apply a k-site operator to sites ``start .. start+k-1`` (matrix big-endian in site order)
-        by contracting the block, applying the matrix and splitting with truncated SVDs.
-        Returns the relative discarded weight of this gate; the state stays normalised."""
+        by contracting the block, applying the matrix and splitting with truncated SVDs (truncation options as in
+        ``decompose.keep_count``). Returns the relative discarded weight of this gate; the state stays normalised."""
         d = self.tensors[start].shape[1]
         k = int(round(np.log(matrix.shape[0]) / np.log(d)))
         if k == 1:
@@ -178,34 +184,35 @@ class MPS:
         left, right = self.tensors[start].shape[0], self.tensors[stop].shape[2]
         block = np.matmul(matrix, block.reshape(left, d**k, right))
         return self.split_block(start, block.reshape((left,) + (d,) * k + (right,)),
-                                max_bond, cutoff, absorb)
+                                max_bond, cutoff, absorb, value_cutoff)
 
     def split_block(self, start: int, block: np.ndarray, max_bond: int | None, cutoff: float,
-                    absorb: str = "right") -> float:
-        """Write a normalised block tensor ``(left, d_1..d_k, right)`` back as k sites by truncated SVDs;
-        the centre ends at the rightmost (``absorb='right'``) or leftmost site of the block."""
-        check_truncation(max_bond, cutoff)
+                    absorb: str = "right", value_cutoff: float = 0.0) -> float:
+        """Write a normalised block tensor ``(left, d_1..d_k, right)`` back as k sites by truncated SVDs
+        (``decompose.keep_count``: at most ``max_bond`` values, discarded weight <= ``cutoff``, values >=
+        ``value_cutoff * s_max``); the centre ends at the rightmost (``absorb='right'``) or leftmost site."""
+        check_truncation(max_bond, cutoff, value_cutoff)
         k = block.ndim - 2
         if absorb == "left":  # mirror the block, split left-to-right, mirror back
             mirrored = block.transpose(tuple(range(block.ndim))[::-1])
-            cores, weight = self._split_left_to_right(mirrored, max_bond, cutoff)
+            cores, weight = self._split_left_to_right(mirrored, max_bond, cutoff, value_cutoff)
             self.tensors[start:start + k] = [c.transpose(2, 1, 0) for c in cores[::-1]]
             self.center = start
         else:
-            cores, weight = self._split_left_to_right(block, max_bond, cutoff)
+            cores, weight = self._split_left_to_right(block, max_bond, cutoff, value_cutoff)
             self.tensors[start:start + k] = cores
             self.center = start + k - 1
         return weight
 
-    def _split_left_to_right(self, block: np.ndarray, max_bond: int | None,
-                             cutoff: float) -> tuple[list[np.ndarray], float]:
+    def _split_left_to_right(self, block: np.ndarray, max_bond: int | None, cutoff: float,
+                             value_cutoff: float) -> tuple[list[np.ndarray], float]:
         dims = block.shape[1:-1]
         rest = block.reshape(block.shape[0], -1)
         cores, kept = [], 1.0
         for d in dims[:-1]:
             left = rest.shape[0]
             u, s, vh = svd(rest.reshape(left * d, -1))
-            keep, weight = keep_count(s, max_bond, cutoff)
+            keep, weight = keep_count(s, max_bond, cutoff, value_cutoff)
             if keep < len(s):
                 u, s, vh = u[:, :keep], s[:keep], vh[:keep]
                 s = s / np.sqrt(1.0 - weight)  # keep the norm the block had
@@ -224,14 +231,44 @@ class MPS:
         return self.split_block(site, block.transpose(0, 2, 1, 3), max_bond, cutoff, absorb)
 
     # --- queries -------------------------------------------------------------------------------
-    def amplitudes(self, bits: np.ndarray) -> np.ndarray:
-        """<b|psi> for each row of ``bits`` (shape (m, n), ints in [0, d))."""
+    def _check_bits(self, bits: Any) -> np.ndarray:
+        """Rows of symbols as an integer array (m, n), each entry in [0, d) of its site; one clear error if not."""
         bits = np.asarray(bits)
+        if bits.ndim != 2 or bits.shape[1] != self.num_sites:
+            raise SimulationError(f"bits must have shape (m, {self.num_sites}), got {bits.shape}")
+        if bits.size and not np.issubdtype(bits.dtype, np.integer):
+            raise SimulationError(f"bits must be integers, got dtype {bits.dtype}")
+        if bits.size:
+            dims = np.array([t.shape[1] for t in self.tensors])
+            bad = np.argwhere((bits < 0) | (bits >= dims))
+            if len(bad):
+                row, site = bad[0]
+                raise SimulationError(f"bits[{row}, {site}] = {bits[row, site]} is not a symbol of site {site} "
+                                      f"(physical dimension {dims[site]})")
+        return bits.astype(np.intp, copy=False)
+
+    def amplitudes(self, bits: Any) -> np.ndarray:
+        """<b|psi> (complex) for each row of ``bits`` (shape (m, n), ints in [0, d)): one product per site over
+        all samples (``batch.step_right``). Underflows to 0 on long chains; see ``log_amplitudes``."""
+        bits = self._check_bits(bits)
         env = np.ones((bits.shape[0], 1), dtype=np.result_type(self.tensors[0], np.complex128))
         for k, t in enumerate(self.tensors):
-            chosen = t[:, bits[:, k], :]  # (left, m, right)
-            env = np.einsum("ma,amb->mb", env, chosen)
+            env = step_right(env, t, bits[:, k])
         return env[:, 0]
+
+    def log_amplitudes(self, bits: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(ln|<b|psi>|, phase) for each row of ``bits``, with <b|psi> = exp(log_abs) * phase. The running
+        environment is rescaled to unit norm at every site, so chains of any length neither under- nor overflow.
+        The phase is a unit complex number for a complex MPS and the sign (+-1) for a real one; a zero amplitude
+        gives (-inf, 0)."""
+        bits = self._check_bits(bits)
+        env = np.ones((bits.shape[0], 1), dtype=np.result_type(*self.tensors))
+        log_abs = np.zeros(bits.shape[0])
+        with np.errstate(divide="ignore"):
+            for k, t in enumerate(self.tensors):
+                env, norms = normalise_rows(step_right(env, t, bits[:, k]))
+                log_abs += np.log(norms)
+        return log_abs, env[:, 0]
 
     def expectation_local(self, operators: dict[int, np.ndarray]) -> complex:
         """<psi| prod_k O_k |psi> / <psi|psi> for single-site operators on the given sites."""
@@ -251,9 +288,55 @@ class MPS:
         norm2 = self.norm() ** 2
         return complex(np.trace(env)) / norm2
 
-    def sample(self, shots: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
-        """Exact samples from |psi|^2, all shots at once, site by site (shape (shots, n), uint8)."""
+    def project(self, fixed: Mapping[int, int]) -> MPS:
+        """The unnormalised state <x_fixed|psi> as an MPS over the remaining sites (in order), canonicalised:
+        each fixed site's tensor is sliced at its value and multiplied into the nearest free neighbour. Its squared
+        norm is <psi|P_fixed|psi>, i.e. the probability of the fixed values when this MPS is normalised; sampling
+        it draws the free sites from p(x_free | x_fixed). ``fixed`` maps sites in [0, n) to symbols."""
+        fixed = self._check_fixed(fixed)
+        if len(fixed) == self.num_sites:
+            raise SimulationError("project: every site is fixed, so no site is left; use amplitudes() for the value")
+        free: list[np.ndarray] = []
+        pending = None  # product of the fixed slices since the last free site, (left, right)
+        for k, t in enumerate(self.tensors):
+            if k in fixed:
+                piece = t[:, fixed[k], :]
+                pending = piece if pending is None else pending @ piece
+            elif pending is not None:
+                free.append(np.tensordot(pending, t, axes=(1, 0)))
+                pending = None
+            else:
+                free.append(t)
+        if pending is not None:  # trailing fixed sites go into the last free tensor
+            free[-1] = np.tensordot(free[-1], pending, axes=(2, 0))
+        projected = MPS(free)
+        projected.canonicalize(0)
+        return projected
+
+    def _check_fixed(self, fixed: Mapping[int, int]) -> dict[int, int]:
+        """Validate a {site: symbol} mapping with one clear error."""
+        if not isinstance(fixed, Mapping):
+            raise SimulationError(f"fixed must be a mapping {{site: symbol}}, got {type(fixed).__name__}")
+        out = {}
+        for site, value in fixed.items():
+            if isinstance(site, bool) or not isinstance(site, (int, np.integer)) or not 0 <= site < self.num_sites:
+                raise SimulationError(f"fixed: site {site!r} is not an integer in [0, {self.num_sites})")
+            d = self.tensors[int(site)].shape[1]
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < d:
+                raise SimulationError(f"fixed: value {value!r} at site {site} is not an integer in [0, {d})")
+            out[int(site)] = int(value)
+        return out
+
+    def sample(self, shots: int, rng: np.random.Generator | int | None = None,
+               fixed: Mapping[int, int] | None = None) -> np.ndarray:
+        """Exact samples from |psi|^2, all shots at once, site by site (shape (shots, n), uint8). With ``fixed``
+        ({site: symbol}) those columns hold the given symbols and the others are drawn from p(x_free | x_fixed),
+        by sampling ``project(fixed)``; a condition of zero probability raises SimulationError.
+        The state is unchanged, but without ``fixed`` the orthogonality centre is moved to site 0 (a gauge change:
+        the tensors are rewritten)."""
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        if fixed:
+            return self._sample_fixed(shots, rng, self._check_fixed(fixed))
         self.move_center(0)
         out = np.empty((shots, self.num_sites), dtype=np.uint8)
         env = np.ones((shots, 1), dtype=np.complex128)
@@ -269,6 +352,20 @@ class MPS:
             out[:, k] = choice
             picked = amp[np.arange(shots), choice]
             env = picked / np.sqrt(np.maximum(prob[np.arange(shots), choice], 1e-300))[:, None]
+        return out
+
+    def _sample_fixed(self, shots: int, rng: np.random.Generator, fixed: dict[int, int]) -> np.ndarray:
+        sites = sorted(fixed)
+        values = np.array([fixed[k] for k in sites])
+        projected = self.project(fixed) if len(fixed) < self.num_sites else None  # None: no free site left
+        weight = projected.norm() if projected is not None else float(np.abs(self.amplitudes(values[None])[0]))
+        if not weight > 1e-150 * self.norm():  # relative probability below 1e-300: treat as impossible
+            raise SimulationError(f"sample: the fixed values {fixed} have zero probability")
+        out = np.empty((shots, self.num_sites), dtype=np.uint8)
+        if projected is not None:
+            projected.normalize()  # sampling does not depend on the norm; unit norm keeps it far from underflow
+            out[:, [k for k in range(self.num_sites) if k not in fixed]] = projected.sample(shots, rng)
+        out[:, sites] = values
         return out
 
     def to_dense(self) -> np.ndarray:
