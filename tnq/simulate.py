@@ -65,6 +65,12 @@ def choose_method(num_qubits: int, method: str, gates: Sequence[Gate] = (), max_
                         "tensor-network contraction is exact per query")
 
 
+def _check_circuit(circuit: Any, caller: str) -> None:
+    if not isinstance(circuit, Circuit):
+        raise SimulationError(f"{caller} expects a tnq.Circuit, got {type(circuit).__name__} "
+                              "(read QASM with tnq.Circuit.from_qasm, qiskit with tnq.Circuit.from_qiskit)")
+
+
 def _numeric(gates: Sequence[Gate], backend: str) -> list[Gate]:
     """Dense and MPS backends run on numpy; autodiff needs the contraction backend."""
     out = []
@@ -98,8 +104,7 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     - ``fuse_gates=False`` applies the MPS gates one by one (for checking the fusion pass).
     - ``memory_budget`` (bytes, default 80% of free memory) is checked before large allocations.
     """
-    if not isinstance(circuit, Circuit):
-        raise SimulationError(f"simulate expects a tnq.Circuit, got {type(circuit).__name__}")
+    _check_circuit(circuit, "simulate")
     start = time.perf_counter()
     backend, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
     # The dense backend is the reference: it runs the gates exactly as written.
@@ -116,6 +121,7 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
 
 def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
     """<b|psi> for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
+    _check_circuit(circuit, "amplitudes")
     lowered = lower(circuit)
     backend, _ = choose_method(circuit.num_qubits, method, lowered.gates, options.get("max_bond"),
                                need_state=False)
@@ -130,6 +136,7 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     Options are those of ``simulate``. Returns a float (complex for non-Hermitian coefficients; a torch
     tensor under autodiff), or ``(value, state)`` with ``return_state``.
     """
+    _check_circuit(circuit, "expectation")
     h = as_hamiltonian(observable, circuit.num_qubits)
     if not use_lightcone or method == "contract":  # the contraction backend takes lightcones per term
         state = simulate(circuit, method, **options)
@@ -141,7 +148,7 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     diagonal = [int(lowered.wire_of[q]) for q in h.support
                 if all(t.as_dict().get(q, "Z") == "Z" for t in h.terms)]
     cone = lightcone(lowered.gates, support, diagonal)
-    gates, index = compact(cone, support)
+    gates, index = compact(cone, support or [0])  # an identity-only observable still needs one wire
     backend, reason = choose_method(len(index), method, gates, options.get("max_bond"), need_state=False)
     full = {"max_bond": None, "cutoff": 1e-16, "memory_budget": None, "progress": None, "optimize": "auto",
             "search_time": 10.0, "cache": None, "client": None}
