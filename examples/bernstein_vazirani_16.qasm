@@ -1,0 +1,48 @@
+// Bernstein-Vazirani with the 15-bit secret 101101110010011 (character q is qubit q) and ancilla q[15].
+// Only the data qubits are measured, so `tnq simulate` samples those 15 and every shot reads the secret.
+// Try: tnq simulate examples/bernstein_vazirani_16.qasm --shots 100
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[16];
+creg c[15];
+x q[15];
+h q;
+cx q[0],q[15];
+cx q[2],q[15];
+cx q[3],q[15];
+cx q[5],q[15];
+cx q[6],q[15];
+cx q[7],q[15];
+cx q[10],q[15];
+cx q[13],q[15];
+cx q[14],q[15];
+h q[0];
+h q[1];
+h q[2];
+h q[3];
+h q[4];
+h q[5];
+h q[6];
+h q[7];
+h q[8];
+h q[9];
+h q[10];
+h q[11];
+h q[12];
+h q[13];
+h q[14];
+measure q[0] -> c[0];
+measure q[1] -> c[1];
+measure q[2] -> c[2];
+measure q[3] -> c[3];
+measure q[4] -> c[4];
+measure q[5] -> c[5];
+measure q[6] -> c[6];
+measure q[7] -> c[7];
+measure q[8] -> c[8];
+measure q[9] -> c[9];
+measure q[10] -> c[10];
+measure q[11] -> c[11];
+measure q[12] -> c[12];
+measure q[13] -> c[13];
+measure q[14] -> c[14];
