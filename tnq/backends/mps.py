@@ -17,6 +17,7 @@ from ..progress import progress_bar
 from ..state import State
 from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
+from ..tensornet.two_site import apply_two_site, operator_schmidt, reduced_pays
 from ..threads import blas_threads, mps_blas_threads
 from .memory import check_budget, default_budget
 
@@ -198,11 +199,25 @@ def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: i
         if needed > budget:
             check_budget(needed, budget, f"gate {index} on wires {list(gate.wires)} (bond {left}x{right})",
                          "set max_bond to bound the MPS")
-        mps.apply_gate(start, matrix, max_bond, cutoff)
+        _apply(mps, start, matrix, max_bond, cutoff)
     info = {"method": "mps", "max_bond": max_bond, "cutoff": cutoff, "gates_applied": len(gates),
             "routing_swaps": swaps, "fused_swaps": fused_swaps, "fidelity": mps.fidelity_estimate,
             "largest_bond": mps.max_bond, "truncations": len(mps.discarded)}
     return MPSState(mps, layout.site_of, wire_of, info)
+
+
+def _apply(mps: MPS, start: int, matrix: np.ndarray, max_bond: int | None, cutoff: float) -> None:
+    """Two-site gates of low operator rank go through the QR-reduced SVD while it is smaller than
+    the plain block; everything else through ``MPS.apply_gate``."""
+    if matrix.shape[0] == 4:
+        chi_l, chi_m, chi_r = mps.tensors[start].shape[0], mps.tensors[start].shape[2], mps.tensors[start + 1].shape[2]
+        left, right = operator_schmidt(matrix)
+        if reduced_pays(left.shape[0], chi_l, chi_m, chi_r):
+            absorb = "left" if mps.center is not None and mps.center > start + 1 else "right"
+            mps.move_center(min(max(mps.center if mps.center is not None else start, start), start + 1))
+            apply_two_site(mps, start, left, right, max_bond, cutoff, 0.0, absorb)
+            return
+    mps.apply_gate(start, matrix, max_bond, cutoff)
 
 
 def _schedule_near_center(gates: Sequence[Gate], layout: _Layout, mps: MPS) -> Iterator[int]:

@@ -1,0 +1,64 @@
+"""Two-site gates through the gate's operator Schmidt decomposition and a QR-reduced SVD.
+
+A two-qubit gate G = sum_k L_k (x) R_k of operator rank r (2 for CZ/CX/CP and anything fused with
+one-qubit gates) can raise the bond only to r * chi_mid. Writing theta = X @ Y with X = L(A) and
+Y = R(B), QR factors of X and Y reduce the SVD to an (r chi_mid)-sized core instead of the
+(2 chi_left) x (2 chi_right) block: same singular values, same truncation, a fraction of the cost
+while bonds are still growing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+from .decompose import keep_count, svd
+
+
+def operator_schmidt(matrix: np.ndarray, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """L (r, 2, 2) and R (r, 2, 2) with matrix = sum_k kron(L[k], R[k]); r is the operator rank."""
+    t = matrix.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(4, 4)
+    u, s, vh = np.linalg.svd(t)
+    r = max(1, int(np.count_nonzero(s > tol * s[0])))
+    root = np.sqrt(s[:r])
+    left = (u[:, :r] * root).T.reshape(r, 2, 2)
+    right = (root[:, None] * vh[:r]).reshape(r, 2, 2)
+    return left, right
+
+
+def reduced_pays(rank: int, chi_left: int, chi_mid: int, chi_right: int) -> bool:
+    """The reduced core is smaller than the plain block in both directions."""
+    return rank * chi_mid < 2 * min(chi_left, chi_right)
+
+
+def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, max_bond: int | None,
+                   cutoff: float, value_cutoff: float, absorb: str) -> float:
+    """Apply sum_k L_k (x) R_k to sites (start, start+1) of a canonical MPS whose centre is one of
+    them; truncate as ``keep_count`` says and leave the centre on the ``absorb`` side."""
+    a, b = mps.tensors[start], mps.tensors[start + 1]
+    chi_l, _, chi_m = a.shape
+    chi_r = b.shape[2]
+    r = left.shape[0]
+    x = np.einsum("kab,lbm->lamk", left, a).reshape(chi_l * 2, chi_m * r)
+    y = np.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
+    q1, r1 = scipy.linalg.qr(x, mode="economic", check_finite=False)
+    q2t, l2t = scipy.linalg.qr(y.T, mode="economic", check_finite=False)  # y = l2t.T @ q2t.T
+    u, s, vh = svd(r1 @ l2t.T)
+    keep, weight = keep_count(s, max_bond, cutoff, value_cutoff)
+    if keep < len(s):  # weight is 0 when nothing is dropped
+        u, s, vh = u[:, :keep], s[:keep], vh[:keep]
+        s = s / np.sqrt(1.0 - weight)
+        mps.discarded.append(weight)
+    left_core = q1 @ u            # (2 chi_l, keep), orthonormal columns
+    right_core = vh @ q2t.T       # (keep, 2 chi_r), orthonormal rows
+    if absorb == "left":
+        mps.tensors[start] = (left_core * s).reshape(chi_l, 2, keep)
+        mps.tensors[start + 1] = right_core.reshape(keep, 2, chi_r)
+        mps.center = start
+    else:
+        mps.tensors[start] = left_core.reshape(chi_l, 2, keep)
+        mps.tensors[start + 1] = (s[:, None] * right_core).reshape(keep, 2, chi_r)
+        mps.center = start + 1
+    return weight
