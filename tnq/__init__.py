@@ -9,6 +9,9 @@ Quick start::
     tnq.expectation(tnq.brickwork(40, 12), "Z0 Z1", method="mps", max_bond=64)
 """
 
+from .backends.contract import ContractState
+from .backends.dense import DenseState
+from .backends.mps import MPSState
 from .circuit import (
     GATES,
     Circuit,
@@ -30,7 +33,7 @@ from .tensornet import MPS
 
 __version__ = "0.1.0"
 
-__all__ = ["Circuit", "Operation", "Parameter", "GATES", "simulate", "expectation", "amplitudes", "State", "MPS",
+__all__ = ["Circuit", "Operation", "Parameter", "GATES", "simulate", "expectation", "amplitudes", "State", "DenseState", "MPSState", "ContractState", "MPS",
            "PauliString", "Hamiltonian", "ghz", "qft", "brickwork", "grid_random", "qaoa",
            "bernstein_vazirani", "random_circuit", "TnqError", "CircuitError", "QasmError",
            "ObservableError", "SimulationError"]

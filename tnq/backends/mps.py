@@ -86,6 +86,14 @@ class MPSState(State):
         """A quimb ``MatrixProductState`` with qubit q on site q."""
         return self.ordered_mps().to_quimb()
 
+    @classmethod
+    def from_quimb(cls, mps: Any) -> MPSState:
+        """Wrap a quimb ``MatrixProductState`` (site q = qubit q) to sample it, take expectations..."""
+        inner = MPS.from_quimb(mps)
+        identity = np.arange(inner.num_sites)
+        return cls(inner, identity, identity.copy(), {"method": "mps", "max_bond": None, "fidelity": 1.0,
+                                                      "reason": "converted from quimb"})
+
     def plot_bonds(self, path: str | None = None) -> Any:
         """Bar plot of the bond-dimension profile; saved to ``path`` when given."""
         import matplotlib
