@@ -33,7 +33,10 @@ from .tensornet import MPS
 
 __version__ = "0.1.0"
 
-__all__ = ["Circuit", "Operation", "Parameter", "GATES", "simulate", "expectation", "amplitudes", "State", "DenseState", "MPSState", "ContractState", "MPS",
-           "PauliString", "Hamiltonian", "ghz", "qft", "brickwork", "grid_random", "qaoa",
-           "bernstein_vazirani", "random_circuit", "TnqError", "CircuitError", "QasmError",
-           "ObservableError", "SimulationError"]
+__all__ = [
+    "Circuit", "Operation", "Parameter", "GATES",
+    "simulate", "expectation", "amplitudes",
+    "State", "DenseState", "MPSState", "ContractState", "MPS", "PauliString", "Hamiltonian",
+    "ghz", "qft", "brickwork", "grid_random", "qaoa", "bernstein_vazirani", "random_circuit",
+    "TnqError", "CircuitError", "QasmError", "ObservableError", "SimulationError",
+]
