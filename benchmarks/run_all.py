@@ -23,6 +23,9 @@ import qft32  # noqa: E402
 
 CASES = {"brickwork40": brickwork40, "qft32": qft32, "ghz_sampling": ghz_sampling,
          "large_low_entanglement": large_low_entanglement}
+CASES["contract_grid"] = __import__("contract_grid")
+CASES["contract_batch"] = __import__("contract_batch")
+CASES["contract_flops"] = __import__("contract_flops")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,9 +20,18 @@ def default_budget() -> int:
     return int(0.8 * available_bytes())
 
 
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``: sizes from bytes to PiB in readable units."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024:
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"
+
+
 def check_budget(needed: int, budget: int | None, what: str, hint: str = "") -> None:
     """Raise a clear error when ``needed`` bytes exceed the budget (default: 80% of free memory)."""
     budget = default_budget() if budget is None else budget
     if needed > budget:
-        raise SimulationError(f"{what} needs about {needed / 2**30:.2f} GiB, over the memory budget of "
-                              f"{budget / 2**30:.2f} GiB{'; ' + hint if hint else ''}")
+        raise SimulationError(f"{what} needs about {format_bytes(needed)}, over the memory budget of "
+                              f"{format_bytes(budget)}{'; ' + hint if hint else ''}")

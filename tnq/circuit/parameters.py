@@ -137,5 +137,8 @@ def check_numeric(value: Any, where: str) -> Any:
             return float(value.real)
         return value
     if hasattr(value, "shape") and hasattr(value, "dtype"):  # numpy scalar / torch tensor
+        if math.prod(value.shape) != 1:
+            raise CircuitError(f"{where}: parameter must be a single number, got an array of shape "
+                               f"{tuple(value.shape)}")
         return value
     raise CircuitError(f"{where}: parameter must be a number or Parameter, got {type(value).__name__}")

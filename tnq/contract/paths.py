@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.memory import default_budget
+from ..backends.memory import default_budget, format_bytes
 from ..errors import SimulationError
 from .network import Network
 
@@ -146,8 +146,8 @@ def fit_to_budget(tree: Any, budget: int) -> Any:
     if peak <= budget and sliced.nslices <= MAX_SLICES:
         return sliced
     raise SimulationError(
-        f"contraction does not fit the memory budget of {budget / 2**20:.3g} MiB even when sliced: unsliced peak "
-        f"{int(tree.peak_size()) * ITEMSIZE / 2**20:.3g} MiB (inputs alone {inputs / 2**20:.3g} MiB), "
+        f"contraction does not fit the memory budget of {format_bytes(budget)} even when sliced: unsliced peak "
+        f"{format_bytes(int(tree.peak_size()) * ITEMSIZE)} (inputs alone {format_bytes(inputs)}), "
         f"10^{math.log10(max(tree.contraction_cost(), 1)):.1f} flops; raise memory_budget, use method='mps', "
         "or ask for less (a lightcone, fewer amplitudes)")
 

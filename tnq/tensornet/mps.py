@@ -236,7 +236,7 @@ class MPS:
         bits = np.asarray(bits)
         if bits.ndim != 2 or bits.shape[1] != self.num_sites:
             raise SimulationError(f"bits must have shape (m, {self.num_sites}), got {bits.shape}")
-        if bits.size and not np.issubdtype(bits.dtype, np.integer):
+        if bits.size and not (np.issubdtype(bits.dtype, np.integer) or bits.dtype == bool):
             raise SimulationError(f"bits must be integers, got dtype {bits.dtype}")
         if bits.size:
             dims = np.array([t.shape[1] for t in self.tensors])
