@@ -1,11 +1,11 @@
 """Achieved FLOP/s of tnq's contraction backend on a large contraction (one amplitude of a 2D grid random
-circuit, default 6x6 depth 14, ~10^10 complex multiply-adds) as a fraction of numpy's complex128 GEMM FLOP/s
+circuit, default 6x7 depth 14, ~10^9.4-10.4 complex multiply-adds) as a fraction of numpy's complex128 GEMM FLOP/s
 measured in the same process (2048x2048 @ 2048x2048, 8 n^3 real flops). Goal: >= 30% of GEMM.
 
 ContractionReport.flops_per_second counts 8 real flops per complex multiply-add of the tree. The tree search
 runs once before timing and is reported; each timed run is a pure contraction of the cached tree.
 
-    python benchmarks/contract_flops.py [--threads 1] [--rows 6 --cols 6 --depth 14] [--optimize auto] [--json out.json]
+    python benchmarks/contract_flops.py [--threads 1] [--rows 6 --cols 7 --depth 14] [--optimize auto] [--json out.json]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import tnq  # noqa: E402
 from tnq.compile import lower  # noqa: E402
 from tnq.contract.execute import REAL_FLOPS_PER_COMPLEX_MAC, contract  # noqa: E402
 from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.errors import SimulationError  # noqa: E402
 
 GEMM_N = 2048
 GOAL_FRACTION = 0.3
@@ -34,7 +35,7 @@ GOAL_FRACTION = 0.3
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=6)
-    parser.add_argument("--cols", type=int, default=6)
+    parser.add_argument("--cols", type=int, default=7)
     parser.add_argument("--depth", type=int, default=14)
     parser.add_argument("--optimize", type=str, default="auto", help="tnq preset: auto, greedy or hyper")
     parser.add_argument("--search-time", type=float, default=10.0)
@@ -47,8 +48,24 @@ def gemm(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def kernel_profile(tree: object, arrays: list, top: int = 4) -> str:
+    """One contraction under cProfile: the functions with the most own time (einsum vs tensordot/matmul)."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    tree.contract(arrays)  # type: ignore[attr-defined]
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values())
+    items = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    return "where the default contraction spends its time: " + ", ".join(
+        f"{name} {v[2]:.2f} s ({v[2] / total:.0%}, {v[1]} calls)" for (_, _, name), v in items)
+
+
 def run(args: argparse.Namespace) -> ContractCaseResult:
-    rows_, cols, depth = getattr(args, "rows", 6), getattr(args, "cols", 6), getattr(args, "depth", 14)
+    rows_, cols, depth = getattr(args, "rows", 6), getattr(args, "cols", 7), getattr(args, "depth", 14)
     optimize, search_time = getattr(args, "optimize", "auto"), getattr(args, "search_time", 10.0)
     n_gemm = getattr(args, "gemm_n", GEMM_N)
     if args.quick:
@@ -72,10 +89,27 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
         reports.append(report)
         return complex(value)
 
-    jobs = {"tnq contraction (cached tree)": tnq_job, f"numpy complex128 GEMM {n_gemm}^2": lambda: a @ b}
+    bmm = "what-if: same tree, contract(implementation='cotengra')"
+    jobs = {"tnq contraction (cached tree)": tnq_job, f"numpy complex128 GEMM {n_gemm}^2": lambda: a @ b,
+            bmm: lambda: complex(info.tree.contract(net.arrays, implementation="cotengra"))}
+    # what-if: the same kahypar+greedy hyper search minimising cotengra's 'combo' (flops + memory writes) or
+    # 'write' instead of flops: trees with fewer large transposes run closer to GEMM speed
+    other = {}
+    for minimize in () if args.quick else ("combo", "write"):
+        import cotengra as ctg
+
+        opt = ctg.HyperOptimizer(methods=["kahypar", "greedy"], max_time=search_time, max_repeats=10**6,
+                                 parallel=False, minimize=minimize)
+        start = time.perf_counter()
+        try:
+            other[minimize] = (TreeCache().get_tree(net, opt, search_time), time.perf_counter() - start)
+        except SimulationError as exc:  # a search can end on a useless tree on this loaded machine: say so
+            notes.append(f"what-if minimize='{minimize}': search ended on an unusable tree ({exc})")
+            continue
+        jobs[f"what-if: hyper search minimize='{minimize}'"] = (
+            lambda i: lambda: complex(contract(net, i)[0]))(other[minimize][0])
     timings = common.measure_round_robin(jobs, args.repeats)
     t_tnq, t_gemm = timings["tnq contraction (cached tree)"], timings[f"numpy complex128 GEMM {n_gemm}^2"]
-    values = {complex(r) for r in [t_tnq.result]}
     tnq_rate = REAL_FLOPS_PER_COMPLEX_MAC * info.flops / t_tnq.best
     gemm_rate = 8 * n_gemm**3 / t_gemm.best
     fraction = tnq_rate / gemm_rate
@@ -87,7 +121,21 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
                 note=f"{gemm_rate / 1e9:.2f} GFLOP/s best (8 n^3 real flops)")]
     notes.append(f"tnq {tnq_rate / 1e9:.2f} GFLOP/s vs numpy zgemm {gemm_rate / 1e9:.2f} GFLOP/s -> {fraction:.1%} "
                  f"(goal >= {GOAL_FRACTION:.0%}); amplitude {amp:.6e}, |amp|^2 2^n = {abs(amp) ** 2 * 2**n:.3f} "
-                 f"(Porter-Thomas: O(1)); {len(values)} distinct value(s) over the runs")
+                 f"(Porter-Thomas: O(1)); the |err| column compares the what-if trees' amplitudes with tnq's")
+    t_bmm = timings[bmm]
+    bmm_rate = REAL_FLOPS_PER_COMPLEX_MAC * info.flops / t_bmm.best
+    rows.append(Row(bmm, Timing(t_bmm.times, None), abs(t_bmm.result), abs(t_bmm.result - amp),
+                    note=f"{bmm_rate / 1e9:.2f} GFLOP/s best; {bmm_rate / gemm_rate:.1%} of GEMM (NOT tnq today: "
+                         "cotengra's batched-matmul einsum instead of numpy's for steps with hyperedges)"))
+    for minimize, (minfo, msearch) in other.items():
+        name = f"what-if: hyper search minimize='{minimize}'"
+        t = timings[name]
+        rate = REAL_FLOPS_PER_COMPLEX_MAC * minfo.flops / t.best
+        rows.append(Row(name, Timing(t.times, None), abs(t.result), abs(t.result - amp),
+                        note=f"tree 10^{lg(minfo.flops):.2f} flops, width {minfo.width:.0f}, serial search "
+                             f"{msearch:.1f} s; {rate / 1e9:.2f} GFLOP/s, {rate / gemm_rate:.1%} of GEMM; "
+                             f"time vs tnq today {t.best / t_tnq.best:.2f}x"))
+    notes.append(kernel_profile(info.tree, net.arrays))
     fixed = [Headline(f"GEMM FLOP/s / tnq FLOP/s (goal: tnq >= {GOAL_FRACTION:.0%} of GEMM)", "",
                       goal=1 / GOAL_FRACTION, value=1 / fraction)]
     return ContractCaseResult("contract_flops", f"FLOP/s: grid {rows_}x{cols} depth {depth} amplitude vs numpy GEMM",

@@ -1,4 +1,4 @@
-"""Contraction backend: a lazy state that answers each query (amplitudes, batches of amplitudes,
+"""Contraction backend: a lazy state that answers each query (amplitudes, also in batches,
 marginals, Pauli expectations on the reverse lightcone) by contracting the circuit's tensor
 network with a cached cotengra tree. Works for any qubit count whose networks are contractible,
 and is differentiable when gate parameters are torch tensors."""
@@ -21,11 +21,10 @@ from ..contract.network import (
     marginal_network,
 )
 from ..contract.paths import DEFAULT_CACHE, TreeCache
+from ..contract.simplify import apply_plan
 from ..errors import SimulationError
 from ..state import State
 
-BATCH_LIMIT = 8
-"""Batches up to this size share one contraction; larger ones run bitstring by bitstring."""
 SAMPLE_LIMIT = 20
 """Sampling goes through the full marginal, so it is limited to this many qubits."""
 
@@ -50,6 +49,7 @@ class ContractState(State):
         return self.reports[-1] if self.reports else None
 
     def _run(self, net: Network) -> Any:
+        net = apply_plan(net, self.cache.get_plan(net))  # structural rank simplification, cached
         info = self.cache.get_tree(net, self.optimize, self.search_time, self.memory_budget)
         value, report = contract(net, info, self.client)
         self.reports.append(report)
@@ -57,21 +57,17 @@ class ContractState(State):
 
     # --- primitives -------------------------------------------------------------------------------
     def _amplitudes(self, wire_bits: np.ndarray) -> Any:
-        """Small batches are one contraction with a shared 'batch' index; larger ones reuse the
-        single-amplitude tree (found once, bitstring-independent) per bitstring, on Dask if given:
-        a batch index multiplies the cost of every step it touches, so it only pays for a few."""
+        """One contraction per bitstring, all sharing one cached simplification plan and tree (the
+        network's structure does not depend on the bitstring); the ket network is built once."""
         if self._ket is None:
             self._ket = CircuitNetwork(self.gates, self.num_qubits)
-        if len(wire_bits) == 1 or len(wire_bits) <= BATCH_LIMIT:
-            bits = wire_bits[0] if len(wire_bits) == 1 else wire_bits
-            value = self._run(absorb_basis_vectors(amplitude_network(self._ket, self.num_qubits, bits)))
-            return value.reshape(1) if len(wire_bits) == 1 else value
-        values = [self._amplitudes(row[None]) for row in wire_bits]
-        if isinstance(values[0], np.ndarray):
-            return np.concatenate(values)
+        values = [self._run(absorb_basis_vectors(amplitude_network(self._ket, self.num_qubits, row)))
+                  for row in wire_bits]
+        if all(isinstance(v, (np.ndarray, np.generic, complex)) for v in values):
+            return np.array(values, dtype=np.complex128).reshape(len(values))
         from autoray import do
 
-        return do("concatenate", values)
+        return do("stack", values)
 
     def _cone(self, wires: Sequence[int], diagonal: bool | Sequence[int]) -> tuple[list[Gate], dict[int, int]]:
         return compact(lightcone(self.gates, list(wires), diagonal), list(wires))

@@ -160,19 +160,17 @@ class CircuitNetwork:
 
 
 def amplitude_network(gates: Sequence[Gate] | CircuitNetwork, num_wires: int, bits: np.ndarray) -> Network:
-    """<b|psi> for one bitstring (``bits`` shape (n,)) or a batch (shape (m, n): output index 'batch').
-    ``gates`` may be a prebuilt CircuitNetwork, so repeated queries skip rebuilding the ket."""
+    """<b|psi> for one bitstring ``bits`` (shape (n,)). ``gates`` may be a prebuilt CircuitNetwork,
+    so repeated queries skip rebuilding the ket."""
     circuit = gates if isinstance(gates, CircuitNetwork) else CircuitNetwork(gates, num_wires)
     net = Network()
     for inds, array in circuit.ket_tensors():
         net.add(inds, array)
-    batched = bits.ndim == 2
     for w in range(num_wires):
         u = circuit.final_pending(w)
-        chosen = bits[:, w].tolist() if batched else int(bits[w])
+        chosen = int(bits[w])
         row = u[chosen, :] if u is not None else circuit.convert(np.eye(2, dtype=np.complex128)[chosen])
-        net.add((("batch",) if batched else ()) + (circuit.current[w],), row)
-    net.output = ("batch",) if batched else ()
+        net.add((circuit.current[w],), row)
     return net
 
 
@@ -228,23 +226,17 @@ def _rename(net: Network, mapping: dict[str, str]) -> None:
 
 def absorb_basis_vectors(net: Network) -> Network:
     """Column reduction for basis states: a one-hot vector on an index (|0> inputs, <b| outputs)
-    fixes that index, so every tensor sharing it is sliced and the index disappears. A one-hot
-    batch (an (m, 2) tensor on ('batch', x)) turns x into the batch index instead. The resulting
-    structure depends only on which indices are fixed, so trees stay reusable across bitstrings."""
-    fixed: dict[str, Any] = {}
+    fixes that index, so every tensor sharing it is sliced and the index disappears. Which indices
+    are fixed does not depend on the bitstring, so trees stay reusable across bitstrings."""
+    fixed: dict[str, int] = {}
     keep = []
     for k, (inds, array) in enumerate(zip(net.inputs, net.arrays)):
-        values = numeric_values(array)
         if len(inds) == 1 and inds[0] not in fixed and inds[0] not in net.output:
+            values = numeric_values(array)
             nonzero = np.flatnonzero(np.abs(values) > 0)
             if len(nonzero) == 1 and values[nonzero[0]] == 1:
                 fixed[inds[0]] = int(nonzero[0])
                 continue
-        if len(inds) == 2 and inds[0] == "batch" and inds[1] not in fixed and inds[1] not in net.output \
-                and np.all((values == 0) | (values == 1)) \
-                and np.all(values.sum(axis=1) == 1):
-            fixed[inds[1]] = values.argmax(axis=1)
-            continue
         keep.append(k)
     if not fixed:
         return net
@@ -252,24 +244,9 @@ def absorb_basis_vectors(net: Network) -> Network:
     for k in keep:
         inds, array = list(net.inputs[k]), net.arrays[k]
         for x in [i for i in inds if i in fixed]:
-            inds, array = _fix_index(inds, array, x, fixed[x])
-        if not inds:  # a scalar left over: keep it as a factor on a dummy-free scalar tensor
-            out.add((), array)
-        else:
-            out.add(inds, array)
+            pos = inds.index(x)
+            sliced = array[(slice(None),) * pos + (fixed[x],)]
+            array = np.asarray(sliced) if isinstance(array, np.ndarray) else sliced
+            inds = inds[:pos] + inds[pos + 1:]
+        out.add(inds, array)
     return out
-
-
-def _fix_index(inds: list[str], array: Any, x: str, value: Any) -> tuple[list[str], Any]:
-    pos = inds.index(x)
-    if isinstance(value, int):
-        sliced = array[(slice(None),) * pos + (value,)]
-        return inds[:pos] + inds[pos + 1:], np.asarray(sliced) if isinstance(array, np.ndarray) else sliced
-    if "batch" not in inds:  # the fixed axis becomes the batch axis
-        return inds[:pos] + ["batch"] + inds[pos + 1:], array[(slice(None),) * pos + (value,)]
-    pb = inds.index("batch")
-    rest = [i for j, i in enumerate(inds) if j not in (pb, pos)]
-    from autoray import do
-
-    moved = do("moveaxis", array, (pb, pos), (0, 1))
-    return ["batch"] + rest, moved[np.arange(len(value)), value]

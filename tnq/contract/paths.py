@@ -13,6 +13,7 @@ from typing import Any
 from ..backends.memory import default_budget, format_bytes
 from ..errors import SimulationError
 from .network import Network
+from .simplify import Plan, plan_merges
 
 PRESETS = ("auto", "greedy", "hyper")
 ITEMSIZE = 16  # complex128
@@ -53,12 +54,22 @@ class TreeCache:
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
         self.directory = None if directory is None else str(directory)
         self._trees: dict[Any, Any] = {}
+        self._plans: dict[Any, Plan] = {}
         self._optimizers: dict[Any, Any] = {}
         self.hits = self.misses = 0
 
     def clear(self) -> None:
         self._trees.clear()
+        self._plans.clear()
         self.hits = self.misses = 0
+
+    def get_plan(self, net: Network) -> Plan:
+        """The structural simplification plan for this network's structure (computed once)."""
+        key = net.structure_key()
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_merges(net)
+        return plan
 
     def __len__(self) -> int:
         return len(self._trees)

@@ -75,15 +75,20 @@ def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float
 
 
 def tensor_train(tensor: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0,
-                 value_cutoff: float = 0.0) -> tuple[list[np.ndarray], float]:
+                 value_cutoff: float = 0.0, total_cutoff: float | None = None) -> tuple[list[np.ndarray], float]:
     """TT-SVD: split an order-N tensor into cores of shape (left, dim_k, right) by sequential
     truncated SVDs, left to right (cores 0..N-2 left-orthonormal). Returns cores and the total
-    relative discarded weight (an upper bound on the squared relative Frobenius error)."""
+    relative discarded weight (the squared relative Frobenius error: the steps' errors are orthogonal).
+    ``total_cutoff`` (replacing ``cutoff``) is a budget for that total: each step may discard an even share
+    of what is left of it, so budget unused by early steps passes to later ones."""
     dims = tensor.shape
     cores, discarded_total = [], 0.0
     rest = np.asarray(tensor).reshape(1, -1)
-    for d in dims[:-1]:
+    for k, d in enumerate(dims[:-1]):
         left = rest.shape[0]
+        if total_cutoff is not None:  # (1 - D)(1 - c)^steps_left = 1 - total_cutoff
+            ratio = (1.0 - total_cutoff) / (1.0 - discarded_total)
+            cutoff = min(max(-np.expm1(np.log(ratio) / (len(dims) - 1 - k)), 0.0), total_cutoff)
         t = truncated_svd(rest.reshape(left * d, -1), max_bond, cutoff, value_cutoff=value_cutoff)
         cores.append(t.U.reshape(left, d, -1))
         rest = t.S[:, None] * t.Vh

@@ -1,0 +1,84 @@
+"""Structural simplification: merge neighbouring tensors when the result is no larger than the
+bigger of the two (quimb's rank simplification, decided on the structure alone).
+
+The plan depends only on index names and sizes, so it is cached with the tree and replayed on
+new arrays (new bitstrings, new parameters, torch tensors). Fewer, larger tensors mean fewer
+Python-level steps per contraction and a smaller problem for the tree search.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .network import Network
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Pairwise merges ``(k, j, new, kept_indices)`` and the tensors left at the end."""
+
+    steps: tuple[tuple[int, int, int, tuple[str, ...]], ...]
+    final: tuple[int, ...]
+
+
+def plan_merges(net: Network) -> Plan:
+    """Greedily merge each tensor with the neighbour giving the smallest result, while that result
+    is no larger than the bigger input; indices shared only by the pair (not output) are summed."""
+    tensors = {k: tuple(inds) for k, inds in enumerate(net.inputs)}
+    where: dict[str, set[int]] = defaultdict(set)
+    for k, inds in tensors.items():
+        for i in inds:
+            where[i].add(k)
+    out, steps, nxt = set(net.output), [], len(tensors)
+
+    def size(inds: Sequence[str]) -> int:
+        return math.prod(net.size_dict[i] for i in inds)
+
+    changed = True
+    while changed:
+        changed = False
+        for k in sorted(tensors, key=lambda k: len(tensors[k])):
+            if k not in tensors or not tensors[k]:
+                continue
+            best = None
+            for j in sorted({j for i in tensors[k] for j in where[i]} - {k}):
+                a, b = tensors[k], tensors[j]
+                keep = tuple(i for i in dict.fromkeys(a + b) if i in out or where[i] - {k, j})
+                s = size(keep)
+                if s <= max(size(a), size(b)) and (best is None or s < best[0]):
+                    best = (s, j, keep)
+            if best is None:
+                continue
+            _, j, keep = best
+            for i in set(tensors[k] + tensors[j]):
+                where[i] -= {k, j}
+                if i in keep:
+                    where[i].add(nxt)
+            steps.append((k, j, nxt, keep))
+            tensors[nxt] = keep
+            del tensors[k], tensors[j]
+            nxt += 1
+            changed = True
+    return Plan(tuple(steps), tuple(tensors))
+
+
+def apply_plan(net: Network, plan: Plan) -> Network:
+    """Carry out the merges on ``net``'s arrays (numpy or torch) and return the smaller network."""
+    from autoray import do
+
+    arrays: dict[int, Any] = dict(enumerate(net.arrays))
+    inds: dict[int, tuple[str, ...]] = dict(enumerate(net.inputs))
+    for k, j, new, keep in plan.steps:
+        a, b = inds.pop(k), inds.pop(j)
+        number = {i: n for n, i in enumerate(dict.fromkeys(a + b))}
+        arrays[new] = do("einsum", arrays.pop(k), [number[i] for i in a], arrays.pop(j),
+                         [number[i] for i in b], [number[i] for i in keep])
+        inds[new] = keep
+    out = Network(output=net.output)
+    for k in plan.final:
+        out.add(inds[k], arrays[k])
+    return out

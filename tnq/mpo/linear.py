@@ -1,0 +1,79 @@
+"""``MPOLinear``: a drop-in ``torch.nn.Linear`` whose weight is held as trainable MPO cores; the forward pass
+contracts the input with the cores in the cheapest order (see ``plan``), never rebuilding the weight unless
+``allow_dense`` is set and that is cheaper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import MPOError
+from .mpo import MPO
+from .plan import apply_cores, plan_contraction
+
+
+class MPOLinear(nn.Module):
+    """``y = x @ W.T + b`` with ``W`` an MPO of cores (left, o_k, i_k, right) stored as ``nn.Parameter``s."""
+
+    def __init__(self, mpo: MPO, bias: Any | None = None, dtype: torch.dtype | None = None,
+                 allow_dense: bool = False) -> None:
+        super().__init__()
+        dtype = dtype if dtype is not None else torch.get_default_dtype()
+        self.out_features, self.in_features = mpo.shape
+        self.cores = nn.ParameterList(nn.Parameter(torch.as_tensor(np.ascontiguousarray(c), dtype=dtype))
+                                      for c in mpo.cores)
+        if bias is not None:
+            bias = torch.as_tensor(bias, dtype=dtype).detach().clone()
+            if bias.shape != (self.out_features,):
+                raise MPOError(f"MPOLinear: bias must have shape ({self.out_features},), got {tuple(bias.shape)}")
+            self.bias: nn.Parameter | None = nn.Parameter(bias)
+        else:
+            self.register_parameter("bias", None)
+        self.allow_dense = allow_dense
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, allow_dense: bool = False, **mpo_options: Any) -> MPOLinear:
+        """Compress ``linear.weight`` with ``MPO.from_matrix(weight, **mpo_options)`` (in float64) and keep its
+        bias; parameters take the layer's dtype."""
+        if not isinstance(linear, nn.Linear):
+            raise MPOError(f"MPOLinear.from_linear: expected a torch.nn.Linear, got {type(linear).__name__}")
+        weight = linear.weight.detach().cpu().to(torch.float64).numpy()
+        bias = None if linear.bias is None else linear.bias.detach().cpu()
+        return cls(MPO.from_matrix(weight, **mpo_options), bias, dtype=linear.weight.dtype, allow_dense=allow_dense)
+
+    def to_mpo(self) -> MPO:
+        """The weight as a numpy ``MPO``."""
+        return MPO([c.detach().cpu().numpy() for c in self.cores])
+
+    def to_linear(self) -> nn.Linear:
+        """A dense ``nn.Linear`` with the rebuilt weight and the same bias."""
+        dtype = self.cores[0].dtype
+        linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(self.to_mpo().to_matrix(), dtype=dtype))
+            if self.bias is not None:
+                linear.bias.copy_(self.bias)
+        return linear
+
+    @property
+    def num_params(self) -> int:
+        """Weight cores plus bias."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise MPOError(f"MPOLinear: input must have last axis {self.in_features}, got shape {tuple(x.shape)}")
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, self.in_features)
+        shapes = tuple(tuple(c.shape) for c in self.cores)
+        plan = plan_contraction(shapes, flat.shape[0], self.allow_dense)
+        y = apply_cores(list(self.cores), flat, plan, torch.einsum).reshape(*lead, self.out_features)
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        bonds = [c.shape[3] for c in self.cores][:-1]
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bond_dims={bonds}, bias={self.bias is not None}")
