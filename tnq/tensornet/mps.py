@@ -340,18 +340,19 @@ class MPS:
         self.move_center(0)
         out = np.empty((shots, self.num_sites), dtype=np.uint8)
         env = np.ones((shots, 1), dtype=np.complex128)
-        norm2 = self.norm() ** 2
+        rows = np.arange(shots)
+        uniforms = rng.random((self.num_sites, shots))
         for k, t in enumerate(self.tensors):
             left, d, right = t.shape
             amp = (env @ t.reshape(left, d * right)).reshape(shots, d, right)
-            prob = np.einsum("sdr,sdr->sd", amp.real, amp.real) + np.einsum("sdr,sdr->sd", amp.imag, amp.imag)
-            total = prob.sum(axis=1) if k else np.full(shots, norm2)
-            cumulative = np.cumsum(prob, axis=1)
-            u = rng.random(shots) * total
-            choice = np.minimum((cumulative < u[:, None]).sum(axis=1), d - 1)
+            prob = (amp.real * amp.real + amp.imag * amp.imag).sum(axis=2)
+            u = uniforms[k] * prob.sum(axis=1)
+            if d == 2:
+                choice = (u >= prob[:, 0]).astype(np.intp)
+            else:
+                choice = np.minimum((np.cumsum(prob, axis=1) <= u[:, None]).sum(axis=1), d - 1)
             out[:, k] = choice
-            picked = amp[np.arange(shots), choice]
-            env = picked / np.sqrt(np.maximum(prob[np.arange(shots), choice], 1e-300))[:, None]
+            env = amp[rows, choice] / np.sqrt(np.maximum(prob[rows, choice], 1e-300))[:, None]
         return out
 
     def _sample_fixed(self, shots: int, rng: np.random.Generator, fixed: dict[int, int]) -> np.ndarray:
