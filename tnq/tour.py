@@ -234,6 +234,47 @@ def born_machine(report: Report, out: Path) -> None:
                  f"({fmt.seconds(seconds)}); {valid:.1%} of 2000 exact samples are valid patterns")
 
 
+# --- MPO compression pillar -----------------------------------------------------------------------------
+def mpo_compression(report: Report, out: Path) -> None:
+    """A weight matrix as an MPO (TT-matrix): exact at full bond, error shrinking with the bond."""
+    report.section("MPO compression: weight matrices as tensor trains")
+    from tnq.mpo import MPO
+
+    rng = np.random.default_rng(6)
+    # a 576 x 1536 matrix (SmolLM2's MLP shape) with decaying spectrum, like trained weights
+    weight = (rng.normal(size=(576, 64)) * np.exp(-np.arange(64) / 12)) @ rng.normal(size=(64, 1536)) / 40
+    weight += 0.001 * rng.normal(size=weight.shape)
+    exact = MPO.from_matrix(weight, n_cores=3)
+    rows = []
+    for fraction in (0.5, 0.2, 0.05):
+        mpo = MPO.from_matrix(weight, n_cores=3, max_params=int(fraction * weight.size))
+        rows.append(f"{fraction:.0%} params -> rel. error {mpo.relative_error(weight):.3f} (bonds {mpo.bond_dims})")
+    x = rng.normal(size=(8, 1536))
+    error = float(np.abs(exact.matvec(x) - x @ weight.T).max())
+    report.check("576x1536 matrix as a 3-core MPO", exact.relative_error(weight) < 1e-10 and error < 1e-9,
+                 f"full bond: rel. error {exact.relative_error(weight):.1e}, matvec without rebuilding W "
+                 f"matches x @ W^T to {error:.1e}; " + "; ".join(rows))
+
+
+# --- QNLP pillar -------------------------------------------------------------------------------------------
+def qnlp_parsing(report: Report, out: Path) -> None:
+    """Offline pregroup parsing: sentences reduce to the sentence type s, word order matters."""
+    report.section("QNLP: offline pregroup parsing (no model download)")
+    from qnlp import NoParseError, parse_tagged
+
+    sentence = "skillful_ADJ chef_N prepares_TV tasty_ADJ meal_N"
+    diagram = parse_tagged(sentence, target="s")
+    phrase = parse_tagged("device_N that_RPRON programmer_N uses_TV", target="n")
+    try:
+        parse_tagged("prepares_TV skillful_ADJ chef_N tasty_ADJ meal_N", target="s")
+        rejected = False
+    except NoParseError:
+        rejected = True
+    report.check("pregroup CKY parser", str(diagram.cod) == "s" and str(phrase.cod) == "n" and rejected,
+                 f"'{' '.join(w.split('_')[0] for w in sentence.split())}' -> {diagram.cod}; an object relative "
+                 f"clause -> {phrase.cod}; verb-first word order rejected: {rejected}")
+
+
 def _blas_threads() -> str:
     """The BLAS thread setting, which changes MPS timings several-fold on a shared machine."""
     names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -241,8 +282,8 @@ def _blas_threads() -> str:
     return ", ".join(pinned) if pinned else "not pinned, set OPENBLAS_NUM_THREADS=1 on a busy machine"
 
 
-SECTIONS: list[Callable[[Report, Path], None]] = [engine, contraction, born_machine]
-"""The tour's pillars in order; later pillars (MPO compression, QNLP) append here."""
+SECTIONS: list[Callable[[Report, Path], None]] = [engine, contraction, born_machine, mpo_compression, qnlp_parsing]
+"""The tour's pillars in order."""
 
 
 def run_tour(out_dir: str | Path = "tnq-tour-output", stream: TextIO | None = None) -> Report:
