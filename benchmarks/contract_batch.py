@@ -31,7 +31,7 @@ from contract_grid import (  # noqa: E402
     quimb_optimizer,
     random_bits,
 )
-from contract_profile import apply_plan, changing_tensors, precontract_independent, simplify_plan  # noqa: E402
+from contract_profile import changing_tensors, precontract_independent  # noqa: E402
 
 import tnq  # noqa: E402
 import tnq.backends.contract as contract_backend  # noqa: E402
@@ -39,6 +39,7 @@ from tnq.compile import lower  # noqa: E402
 from tnq.contract.execute import contract  # noqa: E402
 from tnq.contract.network import CircuitNetwork, Network, absorb_basis_vectors, amplitude_network  # noqa: E402
 from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.contract.simplify import apply_plan, plan_merges  # noqa: E402
 
 TNQ_AUTO, QUIMB = "tnq state.amplitudes(bits), auto", "quimb"
 TNQ_CHUNKS = "tnq state.amplitudes per BATCH_LIMIT chunk"
@@ -89,14 +90,14 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
 
     # what-if 1: structural rank simplification (plan found once, applied to each bitstring's network)
     nets = [network(b) for b in bits[:2]]
-    plan = simplify_plan(nets[0].inputs, nets[0].output, nets[0].size_dict, growth=2.0)
+    plan = plan_merges(nets[0], growth=2.0)
     start = time.perf_counter()
-    winfo = TreeCache().get_tree(apply_plan(nets[0], *plan), "auto", search_time)
+    winfo = TreeCache().get_tree(apply_plan(nets[0], plan), "auto", search_time)
     notes.append(f"{SIMPLIFIED}: {len(plan[1])} tensors, tree 10^{lg(winfo.flops):.2f} flops, width "
                  f"{winfo.width:.0f}, search {time.perf_counter() - start:.2f} s ({winfo.optimizer})")
 
     def simplified() -> np.ndarray:
-        return np.array([complex(contract(apply_plan(network(b), *plan), winfo)[0]) for b in bits])
+        return np.array([complex(contract(apply_plan(network(b), plan), winfo)[0]) for b in bits])
 
     # what-if 2: tensors that do not depend on the bitstring contracted once per batch
     changing = changing_tensors(network("0" * n), network("1" * n))  # every output bit flips

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import math
 import pstats
 import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from tnq.compile import fuse, lower  # noqa: E402
 from tnq.contract.execute import contract  # noqa: E402
 from tnq.contract.network import CircuitNetwork, Network, absorb_basis_vectors, amplitude_network  # noqa: E402
 from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.contract.simplify import apply_plan, plan_merges  # noqa: E402
 
 
 def median_time(fn: Callable[[], Any], loops: int) -> float:
@@ -55,64 +55,6 @@ def bits_array(bits: str) -> np.ndarray:
 
 
 # --- structural rank simplification (what-if) ---------------------------------------------------------
-def simplify_plan(inputs: Sequence[tuple[str, ...]], output: Sequence[str], size_dict: dict[str, int],
-                  growth: float = 1.0) -> tuple[list[tuple[int, int, int, tuple[str, ...]]], dict[int, tuple]]:
-    """Merges decided from the structure alone (so they are reusable for any bitstring or parameters): merge
-    a tensor with the neighbour giving the smallest result whenever that result is at most ``growth`` times
-    the larger of the two. Indices shared only by the pair (and not in the output) are summed."""
-    tensors = {k: tuple(inds) for k, inds in enumerate(inputs)}
-    where: dict[str, set[int]] = defaultdict(set)
-    for k, inds in tensors.items():
-        for i in inds:
-            where[i].add(k)
-    out, steps, nxt = set(output), [], len(tensors)
-
-    def size(inds: Sequence[str]) -> int:
-        return math.prod(size_dict[i] for i in inds)
-
-    changed = True
-    while changed:
-        changed = False
-        for k in sorted(tensors, key=lambda k: len(tensors[k])):
-            if k not in tensors or not tensors[k]:
-                continue
-            best = None
-            for j in {j for i in tensors[k] for j in where[i]} - {k}:
-                a, b = tensors[k], tensors[j]
-                keep = tuple(i for i in dict.fromkeys(a + b) if i in out or where[i] - {k, j})
-                s = size(keep)
-                if s <= growth * max(size(a), size(b)) and (best is None or s < best[0]):
-                    best = (s, j, keep)
-            if best is None:
-                continue
-            _, j, keep = best
-            for i in set(tensors[k] + tensors[j]):
-                where[i] -= {k, j}
-                if i in keep:
-                    where[i].add(nxt)
-            steps.append((k, j, nxt, keep))
-            tensors[nxt] = keep
-            del tensors[k], tensors[j]
-            nxt += 1
-            changed = True
-    return steps, tensors
-
-
-def apply_plan(net: Network, steps: Sequence[tuple[int, int, int, tuple]], final: dict[int, tuple]) -> Network:
-    """Carry out the merges on ``net``'s arrays (numpy) and return the smaller network."""
-    arrays, inds = dict(enumerate(net.arrays)), dict(enumerate(net.inputs))
-    for k, j, new, keep in steps:
-        a, b = inds.pop(k), inds.pop(j)
-        m = {i: n for n, i in enumerate(dict.fromkeys(a + b))}
-        arrays[new] = np.einsum(arrays.pop(k), [m[i] for i in a], arrays.pop(j), [m[i] for i in b],
-                                [m[i] for i in keep])
-        inds[new] = keep
-    out = Network(output=net.output)
-    for k in final:
-        out.add(final[k], arrays[k])
-    return out
-
-
 # --- bitstring-independent parts of the network (what-if) ---------------------------------------------
 def independent_groups(tree: Any, changing: set[int]) -> list[list[int]]:
     """The largest subtrees of ``tree`` none of whose leaves change with the bitstring: each can be contracted
@@ -250,10 +192,10 @@ def run(args: argparse.Namespace) -> None:
           f"{rep.search_seconds:8.2f} {0.0:11.2f} {base_ms:11.2f}")
     for growth in (1.0, 2.0):
         start = time.perf_counter()
-        steps_, final = simplify_plan(net.inputs, net.output, net.size_dict, growth)
+        plan = plan_merges(net, growth)
         plan_s = time.perf_counter() - start
-        small = apply_plan(net, steps_, final)
-        simplify_ms = median_time(lambda: apply_plan(net, steps_, final), loops) * 1e3  # noqa: B023
+        small = apply_plan(net, plan)
+        simplify_ms = median_time(lambda: apply_plan(net, plan), loops) * 1e3  # noqa: B023
         presets = [("auto", "auto")] + ([] if args.skip_hyper else [("serial hyper", None)])
         for label, preset in presets:
             optimize = preset if preset is not None else serial_hyper(search_time)

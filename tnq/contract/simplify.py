@@ -25,9 +25,9 @@ class Plan:
     final: tuple[int, ...]
 
 
-def plan_merges(net: Network) -> Plan:
+def plan_merges(net: Network, growth: float = 1.0) -> Plan:
     """Greedily merge each tensor with the neighbour giving the smallest result, while that result
-    is no larger than the bigger input; indices shared only by the pair (not output) are summed."""
+    is at most ``growth`` times the bigger input; indices shared only by the pair (not output) are summed."""
     tensors = {k: tuple(inds) for k, inds in enumerate(net.inputs)}
     where: dict[str, set[int]] = defaultdict(set)
     for k, inds in tensors.items():
@@ -49,7 +49,7 @@ def plan_merges(net: Network) -> Plan:
                 a, b = tensors[k], tensors[j]
                 keep = tuple(i for i in dict.fromkeys(a + b) if i in out or where[i] - {k, j})
                 s = size(keep)
-                if s <= max(size(a), size(b)) and (best is None or s < best[0]):
+                if s <= growth * max(size(a), size(b)) and (best is None or s < best[0]):
                     best = (s, j, keep)
             if best is None:
                 continue
