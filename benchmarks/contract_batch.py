@@ -34,7 +34,6 @@ from contract_grid import (  # noqa: E402
 from contract_profile import changing_tensors, precontract_independent  # noqa: E402
 
 import tnq  # noqa: E402
-import tnq.backends.contract as contract_backend  # noqa: E402
 from tnq.compile import lower  # noqa: E402
 from tnq.contract.execute import contract  # noqa: E402
 from tnq.contract.network import CircuitNetwork, Network, absorb_basis_vectors, amplitude_network  # noqa: E402
@@ -42,8 +41,6 @@ from tnq.contract.paths import TreeCache  # noqa: E402
 from tnq.contract.simplify import apply_plan, plan_merges  # noqa: E402
 
 TNQ_AUTO, QUIMB = "tnq state.amplitudes(bits), auto", "quimb"
-TNQ_CHUNKS = "tnq state.amplitudes per BATCH_LIMIT chunk"
-"""User-side chunking: each chunk is one contraction with a shared batch index (tnq's path for small batches)."""
 SIMPLIFIED = "what-if: rank-simplified network (growth 2)"
 PRECONTRACTED = "what-if: bitstring-independent part precontracted"
 
@@ -64,15 +61,12 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     n = circuit.num_qubits
     gates = lower(circuit).gates
     bits = random_bits(n, count, args.seed + 11)
-    chunk = contract_backend.BATCH_LIMIT
-    chunks = [bits[i:i + chunk] for i in range(0, count, chunk)]
     notes = []
 
     # searches happen once, before timing (reported); every timed job reuses its tree
     state = tnq.simulate(circuit, method="contract", optimize="auto", search_time=search_time, cache=TreeCache())
     state.amplitude(bits[0])
-    state.amplitudes(chunks[0])
-    for label, rep in (("single amplitude", state.reports[0]), (f"batch of {chunk}", state.reports[1])):
+    for label, rep in (("single amplitude", state.reports[0]),):
         notes.append(f"tnq auto, {label}: tree 10^{lg(rep.flops):.2f} flops, width {rep.width:.0f}, search "
                      f"{rep.search_seconds:.2f} s ({rep.optimizer}), contraction {rep.contract_seconds:.4f} s")
     qc, opt = quimb_circuit(gates, n), quimb_optimizer(search_time)
@@ -114,7 +108,6 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
         return np.array([complex(contract(rebind(network(b)), pinfo)[0]) for b in bits])
 
     jobs = {TNQ_AUTO: lambda: state.amplitudes(bits),
-            TNQ_CHUNKS: lambda: np.concatenate([state.amplitudes(c) for c in chunks]),
             SIMPLIFIED: simplified, PRECONTRACTED: precontracted,
             QUIMB: lambda: np.array([complex(qc.amplitude(b, optimize=opt)) for b in bits[:quimb_calls]])}
     timings = common.measure_round_robin(jobs, args.repeats)
@@ -122,7 +115,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     scale = count / quimb_calls
     qname = f"quimb x{count} (extrapolated)" if scale != 1 else f"quimb x{count}"
     rows = []
-    for name in (TNQ_AUTO, TNQ_CHUNKS, SIMPLIFIED, PRECONTRACTED):
+    for name in (TNQ_AUTO, SIMPLIFIED, PRECONTRACTED):
         t = timings[name]
         err = float(np.max(np.abs(t.result[:quimb_calls] - reference)))
         if err > 1e-12:
@@ -141,7 +134,6 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
                  "(contract_profile.py) to measure a suggested change")
     headlines = [Headline(f"tnq state.amplitudes({count}) / quimb {count} calls (goal: 10x faster)",
                           f"{TNQ_AUTO} ({count})", [qname], goal=0.1),
-                 Headline(f"tnq in chunks of {chunk} / quimb", f"{TNQ_CHUNKS} ({count})", [qname], goal=0.1),
                  Headline("WHAT-IF rank-simplified / quimb", f"{SIMPLIFIED} ({count})", [qname], goal=0.1),
                  Headline("WHAT-IF precontracted / quimb", f"{PRECONTRACTED} ({count})", [qname], goal=0.1)]
     return ContractCaseResult("contract_batch", f"grid {ROWS}x{COLS} depth {DEPTH}: {count} amplitudes", rows,

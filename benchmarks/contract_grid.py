@@ -34,6 +34,7 @@ from tnq.compile import Gate, lower  # noqa: E402
 from tnq.contract.execute import contract  # noqa: E402
 from tnq.contract.network import CircuitNetwork, Network, absorb_basis_vectors, amplitude_network  # noqa: E402
 from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.contract.simplify import apply_plan  # noqa: E402
 
 ROWS, COLS, DEPTH = 5, 6, 12
 PEER_HYPER_FLOPS_LOG10 = 6.58
@@ -107,14 +108,16 @@ def quimb_pure(qc: Any, bits: str, optimize: Any) -> tuple[Callable[[], Any], An
 
 
 # --- tnq --------------------------------------------------------------------------------------------
-def tnq_network(gates: Sequence[Gate], n: int, bits: str) -> Network:
-    """The amplitude network the contraction backend builds for ``bits`` (wire order = qubit order here)."""
-    return absorb_basis_vectors(amplitude_network(CircuitNetwork(gates, n), n, np.array([int(b) for b in bits])))
+def tnq_network(gates: Sequence[Gate], n: int, bits: str, cache: Any = None) -> Network:
+    """The amplitude network the contraction backend builds for ``bits`` (wire order = qubit order here),
+    after the structural simplification it applies before contracting (when a TreeCache is given)."""
+    net = absorb_basis_vectors(amplitude_network(CircuitNetwork(gates, n), n, np.array([int(b) for b in bits])))
+    return apply_plan(net, cache.get_plan(net)) if cache is not None else net
 
 
 def tnq_pure(state: Any, bits: str) -> Callable[[], Any]:
-    """tnq's pure contraction: the cached tree on prebuilt arrays (no network building, no lookup)."""
-    net = tnq_network(state.gates, state.num_qubits, bits)
+    """tnq's pure contraction: the cached tree on prebuilt, simplified arrays (no network building, no lookup)."""
+    net = tnq_network(state.gates, state.num_qubits, bits, state.cache)
     info = state.cache.get_tree(net, state.optimize, state.search_time, state.memory_budget)
     return lambda: contract(net, info)[0]
 

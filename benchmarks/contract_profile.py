@@ -6,7 +6,6 @@ measurements of changes tried by monkeypatching or pre/post-processing in this s
 - cotengra ``contract`` options: ``implementation="cotengra"`` / ``"autoray"``, ``autojit=True``;
 - structural rank simplification of the network before the search (merge two tensors when the result is no
   larger than the larger of them): tensors, flops, search and contraction time;
-- up to BATCH_LIMIT bitstrings contracted as one network with a shared batch index (tnq today) vs one by one;
 - the share of the tree that depends on the bitstring (the rest could be contracted once per batch).
 
     python benchmarks/contract_profile.py [--threads 1] [--loops 30] [--search-time 10] [--skip-hyper]
@@ -33,7 +32,6 @@ import numpy as np  # noqa: E402
 from contract_grid import COLS, DEPTH, ROWS, bind_random, lg, parametrised, random_bits, serial_hyper  # noqa: E402
 
 import tnq  # noqa: E402
-import tnq.backends.contract as contract_backend  # noqa: E402
 from tnq.compile import fuse, lower  # noqa: E402
 from tnq.contract.execute import contract  # noqa: E402
 from tnq.contract.network import CircuitNetwork, Network, absorb_basis_vectors, amplitude_network  # noqa: E402
@@ -246,23 +244,6 @@ def run(args: argparse.Namespace) -> None:
           f"with the bitstring; {dep_steps} of {len(tree.get_path())} steps and {dep_flops / total:.1%} of the "
           f"flops depend on them. Independent subtrees contracted once: {len(reduced.inputs)} tensors left, tree "
           f"10^{lg(rinfo.flops):.2f} flops, {ms:.2f} ms per amplitude, |diff| {abs(value - ref):.1e}")
-
-    # 4. small batches: tnq contracts up to BATCH_LIMIT bitstrings as one network with a shared batch index
-    limit = contract_backend.BATCH_LIMIT
-    group = bits[3:3 + limit]
-    print(f"\n== {limit} amplitudes (tnq's BATCH_LIMIT): one batched contraction (tnq today) vs one by one")
-    start = time.perf_counter()
-    batched = state.amplitudes(group)  # tree search for the batched structure
-    search = time.perf_counter() - start
-    rep8 = state.last_report
-    t_batched = median_time(lambda: state.amplitudes(group), 3)
-    singles = np.array([state.amplitude(x) for x in group])
-    t_single = median_time(lambda: [state.amplitude(x) for x in group], 3)
-    print(f"  batched: {t_batched * 1e3:8.1f} ms ({t_batched / limit * 1e3:.1f} ms/amplitude; "
-          f"tree 10^{lg(rep8.flops):.2f} flops, width {rep8.width:.0f}, first call incl. search {search:.2f} s "
-          f"({rep8.optimizer}))")
-    print(f"  one by one: {t_single * 1e3:8.1f} ms ({t_single / limit * 1e3:.1f} ms/amplitude); "
-          f"|diff| {np.max(np.abs(batched - singles)):.1e}")
 
 
 def main() -> None:
