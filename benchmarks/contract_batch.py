@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     plan = plan_merges(nets[0], growth=2.0)
     start = time.perf_counter()
     winfo = TreeCache().get_tree(apply_plan(nets[0], plan), "auto", search_time)
-    notes.append(f"{SIMPLIFIED}: {len(plan[1])} tensors, tree 10^{lg(winfo.flops):.2f} flops, width "
+    notes.append(f"{SIMPLIFIED}: {len(plan.final)} tensors, tree 10^{lg(winfo.flops):.2f} flops, width "
                  f"{winfo.width:.0f}, search {time.perf_counter() - start:.2f} s ({winfo.optimizer})")
 
     def simplified() -> np.ndarray:
