@@ -77,3 +77,14 @@ def bitstrings_from_indices(indices: Sequence[int], n: int) -> list[str]:
 
 def probabilities(circuit: tnq.Circuit) -> np.ndarray:
     return np.abs(dense_statevector(circuit)) ** 2
+
+
+def assert_directional_derivative(f, grad: np.ndarray, x: np.ndarray, directions: int = 3, eps: float = 1e-6) -> None:
+    """Check <grad, d> against central finite differences of ``f`` along random directions d."""
+    import pytest
+
+    rng = np.random.default_rng(0)
+    for _ in range(directions):
+        direction = rng.normal(size=x.shape)
+        numeric = (f(x + eps * direction) - f(x - eps * direction)) / (2 * eps)
+        assert float(np.sum(grad * direction)) == pytest.approx(numeric, rel=1e-5, abs=1e-7)

@@ -9,7 +9,7 @@ from refs import phase_aligned_distance
 
 import tnq
 from tnq.backends import dense
-from tnq.compile import Gate, compact, embed, fuse, lightcone, lower, permute_gate
+from tnq.compile import Gate, apply_to_slot, compact, fuse, lightcone, lower, permute_gate
 
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 
@@ -93,7 +93,7 @@ def test_fuse_merges_consecutive_gates_on_the_same_pair_in_either_order():
     np.testing.assert_allclose(unitary_of(fused, 3), unitary_of(gates, 3), atol=1e-12)
 
 
-def test_permute_gate_and_embed():
+def test_permute_gate_and_apply_to_slot():
     rng = np.random.default_rng(2)
     m = rng.normal(size=(8, 8))
     order = [2, 0, 1]
@@ -103,7 +103,9 @@ def test_permute_gate_and_embed():
     b = unitary_of([Gate((2, 0, 1), permuted)], 3)
     np.testing.assert_allclose(a, b, atol=1e-12)
     x = tnq.GATES["x"].matrix()
-    np.testing.assert_allclose(embed(x, 1, 3), np.kron(np.kron(np.eye(2), x), np.eye(2)))
+    on_slot_1 = np.kron(np.kron(np.eye(2), x), np.eye(2))
+    np.testing.assert_allclose(apply_to_slot(x, m, 1, after=True), on_slot_1 @ m, atol=1e-12)
+    np.testing.assert_allclose(apply_to_slot(x, m, 1, after=False), m @ on_slot_1, atol=1e-12)
 
 
 def test_lightcone_and_compact():

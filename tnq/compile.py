@@ -84,12 +84,6 @@ def permute_gate(matrix: np.ndarray, order: Sequence[int]) -> np.ndarray:
     return t.reshape(2**k, 2**k)
 
 
-def embed(matrix: np.ndarray, position: int, k: int) -> np.ndarray:
-    """A one-qubit matrix acting on slot ``position`` of a k-qubit gate."""
-    left, right = np.eye(2**position), np.eye(2 ** (k - position - 1))
-    return np.kron(np.kron(left, matrix), right)
-
-
 def apply_to_slot(u: np.ndarray, matrix: np.ndarray, slot: int, after: bool) -> np.ndarray:
     """``(u on slot) @ matrix`` if ``after`` else ``matrix @ (u on slot)``, without building kron."""
     k = int(matrix.shape[0]).bit_length() - 1
