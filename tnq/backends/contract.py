@@ -5,7 +5,7 @@ and is differentiable when gate parameters are torch tensors."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from ..contract.network import (
     amplitude_network,
     expectation_network,
     marginal_network,
+    stack_networks,
 )
 from ..contract.paths import DEFAULT_CACHE, TreeCache
 from ..contract.simplify import apply_plan
@@ -69,6 +70,29 @@ class ContractState(State):
 
         return do("stack", values)
 
+    def amplitude_tensor(self, fixed: Mapping[int, int], open_qubits: Sequence[int]) -> Any:
+        """Amplitudes with the ``fixed`` qubits projected on the given bits (post-selection, not
+        normalised) as a tensor over ``open_qubits``: shape (2,)*len(open_qubits), axis j for
+        open_qubits[j]. Every qubit must be either fixed or open."""
+        return self._run(self._open_network(fixed, open_qubits))
+
+    def _open_network(self, fixed: Mapping[int, int], open_qubits: Sequence[int]) -> Network:
+        open_qubits = [int(q) for q in open_qubits]
+        n = self.num_qubits
+        if sorted([*fixed, *open_qubits]) != list(range(n)):
+            raise SimulationError(f"amplitude_tensor: every qubit 0..{n - 1} must be either fixed or open exactly "
+                                  f"once (fixed {sorted(fixed)}, open {open_qubits})")
+        bad = {q: b for q, b in fixed.items() if b not in (0, 1)}
+        if bad:
+            raise SimulationError(f"amplitude_tensor: fixed bits must be 0 or 1, got {bad}")
+        if self._ket is None:
+            self._ket = CircuitNetwork(self.gates, self.num_qubits)
+        wire_bits = np.zeros(n, dtype=np.int64)
+        for q, b in fixed.items():
+            wire_bits[self.wire_of[q]] = b
+        open_wires = [int(self.wire_of[q]) for q in open_qubits]
+        return absorb_basis_vectors(amplitude_network(self._ket, n, wire_bits, open_wires))
+
     def _cone(self, wires: Sequence[int], diagonal: bool | Sequence[int]) -> tuple[list[Gate], dict[int, int]]:
         return compact(lightcone(self.gates, list(wires), diagonal), list(wires))
 
@@ -107,6 +131,28 @@ class ContractState(State):
         wire_bits = np.empty_like(qubit_bits)
         wire_bits[:, self.wire_of] = qubit_bits
         return wire_bits
+
+
+def amplitude_tensors(states: Sequence[ContractState], fixed: Mapping[int, int], open_qubits: Sequence[int]) -> Any:
+    """``state.amplitude_tensor(fixed, open_qubits)`` for many states at once, shape (len(states), 2, ...):
+    states whose networks share a structure (circuits of one shape with different parameters) are
+    stacked along a batch index and answered by one contraction with one cached tree."""
+    if not states:
+        raise SimulationError("amplitude_tensors: no states given")
+    nets = [s._open_network(fixed, open_qubits) for s in states]
+    groups: dict[Any, list[int]] = {}
+    for k, net in enumerate(nets):
+        groups.setdefault(net.structure_key(), []).append(k)
+    results: list[Any] = [None] * len(states)
+    for members in groups.values():
+        value = states[members[0]]._run(stack_networks([nets[k] for k in members]))
+        for row, k in enumerate(members):
+            results[k] = value[row]
+    if all(isinstance(v, np.ndarray) for v in results):
+        return np.stack(results)
+    from autoray import do
+
+    return do("stack", results)
 
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, memory_budget: int | None = None,

@@ -45,7 +45,7 @@ class ContractionReport:
 
 def unify_arrays(arrays: list[Any]) -> list[Any]:
     """If any array is a torch tensor, make all of them complex torch tensors (for autograd)."""
-    if all(isinstance(a, np.ndarray) for a in arrays):
+    if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
         return arrays
     import torch
 
