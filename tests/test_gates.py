@@ -69,3 +69,21 @@ def test_gate_matrices_accept_torch_scalars_for_autodiff():
     np.testing.assert_allclose(m.detach().numpy(), GATES["ry"].matrix(0.7), atol=1e-14)
     m[1, 0].real.backward()  # d sin(theta/2) / d theta = cos(theta/2) / 2
     assert abs(theta.grad.item() - math.cos(0.35) / 2) < 1e-12
+
+
+def test_batched_parameters_give_a_stack_of_the_single_matrices() -> None:
+    """Tensor parameters with a batch shape (one angle per gate) build every matrix at once; each slice must
+    equal the matrix built from that slice's numbers, for every parameterised gate."""
+    torch = pytest.importorskip("torch")
+    from tnq.circuit.gates import GATES, gate_matrix
+
+    angles = torch.tensor([0.3, 1.2, -0.7, 2.9], dtype=torch.float64)
+    for name, spec in GATES.items():
+        if spec.num_params == 0:
+            continue
+        params = [angles * (k + 1) - 0.1 * k for k in range(spec.num_params)]
+        stack = gate_matrix(name, params)
+        assert tuple(stack.shape) == (4, 2 ** spec.num_qubits, 2 ** spec.num_qubits), name
+        for i in range(4):
+            np.testing.assert_allclose(stack[i].numpy(), gate_matrix(name, [float(p[i]) for p in params]),
+                                       atol=1e-12, err_msg=name)

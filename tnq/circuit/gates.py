@@ -40,6 +40,11 @@ def _expi(x: Any) -> Any:
     return cmath.exp(1j * x) if _is_number(x) else _do("exp", 1j * x)
 
 
+def _scale(factor: Any, matrix: Any) -> Any:
+    """factor * matrix, where a batched factor (shape ``batch``) scales each matrix of a stack."""
+    return factor * matrix if _is_number(factor) or not getattr(factor, "ndim", 0) else factor[..., None, None] * matrix
+
+
 def _do(fn: str, *args: Any) -> Any:
     from autoray import do
 
@@ -47,7 +52,9 @@ def _do(fn: str, *args: Any) -> Any:
 
 
 def matrix_from_rows(rows: Sequence[Sequence[Any]]) -> Any:
-    """Assemble a complex matrix from entries that may be numbers or tensors of one library."""
+    """Assemble a complex matrix from entries that may be numbers or tensors of one library. Tensor
+    entries of shape ``batch`` (e.g. one angle per gate of a batch) give a stack of matrices of shape
+    ``batch + (d, d)``; number entries are broadcast."""
     flat = [x for row in rows for x in row]
     ref = next((x for x in flat if not _is_number(x)), None)
     if ref is None:
@@ -55,24 +62,26 @@ def matrix_from_rows(rows: Sequence[Sequence[Any]]) -> Any:
     from autoray import astype, do, infer_backend
 
     backend = infer_backend(ref)
+    batch = tuple(getattr(ref, "shape", ()))
 
     def entry(x: Any) -> Any:
-        t = do("asarray", complex(x), like=backend) if _is_number(x) else x
+        t = do("full", batch, complex(x), like=backend) if _is_number(x) else x
         return astype(t, "complex128")
 
-    return do("stack", [do("stack", [entry(x) for x in row]) for row in rows])
+    return do("stack", [do("stack", [entry(x) for x in row], axis=-1) for row in rows], axis=-2)
 
 
 def controlled(u: Any) -> Any:
-    """Block-diagonal ``diag(I, U)``: U applied when the first (control) qubit is 1."""
+    """Block-diagonal ``diag(I, U)``: U applied when the first (control) qubit is 1 (``u`` may be a
+    stack of matrices, shape ``batch + (d, d)``)."""
     if isinstance(u, np.ndarray):
-        d = u.shape[0]
-        out = np.eye(2 * d, dtype=np.complex128)
-        out[d:, d:] = u
+        d = u.shape[-1]
+        out = np.broadcast_to(np.eye(2 * d, dtype=np.complex128), u.shape[:-2] + (2 * d, 2 * d)).copy()
+        out[..., d:, d:] = u
         return out
-    d = u.shape[0]
+    d = u.shape[-1]
     rows = [[(1.0 if i == j else 0.0) for j in range(2 * d)] for i in range(d)]
-    rows += [[0.0] * d + [u[i, j] for j in range(d)] for i in range(d)]
+    rows += [[0.0] * d + [u[..., i, j] for j in range(d)] for i in range(d)]
     return matrix_from_rows(rows)
 
 
@@ -174,7 +183,7 @@ _SPECS = [
     GateSpec("cp", 2, 1, lambda lam: controlled(phase_matrix(lam)), True),
     GateSpec("cu1", 2, 1, lambda lam: controlled(phase_matrix(lam)), True),
     GateSpec("cu3", 2, 3, lambda t, p, lam: controlled(u3_matrix(t, p, lam))),
-    GateSpec("cu", 2, 4, lambda t, p, lam, g: controlled(_expi(g) * u3_matrix(t, p, lam))),
+    GateSpec("cu", 2, 4, lambda t, p, lam, g: controlled(_scale(_expi(g), u3_matrix(t, p, lam)))),
     GateSpec("rxx", 2, 1, _pauli_rotation(np.kron(_X, _X))),
     GateSpec("ryy", 2, 1, _pauli_rotation(np.kron(_Y, _Y))),
     GateSpec("rzz", 2, 1, _pauli_rotation(np.kron(_Z, _Z)), True),

@@ -30,6 +30,15 @@ class ParameterExpression:
         """Names of the free symbols in this expression."""
         return frozenset(self._terms)
 
+    @property
+    def terms(self) -> dict[str, float]:
+        """Coefficient of each symbol (a copy)."""
+        return dict(self._terms)
+
+    @property
+    def const(self) -> float:
+        return self._const
+
     def bind(self, values: Mapping[Any, Any]) -> Any:
         """Evaluate with ``values`` (keys: symbol names or Parameters). Returns a number or tensor."""
         total: Any = self._const

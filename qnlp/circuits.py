@@ -1,0 +1,150 @@
+"""DisCoPy quantum circuits (the output of an ansatz functor) as tnq circuits with post-selection.
+
+A DisCoPy circuit prepares qubits with ``Ket`` boxes anywhere in the diagram and post-selects them with
+``Bra`` boxes; tnq circuits start every qubit in |0>. The translation gives each ``Ket`` qubit its own tnq
+qubit, records every ``Bra`` as a fixed bit, and keeps the remaining wires, in codomain order, as the open
+outputs. Symbolic phases (sympy expressions, DisCoPy's half-turn convention) become tnq parameters, so a
+sentence circuit is translated once and evaluated many times with new values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qnlp.errors import QnlpError
+from tnq.circuit import Circuit as TnqCircuit
+from tnq.circuit.parameters import ParameterExpression
+
+ROTATIONS = {"Rx": "rx", "Ry": "ry", "Rz": "rz", "U1": "p"}
+"""DisCoPy rotation -> tnq gate; DisCoPy phases are in half turns: tnq angle = 2 pi phase."""
+
+CONTROLLED = {"X": "cx", "Y": "cy", "Z": "cz", "H": "ch", "Rx": "crx", "Ry": "cry", "Rz": "crz", "U1": "cp"}
+"""Gate name inside a one-control DisCoPy ``Controlled`` -> the tnq controlled gate."""
+
+FIXED = {"H": "h", "X": "x", "Y": "y", "Z": "z", "S": "s", "T": "t"}
+
+
+@dataclass
+class SentenceCircuit:
+    """A sentence's circuit in tnq form: gates on ``circuit.num_qubits`` qubits (parameters symbolic), the
+    post-selected qubits and their bits, the open output qubits (DisCoPy codomain order) and a constant
+    scalar factor (DisCoPy's ``sqrt(2)`` normalisations and the like)."""
+
+    circuit: TnqCircuit
+    postselect: dict[int, int]
+    outputs: list[int]
+    scalar: complex = 1.0
+    symbols: list[str] = field(default_factory=list)
+
+    @property
+    def pattern(self) -> tuple:
+        """Circuits with equal patterns can be evaluated in one batch."""
+        return (self.circuit.num_qubits, tuple(sorted(self.postselect.items())), tuple(self.outputs))
+
+
+def _phase(value: Any, where: str) -> Any:
+    """A DisCoPy phase (number or linear sympy expression) as a tnq angle (2 pi phase)."""
+    if isinstance(value, (int, float, np.floating, np.integer)):
+        return 2 * math.pi * float(value)
+    try:
+        import sympy
+    except ImportError as exc:  # pragma: no cover - sympy comes with discopy
+        raise QnlpError(f"{where}: symbolic phase {value!r} needs sympy") from exc
+    to_sympy = getattr(value, "to_sympy", None)  # lambeq symbols (kept by lambeq's to_discopy)
+    expr = to_sympy() if to_sympy is not None else sympy.sympify(value)
+    if expr.is_number:
+        return 2 * math.pi * float(expr)
+    symbols = sorted(expr.free_symbols, key=str)
+    poly = sympy.Poly(expr, *symbols)
+    if poly.total_degree() > 1:
+        raise QnlpError(f"{where}: phase {value} is not linear in its symbols; only affine phases are supported")
+    terms = {str(s): 2 * math.pi * float(poly.coeff_monomial(s)) for s in symbols}
+    return ParameterExpression(terms, 2 * math.pi * float(poly.coeff_monomial(1)))
+
+
+def _matrix(box: Any) -> np.ndarray:
+    """A numeric DisCoPy gate's matrix in tnq's convention (DisCoPy arrays are indexed dom first)."""
+    k = len(box.dom)
+    return np.asarray(box.array, dtype=np.complex128).reshape(2 ** k, 2 ** k).T
+
+
+def from_discopy(diagram: Any) -> SentenceCircuit:
+    """Translate a pure DisCoPy 1.2.2 quantum circuit with empty domain (kets, gates, bras, scalars, swaps)."""
+    from discopy.quantum import gates as G
+    from discopy.quantum.circuit import Swap, qubit
+
+    if len(diagram.dom) != 0:
+        raise QnlpError(f"circuit domain must be empty (a closed sentence), got {diagram.dom}")
+    ops: list[tuple[str, list[int], list[Any]]] = []   # (gate or 'unitary', qubits, params or [matrix])
+    postselect: dict[int, int] = {}
+    wires: list[int] = []  # tnq qubit on each wire of the current layer
+    scalar: complex = 1.0
+    count = 0
+    for layer, (box, offset) in enumerate(zip(diagram.boxes, diagram.offsets)):
+        where = f"layer {layer} ({box})"
+        k = len(box.dom)
+        span = wires[offset:offset + k]
+        if isinstance(box, G.Ket):
+            new = list(range(count, count + len(box.cod)))
+            count += len(new)
+            ops += [("x", [q], []) for q, bit in zip(new, box.bitstring) if bit]
+            wires[offset:offset] = new
+        elif isinstance(box, G.Bra):
+            postselect.update({q: int(bit) for q, bit in zip(span, box.bitstring)})
+            del wires[offset:offset + k]
+        elif isinstance(box, Swap):
+            wires[offset:offset + 2] = [span[1], span[0]]
+        elif len(box.dom) == 0 and len(box.cod) == 0:
+            if _is_symbolic(box):
+                raise QnlpError(f"{where}: symbolic scalars are not supported")
+            scalar *= complex(np.asarray(box.array).reshape(()))
+        elif box.dom != box.cod or box.is_mixed or any(ob != qubit.inside[0] for ob in box.dom.inside):
+            raise QnlpError(f"{where}: only pure qubit gates, kets, bras and scalars can be evaluated "
+                            f"(got {type(box).__name__} from {box.dom} to {box.cod})")
+        else:
+            ops.append(_gate(box, span, where))
+    circuit = TnqCircuit(count)
+    for name, qubits, params in ops:
+        if name == "unitary":
+            circuit.unitary(params[0], qubits)
+        else:
+            getattr(circuit, name)(*params, *qubits)
+    return SentenceCircuit(circuit, postselect, list(wires), scalar, sorted(circuit.parameters))
+
+
+def _gate(box: Any, span: Sequence[int], where: str) -> tuple[str, list[int], list[Any]]:
+    from discopy.quantum import gates as G
+
+    if isinstance(box, G.Controlled):
+        inner, distance = box.controlled, box.distance
+        if len(inner.dom) == 1 and not isinstance(inner, G.Controlled):
+            control, target = (span[0], span[-1]) if distance > 0 else (span[-1], span[0])
+            name = CONTROLLED.get(_base_name(inner))
+            if name is not None:
+                return name, [control, target], _params(inner, where)
+    elif isinstance(box, G.Parametrized) and _base_name(box) in ROTATIONS:
+        return ROTATIONS[_base_name(box)], list(span), _params(box, where)
+    elif box.name in FIXED:
+        return FIXED[box.name], list(span), []
+    if _is_symbolic(box):
+        raise QnlpError(f"{where}: symbolic gate {type(box).__name__} is not supported; "
+                        f"use Rx/Ry/Rz/U1 or one-control CRx/CRy/CRz/CU1")
+    return "unitary", list(span), [_matrix(box)]
+
+
+def _base_name(box: Any) -> str:
+    return type(box).__name__ if type(box).__name__ in ROTATIONS else box.name.split("(")[0]
+
+
+def _params(box: Any, where: str) -> list[Any]:
+    return [_phase(box.phase, where)] if hasattr(box, "phase") else []
+
+
+def _is_symbolic(box: Any) -> bool:
+    phase = getattr(box, "phase", None)
+    return bool(box.free_symbols) or (phase is not None and not isinstance(phase, (int, float, complex, np.number)))

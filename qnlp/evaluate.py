@@ -1,0 +1,167 @@
+"""Evaluate sentence circuits through tnq's contraction backend: build the gate matrices of all
+sentences at once from the parameter vector (one batched matrix construction per gate kind), contract
+each post-selected network (one cached tree per circuit shape, one stacked contraction per batch of
+sentences with the same shape) and normalise over the open output qubits. Differentiable when the
+parameters are a torch tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from qnlp.circuits import SentenceCircuit
+from qnlp.errors import QnlpError
+from tnq.backends.contract import ContractState, amplitude_tensors
+from tnq.circuit.gates import gate_matrix
+from tnq.circuit.parameters import is_symbolic
+from tnq.compile import Gate
+from tnq.contract import TreeCache
+
+DEFAULT_CACHE = TreeCache()
+"""Trees of sentence shapes, shared by every model in the process (a shape is searched once)."""
+
+
+class CompiledBatch:
+    """Sentence circuits prepared for repeated evaluation with new parameter vectors: constant gate
+    matrices are built once; parameterised gates are grouped by kind, and their angles are an affine
+    function of the parameter vector (``angles = const + sum coef * theta[index]``)."""
+
+    def __init__(self, circuits: Sequence[SentenceCircuit], symbols: Sequence[str]) -> None:
+        if not circuits:
+            raise QnlpError("no circuits to evaluate")
+        widths = {len(c.outputs) for c in circuits}
+        if len(widths) != 1:
+            raise QnlpError(f"circuits have different numbers of output qubits {sorted(widths)}; "
+                            "evaluate each output type separately")
+        self.circuits = list(circuits)
+        self.symbols = list(symbols)
+        position = {s: i for i, s in enumerate(self.symbols)}
+        # per gate kind: number of gates and, per parameter slot, (const, rows, indices, coefs)
+        self.kinds: dict[str, dict[str, Any]] = {}
+        self.plans: list[list[tuple[tuple[int, ...], Any]]] = []  # per circuit: (wires, matrix or (kind, row))
+        for c in self.circuits:
+            missing = [s for s in c.symbols if s not in position]
+            if missing:
+                raise QnlpError(f"no value for symbol(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+            plan = []
+            for op in c.circuit.gates():
+                if not op.is_symbolic:
+                    plan.append((op.qubits, op.unitary()))
+                    continue
+                kind = self.kinds.setdefault(op.name, {"count": 0, "slots": [([], [], [], []) for _ in op.params]})
+                row = kind["count"]
+                kind["count"] += 1
+                for slot, p in zip(kind["slots"], op.params):
+                    consts, rows, indices, coefs = slot
+                    if is_symbolic(p):
+                        consts.append(p.const)
+                        for name, coef in p.terms.items():
+                            rows.append(row)
+                            indices.append(position[name])
+                            coefs.append(coef)
+                    else:
+                        consts.append(float(p))
+                plan.append((op.qubits, (op.name, row)))
+            self.plans.append(plan)
+        self._torch_constants: dict[int, Any] = {}
+
+    def _matrices(self, theta: Any) -> dict[str, Any]:
+        """Every parameterised gate's matrix, one stack per gate kind."""
+        torch_mode = not isinstance(theta, np.ndarray)
+        out = {}
+        for name, kind in self.kinds.items():
+            params = []
+            for consts, rows, indices, coefs in kind["slots"]:
+                if torch_mode:
+                    import torch
+
+                    angle = torch.tensor(consts, dtype=torch.float64)
+                    if rows:
+                        terms = theta[torch.tensor(indices)] * torch.tensor(coefs, dtype=torch.float64)
+                        angle = angle.index_add(0, torch.tensor(rows), terms)
+                else:
+                    angle = np.array(consts, dtype=np.float64)
+                    np.add.at(angle, rows, theta[indices] * np.asarray(coefs))
+                params.append(angle)
+            out[name] = gate_matrix(name, params)
+        return out
+
+    def _constant(self, matrix: np.ndarray) -> Any:
+        key = id(matrix)
+        if key not in self._torch_constants:
+            import torch
+
+            self._torch_constants[key] = (torch.tensor(matrix), matrix)  # keep matrix alive: id stays valid
+        return self._torch_constants[key][0]
+
+    def amplitudes(self, theta: Any, cache: TreeCache | None = None, subset: Sequence[int] | None = None) -> Any:
+        """Post-selected output amplitudes, shape (len(circuits), 2**k), including each circuit's constant
+        scalar; torch (differentiable) when ``theta`` is a torch tensor. ``subset``: only these circuits
+        (rows in that order), e.g. a mini-batch."""
+        cache = DEFAULT_CACHE if cache is None else cache
+        torch_mode = not isinstance(theta, np.ndarray)
+        if not torch_mode:
+            theta = np.asarray(theta, dtype=np.float64)
+        if len(theta) != len(self.symbols):
+            raise QnlpError(f"expected {len(self.symbols)} parameters, got {len(theta)}")
+        stacks = self._matrices(theta)
+        chosen = range(len(self.circuits)) if subset is None else [int(i) for i in subset]
+        groups: dict[tuple, list[int]] = {}
+        for i in chosen:
+            groups.setdefault(self.circuits[i].pattern, []).append(i)
+        k = len(self.circuits[0].outputs)
+        rows: dict[int, Any] = {}
+        for members in groups.values():
+            first = self.circuits[members[0]]
+            states = []
+            for i in members:
+                gates = [Gate(wires, stacks[m[0]][m[1]] if isinstance(m, tuple) else
+                              (self._constant(m) if torch_mode else m))
+                         for wires, m in self.plans[i]]
+                n = self.circuits[i].circuit.num_qubits
+                states.append(ContractState(gates, n, np.arange(n), {"method": "contract"}, cache=cache))
+            tensors = amplitude_tensors(states, first.postselect, first.outputs)
+            for row, i in enumerate(members):
+                rows[i] = tensors[row].reshape(2 ** k) * self.circuits[i].scalar
+        if not torch_mode:
+            return np.stack([rows[i] for i in chosen])
+        import torch
+
+        return torch.stack([rows[i] for i in chosen])
+
+    def probabilities(self, theta: Any, cache: TreeCache | None = None, subset: Sequence[int] | None = None,
+                      eps: float = 1e-12) -> Any:
+        """Outcome probabilities of the output qubits given that the post-selections succeed: |amplitude|^2
+        normalised per sentence, shape (len(circuits), 2**k)."""
+        probs = abs(self.amplitudes(theta, cache, subset)) ** 2
+        return probs / (probs.sum(-1, keepdims=True) + eps) if isinstance(probs, np.ndarray) else \
+            probs / (probs.sum(-1, keepdim=True) + eps)
+
+
+def amplitudes(circuits: Sequence[SentenceCircuit], values: Mapping[str, Any], cache: TreeCache | None = None) -> Any:
+    """Post-selected output amplitudes for parameter ``values`` by symbol name (numbers, or torch scalars
+    for autograd); see ``CompiledBatch`` to evaluate the same circuits many times."""
+    symbols = sorted({s for c in circuits for s in c.symbols})
+    theta = _vector(values, symbols)
+    return CompiledBatch(circuits, symbols).amplitudes(theta, cache)
+
+
+def probabilities(circuits: Sequence[SentenceCircuit], values: Mapping[str, Any],
+                  cache: TreeCache | None = None) -> Any:
+    symbols = sorted({s for c in circuits for s in c.symbols})
+    return CompiledBatch(circuits, symbols).probabilities(_vector(values, symbols), cache)
+
+
+def _vector(values: Mapping[str, Any], symbols: list[str]) -> Any:
+    missing = [s for s in symbols if s not in values]
+    if missing:
+        raise QnlpError(f"no value for symbol(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    items = [values[s] for s in symbols]
+    if any(hasattr(v, "requires_grad") for v in items):
+        import torch
+
+        return torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in items]) if items else \
+            torch.zeros(0, dtype=torch.float64)
+    return np.array(items, dtype=np.float64)

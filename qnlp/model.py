@@ -1,0 +1,238 @@
+"""A sentence classifier whose forward pass is tnq's cached contraction of the sentence circuits.
+
+scikit-learn style: ``fit / predict / predict_proba / score``. ``fit`` trains the word parameters with
+torch autograd and Adam (``optimizer="adam"``) or with SPSA (``optimizer="spsa"``, two loss evaluations
+per step, usable with finite ``shots``), keeps the parameters with the best dev score (early stopping),
+and with ``checkpoint=PATH`` saves after every epoch and resumes from that file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qnlp.circuits import SentenceCircuit
+from qnlp.errors import QnlpError
+from qnlp.evaluate import CompiledBatch
+from tnq.progress import progress_bar
+
+Compiler = Callable[[Any], SentenceCircuit]
+"""Turns one input item (a sentence, a diagram, a circuit) into a tnq sentence circuit."""
+
+
+class QuantumClassifier:
+    """Classify items by the output-qubit distribution of their circuits (class c = outcome c)."""
+
+    def __init__(self, compile: Compiler, *, optimizer: str = "adam", learning_rate: float = 0.1,
+                 epochs: int = 100, batch_size: int | None = None, patience: int | None = 20,
+                 spsa: dict[str, float] | None = None, shots: int | None = None, init_scale: float = 1.0,
+                 seed: int = 0, progress: bool | None = None) -> None:
+        if optimizer not in ("adam", "spsa"):
+            raise QnlpError(f"optimizer must be 'adam' or 'spsa', got {optimizer!r}")
+        if shots is not None and optimizer != "spsa":
+            raise QnlpError("shots need optimizer='spsa' (sampled losses have no autograd gradient)")
+        self.compile = compile
+        self.optimizer, self.learning_rate, self.epochs = optimizer, learning_rate, epochs
+        self.batch_size, self.patience, self.shots, self.seed = batch_size, patience, shots, seed
+        self.spsa = {"a": 0.2, "c": 0.06, "A": 10.0, "alpha": 0.602, "gamma": 0.101, **(spsa or {})}
+        self.init_scale, self.progress = init_scale, progress
+        self.symbols_: list[str] = []
+        self.weights_: np.ndarray | None = None
+        self.classes_: np.ndarray | None = None
+        self.history_: list[dict[str, float]] = []
+        self.best_epoch_: int | None = None
+        self._circuits: dict[Any, SentenceCircuit] = {}
+        self._batches: dict[Any, CompiledBatch] = {}
+
+    # --- data ------------------------------------------------------------------------------------
+    def circuits(self, X: Sequence[Any]) -> list[SentenceCircuit]:
+        """The circuit of each item, compiled once per distinct item and cached."""
+        out = []
+        for i, item in enumerate(X):
+            key = item if isinstance(item, (str, tuple)) else id(item)
+            if key not in self._circuits:
+                try:
+                    self._circuits[key] = self.compile(item)
+                except QnlpError as exc:
+                    raise type(exc)(f"item {i} ({str(item)[:60]!r}): {exc}") from None
+            out.append(self._circuits[key])
+        return out
+
+    def _labels(self, y: Sequence[Any], fitting: bool) -> np.ndarray:
+        y = np.asarray(y)
+        if fitting:
+            self.classes_ = np.unique(y)
+        unknown = sorted(set(y.tolist()) - set(self.classes_.tolist()))
+        if unknown:
+            raise QnlpError(f"labels {unknown} were not seen in training (classes {self.classes_.tolist()})")
+        return np.searchsorted(self.classes_, y)
+
+    # --- forward ---------------------------------------------------------------------------------
+    def _compiled(self, circuits: list[SentenceCircuit]) -> CompiledBatch:
+        key = (tuple(id(c) for c in circuits), tuple(self.symbols_))
+        if key not in self._batches:
+            self._batches[key] = CompiledBatch(circuits, self.symbols_)
+        return self._batches[key]
+
+    def _class_probs(self, circuits: list[SentenceCircuit], theta: Any, subset: Any = None) -> Any:
+        probs = self._compiled(circuits).probabilities(theta, subset=subset)
+        k = len(self.classes_)
+        if probs.shape[1] < k:
+            raise QnlpError(f"{len(self.classes_)} classes but the circuits have only {probs.shape[1]} outcomes")
+        probs = probs[:, :k]
+        return probs / probs.sum(-1, keepdims=True) if isinstance(probs, np.ndarray) else \
+            probs / probs.sum(-1, keepdim=True)
+
+    def _check_symbols(self, circuits: list[SentenceCircuit], X: Sequence[Any]) -> None:
+        known = set(self.symbols_)
+        for i, c in enumerate(circuits):
+            missing = [s for s in c.symbols if s not in known]
+            if missing:
+                raise QnlpError(f"item {i} ({str(X[i])[:60]!r}) uses parameters never seen in training: "
+                                f"{missing[:4]} (unknown words?)")
+
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        """Class probabilities, shape (len(X), n_classes), columns in ``classes_`` order."""
+        self._fitted()
+        circuits = self.circuits(X)
+        self._check_symbols(circuits, X)
+        return np.asarray(self._class_probs(circuits, self.weights_))
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def score(self, X: Sequence[Any], y: Sequence[Any]) -> float:
+        """Accuracy."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+    def _fitted(self) -> None:
+        if self.weights_ is None:
+            raise QnlpError("this classifier is not fitted yet: call fit first")
+
+    # --- training --------------------------------------------------------------------------------
+    def fit(self, X: Sequence[Any], y: Sequence[Any], X_dev: Sequence[Any] | None = None,
+            y_dev: Sequence[Any] | None = None, checkpoint: str | os.PathLike | None = None,
+            resume: bool = True) -> QuantumClassifier:
+        """Train on (X, y); with a dev set, keep the epoch with the best dev loss and stop after
+        ``patience`` epochs without improvement. ``checkpoint`` is written after every epoch and, when
+        ``resume`` and the file exists, training continues from it."""
+        if len(X) != len(y) or len(X) == 0:
+            raise QnlpError(f"X and y must be non-empty and of equal length (got {len(X)} and {len(y)})")
+        labels = self._labels(y, fitting=True)
+        circuits = self.circuits(X)
+        self.symbols_ = sorted({s for c in circuits for s in c.symbols})
+        dev = None
+        if X_dev is not None:
+            dev = (self.circuits(X_dev), self._labels(y_dev, fitting=False))
+            self._check_symbols(dev[0], X_dev)
+        rng = np.random.default_rng(self.seed)
+        theta = rng.uniform(-self.init_scale, self.init_scale, len(self.symbols_))
+        state: dict[str, Any] = {}
+        start_epoch, best = 0, (np.inf, theta.copy())
+        if checkpoint is not None and resume and Path(checkpoint).exists():
+            from qnlp.persist import load_checkpoint
+
+            theta, state, start_epoch, best, self.history_ = load_checkpoint(self, checkpoint)
+        else:
+            self.history_ = []
+        step = self._adam_step if self.optimizer == "adam" else self._spsa_step
+        bad_epochs = 0
+        for epoch in progress_bar(range(start_epoch, self.epochs), self.progress, "training", unit="epoch"):
+            tick = time.perf_counter()
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(circuits))
+            size = self.batch_size or len(circuits)
+            losses = []
+            for b in range(0, len(order), size):
+                idx = order[b:b + size]
+                theta, loss = step(theta, circuits, idx, labels[idx], state, epoch)
+                losses.append(loss * len(idx))
+            record = {"epoch": epoch + 1, "train_loss": float(np.sum(losses) / len(order)),
+                      "seconds": time.perf_counter() - tick}
+            probs = np.asarray(self._class_probs(circuits, theta))
+            record["train_acc"] = float(np.mean(probs.argmax(1) == labels))
+            if dev is not None:
+                dev_probs = np.asarray(self._class_probs(dev[0], theta))
+                record["dev_loss"] = _cross_entropy(dev_probs, dev[1])
+                record["dev_acc"] = float(np.mean(dev_probs.argmax(1) == dev[1]))
+                if record["dev_loss"] < best[0] - 1e-9:
+                    best, bad_epochs = (record["dev_loss"], theta.copy()), 0
+                    self.best_epoch_ = epoch + 1
+                else:
+                    bad_epochs += 1
+            self.history_.append(record)
+            self.weights_ = theta if dev is None else best[1]
+            if checkpoint is not None:
+                from qnlp.persist import save_checkpoint
+
+                save_checkpoint(self, checkpoint, theta, state, epoch + 1, best)
+            if dev is not None and self.patience is not None and bad_epochs >= self.patience:
+                break
+        self.weights_ = theta if dev is None else best[1]
+        return self
+
+    def _adam_step(self, theta: np.ndarray, circuits: list[SentenceCircuit], idx: np.ndarray, labels: np.ndarray,
+                   state: dict[str, Any], epoch: int) -> tuple[np.ndarray, float]:
+        import torch
+
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([t], lr=self.learning_rate)
+        if "adam" in state:
+            opt.load_state_dict(state["adam"])
+        probs = self._class_probs(circuits, t, idx)
+        loss = -torch.log(probs[torch.arange(len(labels)), torch.as_tensor(labels)] + 1e-12).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state["adam"] = opt.state_dict()
+        return t.detach().numpy().copy(), float(loss.detach())
+
+    def _spsa_step(self, theta: np.ndarray, circuits: list[SentenceCircuit], idx: np.ndarray, labels: np.ndarray,
+                   state: dict[str, Any], epoch: int) -> tuple[np.ndarray, float]:
+        k = state.get("spsa_k", 0)
+        p = self.spsa
+        a_k = p["a"] / (k + 1 + p["A"]) ** p["alpha"]
+        c_k = p["c"] / (k + 1) ** p["gamma"]
+        rng = np.random.default_rng([self.seed, epoch, k])
+        delta = rng.choice([-1.0, 1.0], size=theta.shape)
+        plus = self._sampled_loss(circuits, idx, labels, theta + c_k * delta, rng)
+        minus = self._sampled_loss(circuits, idx, labels, theta - c_k * delta, rng)
+        state["spsa_k"] = k + 1
+        return theta - a_k * (plus - minus) / (2 * c_k) * delta, (plus + minus) / 2
+
+    def _sampled_loss(self, circuits: list[SentenceCircuit], idx: np.ndarray, labels: np.ndarray,
+                      theta: np.ndarray, rng: np.random.Generator) -> float:
+        probs = np.asarray(self._class_probs(circuits, theta, idx))
+        if self.shots is not None:  # estimate each distribution from a finite number of shots
+            probs = np.stack([rng.multinomial(self.shots, p / p.sum()) for p in probs]) / self.shots
+        return _cross_entropy(probs, labels)
+
+    # --- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Safetensors weights + JSON description (the compiler's ``config`` must say how to rebuild it)."""
+        from qnlp.persist import save_model
+
+        save_model(self, path)
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> QuantumClassifier:
+        from qnlp.persist import load_model
+
+        return load_model(path)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer, "learning_rate": self.learning_rate, "epochs": self.epochs,
+                "batch_size": self.batch_size, "patience": self.patience, "spsa": self.spsa,
+                "shots": self.shots, "init_scale": self.init_scale, "seed": self.seed}
+
+    @property
+    def n_parameters(self) -> int:
+        return len(self.symbols_)
+
+
+def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.mean(np.log(probs[np.arange(len(labels)), labels] + 1e-12)))
