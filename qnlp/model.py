@@ -59,7 +59,10 @@ class QuantumClassifier:
                 try:
                     self._circuits[key] = self.compile(item)
                 except QnlpError as exc:
-                    raise type(exc)(f"item {i} ({str(item)[:60]!r}): {exc}") from None
+                    located = type(exc).__new__(type(exc))  # same type and fields, message names the item
+                    located.__dict__.update(exc.__dict__)
+                    located.args = (f"item {i} ({str(item)[:60]!r}): {exc}",)
+                    raise located from None
             out.append(self._circuits[key])
         return out
 
@@ -118,7 +121,8 @@ class QuantumClassifier:
     def fit(self, X: Sequence[Any], y: Sequence[Any], X_dev: Sequence[Any] | None = None,
             y_dev: Sequence[Any] | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = True) -> QuantumClassifier:
-        """Train on (X, y); with a dev set, keep the epoch with the best dev loss and stop after
+        """Train on (X, y); with a dev set, keep the epoch with the best dev accuracy (ties: lower dev loss)
+        and stop after
         ``patience`` epochs without improvement. ``checkpoint`` is written after every epoch and, when
         ``resume`` and the file exists, training continues from it."""
         if len(X) != len(y) or len(X) == 0:
@@ -133,7 +137,7 @@ class QuantumClassifier:
         rng = np.random.default_rng(self.seed)
         theta = rng.uniform(-self.init_scale, self.init_scale, len(self.symbols_))
         state: dict[str, Any] = {}
-        start_epoch, best = 0, (np.inf, theta.copy())
+        start_epoch, best = 0, ((np.inf, np.inf), theta.copy())
         if checkpoint is not None and resume and Path(checkpoint).exists():
             from qnlp.persist import load_checkpoint
 
@@ -159,8 +163,9 @@ class QuantumClassifier:
                 dev_probs = np.asarray(self._class_probs(dev[0], theta))
                 record["dev_loss"] = _cross_entropy(dev_probs, dev[1])
                 record["dev_acc"] = float(np.mean(dev_probs.argmax(1) == dev[1]))
-                if record["dev_loss"] < best[0] - 1e-9:
-                    best, bad_epochs = (record["dev_loss"], theta.copy()), 0
+                rank = (-record["dev_acc"], record["dev_loss"])
+                if rank < best[0]:
+                    best, bad_epochs = (rank, theta.copy()), 0
                     self.best_epoch_ = epoch + 1
                 else:
                     bad_epochs += 1

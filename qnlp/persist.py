@@ -79,7 +79,7 @@ def load_model(path: str | os.PathLike) -> QuantumClassifier:
 
 
 def save_checkpoint(model: QuantumClassifier, path: str | os.PathLike, theta: np.ndarray, state: dict[str, Any],
-                    epoch: int, best: tuple[float, np.ndarray]) -> None:
+                    epoch: int, best: tuple[tuple[float, float], np.ndarray]) -> None:
     tensors = {"theta": theta, "best_theta": best[1]}
     adam = state.get("adam")
     if adam is not None:
@@ -87,7 +87,8 @@ def save_checkpoint(model: QuantumClassifier, path: str | os.PathLike, theta: np
         for key in ("exp_avg", "exp_avg_sq"):
             if key in slot:
                 tensors[f"adam_{key}"] = slot[key].numpy()
-    meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "best_loss": best[0] if np.isfinite(best[0]) else None,
+    rank = [float(v) for v in best[0]] if np.isfinite(best[0][0]) else None
+    meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "best_rank": rank,
             "symbols": model.symbols_, "classes": _classes(model), "history": model.history_,
             "best_epoch": model.best_epoch_, "spsa_k": state.get("spsa_k"), "params": model.get_params(),
             "adam_step": float(adam["state"][0]["step"]) if adam is not None and 0 in adam["state"] else None,
@@ -114,5 +115,5 @@ def load_checkpoint(model: QuantumClassifier, path: str | os.PathLike) -> tuple:
                                        "exp_avg_sq": torch.from_numpy(tensors["adam_exp_avg_sq"])}},
                          "param_groups": meta["adam_groups"]}
     model.best_epoch_ = meta["best_epoch"]
-    best_loss = meta["best_loss"] if meta["best_loss"] is not None else np.inf
-    return tensors["theta"], state, meta["epoch"], (best_loss, tensors["best_theta"]), list(meta["history"])
+    best_rank = tuple(meta["best_rank"]) if meta["best_rank"] is not None else (np.inf, np.inf)
+    return tensors["theta"], state, meta["epoch"], (best_rank, tensors["best_theta"]), list(meta["history"])
