@@ -1,0 +1,145 @@
+"""SequenceSet: labelled protein sequences (ids, sequences, integer labels with their names), with subsets,
+stratified seeded splits and de-duplication, so every loader and model speaks one container."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qnlp.protein.errors import ProteinDataError
+
+
+@dataclass(frozen=True)
+class SequenceSet:
+    """``labels[i]`` indexes ``label_names``; ``labels`` is None for unlabelled data (e.g. sequences to predict)."""
+
+    ids: tuple[str, ...]
+    sequences: tuple[str, ...]
+    labels: np.ndarray | None
+    label_names: tuple[str, ...] = ()
+    source: str = ""
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", tuple(self.ids))
+        object.__setattr__(self, "sequences", tuple(self.sequences))
+        if len(self.ids) != len(self.sequences):
+            raise ProteinDataError(f"{self.source or 'SequenceSet'}: {len(self.ids)} ids for "
+                                   f"{len(self.sequences)} sequences")
+        if self.labels is not None:
+            labels = np.asarray(self.labels)
+            if labels.shape != (len(self.ids),) or not np.issubdtype(labels.dtype, np.integer):
+                raise ProteinDataError(f"{self.source or 'SequenceSet'}: labels must be {len(self.ids)} integers, "
+                                       f"got shape {labels.shape} dtype {labels.dtype}")
+            if len(labels) and (labels.min() < 0 or labels.max() >= len(self.label_names)):
+                raise ProteinDataError(f"{self.source or 'SequenceSet'}: labels must index label_names "
+                                       f"{self.label_names}, got values {sorted(set(labels.tolist()))}")
+            labels = labels.astype(np.int64)
+            labels.setflags(write=False)
+            object.__setattr__(self, "labels", labels)
+        index: dict[str, int] = {}
+        for i, name in enumerate(self.ids):
+            if name in index:
+                raise ProteinDataError(f"{self.source or 'SequenceSet'}: id {name!r} appears twice "
+                                       f"(records {index[name]} and {i})")
+            index[name] = i
+        object.__setattr__(self, "_index", index)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self, seq_id: str) -> int:
+        """Position of the record with id ``seq_id``."""
+        try:
+            return self._index[seq_id]
+        except KeyError:
+            raise ProteinDataError(f"{self.source or 'SequenceSet'}: no record with id {seq_id!r}") from None
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(s) for s in self.sequences], dtype=np.int64)
+
+    def class_counts(self) -> dict[str, int]:
+        """Records per label name (empty for unlabelled data)."""
+        if self.labels is None:
+            return {}
+        counts = np.bincount(self.labels, minlength=len(self.label_names))
+        return {name: int(c) for name, c in zip(self.label_names, counts)}
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> SequenceSet:
+        """The records at ``indices``, in that order, with the same label names."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
+            raise ProteinDataError(f"{self.source or 'SequenceSet'}: subset index out of range 0..{len(self) - 1}")
+        labels = None if self.labels is None else self.labels[idx]
+        return SequenceSet(tuple(self.ids[i] for i in idx), tuple(self.sequences[i] for i in idx), labels,
+                           self.label_names, self.source)
+
+    def split(self, test_fraction: float = 0.25, seed: int = 0) -> tuple[SequenceSet, SequenceSet]:
+        """Stratified random split: each class gives round(test_fraction * count) records (at least one when it
+        has two or more) to the test set. Both parts keep the original record order; ``seed`` fixes the draw."""
+        if self.labels is None:
+            raise ProteinDataError(f"{self.source or 'SequenceSet'}: cannot stratify unlabelled data")
+        if not 0.0 < test_fraction < 1.0:
+            raise ProteinDataError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        rng = np.random.default_rng(seed)
+        test: list[int] = []
+        for label in range(len(self.label_names)):
+            members = np.flatnonzero(self.labels == label)
+            take = int(round(test_fraction * len(members)))
+            if len(members) >= 2:
+                take = min(max(take, 1), len(members) - 1)
+            test.extend(rng.permutation(members)[:take].tolist())
+        mask = np.zeros(len(self), dtype=bool)
+        mask[test] = True
+        return self.subset(np.flatnonzero(~mask)), self.subset(np.flatnonzero(mask))
+
+    def dedupe(self) -> SequenceSet:
+        """Keep the first record of each distinct sequence; drop every copy of a sequence seen with two different
+        labels (it cannot be classified, and copies across a split would leak test data into training)."""
+        first: dict[str, int] = {}
+        conflicting: set[str] = set()
+        for i, seq in enumerate(self.sequences):
+            if seq not in first:
+                first[seq] = i
+            elif self.labels is not None and self.labels[i] != self.labels[first[seq]]:
+                conflicting.add(seq)
+        keep = sorted(i for seq, i in first.items() if seq not in conflicting)
+        return self.subset(keep)
+
+    def summary(self) -> str:
+        """One line: size, classes and length statistics."""
+        lengths = self.lengths
+        stats = (f"length min {lengths.min()} median {np.median(lengths):g} max {lengths.max()}"
+                 if len(lengths) else "empty")
+        classes = ", ".join(f"{k}: {v}" for k, v in self.class_counts().items()) or "unlabelled"
+        return f"{self.source or 'sequences'}: {len(self)} records ({classes}); {stats}"
+
+
+def encode_labels(raw: Sequence[str], where: Sequence[str], classes: Sequence[str] | None = None,
+                  source: str = "") -> tuple[np.ndarray, tuple[str, ...]]:
+    """Integer labels for label strings. With ``classes`` the order is the user's (``classes[0]`` -> 0) and any
+    other label is an error naming ``where[i]``; otherwise integer-looking labels keep their numeric order
+    ("0" -> 0, "1" -> 1) and other labels are sorted."""
+    raw = [r.strip() for r in raw]
+    if classes is not None:
+        names = tuple(str(c) for c in classes)
+        if len(set(names)) != len(names):
+            raise ProteinDataError(f"{source}: classes {names} repeat a name")
+        lookup = {name: i for i, name in enumerate(names)}
+        for label, place in zip(raw, where):
+            if label not in lookup:
+                raise ProteinDataError(f"{place}: label {label!r} is not one of the classes {names}")
+    else:
+        for label, place in zip(raw, where):
+            if not label:
+                raise ProteinDataError(f"{place}: empty label")
+        distinct = set(raw)
+        try:
+            names = tuple(sorted(distinct, key=lambda s: (int(s), s)))
+        except ValueError:
+            names = tuple(sorted(distinct))
+        lookup = {name: i for i, name in enumerate(names)}
+    return np.array([lookup[label] for label in raw], dtype=np.int64), names
