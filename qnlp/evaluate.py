@@ -132,12 +132,13 @@ class CompiledBatch:
         return torch.stack([rows[i] for i in chosen])
 
     def probabilities(self, theta: Any, cache: TreeCache | None = None, subset: Sequence[int] | None = None,
-                      eps: float = 1e-12) -> Any:
+                      tiny: float = 1e-300) -> Any:
         """Outcome probabilities of the output qubits given that the post-selections succeed: |amplitude|^2
         normalised per sentence, shape (len(circuits), 2**k)."""
         probs = abs(self.amplitudes(theta, cache, subset)) ** 2
-        return probs / (probs.sum(-1, keepdims=True) + eps) if isinstance(probs, np.ndarray) else \
-            probs / (probs.sum(-1, keepdim=True) + eps)
+        # post-selecting many qubits makes the total tiny (2**-50 and less): only guard against exactly zero
+        return probs / (probs.sum(-1, keepdims=True) + tiny) if isinstance(probs, np.ndarray) else \
+            probs / (probs.sum(-1, keepdim=True) + tiny)
 
 
 def amplitudes(circuits: Sequence[SentenceCircuit], values: Mapping[str, Any], cache: TreeCache | None = None) -> Any:

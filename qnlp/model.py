@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,18 @@ class QuantumClassifier:
     def __init__(self, compile: Compiler, *, optimizer: str = "adam", learning_rate: float = 0.1,
                  epochs: int = 100, batch_size: int | None = None, patience: int | None = 20,
                  spsa: dict[str, float] | None = None, shots: int | None = None, init_scale: float = 1.0,
-                 seed: int = 0, progress: bool | None = None) -> None:
+                 unknown_words: str = "error", seed: int = 0, progress: bool | None = None) -> None:
         if optimizer not in ("adam", "spsa"):
             raise QnlpError(f"optimizer must be 'adam' or 'spsa', got {optimizer!r}")
+        if unknown_words not in ("error", "random", "zero"):
+            raise QnlpError(f"unknown_words must be 'error', 'random' or 'zero', got {unknown_words!r}")
         if shots is not None and optimizer != "spsa":
             raise QnlpError("shots need optimizer='spsa' (sampled losses have no autograd gradient)")
         self.compile = compile
         self.optimizer, self.learning_rate, self.epochs = optimizer, learning_rate, epochs
         self.batch_size, self.patience, self.shots, self.seed = batch_size, patience, shots, seed
         self.spsa = {"a": 0.2, "c": 0.06, "A": 10.0, "alpha": 0.602, "gamma": 0.101, **(spsa or {})}
-        self.init_scale, self.progress = init_scale, progress
+        self.init_scale, self.unknown_words, self.progress = init_scale, unknown_words, progress
         self.symbols_: list[str] = []
         self.weights_: np.ndarray | None = None
         self.classes_: np.ndarray | None = None
@@ -79,11 +82,25 @@ class QuantumClassifier:
     def _compiled(self, circuits: list[SentenceCircuit]) -> CompiledBatch:
         key = (tuple(id(c) for c in circuits), tuple(self.symbols_))
         if key not in self._batches:
-            self._batches[key] = CompiledBatch(circuits, self.symbols_)
+            known = set(self.symbols_)
+            unseen = sorted({s for c in circuits for s in c.symbols if s not in known})
+            self._batches[key] = CompiledBatch(circuits, self.symbols_ + unseen)
         return self._batches[key]
 
+    def _unseen_values(self, names: Sequence[str]) -> np.ndarray:
+        """Parameters of words never seen in training (``unknown_words``): zero, or a random draw fixed by
+        the seed and the symbol's name (the same value every time, like an untrained lambeq weight)."""
+        if self.unknown_words == "zero":
+            return np.zeros(len(names))
+        return np.array([np.random.default_rng([self.seed, zlib.crc32(n.encode())]).uniform(
+            -self.init_scale, self.init_scale) for n in names])
+
     def _class_probs(self, circuits: list[SentenceCircuit], theta: Any, subset: Any = None) -> Any:
-        probs = self._compiled(circuits).probabilities(theta, subset=subset)
+        batch = self._compiled(circuits)
+        unseen = batch.symbols[len(self.symbols_):]
+        if unseen:
+            theta = np.concatenate([np.asarray(theta), self._unseen_values(unseen)])
+        probs = batch.probabilities(theta, subset=subset)
         k = len(self.classes_)
         if probs.shape[1] < k:
             raise QnlpError(f"{len(self.classes_)} classes but the circuits have only {probs.shape[1]} outcomes")
@@ -92,12 +109,15 @@ class QuantumClassifier:
             probs / probs.sum(-1, keepdim=True)
 
     def _check_symbols(self, circuits: list[SentenceCircuit], X: Sequence[Any]) -> None:
+        if self.unknown_words != "error":
+            return
         known = set(self.symbols_)
         for i, c in enumerate(circuits):
             missing = [s for s in c.symbols if s not in known]
             if missing:
                 raise QnlpError(f"item {i} ({str(X[i])[:60]!r}) uses parameters never seen in training: "
-                                f"{missing[:4]} (unknown words?)")
+                                f"{missing[:4]} (unknown words? unknown_words='random' or 'zero' gives them "
+                                "fixed values)")
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Class probabilities, shape (len(X), n_classes), columns in ``classes_`` order."""
@@ -232,7 +252,8 @@ class QuantumClassifier:
     def get_params(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "learning_rate": self.learning_rate, "epochs": self.epochs,
                 "batch_size": self.batch_size, "patience": self.patience, "spsa": self.spsa,
-                "shots": self.shots, "init_scale": self.init_scale, "seed": self.seed}
+                "shots": self.shots, "init_scale": self.init_scale, "unknown_words": self.unknown_words,
+                "seed": self.seed}
 
     @property
     def n_parameters(self) -> int:

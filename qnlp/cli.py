@@ -1,0 +1,223 @@
+"""``qnlp`` command line: train sentence classifiers and draw sentence diagrams and circuits.
+
+    qnlp train --data train.txt --dev dev.txt --test test.txt --reader pregroup --ansatz iqp --layers 1
+    qnlp draw "man_N prepares_TV tasty_ADJ dinner_N" --out drawings/
+    qnlp protein train --fasta seqs.fa --label-from header --model ptn --sharing hierarchical
+
+Errors in the input are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qnlp.pipeline import ANSATZE, READERS
+from tnq.errors import TnqError
+
+
+def _qubits(text: str) -> dict[str, int]:
+    """``n=1,s=1`` -> {"n": 1, "s": 1}."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        try:
+            name, count = item.split("=")
+            out[name.strip()] = int(count)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--qubits expects type=count pairs like n=1,s=1, got {item!r}") from None
+    return out
+
+
+def add_model_options(parser: argparse.ArgumentParser, default_ansatz: str = "iqp") -> None:
+    """Ansatz and training options shared by ``qnlp train`` and ``qnlp protein train``."""
+    parser.add_argument("--ansatz", choices=sorted(ANSATZE), default=default_ansatz, help="circuit ansatz")
+    parser.add_argument("--layers", type=int, default=1, metavar="L", help="ansatz layers (default: 1)")
+    parser.add_argument("--single-qubit-params", type=int, default=3, metavar="P",
+                        help="rotations on one-qubit boxes (default: 3)")
+    parser.add_argument("--optimizer", choices=("adam", "spsa"), default="adam",
+                        help="adam: exact gradients by torch autograd; spsa: two loss evaluations per step")
+    parser.add_argument("--shots", type=int, default=None, metavar="N",
+                        help="estimate probabilities from N shots (spsa only; default: exact)")
+    parser.add_argument("--epochs", type=int, default=100, metavar="E")
+    parser.add_argument("--lr", type=float, default=0.1, metavar="X", help="Adam learning rate (default: 0.1)")
+    parser.add_argument("--batch-size", type=int, default=None, metavar="B", help="mini-batch size (default: all)")
+    parser.add_argument("--patience", type=int, default=20, metavar="P",
+                        help="stop after P epochs without a better dev score (default: 20)")
+    parser.add_argument("--unknown-words", choices=("error", "random", "zero"), default="error",
+                        help="parameters of words seen only in dev/test: an error, fixed random values (as an "
+                             "untrained lambeq weight) or zeros (default: error)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None, metavar="PATH",
+                        help="save after every epoch and resume from this file when it exists")
+    parser.add_argument("--out", default=None, metavar="MODEL.safetensors", help="save the trained model")
+    parser.add_argument("--plot", default=None, metavar="CURVE.png", help="save the learning curve")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar (default: after 2 s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qnlp", description="Quantum NLP on tnq: sentences -> DisCoPy diagrams -> "
+                                                              "circuits -> trained classifiers.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train a sentence classifier",
+        description="Train a classifier on labelled sentences ('label sentence' lines as in lambeq's data sets, "
+                    "or CSV with --text-column/--label-column). Tagged tokens (word_TAG) are typed by their tag "
+                    "for the pregroup reader.")
+    train.add_argument("--data", required=True, metavar="TRAIN", help="training file")
+    train.add_argument("--dev", default=None, metavar="DEV", help="development file (early stopping)")
+    train.add_argument("--test", default=None, metavar="TEST", help="test file")
+    train.add_argument("--text-column", default="sentence", help="CSV column with the sentence")
+    train.add_argument("--label-column", default="label", help="CSV column with the label")
+    train.add_argument("--reader", choices=READERS, default="pregroup",
+                       help="pregroup: the offline CKY parser; spiders/cups/stairs/tree: lexicon-free readers")
+    train.add_argument("--target", default="s", help="sentence type (s for MC, n for RP noun phrases)")
+    train.add_argument("--qubits", type=_qubits, default=None, metavar="n=1,s=1",
+                       help="qubits per atomic type (default: 1 for each of n, s)")
+    train.add_argument("--share", action="append", default=[], metavar="WORD",
+                       help="give every box of WORD one shared set of parameters whatever its type (repeatable; "
+                            "use --share that on RP so the pronoun's type cannot leak the label)")
+    train.add_argument("--keep-cups", action="store_true", help="do not remove cups before the ansatz")
+    train.add_argument("--lexicon", default=None, metavar="LEX.json",
+                       help="JSON word -> POS tag or type string, for untagged text with the pregroup reader")
+    add_model_options(train)
+    train.set_defaults(func=_train)
+
+    draw = commands.add_parser("draw", help="save a sentence's diagram and circuit as images")
+    draw.add_argument("sentence", help="the sentence (word_TAG tokens for the pregroup reader)")
+    draw.add_argument("--reader", choices=READERS, default="pregroup")
+    draw.add_argument("--target", default="s")
+    draw.add_argument("--ansatz", choices=sorted(ANSATZE), default="iqp")
+    draw.add_argument("--layers", type=int, default=1)
+    draw.add_argument("--qubits", type=_qubits, default=None, metavar="n=1,s=1")
+    draw.add_argument("--remove-cups", action="store_true", help="draw the diagram after cup removal")
+    draw.add_argument("--out", default="qnlp-drawings", metavar="DIR", help="folder for diagram.png and circuit.png")
+    draw.set_defaults(func=_draw)
+
+    try:  # TEMPORARY until qnlp/protein/cli.py lands
+        from qnlp.protein import cli as protein_cli  # more commands register themselves
+
+        protein_cli.register(commands)
+    except ImportError:
+        pass
+    return parser
+
+
+def _lexicon(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from qnlp.errors import LexiconError
+
+    try:
+        entries = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LexiconError(f"{path}: cannot read the lexicon as JSON ({exc})") from None
+    if not isinstance(entries, dict):
+        raise LexiconError(f"{path}: the lexicon must be a JSON object word -> tag or type string")
+    return entries
+
+
+def _texts(examples: list, reader: str) -> list[str]:
+    """Sentences as the reader wants them: tagged tokens for the pregroup parser when the data has tags."""
+    return [" ".join(e.tagged) if reader == "pregroup" and e.tags is not None else e.sentence for e in examples]
+
+
+def _train(args: argparse.Namespace) -> int:
+    from qnlp.corpus import load_examples
+    from qnlp.pipeline import Pipeline
+
+    splits = {name: load_examples(path, args.text_column, args.label_column)
+              for name, path in (("train", args.data), ("dev", args.dev), ("test", args.test)) if path}
+    qubits = args.qubits or {"n": 1, "s": 1, args.target: 1}
+    pipeline = Pipeline(reader=args.reader, ansatz=args.ansatz, qubits=qubits, layers=args.layers,
+                        single_qubit_params=args.single_qubit_params, remove_cups=not args.keep_cups,
+                        target=args.target, share={w: w for w in args.share}, lexicon=_lexicon(args.lexicon))
+    data = {name: (_texts(ex, args.reader), [e.label for e in ex]) for name, ex in splits.items()}
+    return run_training(pipeline, data, args)
+
+
+def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argparse.Namespace,
+                 extra: dict[str, Any] | None = None) -> int:
+    """Fit, report accuracy per split, parameters and time; save model / curve when asked. Shared with
+    ``qnlp protein train``."""
+    from qnlp.model import QuantumClassifier
+
+    clf = QuantumClassifier(compile, optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
+                            batch_size=args.batch_size, patience=args.patience, shots=args.shots, seed=args.seed,
+                            unknown_words=args.unknown_words,
+                            progress=args.progress)
+    start = time.perf_counter()
+    compile_start = time.perf_counter()
+    for X, _ in data.values():
+        clf.circuits(X)
+    compile_seconds = time.perf_counter() - compile_start
+    X, y = data["train"]
+    dev = data.get("dev", (None, None))
+    clf.fit(X, y, dev[0], dev[1], checkpoint=args.checkpoint)
+    fit_seconds = time.perf_counter() - start - compile_seconds
+    epochs = len(clf.history_)
+    result: dict[str, Any] = {"parameters": clf.n_parameters, "epochs": epochs, "best_epoch": clf.best_epoch_,
+                              "compile_seconds": round(compile_seconds, 3), "train_seconds": round(fit_seconds, 3),
+                              "seconds_per_epoch": round(sum(h["seconds"] for h in clf.history_) / max(epochs, 1), 4)}
+    for name, (Xs, ys) in data.items():
+        result[f"{name}_accuracy"] = round(clf.score(Xs, ys), 4)
+    result.update(extra or {})
+    if args.out:
+        clf.save(args.out)
+        result["model"] = args.out
+    if args.plot:
+        from qnlp.plots import plot_learning_curve
+
+        plot_learning_curve(clf.history_, args.plot)
+        result["plot"] = args.plot
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:>18}: {value}")
+    return 0
+
+
+def _draw(args: argparse.Namespace) -> int:
+    from qnlp.draw import save_drawings
+    from qnlp.pipeline import Pipeline, tokens
+
+    qubits = args.qubits or {"n": 1, "s": 1, args.target: 1}
+    pipeline = Pipeline(reader=args.reader, ansatz=args.ansatz, qubits=qubits, layers=args.layers,
+                        remove_cups=False, target=args.target)
+    diagram = pipeline.reader(tokens(args.sentence))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_drawings(diagram, out / "diagram.png", out / "circuit.png", ansatz=pipeline.ansatz,
+                  rewrite=args.remove_cups)
+    print(f"saved {out / 'diagram.png'} and {out / 'circuit.png'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``qnlp`` command line; returns the exit code (2 for errors in the input)."""
+    from tnq.cli.main import one_line
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except TnqError as exc:
+        print(f"qnlp: error: {one_line(str(exc))}", file=sys.stderr)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"qnlp: error: {where}{exc.strerror or exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("qnlp: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
