@@ -66,16 +66,34 @@ def save_model(model: QuantumClassifier, path: str | os.PathLike) -> None:
 
 def load_model(path: str | os.PathLike) -> QuantumClassifier:
     from qnlp.model import QuantumClassifier
-    from qnlp.pipeline import Pipeline
 
     tensors, meta = _read(path, MODEL_FORMAT)
-    model = QuantumClassifier(Pipeline.from_config(meta["pipeline"]), **meta["params"])
+    model = QuantumClassifier(_compiler_class(meta["pipeline"], path).from_config(meta["pipeline"]), **meta["params"])
     model.symbols_, model.classes_ = list(meta["symbols"]), np.asarray(meta["classes"])
     model.weights_ = tensors["weights"]
     if model.weights_.shape != (len(model.symbols_),):
         raise QnlpError(f"{path}: {model.weights_.shape[0]} weights for {len(model.symbols_)} symbols")
     model.history_, model.best_epoch_ = meta["history"], meta["best_epoch"]
     return model
+
+
+def _compiler_class(config: dict[str, Any], path: str | os.PathLike) -> Any:
+    """The class that rebuilds a compiler from its config: ``config["compiler"] = "qnlp.module:Class"`` (only
+    qnlp's own classes, so a model file cannot make us import arbitrary code), else ``qnlp.Pipeline``."""
+    import importlib
+
+    from qnlp.pipeline import Pipeline
+
+    name = config.get("compiler")
+    if name is None:
+        return Pipeline
+    module, _, cls = str(name).partition(":")
+    if not module.startswith("qnlp.") or not cls:
+        raise QnlpError(f"{path}: compiler {name!r} is not a qnlp class ('qnlp.module:Class')")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        raise QnlpError(f"{path}: cannot load compiler {name!r} ({exc})") from None
 
 
 def save_checkpoint(model: QuantumClassifier, path: str | os.PathLike, theta: np.ndarray, state: dict[str, Any],

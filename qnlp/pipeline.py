@@ -64,7 +64,7 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Pipeline:
-        return cls(**config)
+        return cls(**{k: v for k, v in config.items() if k != "compiler"})
 
     def diagram(self, item: Any) -> Any:
         """The pregroup diagram of an item (after cup removal when enabled)."""
