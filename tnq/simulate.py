@@ -119,6 +119,14 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     return state
 
 
+def _backend_defaults() -> dict[str, Any]:
+    """The backend options and their defaults, read from ``simulate``'s signature (the one place they are set)."""
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(simulate).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "fuse_gates"}
+
+
 def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
     """<b|psi> for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
     _check_circuit(circuit, "amplitudes")
@@ -150,8 +158,7 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     cone = lightcone(lowered.gates, support, diagonal)
     gates, index = compact(cone, support or [0])  # an identity-only observable still needs one wire
     backend, reason = choose_method(len(index), method, gates, options.get("max_bond"), need_state=False)
-    full = {"max_bond": None, "cutoff": 1e-16, "memory_budget": None, "progress": None, "optimize": "auto",
-            "search_time": 10.0, "cache": None, "client": None}
+    full = _backend_defaults()
     unknown = set(options) - set(full)
     if unknown:
         raise SimulationError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(full)}")
