@@ -116,6 +116,11 @@ class CircuitAnsatz:
 
     def __call__(self, diagram: pregroup.Diagram) -> Circuit:
         """The circuit of a pregroup diagram (boxes, words, cups, spiders, swaps)."""
+        self.check(diagram)
+        return self.functor(diagram)
+
+    def check(self, diagram: pregroup.Diagram) -> None:
+        """Raise a clear error unless ``diagram`` is a pregroup diagram whose every atomic type ``ob_map`` sizes."""
         if not isinstance(diagram, pregroup.Diagram):
             raise QnlpError(f"an ansatz maps DisCoPy pregroup diagrams, got {type(diagram).__name__}")
         for where, ty in [("the diagram", diagram.dom @ diagram.cod)] + [
@@ -124,7 +129,6 @@ class CircuitAnsatz:
                 if ob.name not in self.ob_map:
                     raise QnlpError(f"{where} has atomic type {ob.name!r}, which ob_map does not size "
                                     f"(it sizes {sorted(self.ob_map)})")
-        return self.functor(diagram)
 
     def symbols(self, item: pregroup.Diagram | Circuit) -> list[sympy.Symbol]:
         """The symbols a diagram's circuit (or a circuit) uses, sorted by name."""

@@ -10,7 +10,7 @@ sentence circuit is translated once and evaluated many times with new values.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,17 +75,39 @@ def _matrix(box: Any) -> np.ndarray:
 
 def from_discopy(diagram: Any) -> SentenceCircuit:
     """Translate a pure DisCoPy 1.2.2 quantum circuit with empty domain (kets, gates, bras, scalars, swaps)."""
+    if len(diagram.dom) != 0:
+        raise QnlpError(f"circuit domain must be empty (a closed sentence), got {diagram.dom}")
+    return _translate(zip(diagram.boxes, diagram.offsets))
+
+
+def from_functor(diagram: Any, functor: Callable[[Any], Any], width: Callable[[Any], int]) -> SentenceCircuit:
+    """``from_discopy(functor(diagram))`` without building the whole DisCoPy circuit: each layer's box is mapped by
+    the functor on its own (boxes repeat across sentences, so ``functor`` may cache) and its gates are shifted by
+    ``width(left type)`` qubits. Same gates in the same order as the composed circuit, but linear in the
+    sentence length, where composing DisCoPy diagrams is quadratic."""
+    if len(diagram.dom) != 0:
+        raise QnlpError(f"diagram domain must be empty (a closed sentence), got {diagram.dom}")
+
+    def layers() -> Iterator[tuple[Any, int]]:
+        for left, box, _ in diagram.inside:
+            shift = width(left)
+            image = functor(box)
+            yield from ((b, shift + offset) for b, offset in zip(image.boxes, image.offsets))
+
+    return _translate(layers())
+
+
+def _translate(layers: Iterable[tuple[Any, int]]) -> SentenceCircuit:
+    """The gates of a closed circuit given as (box, offset) layers, in order."""
     from discopy.quantum import gates as G
     from discopy.quantum.circuit import Swap, qubit
 
-    if len(diagram.dom) != 0:
-        raise QnlpError(f"circuit domain must be empty (a closed sentence), got {diagram.dom}")
     ops: list[tuple[str, list[int], list[Any]]] = []   # (gate or 'unitary', qubits, params or [matrix])
     postselect: dict[int, int] = {}
     wires: list[int] = []  # tnq qubit on each wire of the current layer
     scalar: complex = 1.0
     count = 0
-    for layer, (box, offset) in enumerate(zip(diagram.boxes, diagram.offsets)):
+    for layer, (box, offset) in enumerate(layers):
         where = f"layer {layer} ({box})"
         k = len(box.dom)
         span = wires[offset:offset + k]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from qnlp.circuits import SentenceCircuit, from_discopy
+from qnlp.circuits import SentenceCircuit, from_discopy, from_functor
 from qnlp.errors import QnlpError
 
 READERS = ("pregroup", "spiders", "cups", "stairs", "tree")
@@ -44,6 +44,7 @@ class Pipeline:
         cls = getattr(ansatz_module, ANSATZE[ansatz])
         self.ansatz = cls(self.qubits, n_layers=layers, n_single_qubit_params=single_qubit_params, share=self.share)
         self.reader = self._make_reader()
+        self._images: dict[Any, Any] = {}
 
     def _make_reader(self) -> Any:
         from qnlp import readers
@@ -86,7 +87,20 @@ class Pipeline:
         return item if isinstance(item, Circuit) else self.ansatz(self.diagram(item))
 
     def __call__(self, item: Any) -> SentenceCircuit:
-        return from_discopy(self.circuit(item))
+        from discopy.quantum.circuit import Circuit
+
+        if isinstance(item, Circuit):
+            return from_discopy(item)
+        diagram = self.diagram(item)
+        self.ansatz.check(diagram)
+        return from_functor(diagram, self._box_circuit, self.ansatz.ob_size)
+
+    def _box_circuit(self, box: Any) -> Any:
+        """The ansatz functor's image of one box, cached (words and cups repeat across sentences)."""
+        image = self._images.get(box)
+        if image is None:
+            image = self._images[box] = self.ansatz.functor(box)
+        return image
 
 
 class _PregroupOrTagged:
