@@ -27,6 +27,7 @@ import tnq  # noqa: E402
 from tnq.compile import lower  # noqa: E402
 from tnq.contract.execute import REAL_FLOPS_PER_COMPLEX_MAC, contract  # noqa: E402
 from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.contract.simplify import apply_plan  # noqa: E402
 from tnq.errors import SimulationError  # noqa: E402
 
 GEMM_N = 2048
@@ -40,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimize", type=str, default="auto", help="tnq preset: auto, greedy or hyper")
     parser.add_argument("--search-time", type=float, default=10.0)
     parser.add_argument("--gemm-n", type=int, default=GEMM_N, help="GEMM size of the reference (default 2048)")
+    parser.add_argument("--skip-whatif", action="store_true",
+                        help="skip the cotengra minimize='combo'/'write' hyper searches (slow on a loaded machine)")
 
 
 def gemm(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,14 +51,14 @@ def gemm(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def kernel_profile(tree: object, arrays: list, top: int = 4) -> str:
-    """One contraction under cProfile: the functions with the most own time (einsum vs tensordot/matmul)."""
+def kernel_profile(program: object, arrays: list, top: int = 4) -> str:
+    """One contraction under cProfile: the functions with the most own time (matmul vs permutations)."""
     import cProfile
     import pstats
 
     prof = cProfile.Profile()
     prof.enable()
-    tree.contract(arrays)  # type: ignore[attr-defined]
+    program(arrays)  # type: ignore[operator]
     prof.disable()
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in stats.values())
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     bits = random_bits(n, 1, args.seed + 5)[0]
     net = tnq_network(lower(circuit).gates, n, bits)
     start = time.perf_counter()
-    info = TreeCache().get_tree(net, optimize, search_time)
+    info = TreeCache().get_program(net, optimize, search_time)
     search = time.perf_counter() - start
     notes = [f"grid {rows_}x{cols} depth {depth}, amplitude of {bits}: {len(net.inputs)} tensors, tree "
              f"10^{lg(info.flops):.2f} flops (multiply-adds), width {info.width:.0f}, peak "
@@ -89,20 +92,21 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
         reports.append(report)
         return complex(value)
 
-    bmm = "what-if: same tree, contract(implementation='cotengra')"
+    bmm = "same tree, cotengra's contract(implementation='cotengra')"
+    simplified = apply_plan(net, info.plan)
     jobs = {"tnq contraction (cached tree)": tnq_job, f"numpy complex128 GEMM {n_gemm}^2": lambda: a @ b,
-            bmm: lambda: complex(info.tree.contract(net.arrays, implementation="cotengra"))}
+            bmm: lambda: complex(info.tree.contract(simplified.arrays, implementation="cotengra"))}
     # what-if: the same kahypar+greedy hyper search minimising cotengra's 'combo' (flops + memory writes) or
     # 'write' instead of flops: trees with fewer large transposes run closer to GEMM speed
     other = {}
-    for minimize in () if args.quick else ("combo", "write"):
+    for minimize in () if args.quick or getattr(args, "skip_whatif", False) else ("combo", "write"):
         import cotengra as ctg
 
         opt = ctg.HyperOptimizer(methods=["kahypar", "greedy"], max_time=search_time, max_repeats=10**6,
                                  parallel=False, minimize=minimize)
         start = time.perf_counter()
         try:
-            other[minimize] = (TreeCache().get_tree(net, opt, search_time), time.perf_counter() - start)
+            other[minimize] = (TreeCache().get_program(net, opt, search_time), time.perf_counter() - start)
         except SimulationError as exc:  # a search can end on a useless tree on this loaded machine: say so
             notes.append(f"what-if minimize='{minimize}': search ended on an unusable tree ({exc})")
             continue
@@ -125,8 +129,8 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     t_bmm = timings[bmm]
     bmm_rate = REAL_FLOPS_PER_COMPLEX_MAC * info.flops / t_bmm.best
     rows.append(Row(bmm, Timing(t_bmm.times, None), abs(t_bmm.result), abs(t_bmm.result - amp),
-                    note=f"{bmm_rate / 1e9:.2f} GFLOP/s best; {bmm_rate / gemm_rate:.1%} of GEMM (NOT tnq today: "
-                         "cotengra's batched-matmul einsum instead of numpy's for steps with hyperedges)"))
+                    note=f"{bmm_rate / 1e9:.2f} GFLOP/s best; {bmm_rate / gemm_rate:.1%} of GEMM (cotengra's own "
+                         "executor on tnq's simplified network, for comparison with tnq's compiled program)"))
     for minimize, (minfo, msearch) in other.items():
         name = f"what-if: hyper search minimize='{minimize}'"
         t = timings[name]
@@ -135,7 +139,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
                         note=f"tree 10^{lg(minfo.flops):.2f} flops, width {minfo.width:.0f}, serial search "
                              f"{msearch:.1f} s; {rate / 1e9:.2f} GFLOP/s, {rate / gemm_rate:.1%} of GEMM; "
                              f"time vs tnq today {t.best / t_tnq.best:.2f}x"))
-    notes.append(kernel_profile(info.tree, net.arrays))
+    notes.append(kernel_profile(info.program, net.arrays))
     fixed = [Headline(f"GEMM FLOP/s / tnq FLOP/s (goal: tnq >= {GOAL_FRACTION:.0%} of GEMM)", "",
                       goal=1 / GOAL_FRACTION, value=1 / fraction)]
     return ContractCaseResult("contract_flops", f"FLOP/s: grid {rows_}x{cols} depth {depth} amplitude vs numpy GEMM",

@@ -32,9 +32,8 @@ from common import CaseResult, Headline, Row, Timing  # noqa: E402
 import tnq  # noqa: E402
 from tnq.compile import Gate, lower  # noqa: E402
 from tnq.contract.execute import contract  # noqa: E402
-from tnq.contract.network import CircuitNetwork, Network, absorb_basis_vectors, amplitude_network  # noqa: E402
+from tnq.contract.network import BasisTemplate, CircuitNetwork, Network  # noqa: E402
 from tnq.contract.paths import TreeCache  # noqa: E402
-from tnq.contract.simplify import apply_plan  # noqa: E402
 
 ROWS, COLS, DEPTH = 5, 6, 12
 PEER_HYPER_FLOPS_LOG10 = 6.58
@@ -46,6 +45,8 @@ SERIAL = "serial-hyper"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--search-time", type=float, default=10.0, help="seconds of tree search for tnq and quimb")
+    parser.add_argument("--serial-hyper", action="store_true",
+                        help="also run tnq with quimb's exact search as a custom optimizer")
 
 
 # --- circuits ---------------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def quimb_optimizer(search_time: float) -> Any:
 
 
 def serial_hyper(search_time: float) -> Any:
-    """The same search as quimb's, for tnq (a custom optimizer: tnq's "hyper" preset uses parallel=True)."""
+    """The same search as quimb's, for tnq as a custom cotengra optimizer (tnq's own presets search in rounds)."""
     import cotengra as ctg
 
     return ctg.HyperOptimizer(max_time=search_time, methods=list(QUIMB_METHODS), max_repeats=10**6, parallel=False)
@@ -108,17 +109,17 @@ def quimb_pure(qc: Any, bits: str, optimize: Any) -> tuple[Callable[[], Any], An
 
 
 # --- tnq --------------------------------------------------------------------------------------------
-def tnq_network(gates: Sequence[Gate], n: int, bits: str, cache: Any = None) -> Network:
-    """The amplitude network the contraction backend builds for ``bits`` (wire order = qubit order here),
-    after the structural simplification it applies before contracting (when a TreeCache is given)."""
-    net = absorb_basis_vectors(amplitude_network(CircuitNetwork(gates, n), n, np.array([int(b) for b in bits])))
-    return apply_plan(net, cache.get_plan(net)) if cache is not None else net
+def tnq_network(gates: Sequence[Gate], n: int, bits: str) -> Network:
+    """The amplitude network the contraction backend builds for ``bits`` (wire order = qubit order here):
+    |0> inputs and output basis vectors absorbed, before its structural simplification."""
+    return BasisTemplate(CircuitNetwork(gates, n), n).network(np.array([int(b) for b in bits]))
 
 
 def tnq_pure(state: Any, bits: str) -> Callable[[], Any]:
-    """tnq's pure contraction: the cached tree on prebuilt, simplified arrays (no network building, no lookup)."""
-    net = tnq_network(state.gates, state.num_qubits, bits, state.cache)
-    info = state.cache.get_tree(net, state.optimize, state.search_time, state.memory_budget)
+    """tnq's pure contraction: its compiled program (structural simplification + cached tree, every step) on
+    prebuilt arrays (no network building, no lookup, nothing reused from earlier bitstrings)."""
+    net = tnq_network(state.gates, state.num_qubits, bits)
+    info = state.cache.get_program(net, state.optimize, state.search_time, state.memory_budget)
     return lambda: contract(net, info)[0]
 
 
@@ -169,14 +170,17 @@ def print_summary(table: list[dict[str, Any]]) -> None:
 # --- the case ---------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> ContractCaseResult:
     search_time = getattr(args, "search_time", 10.0)
+    args.serial_hyper = getattr(args, "serial_hyper", False)
     circuit = tnq.grid_random(ROWS, COLS, DEPTH, args.seed)
     n = circuit.num_qubits
     gates = lower(circuit).gates
     pcircuit, params = parametrised(circuit)
     b0, b1, b2 = random_bits(n, 3, args.seed + 1)
     notes = [f"{n} qubits, {len(gates)} gates; bitstrings {b0} (search), {b1}, {b2} (repeats); quimb and tnq "
-             f"serial-hyper search with kahypar+greedy, parallel=False, {search_time:g} s (tnq's hyper preset: "
-             f"parallel=True, 2 processes); 'repeat, new parameters' binds fresh angles of an rz-parametrised "
+             f"serial-hyper search with kahypar+greedy, parallel=False, {search_time:g} s (tnq's auto/hyper presets: "
+             f"serial rounds of short greedy/kahypar hyper searches, each round's best refined by subtree "
+             f"reconfiguration; auto stops earlier when the tree is cheap); 'repeat, new parameters' binds fresh "
+             f"angles of an rz-parametrised "
              f"copy of the circuit and runs simulate(...).amplitude with the warm cache"]
 
     # dense check of tnq's contraction backend on a smaller grid of the same family
@@ -192,7 +196,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     rows: list[Row] = []
     table: list[dict[str, Any]] = []
     states: dict[str, Any] = {}
-    presets = ["auto", "greedy"] + ([] if args.quick else ["hyper", SERIAL])
+    presets = ["auto", "greedy"] + ([] if args.quick else ["hyper"]) + ([SERIAL] if args.serial_hyper else [])
     searches: dict[str, list[float]] = {"quimb": [], **{f"tnq {p}": [] for p in presets}}
 
     # first call (search + contraction), repeated with a fresh cache each time
@@ -214,7 +218,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
         searches["quimb"].append(time.perf_counter() - start)
         return qc.amplitude(b0, optimize=opt), (qc, opt, rehearsal["tree"])
 
-    # serial searches first in each round, so that leftover pool trials of tnq's parallel "hyper" drain
+    # every search is serial (parallel=False): no process pool carries trials from one job into the next
     jobs = {"quimb ReusableHyperOptimizer": quimb_first}
     jobs.update({f"tnq {p}": tnq_first(p) for p in presets[::-1]})
     firsts = common.measure_round_robin(jobs, args.repeats)

@@ -5,27 +5,35 @@ and is differentiable when gate parameters are torch tensors."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ..compile import Gate, compact, lightcone
-from ..contract.execute import ContractionReport, contract
+from ..contract.execute import ContractionReport, _report, contract, unify_arrays
 from ..contract.network import (
+    BasisTemplate,
     CircuitNetwork,
     Network,
-    absorb_basis_vectors,
-    amplitude_network,
     expectation_network,
     marginal_network,
     stack_networks,
 )
-from ..contract.paths import DEFAULT_CACHE, TreeCache
-from ..contract.simplify import apply_plan
+from ..contract.paths import DEFAULT_CACHE, TreeCache, TreeInfo
+from ..contract.program import Program
 from ..errors import SimulationError
 from ..state import State
 
+BATCH_MIN = 32
+"""From this many bitstrings on, amplitudes are computed in stacks (one contraction per chunk, with a
+tree searched for the stacked network); fewer are computed one by one with the single-amplitude tree."""
+BATCH_CHUNK = 128
+"""At most this many bitstrings per stacked contraction (a power of two; the last chunk is padded)."""
+BATCH_BYTES = 64 * 2**20
+"""Chunks are also limited so that the single-amplitude peak memory times the chunk size stays below this."""
 SAMPLE_LIMIT = 20
 """Sampling goes through the full marginal, so it is limited to this many qubits."""
 
@@ -43,6 +51,8 @@ class ContractState(State):
         self.client = client
         self.reports: list[ContractionReport] = []
         self._ket: CircuitNetwork | None = None
+        self._templates: dict[tuple[int, ...], BasisTemplate] = {}
+        self._folds: dict[Any, tuple[Any, TreeInfo]] = {}
 
     @property
     def last_report(self) -> ContractionReport | None:
@@ -50,20 +60,98 @@ class ContractState(State):
         return self.reports[-1] if self.reports else None
 
     def _run(self, net: Network) -> Any:
-        net = apply_plan(net, self.cache.get_plan(net))  # structural rank simplification, cached
-        info = self.cache.get_tree(net, self.optimize, self.search_time, self.memory_budget)
+        info = self.cache.get_program(net, self.optimize, self.search_time, self.memory_budget)
         value, report = contract(net, info, self.client)
         self.reports.append(report)
         return value
 
     # --- primitives -------------------------------------------------------------------------------
+    def _template(self, open_wires: Sequence[int] = ()) -> BasisTemplate:
+        """The bitstring-independent amplitude network (per set of open wires), built once per state."""
+        key = tuple(open_wires)
+        template = self._templates.get(key)
+        if template is None:
+            if self._ket is None:
+                self._ket = CircuitNetwork(self.gates, self.num_qubits)
+            template = self._templates[key] = BasisTemplate(self._ket, self.num_qubits, key)
+        return template
+
+    def _prepared(self, template: BasisTemplate, batch: int | None) -> tuple[Any, TreeInfo, Network]:
+        """Program for the template's network, one bitstring or a stack of ``batch`` (which reuses the
+        single-bitstring tree: a stack only adds a batch axis to the steps a bitstring touches, and a
+        tree searched for the stack itself came out worse), with the steps that no bitstring touches
+        already run (once per state). Not folded when an array needs gradients: a cached part of the
+        autograd graph could not be backpropagated twice."""
+        key = (template.open_wires, batch)
+        if key not in self._folds:
+            single = template.network()
+            info = self.cache.get_program(single, self.optimize, self.search_time, self.memory_budget)
+            net = single
+            if batch is not None:
+                net = template.batch_network(batch)
+                if info.program is not None:
+                    info = replace(info, program=Program(net.inputs, net.output, net.size_dict, info.program.path))
+            arrays = unify_arrays(net.arrays)
+            trainable = any(getattr(a, "requires_grad", False) for a in arrays)
+            finish = None if info.program is None or trainable else info.program.fold(arrays, template.variable)
+            self._folds[key] = (finish, info, net)
+        return self._folds[key]
+
+    def _chunk(self, template: BasisTemplate, count: int) -> int:
+        """Bitstrings per stacked contraction: a power of two bounded by BATCH_CHUNK and BATCH_BYTES."""
+        info = self._prepared(template, None)[1]
+        if info.program is None:  # sliced trees run one bitstring at a time
+            return 1
+        size = 1
+        while size < min(count, BATCH_CHUNK) and 2 * size * info.peak_bytes <= BATCH_BYTES:
+            size *= 2
+        return size
+
+    def _evaluate(self, template: BasisTemplate, variable: dict[int, Any], batch: int | None) -> Any:
+        finish, info, net = self._prepared(template, batch)
+        if not info.cache_hit:  # later queries reuse this state's tree: report them as cache hits
+            self._folds[(template.open_wires, batch)] = (finish, replace(info, cache_hit=True, search_seconds=0.0),
+                                                         net)
+        if finish is not None:
+            start = time.perf_counter()
+            value = finish(variable)
+            report = _report(net, info, time.perf_counter() - start)
+            if batch is not None:  # the tree's cost is per bitstring
+                report = replace(report, flops=report.flops * batch)
+            self.reports.append(report)
+            return value
+        arrays = list(net.arrays)
+        for pos, array in variable.items():
+            arrays[pos] = array
+        value, report = contract(Network(net.inputs, arrays, net.output, net.size_dict), info, self.client)
+        self.reports.append(report)
+        return value
+
     def _amplitudes(self, wire_bits: np.ndarray) -> Any:
-        """One contraction per bitstring, all sharing one cached simplification plan and tree (the
-        network's structure does not depend on the bitstring); the ket network is built once."""
-        if self._ket is None:
-            self._ket = CircuitNetwork(self.gates, self.num_qubits)
-        values = [self._run(absorb_basis_vectors(amplitude_network(self._ket, self.num_qubits, row)))
-                  for row in wire_bits]
+        """A few bitstrings: one small contraction each (only the steps a bitstring touches). Many:
+        stacked BATCH_CHUNK at a time along a batch index, one contraction per chunk with a tree
+        searched for the stack, which shares everything the bitstrings have in common."""
+        template = self._template()
+        wire_bits = np.asarray(wire_bits, dtype=np.int64)
+        if len(wire_bits) < BATCH_MIN or not template.variable:
+            return self._amplitudes_one_by_one(template, wire_bits)
+        size = self._chunk(template, len(wire_bits))
+        if size == 1:
+            return self._amplitudes_one_by_one(template, wire_bits)
+        chunks = []
+        for begin in range(0, len(wire_bits), size):
+            rows = wire_bits[begin:begin + size]
+            padded = np.concatenate([rows, np.repeat(rows[-1:], size - len(rows), axis=0)]) if len(rows) < size \
+                else rows
+            chunks.append(self._evaluate(template, template.batch_arrays(padded), size)[:len(rows)])
+        if all(isinstance(v, np.ndarray) for v in chunks):
+            return np.concatenate(chunks)
+        from autoray import do
+
+        return do("concatenate", chunks)
+
+    def _amplitudes_one_by_one(self, template: BasisTemplate, wire_bits: np.ndarray) -> Any:
+        values = [self._evaluate(template, template.variable_arrays(row), None) for row in wire_bits]
         if all(isinstance(v, (np.ndarray, np.generic, complex)) for v in values):
             return np.array(values, dtype=np.complex128).reshape(len(values))
         from autoray import do
@@ -74,9 +162,11 @@ class ContractState(State):
         """Amplitudes with the ``fixed`` qubits projected on the given bits (post-selection, not
         normalised) as a tensor over ``open_qubits``: shape (2,)*len(open_qubits), axis j for
         open_qubits[j]. Every qubit must be either fixed or open."""
-        return self._run(self._open_network(fixed, open_qubits))
+        template, wire_bits = self._open_template(fixed, open_qubits)
+        return self._evaluate(template, template.variable_arrays(wire_bits), None)
 
-    def _open_network(self, fixed: Mapping[int, int], open_qubits: Sequence[int]) -> Network:
+    def _open_template(self, fixed: Mapping[int, int], open_qubits: Sequence[int]) -> tuple[BasisTemplate,
+                                                                                             np.ndarray]:
         open_qubits = [int(q) for q in open_qubits]
         n = self.num_qubits
         if sorted([*fixed, *open_qubits]) != list(range(n)):
@@ -85,13 +175,14 @@ class ContractState(State):
         bad = {q: b for q, b in fixed.items() if b not in (0, 1)}
         if bad:
             raise SimulationError(f"amplitude_tensor: fixed bits must be 0 or 1, got {bad}")
-        if self._ket is None:
-            self._ket = CircuitNetwork(self.gates, self.num_qubits)
         wire_bits = np.zeros(n, dtype=np.int64)
         for q, b in fixed.items():
             wire_bits[self.wire_of[q]] = b
-        open_wires = [int(self.wire_of[q]) for q in open_qubits]
-        return absorb_basis_vectors(amplitude_network(self._ket, n, wire_bits, open_wires))
+        return self._template([int(self.wire_of[q]) for q in open_qubits]), wire_bits
+
+    def _open_network(self, fixed: Mapping[int, int], open_qubits: Sequence[int]) -> Network:
+        template, wire_bits = self._open_template(fixed, open_qubits)
+        return template.network(wire_bits)
 
     def _cone(self, wires: Sequence[int], diagonal: bool | Sequence[int]) -> tuple[list[Gate], dict[int, int]]:
         return compact(lightcone(self.gates, list(wires), diagonal), list(wires))

@@ -10,6 +10,7 @@ import numpy as np
 
 from .network import Network
 from .paths import TreeInfo
+from .simplify import apply_plan
 
 REAL_FLOPS_PER_COMPLEX_MAC = 8
 
@@ -58,9 +59,17 @@ def _contract_slice(tree: Any, arrays: list[Any], i: int) -> Any:
 
 
 def contract(net: Network, info: TreeInfo, client: Any = None) -> tuple[Any, ContractionReport]:
-    """Contract ``net`` with the tree in ``info``; slices go to a ``dask.distributed.Client`` if given."""
-    arrays = unify_arrays(net.arrays)
+    """Contract ``net`` with the tree in ``info``; slices go to a ``dask.distributed.Client`` if given.
+    With ``info.program`` (TreeCache.get_program) ``net`` is the unsimplified network and the compiled
+    program runs on it; with only ``info.plan`` it is simplified first; otherwise ``net`` is taken as
+    the network the tree was found for."""
     start = time.perf_counter()
+    if info.program is not None:
+        value = info.program(unify_arrays(net.arrays))
+        return value, _report(net, info, time.perf_counter() - start)
+    if info.plan is not None:
+        net = apply_plan(net, info.plan)
+    arrays = unify_arrays(net.arrays)
     tree = info.tree
     if client is not None and tree.nslices > 1:
         shared = client.scatter(arrays, broadcast=True)
@@ -68,7 +77,9 @@ def contract(net: Network, info: TreeInfo, client: Any = None) -> tuple[Any, Con
         value = tree.gather_slices(client.gather(futures))
     else:
         value = tree.contract(arrays)
-    elapsed = time.perf_counter() - start
-    report = ContractionReport(info.flops, info.width, info.peak_bytes, info.slices, info.search_seconds,
-                               elapsed, info.cache_hit, info.optimizer, len(net.inputs))
-    return value, report
+    return value, _report(net, info, time.perf_counter() - start)
+
+
+def _report(net: Network, info: TreeInfo, elapsed: float) -> ContractionReport:
+    return ContractionReport(info.flops, info.width, info.peak_bytes, info.slices, info.search_seconds,
+                             elapsed, info.cache_hit, info.optimizer, len(net.inputs))

@@ -13,6 +13,7 @@ Arrays may be numpy or torch tensors (for autodiff); index names are short strin
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,13 +48,16 @@ class Network:
 
 def diagonal_slots(matrix: Any, k: int) -> list[int]:
     """Slots j on which the gate never flips qubit j (block diagonal in that qubit)."""
-    t = np.abs(numeric_values(matrix)).reshape((2,) * (2 * k))
-    slots = []
-    for j in range(k):
-        flip = np.take(np.take(t, 0, axis=j), 1, axis=k - 1 + j) + np.take(np.take(t, 1, axis=j), 0, axis=k - 1 + j)
-        if np.all(flip <= 1e-14):
-            slots.append(j)
-    return slots
+    nonzero = np.abs(numeric_values(matrix)).reshape(2**k, 2**k) > 1e-14
+    return [j for j, flips in enumerate(_flip_masks(k)) if not nonzero[flips].any()]
+
+
+@functools.cache
+def _flip_masks(k: int) -> tuple[np.ndarray, ...]:
+    """Per slot j, the (row, column) entries of a k-qubit matrix whose row and column differ in qubit j
+    (qubit 0 is the most significant bit of the index)."""
+    index = np.arange(2**k)
+    return tuple(((index[:, None] ^ index[None, :]) >> (k - 1 - j)) & 1 == 1 for j in range(k))
 
 
 def _einsum(eq: str, *operands: Any) -> Any:
@@ -93,6 +97,7 @@ class CircuitNetwork:
         self.current = [f"{prefix}{w}_0" for w in range(num_wires)]
         self._count = [0] * num_wires
         self.pending: list[Any | None] = [None] * num_wires  # one-qubit product not yet placed
+        self.zero_inputs: set[str] = set()                   # input indices carrying a plain |0>
         self.started = [False] * num_wires                   # has a multi-qubit gate touched the wire
         for gate in gates:
             self._apply(gate)
@@ -108,6 +113,8 @@ class CircuitNetwork:
     def _place_input(self, wire: int) -> None:
         """|0> on the wire's first index, with any leading one-qubit gates folded in."""
         u = self.pending[wire]
+        if u is None:
+            self.zero_inputs.add(f"{self.prefix}{wire}_0")
         vec = u[:, 0] if u is not None else self.convert(np.array([1.0, 0.0], dtype=np.complex128))
         self.tensors.append(((f"{self.prefix}{wire}_0",), vec))
         self.pending[wire] = None
@@ -119,7 +126,8 @@ class CircuitNetwork:
         if u is None:
             return
         self.pending[wire] = None
-        if diagonal_slots(u, 1):
+        values = numeric_values(u)
+        if abs(values[0, 1]) <= 1e-14 and abs(values[1, 0]) <= 1e-14:  # diagonal_slots(u, 1), faster
             self.tensors.append(((self.current[wire],), _einsum("ii->i", u)))
         else:
             old = self.current[wire]
@@ -181,6 +189,117 @@ def amplitude_network(gates: Sequence[Gate] | CircuitNetwork, num_wires: int, bi
         net.add((circuit.current[w],), row)
     net.output = tuple(f"o{w}" for w in open_wires)
     return net
+
+
+BATCH = "batch"
+"""Index name of the leading axis shared by the stacked tensors of a batch of bitstrings."""
+
+
+class BasisTemplate:
+    """<b|psi> (some wires left open) for any bitstring b with one fixed structure: |0> inputs are sliced
+    away once; each output bit fixes its wire's last index, so the few tensors carrying such an index
+    (or a last one-qubit gate's row u[b, :]) are the only *variable* tensors, re-sliced per bitstring,
+    or gathered for a stack of bitstrings along a leading ``BATCH`` axis. Structure and constant
+    arrays do not depend on b, so one tree (and its bitstring-independent steps) serves all of them."""
+
+    def __init__(self, circuit: CircuitNetwork, num_wires: int, open_wires: Sequence[int] = ()) -> None:
+        open_set = set(open_wires)
+        self.open_wires = tuple(open_wires)
+        eye = circuit.convert(np.eye(2, dtype=np.complex128))
+        tensors = list(circuit.ket_tensors())
+        fixed_by_bit: dict[str, int] = {}
+        for w in range(num_wires):
+            u = circuit.final_pending(w)
+            if w in open_set:
+                tensors.append(((f"o{w}", circuit.current[w]), u if u is not None else eye))
+            elif u is None:
+                fixed_by_bit[circuit.current[w]] = w
+            else:  # the row u[b, :]: a pseudo index r{w} fixed by the bit
+                tensors.append(((f"r{w}", circuit.current[w]), u))
+                fixed_by_bit[f"r{w}"] = w
+        zeros = circuit.zero_inputs - set(fixed_by_bit)
+        self.inputs: list[tuple[str, ...]] = []
+        self.constant: list[Any] = []          # arrays (variable entries hold the bits = 0 slice)
+        self.variable: list[int] = []          # positions of variable tensors
+        self.sources: list[tuple[Any, tuple[int, ...]]] = []  # per variable tensor: array with bit axes first, wires
+        for inds, array in tensors:
+            if len(inds) == 1 and inds[0] in zeros:
+                continue
+            for x in [i for i in inds if i in zeros]:
+                pos = inds.index(x)
+                array = array[(slice(None),) * pos + (0,)]
+                inds = inds[:pos] + inds[pos + 1:]
+            axes = [k for k, i in enumerate(inds) if i in fixed_by_bit]
+            if axes:
+                moved = _movedim(array, axes)
+                self._add_variable(tuple(i for i in inds if i not in fixed_by_bit), moved,
+                                   tuple(fixed_by_bit[inds[k]] for k in axes))
+            else:
+                self.inputs.append(tuple(inds))
+                self.constant.append(array)
+        self.output = tuple(f"o{w}" for w in self.open_wires)
+        self.size_dict = {i: 2 for inds in self.inputs for i in inds}
+
+    def _add_variable(self, inds: tuple[str, ...], moved: Any, wires: tuple[int, ...]) -> None:
+        self.variable.append(len(self.inputs))
+        self.sources.append((moved, wires))
+        self.inputs.append(inds)
+        self.constant.append(moved[(0,) * len(wires)])
+
+    def network(self, bits: np.ndarray | None = None) -> Network:
+        """The network for one bitstring (``bits`` over all wires; entries of open wires are ignored)."""
+        arrays = list(self.constant)
+        if bits is not None:
+            for pos, array in self.variable_arrays(bits).items():
+                arrays[pos] = array
+        return Network(list(self.inputs), arrays, self.output, dict(self.size_dict))
+
+    def variable_arrays(self, bits: np.ndarray) -> dict[int, Any]:
+        return {pos: moved[tuple(int(bits[w]) for w in wires)]
+                for pos, (moved, wires) in zip(self.variable, self.sources)}
+
+    def batch_network(self, size: int) -> Network:
+        """The structure for ``size`` bitstrings at once: variable tensors get a leading BATCH axis
+        (the arrays are those of bits = 0, repeated), and BATCH is the first output axis."""
+        net = self.network()
+        var = set(self.variable)
+        net.inputs = [((BATCH, *inds) if k in var else inds) for k, inds in enumerate(net.inputs)]
+        net.arrays = [_repeat(a, size) if k in var else a for k, a in enumerate(net.arrays)]
+        net.output = (BATCH, *self.output)
+        net.size_dict[BATCH] = size
+        if not self.variable:  # nothing depends on the bits: broadcast the single value
+            net.inputs.append((BATCH,))
+            net.arrays.append(np.ones(size, dtype=np.complex128))
+        return net
+
+    def batch_arrays(self, bits: np.ndarray) -> dict[int, Any]:
+        """Variable arrays for a stack of bitstrings ``bits`` (shape (size, wires))."""
+        out = {}
+        for pos, (moved, wires) in zip(self.variable, self.sources):
+            index = tuple(_index_like(moved, bits[:, w]) for w in wires)
+            out[pos] = moved[index]
+        return out
+
+
+def _movedim(array: Any, axes: Sequence[int]) -> Any:
+    if isinstance(array, np.ndarray):
+        return np.moveaxis(array, list(axes), list(range(len(axes))))
+    return array.movedim(tuple(axes), tuple(range(len(axes))))
+
+
+def _repeat(array: Any, size: int) -> Any:
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np.broadcast_to(np.asarray(array), (size, *np.shape(array)))
+    return array.unsqueeze(0).expand(size, *array.shape)
+
+
+def _index_like(array: Any, column: np.ndarray) -> Any:
+    column = np.asarray(column, dtype=np.int64)
+    if isinstance(array, np.ndarray):
+        return column
+    import torch
+
+    return torch.as_tensor(column)
 
 
 def stack_networks(nets: Sequence[Network], batch_index: str = "batch") -> Network:

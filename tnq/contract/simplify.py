@@ -82,3 +82,14 @@ def apply_plan(net: Network, plan: Plan) -> Network:
     for k in plan.final:
         out.add(inds[k], arrays[k])
     return out
+
+
+def plan_structure(net: Network, plan: Plan) -> Network:
+    """The index structure ``apply_plan`` would produce (no arrays): enough to search a tree."""
+    inds: dict[int, tuple[str, ...]] = dict(enumerate(net.inputs))
+    for k, j, new, keep in plan.steps:
+        del inds[k], inds[j]
+        inds[new] = keep
+    used = {i for k in plan.final for i in inds[k]} | set(net.output)
+    return Network(inputs=[inds[k] for k in plan.final], output=net.output,
+                   size_dict={i: d for i, d in net.size_dict.items() if i in used})
