@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .circuit import Circuit, Operation
-from .circuit.gates import is_diagonal
+from .circuit.gates import gate_matrix, is_diagonal
 from .errors import CircuitError
 
 
@@ -52,6 +52,35 @@ class Gate:
         return f"Gate({list(self.wires)}, {self.op.name if self.op is not None else 'matrix'})"
 
 
+BATCH_BUILD_MIN = 4
+"""Gate kinds with at least this many unbuilt gates get their matrices in one vectorised construction."""
+
+
+def build_matrices(gates: Sequence[Gate]) -> None:
+    """Build the matrices of gates not built yet, one vectorised construction per parameterised gate kind
+    (a circuit's hundreds of rotations cost a few array operations instead of hundreds of small ones).
+    Parameters may be numbers or torch scalars (stacked, so autograd still reaches each one)."""
+    groups: dict[str, list[Gate]] = {}
+    for g in gates:
+        if g._matrix is None and g.op is not None and g.op.name != "unitary" and g.op.params:
+            groups.setdefault(g.op.name, []).append(g)
+    for name, members in groups.items():
+        if len(members) < BATCH_BUILD_MIN:
+            continue
+        columns = list(zip(*(g.op.params for g in members)))
+        if all(isinstance(v, (int, float, np.floating, np.integer)) for column in columns for v in column):
+            params = [np.asarray(column, dtype=np.float64) for column in columns]
+        elif all(type(v).__name__ == "Tensor" for column in columns for v in column):
+            import torch
+
+            params = [torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in column]) for column in columns]
+        else:
+            continue  # mixed numbers and tensors, or complex values: built one by one on demand
+        stack = gate_matrix(name, params)
+        for g, matrix in zip(members, stack):
+            g._matrix = matrix
+
+
 class Lowered(NamedTuple):
     gates: list[Gate]
     wire_of: np.ndarray
@@ -62,7 +91,7 @@ def lower(circuit: Circuit, relabel_swaps: bool = True) -> Lowered:
     """Bound gates of ``circuit`` on wires; raises if parameters are still symbolic."""
     if circuit.parameters:
         raise CircuitError(f"circuit has unbound parameters {circuit.parameters}; call circuit.bind(...) first")
-    wire_of = np.arange(circuit.num_qubits)
+    wire_of = list(range(circuit.num_qubits))  # a list: indexing it is much faster than a numpy array
     gates: list[Gate] = []
     for op in circuit.gates():
         if op.name == "id":
@@ -71,8 +100,8 @@ def lower(circuit: Circuit, relabel_swaps: bool = True) -> Lowered:
             a, b = op.qubits
             wire_of[a], wire_of[b] = wire_of[b], wire_of[a]
             continue
-        gates.append(Gate(tuple(int(wire_of[q]) for q in op.qubits), op=op))
-    return Lowered(gates, wire_of)
+        gates.append(Gate(tuple(wire_of[q] for q in op.qubits), op=op))
+    return Lowered(gates, np.array(wire_of, dtype=np.int64))
 
 
 def permute_gate(matrix: np.ndarray, order: Sequence[int]) -> np.ndarray:

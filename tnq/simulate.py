@@ -13,7 +13,7 @@ import numpy as np
 
 from .backends import contract, dense, mps
 from .circuit import Circuit
-from .compile import Gate, compact, fuse, lightcone, lower
+from .compile import Gate, build_matrices, compact, fuse, lightcone, lower
 from .errors import SimulationError
 from .observables import Hamiltonian, Observable, PauliString, as_hamiltonian
 from .state import State
@@ -87,6 +87,7 @@ def _numeric(gates: Sequence[Gate], backend: str) -> list[Gate]:
 
 def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.ndarray, options: dict,
                  fuse_gates: bool = True) -> State:
+    build_matrices(gates)
     if backend != "contract":
         gates = _numeric(gates, backend)
         gates = fuse(gates) if backend == "mps" and fuse_gates else gates

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import CircuitError
 from .gates import GATES, gate_matrix, is_diagonal, is_unitary
-from .parameters import ParameterExpression, check_numeric, is_symbolic
+from .parameters import ParameterExpression, by_name, check_numeric, is_symbolic
 
 NON_UNITARY = ("measure", "barrier")
 
@@ -192,6 +192,7 @@ class Circuit:
     def bind(self, values: Mapping[Any, Any]) -> Circuit:
         """A copy with symbols replaced by ``values`` (keys: names or Parameters; values may be tensors)."""
         new = self.copy()
+        values = by_name(values)  # one pass over the keys, not one per parameter
         new.ops = [
             Operation(op.name, op.qubits,
                       tuple(p.bind(values) if isinstance(p, ParameterExpression) else p for p in op.params),

@@ -117,6 +117,11 @@ class Parameter(ParameterExpression):
 ParamValue = float | complex | ParameterExpression | Any
 
 
+def by_name(values: Mapping[Any, Any]) -> dict[str, Any]:
+    """The same bindings keyed by symbol name (keys may be names or Parameters)."""
+    return {key.name if isinstance(key, Parameter) else key: value for key, value in values.items()}
+
+
 def _lookup(values: Mapping[Any, Any], name: str) -> Any:
     if name in values:
         return values[name]

@@ -60,6 +60,17 @@ def _flip_masks(k: int) -> tuple[np.ndarray, ...]:
     return tuple(((index[:, None] ^ index[None, :]) >> (k - 1 - j)) & 1 == 1 for j in range(k))
 
 
+@functools.cache
+def _named_diagonal_slots(name: str, k: int) -> list[int]:
+    """The slots on which a named gate is diagonal for every parameter value (found at generic values, so a
+    special angle that happens to be diagonal does not change the network's structure between bindings)."""
+    from ..circuit.gates import GATES, gate_matrix
+
+    spec = GATES[name]
+    generic = [0.7071 + 0.3183 * i for i in range(spec.num_params)]
+    return diagonal_slots(gate_matrix(name, generic), k)
+
+
 def _einsum(eq: str, *operands: Any) -> Any:
     if all(isinstance(x, np.ndarray) for x in operands):
         return np.einsum(eq, *operands)
@@ -145,7 +156,8 @@ class CircuitNetwork:
             else:
                 self._flush(w)
         k = len(wires)
-        diag = diagonal_slots(matrix, k)
+        diag = _named_diagonal_slots(gate.op.name, k) if gate.op is not None and gate.op.name != "unitary" \
+            else diagonal_slots(matrix, k)
         out_letters, in_letters = _LETTERS[:k], _LETTERS[k:2 * k]
         term_in = "".join(out_letters[j] if j in diag else in_letters[j] for j in range(k))
         kept = [j for j in range(k) if j not in diag]

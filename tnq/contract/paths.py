@@ -41,6 +41,17 @@ intermediates, not only multiply-adds, decide the time of a contraction: on a 6x
 'combo' tree of the same flops ran 3x faster than a flops-only one (57% vs 17% of GEMM FLOP/s)."""
 
 
+def tree_costs(tree: Any) -> dict[str, Any]:
+    """Flops, width and peak bytes of a tree, computed once per tree (peak_size walks the whole tree, which
+    costs milliseconds; a reused tree is asked on every query)."""
+    costs = getattr(tree, "_tnq_costs", None)
+    if costs is None:
+        costs = {"flops": float(tree.contraction_cost()), "width": float(tree.contraction_width()),
+                 "peak_bytes": int(tree.peak_size()) * ITEMSIZE}
+        tree._tnq_costs = costs
+    return costs
+
+
 @dataclass
 class TreeInfo:
     """A contraction tree and how it was obtained."""
@@ -56,15 +67,15 @@ class TreeInfo:
 
     @property
     def flops(self) -> float:
-        return float(self.tree.contraction_cost())
+        return tree_costs(self.tree)["flops"]
 
     @property
     def width(self) -> float:
-        return float(self.tree.contraction_width())
+        return tree_costs(self.tree)["width"]
 
     @property
     def peak_bytes(self) -> int:
-        return int(self.tree.peak_size()) * ITEMSIZE
+        return tree_costs(self.tree)["peak_bytes"]
 
     @property
     def slices(self) -> int:
