@@ -13,7 +13,7 @@ import numpy as np
 
 from qnlp.circuits import SentenceCircuit
 from qnlp.errors import QnlpError
-from tnq.backends.contract import ContractState, amplitude_tensors
+from tnq.backends.contract import stacked_amplitude_tensor
 from tnq.circuit.gates import gate_matrix
 from tnq.circuit.parameters import is_symbolic
 from tnq.compile import Gate
@@ -66,6 +66,24 @@ class CompiledBatch:
                 plan.append((op.qubits, (op.name, row)))
             self.plans.append(plan)
         self._torch_constants: dict[int, Any] = {}
+        # circuits with one gate pattern (same gates on the same qubits, parameters aside) form a group that is
+        # evaluated as one stacked network: per gate position, the rows of its kind's matrix stack
+        self.groups: list[dict[str, Any]] = []
+        self.group_of: list[tuple[int, int]] = []  # circuit -> (group, position in group)
+        index: dict[tuple, int] = {}
+        for i, (c, plan) in enumerate(zip(self.circuits, self.plans)):
+            key = (c.pattern, tuple((wires, m[0]) if isinstance(m, tuple) else (wires, _constant_key(m))
+                                    for wires, m in plan))
+            if key not in index:
+                index[key] = len(self.groups)
+                self.groups.append({"members": [], "first": i})
+            group = self.groups[index[key]]
+            self.group_of.append((index[key], len(group["members"])))
+            group["members"].append(i)
+        for group in self.groups:
+            plans = [self.plans[i] for i in group["members"]]
+            group["rows"] = [np.array([plan[j][1][1] for plan in plans]) if isinstance(m, tuple) else None
+                             for j, (_, m) in enumerate(plans[0])]
 
     def _matrices(self, theta: Any) -> dict[str, Any]:
         """Every parameterised gate's matrix, one stack per gate kind."""
@@ -107,24 +125,32 @@ class CompiledBatch:
         if len(theta) != len(self.symbols):
             raise QnlpError(f"expected {len(self.symbols)} parameters, got {len(theta)}")
         stacks = self._matrices(theta)
-        chosen = range(len(self.circuits)) if subset is None else [int(i) for i in subset]
-        groups: dict[tuple, list[int]] = {}
+        chosen = list(range(len(self.circuits))) if subset is None else [int(i) for i in subset]
+        selected: dict[int, list[int]] = {}
         for i in chosen:
-            groups.setdefault(self.circuits[i].pattern, []).append(i)
+            g, position = self.group_of[i]
+            selected.setdefault(g, []).append(position)
         k = len(self.circuits[0].outputs)
         rows: dict[int, Any] = {}
-        for members in groups.values():
-            first = self.circuits[members[0]]
-            states = []
-            for i in members:
-                gates = [Gate(wires, stacks[m[0]][m[1]] if isinstance(m, tuple) else
-                              (self._constant(m) if torch_mode else m))
-                         for wires, m in self.plans[i]]
-                n = self.circuits[i].circuit.num_qubits
-                states.append(ContractState(gates, n, np.arange(n), {"method": "contract"}, cache=cache))
-            tensors = amplitude_tensors(states, first.postselect, first.outputs)
+        for g, positions in selected.items():
+            group = self.groups[g]
+            first = self.circuits[group["first"]]
+            take = np.asarray(positions)
+            gates = []
+            for (wires, m), row_index in zip(self.plans[group["first"]], group["rows"]):
+                if row_index is None:
+                    gates.append(Gate(wires, self._constant(m) if torch_mode else m))
+                else:
+                    picked = row_index[take]
+                    gates.append(Gate(wires, stacks[m[0]][_index(picked, torch_mode)]))
+            n = first.circuit.num_qubits
+            tensors = stacked_amplitude_tensor(gates, n, first.postselect, first.outputs, cache=cache)
+            members = [group["members"][p] for p in positions]
+            if tensors.ndim == k:  # no parameterised gate: every member has the same amplitudes
+                tensors = tensors[None]
+            tensors = tensors.reshape(-1, 2 ** k)
             for row, i in enumerate(members):
-                rows[i] = tensors[row].reshape(2 ** k) * self.circuits[i].scalar
+                rows[i] = tensors[0 if tensors.shape[0] == 1 else row] * self.circuits[i].scalar
         if not torch_mode:
             return np.stack([rows[i] for i in chosen])
         import torch
@@ -139,6 +165,19 @@ class CompiledBatch:
         # post-selecting many qubits makes the total tiny (2**-50 and less): only guard against exactly zero
         return probs / (probs.sum(-1, keepdims=True) + tiny) if isinstance(probs, np.ndarray) else \
             probs / (probs.sum(-1, keepdim=True) + tiny)
+
+
+def _constant_key(matrix: np.ndarray) -> Any:
+    """Equal constant gates (shared named-gate matrices, or equal custom unitaries) get equal keys."""
+    return ("id", id(matrix)) if not matrix.flags.writeable else ("bytes", matrix.tobytes())
+
+
+def _index(rows: np.ndarray, torch_mode: bool) -> Any:
+    if torch_mode:
+        import torch
+
+        return torch.as_tensor(rows)
+    return rows
 
 
 def amplitudes(circuits: Sequence[SentenceCircuit], values: Mapping[str, Any], cache: TreeCache | None = None) -> Any:

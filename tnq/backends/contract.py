@@ -18,6 +18,8 @@ from ..contract.network import (
     BasisTemplate,
     CircuitNetwork,
     Network,
+    absorb_basis_vectors,
+    amplitude_network,
     expectation_network,
     marginal_network,
     stack_networks,
@@ -244,6 +246,26 @@ def amplitude_tensors(states: Sequence[ContractState], fixed: Mapping[int, int],
     from autoray import do
 
     return do("stack", results)
+
+
+def stacked_amplitude_tensor(gates: Sequence[Gate], num_wires: int, fixed: Mapping[int, int],
+                             open_wires: Sequence[int], cache: TreeCache | None = None, optimize: str | Any = "auto",
+                             search_time: float = 10.0, memory_budget: int | None = None) -> Any:
+    """Post-selected amplitude tensors of a stack of B circuits with one gate pattern, in one contraction:
+    gate matrices that differ between the circuits carry a leading batch axis (B, d, d), shared ones are
+    plain (d, d). Wires are fixed (``fixed``: wire -> bit) or open; returns shape (B, 2, ..., 2) with axes
+    in ``open_wires`` order (no batch axis if no gate is stacked). The network is built once for the
+    whole stack, so the Python cost does not grow with B."""
+    if sorted([*fixed, *open_wires]) != list(range(num_wires)):
+        raise SimulationError(f"stacked_amplitude_tensor: every wire 0..{num_wires - 1} must be either fixed or "
+                              f"open exactly once (fixed {sorted(fixed)}, open {list(open_wires)})")
+    state = ContractState(gates, num_wires, np.arange(num_wires), {"method": "contract"}, optimize, search_time,
+                          memory_budget, cache)
+    bits = np.zeros(num_wires, dtype=np.int64)
+    for wire, bit in fixed.items():
+        bits[wire] = bit
+    net = absorb_basis_vectors(amplitude_network(CircuitNetwork(gates, num_wires), num_wires, bits, list(open_wires)))
+    return state._run(net)
 
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, memory_budget: int | None = None,

@@ -26,6 +26,11 @@ from ..compile import Gate
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+PARAM_BATCH = "pbatch"
+"""Index of a stack of circuits with one gate pattern and different parameters (gate matrices with a leading
+batch axis); it is the first output axis of their amplitude network."""
+
+
 @dataclass
 class Network:
     """A tensor network: ``inputs[k]`` are the index names of ``arrays[k]``."""
@@ -36,7 +41,12 @@ class Network:
     size_dict: dict[str, int] = field(default_factory=dict)
 
     def add(self, inds: Sequence[str], array: Any) -> None:
-        self.inputs.append(tuple(inds))
+        """Add a tensor; an array with one axis more than ``inds`` carries a leading parameter batch
+        (a stack of circuits of one gate pattern), which becomes the hyperindex PARAM_BATCH."""
+        inds = tuple(inds)
+        if array.ndim == len(inds) + 1:
+            inds = (PARAM_BATCH, *inds)
+        self.inputs.append(inds)
         self.arrays.append(array)
         for ind, dim in zip(inds, array.shape):
             self.size_dict[ind] = int(dim)
@@ -47,9 +57,16 @@ class Network:
 
 
 def diagonal_slots(matrix: Any, k: int) -> list[int]:
-    """Slots j on which the gate never flips qubit j (block diagonal in that qubit)."""
-    nonzero = np.abs(numeric_values(matrix)).reshape(2**k, 2**k) > 1e-14
-    return [j for j, flips in enumerate(_flip_masks(k)) if not nonzero[flips].any()]
+    """Slots j on which the gate never flips qubit j (block diagonal in that qubit); for a stack of
+    matrices (leading batch axes), the slots on which every one of them is diagonal."""
+    t = np.abs(numeric_values(matrix)).reshape((-1,) + (2,) * (2 * k))
+    slots = []
+    for j in range(k):
+        row, col = 1 + j, 1 + k + j
+        flip = np.take(np.take(t, 0, axis=row), 1, axis=col - 1) + np.take(np.take(t, 1, axis=row), 0, axis=col - 1)
+        if np.all(flip <= 1e-14):
+            slots.append(j)
+    return slots
 
 
 @functools.cache
@@ -126,7 +143,7 @@ class CircuitNetwork:
         u = self.pending[wire]
         if u is None:
             self.zero_inputs.add(f"{self.prefix}{wire}_0")
-        vec = u[:, 0] if u is not None else self.convert(np.array([1.0, 0.0], dtype=np.complex128))
+        vec = u[..., :, 0] if u is not None else self.convert(np.array([1.0, 0.0], dtype=np.complex128))
         self.tensors.append(((f"{self.prefix}{wire}_0",), vec))
         self.pending[wire] = None
         self.started[wire] = True
@@ -138,8 +155,8 @@ class CircuitNetwork:
             return
         self.pending[wire] = None
         values = numeric_values(u)
-        if abs(values[0, 1]) <= 1e-14 and abs(values[1, 0]) <= 1e-14:  # diagonal_slots(u, 1), faster
-            self.tensors.append(((self.current[wire],), _einsum("ii->i", u)))
+        if np.all(np.abs(values[..., 0, 1]) <= 1e-14) and np.all(np.abs(values[..., 1, 0]) <= 1e-14):
+            self.tensors.append(((self.current[wire],), _einsum("...ii->...i", u)))  # diagonal_slots(u, 1), faster
         else:
             old = self.current[wire]
             self.tensors.append(((self._new_index(wire), old), u))
@@ -164,8 +181,8 @@ class CircuitNetwork:
         # result axes: diagonal slots (shared index), then outputs and inputs of the other slots
         result = "".join(out_letters[j] for j in diag) + "".join(out_letters[j] for j in kept) + \
             "".join(in_letters[j] for j in kept)
-        eq = f"{''.join(out_letters)}{term_in}->{result}"
-        tensor = _einsum(eq, matrix.reshape((2,) * (2 * k)))
+        eq = f"...{''.join(out_letters)}{term_in}->...{result}"
+        tensor = _einsum(eq, matrix.reshape(tuple(matrix.shape[:-2]) + (2,) * (2 * k)))
         inds = [self.current[wires[j]] for j in diag]
         ins = [self.current[wires[j]] for j in kept]
         outs = [self._new_index(wires[j]) for j in kept]
@@ -197,9 +214,11 @@ def amplitude_network(gates: Sequence[Gate] | CircuitNetwork, num_wires: int, bi
                     circuit.convert(np.eye(2, dtype=np.complex128)))
             continue
         chosen = int(bits[w])
-        row = u[chosen, :] if u is not None else circuit.convert(np.eye(2, dtype=np.complex128)[chosen])
+        row = u[..., chosen, :] if u is not None else circuit.convert(np.eye(2, dtype=np.complex128)[chosen])
         net.add((circuit.current[w],), row)
     net.output = tuple(f"o{w}" for w in open_wires)
+    if PARAM_BATCH in net.size_dict:  # a stack of circuits: one result per circuit
+        net.output = (PARAM_BATCH, *net.output)
     return net
 
 
