@@ -88,3 +88,26 @@ def test_amplitude_tensor_rejects_qubits_neither_fixed_nor_open() -> None:
         state.amplitude_tensor({0: 0}, [1])
     with pytest.raises(SimulationError, match="0 or 1"):
         state.amplitude_tensor({0: 2, 1: 0}, [2])
+
+
+def test_stacked_amplitude_tensor_equals_each_circuit_alone() -> None:
+    """Gates with a leading batch axis (one matrix per circuit) build one network for the whole stack; each slice
+    of the result must equal that circuit's dense amplitudes, also where only some gates are stacked."""
+    from tnq.backends.contract import stacked_amplitude_tensor
+    from tnq.circuit.gates import gate_matrix
+    from tnq.compile import Gate
+
+    rng = np.random.default_rng(9)
+    angles = rng.uniform(0.1, 3.0, size=(5, 3))
+    circuits = [_shape_circuit(row) for row in angles]
+    stacked = [Gate((0,), gate_matrix("h")), Gate((1,), gate_matrix("rx", [angles[:, 0]])),
+               Gate((0, 1), gate_matrix("cx")), Gate((1, 2), gate_matrix("crz", [angles[:, 1]])),
+               Gate((3,), gate_matrix("ry", [angles[:, 2]])), Gate((2, 3), gate_matrix("cx")),
+               Gate((3,), gate_matrix("rz", [angles[:, 0]]))]
+    fixed, open_wires = {1: 0, 3: 1}, [2, 0]
+    result = stacked_amplitude_tensor(stacked, 4, fixed, open_wires, cache=TreeCache())
+    assert result.shape == (5, 2, 2)
+    for row, circuit in zip(result, circuits):
+        np.testing.assert_allclose(row, _dense_slice(circuit, fixed, open_wires), atol=1e-10)
+    with pytest.raises(SimulationError, match="either fixed or open"):
+        stacked_amplitude_tensor(stacked, 4, {1: 0}, open_wires)
