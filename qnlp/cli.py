@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from qnlp.pipeline import ANSATZE, READERS
-from tnq.errors import TnqError
 
 
 def _qubits(text: str) -> dict[str, int]:
@@ -203,20 +201,9 @@ def _draw(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``qnlp`` command line; returns the exit code (2 for errors in the input)."""
-    from tnq.cli.main import one_line
+    from tnq.cli.main import run_command
 
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except TnqError as exc:
-        print(f"qnlp: error: {one_line(str(exc))}", file=sys.stderr)
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"qnlp: error: {where}{exc.strerror or exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("qnlp: interrupted", file=sys.stderr)
-        return 130
-    return 2
+    return run_command(build_parser().parse_args(argv), "qnlp")
 
 
 if __name__ == "__main__":

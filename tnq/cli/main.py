@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import born  # more commands live in their own modules and register themselves
 
     born.register(commands)
+    from . import compress
+
+    compress.register(commands)
     return parser
 
 
@@ -93,23 +96,28 @@ def one_line(message: str) -> str:
     return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``tnq`` command line; returns the exit code (2 for errors in the input)."""
-    args = build_parser().parse_args(argv)
+def run_command(args: argparse.Namespace, prog: str) -> int:
+    """Run a parsed command: errors in the input become one line on stderr and exit code 2 (shared by the
+    ``tnq`` and ``qnlp`` commands)."""
     try:
         return args.func(args)
     except TnqError as exc:
-        print(f"tnq: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as exc:  # an output path that cannot be written
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"tnq: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
     except KeyboardInterrupt:
-        print("tnq: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``tnq`` command line; returns the exit code (2 for errors in the input)."""
+    return run_command(build_parser().parse_args(argv), "tnq")
 
 
 if __name__ == "__main__":

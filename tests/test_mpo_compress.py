@@ -1,0 +1,315 @@
+"""``tnq compress`` on tiny randomly initialised transformers models (no download): layer discovery and its errors,
+SVD / whitened-SVD baselines against Eckart-Young optima, Gram collection against captured inputs, activation-aware
+MPO fitting, budgets, perplexity against the model's own loss, healing, save/load round trips (no original needed,
+atomic on failure) and the CLI."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+transformers = pytest.importorskip("transformers")
+
+from tnq.cli.main import main  # noqa: E402
+from tnq.errors import TnqError  # noqa: E402
+from tnq.mpo import MPOError  # noqa: E402
+from tnq.mpo.baselines import LowRankLinear, svd_linear  # noqa: E402
+from tnq.mpo.budget import allocate  # noqa: E402
+from tnq.mpo.compress import compress_model, model_size  # noqa: E402
+from tnq.mpo.evaluate import perplexity  # noqa: E402
+from tnq.mpo.fit import activation_error, collect_grams, fit_mpo, whitened_mpo  # noqa: E402
+from tnq.mpo.heal import heal  # noqa: E402
+from tnq.mpo.linear import MPOLinear  # noqa: E402
+from tnq.mpo.models import ModelError, find_linears, layer_role, linear_layers, load_model  # noqa: E402
+from tnq.mpo.persist import load_compressed  # noqa: E402
+
+VOCAB = 96
+
+
+def tiny_llama(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                                      tie_word_embeddings=True)
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def tiny_bert(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                                     num_attention_heads=4, max_position_embeddings=128)
+    return transformers.BertModel(config, add_pooling_layer=False).eval()
+
+
+def tokens(n: int = 4000, seed: int = 1) -> torch.Tensor:
+    """A Markov-ish token stream (repeated patterns, so the inputs are not white noise)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, VOCAB, size=40)
+    seq = np.concatenate([np.roll(base, rng.integers(0, 5)) for _ in range(n // 40 + 1)])[:n]
+    noise = rng.random(n) < 0.2
+    seq[noise] = rng.integers(0, VOCAB, size=int(noise.sum()))
+    return torch.as_tensor(seq, dtype=torch.long)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- finding layers -------------------------------------------------------------------------------------------
+def test_find_linears_by_role_and_pattern():
+    model = tiny_llama()
+    both = find_linears(model)
+    assert len(both) == 14 and "lm_head" not in both
+    attention = find_linears(model, "attention")
+    assert attention == [f"model.layers.{b}.self_attn.{p}_proj" for b in range(2) for p in "qkvo"]
+    assert find_linears(model, ["mlp"]) == [f"model.layers.{b}.mlp.{p}_proj" for b in range(2)
+                                            for p in ("gate", "up", "down")]
+    assert find_linears(model, "model.layers.1.*") == [n for n in both if ".layers.1." in n]
+    bert = find_linears(tiny_bert())
+    assert {layer_role(n) for n in bert} == {"attention", "mlp"} and len(bert) == 12
+    assert layer_role("encoder.layer.0.attention.output.dense") == "attention"
+    assert layer_role("encoder.layer.0.output.dense") == "mlp"
+
+
+def test_unknown_layers_and_architectures_give_one_clear_error():
+    with pytest.raises(ModelError, match=r"matches no linear layer.*model\.layers\.0\.self_attn\.q_proj"):
+        find_linears(tiny_llama(), "model.layers.*.attn.wq")
+    odd = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ModelError, match=r"unknown architecture Sequential.*linears found: 0, 2"):
+        find_linears(odd)
+    with pytest.raises(ModelError, match="no torch.nn.Linear"):
+        find_linears(nn.Sequential(nn.ReLU()))
+    with pytest.raises(TnqError, match="does not exist"):
+        load_model("/nonexistent/model/dir")
+
+
+# --- baselines ------------------------------------------------------------------------------------------------
+def test_truncated_svd_baseline_reaches_the_eckart_young_error():
+    linear = nn.Linear(40, 30).double()
+    W = linear.weight.detach().numpy()
+    low = svd_linear(linear, max_params=10 * 70)
+    assert isinstance(low, LowRankLinear) and low.rank == 10 and low.first.numel() + low.second.numel() <= 700
+    s = np.linalg.svd(W, compute_uv=False)
+    error = np.linalg.norm(W - low.weight_matrix().detach().numpy())
+    assert error == pytest.approx(math.sqrt((s[10:] ** 2).sum()), rel=1e-10)
+    x = torch.randn(5, 40, dtype=torch.float64)
+    torch.testing.assert_close(low(x), x @ low.weight_matrix().T + linear.bias)
+
+
+def test_whitened_svd_is_optimal_for_the_activation_error():
+    rng = np.random.default_rng(3)
+    linear = nn.Linear(24, 16).double()
+    W = linear.weight.detach().numpy()
+    X = rng.normal(size=(200, 24)) * rng.uniform(0.05, 3.0, size=24)  # anisotropic inputs
+    gram = X.T @ X
+    rank = 5
+    white = svd_linear(linear, rank * 40, gram).weight_matrix().detach().numpy()
+    plain = svd_linear(linear, rank * 40).weight_matrix().detach().numpy()
+    s = np.linalg.svd(W @ X.T, compute_uv=False)  # best rank-5 M X^T is the truncation of W X^T
+    optimum = math.sqrt((s[rank:] ** 2).sum())
+    assert np.linalg.norm((W - white) @ X.T) == pytest.approx(optimum, rel=1e-4)
+    assert np.linalg.norm((W - plain) @ X.T) > 1.05 * optimum
+    assert activation_error(W, white, gram) == pytest.approx(optimum / np.linalg.norm(W @ X.T), rel=1e-4)
+
+
+# --- calibration and fitting ----------------------------------------------------------------------------------
+def test_collect_grams_matches_captured_inputs():
+    model = tiny_llama()
+    names = find_linears(model)
+    batches = [tokens(64, seed=s)[None] for s in range(3)]
+    captured: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    hooks = [model.get_submodule(n).register_forward_pre_hook(
+        lambda _m, inp, n=n: captured[n].append(inp[0].detach().reshape(-1, inp[0].shape[-1]).double()))
+        for n in names]
+    with torch.no_grad():
+        for b in batches:
+            model(b)
+    for h in hooks:
+        h.remove()
+    grams = collect_grams(model, names, batches, progress=False)
+    for n in names:
+        X = torch.cat(captured[n]).numpy()
+        np.testing.assert_allclose(grams[n], X.T @ X, rtol=1e-6, atol=1e-6)
+
+
+def test_whitened_mpo_is_exact_at_full_budget_and_fitting_lowers_the_activation_error():
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(24, 36))
+    X = rng.normal(size=(300, 36)) @ rng.normal(size=(36, 36)) * 0.3
+    gram = X.T @ X
+    np.testing.assert_allclose(whitened_mpo(W, gram, 3, W.size * 10).to_matrix(), W, atol=1e-9)
+    plain = whitened_mpo(W, None, 3, W.size // 3)
+    white = whitened_mpo(W, gram, 3, W.size // 3)
+    assert white.num_params <= W.size // 3
+    assert activation_error(W, white.to_matrix(), gram) < activation_error(W, plain.to_matrix(), gram)
+    layer = MPOLinear(white.balance(), dtype=torch.float64)
+    before, after = fit_mpo(layer, W, gram, steps=60, sketch_rank=16)  # sketch: C ~ rank-16 + isotropic rest
+    exact_after = activation_error(W, layer.to_mpo().to_matrix(), gram)
+    assert before == pytest.approx(activation_error(W, white.to_matrix(), gram), rel=0.05)
+    assert exact_after < 0.9 * before and after == pytest.approx(exact_after, rel=0.05)
+
+
+# --- budgets --------------------------------------------------------------------------------------------------
+def test_allocate_keeps_the_total_and_favours_sensitive_layers():
+    sizes = {"a": 1000, "b": 4000, "c": 2000}
+    uniform = allocate(sizes, 0.5)
+    assert uniform == {"a": 500, "b": 2000, "c": 1000}
+    shaped = allocate(sizes, 0.5, {"a": 9.0, "b": 1.0, "c": 1.0})
+    assert sum(shaped.values()) == pytest.approx(3500, abs=3)
+    assert shaped["a"] / 1000 > 0.5 > shaped["b"] / 4000
+    with pytest.raises(MPOError, match="budget"):
+        allocate(sizes, 1.5)
+
+
+def test_a_profile_shifts_parameters_and_keeps_the_most_sensitive_layer_dense():
+    model = tiny_llama()
+    names = find_linears(model)
+    profile = {n: 1.0 for n in names} | {names[0]: 1e4}
+    result = compress_model(model, budget=0.5, method="svd", sensitivity=profile, eval_tokens=None)
+    assert isinstance(result.model.get_submodule(names[0]), nn.Linear) and names[0] not in result.specs
+    report = result.report
+    assert report.layers[0].params_after == report.layers[0].params_before and report.layers[0].chi == []
+    assert all(isinstance(result.model.get_submodule(n), LowRankLinear) for n in names[1:])
+    assert report.layer_params_after <= 0.5 * report.layer_params_before
+
+
+# --- the pipeline ---------------------------------------------------------------------------------------------
+def reference_perplexity(model: nn.Module, ids: torch.Tensor, window: int) -> float:
+    total = count = 0.0
+    with torch.no_grad():
+        for s in range(0, len(ids), window):
+            chunk = ids[s:s + window][None]
+            if chunk.shape[1] > 1:
+                total += float(model(chunk, labels=chunk).loss) * (chunk.shape[1] - 1)
+                count += chunk.shape[1] - 1
+    return math.exp(total / count)
+
+
+def test_perplexity_matches_the_models_own_loss():
+    model, ids = tiny_llama(), tokens(700)
+    assert perplexity(model, ids, 128, None, progress=False) == pytest.approx(reference_perplexity(model, ids, 128),
+                                                                             rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["mpo", "svd", "whitened-svd"])
+def test_compress_save_and_reload_without_the_original(tmp_path, method):
+    model, ids = tiny_llama(), tokens()
+    original = copy.deepcopy(model)
+    out = tmp_path / "compressed"
+    result = compress_model(model, budget=0.5, method=method, tokens=ids, eval_tokens=512, eval_window=128,
+                            calibration_tokens=512, window=64, fit_steps=5, out=out, progress=False)
+    report = result.report
+    assert len(report.layers) == 14
+    assert report.layer_params_after <= 0.5 * report.layer_params_before
+    assert report.layer_params_after >= 0.4 * report.layer_params_before
+    assert report.params_before == model_size(original)[0] and report.params_after == model_size(result.model)[0]
+    assert report.quality_before == pytest.approx(reference_perplexity(original, ids[:512], 128), rel=1e-5)
+    assert report.quality_compressed == pytest.approx(reference_perplexity(result.model, ids[:512], 128), rel=1e-5)
+    for r in report.layers:  # activation-aware methods may grow directions the inputs never use (o_proj sees v)
+        assert 0 <= (r.error if method == "svd" else r.activation_error) < 1
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "tnq_compress.json"]
+    assert not list(tmp_path.glob(".*"))  # no temporary leftovers
+    del original
+    back = load_model(out)  # rebuilt from the folder alone
+    kind = MPOLinear if method == "mpo" else LowRankLinear
+    assert isinstance(back.model.get_submodule("model.layers.1.mlp.down_proj"), kind)
+    x = ids[:50][None]
+    with torch.no_grad():
+        torch.testing.assert_close(back.model(x).logits, result.model(x).logits, rtol=1e-5, atol=1e-5)
+
+
+def test_a_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", broken)
+    with pytest.raises(OSError, match="disk full"):
+        compress_model(tiny_llama(), budget=0.5, method="svd", eval_tokens=None, out=tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "m").mkdir()
+    with pytest.raises(MPOError, match="already exists"):
+        compress_model(tiny_llama(), budget=0.5, method="svd", eval_tokens=None, out=tmp_path / "m")
+
+
+def test_healing_by_distillation_brings_the_model_back_towards_the_original():
+    teacher, ids = tiny_llama(), tokens()
+    student = compress_model(copy.deepcopy(teacher), budget=0.3, method="mpo", eval_tokens=None).model
+    names = find_linears(teacher)
+
+    def kl() -> float:
+        with torch.no_grad():
+            x = ids[:256][None]
+            p, q = teacher(x).logits.log_softmax(-1), student(x).logits.log_softmax(-1)
+            return float((p.exp() * (p - q)).sum(-1).mean())
+
+    before = kl()
+    losses = heal(student, [student.get_submodule(n) for n in names], ids[256:], steps=40, window=64, lr=0.05,
+                  teacher=teacher, progress=False)
+    assert len(losses) == 40 and kl() < 0.7 * before
+    assert all(p.requires_grad for p in teacher.parameters())  # flags restored
+
+
+def test_sensitivity_profile_plot_and_encoder_cosine(tmp_path):
+    model, ids = tiny_bert(), tokens()
+    tokenizer = _tokenizer()
+    plot = tmp_path / "sens.png"
+    result = compress_model(model, budget=0.5, tokenizer=tokenizer, tokens=ids, eval_tokens=600,
+                            calibration_tokens=256, window=64, sensitivity=True, plot=plot, progress=False)
+    report = result.report
+    assert report.metric == "embedding cosine" and report.quality_before == pytest.approx(1.0, abs=1e-5)
+    assert -1 <= report.quality_compressed < 0.99999
+    assert all(r.sensitivity is not None for r in report.layers) and plot.stat().st_size > 1000
+
+
+# --- command line ---------------------------------------------------------------------------------------------
+def _tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, "[PAD]": 1, **{f"w{k}": k + 2 for k in range(VOCAB - 2)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+
+
+def _model_dir(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "tiny"
+    tiny_llama().save_pretrained(folder)
+    _tokenizer().save_pretrained(folder)
+    text = tmp_path / "text.txt"
+    text.write_text(" ".join(f"w{int(t) % (VOCAB - 2)}" for t in tokens(3000)))
+    return folder, text
+
+
+def test_cli_compresses_saves_and_reloads(tmp_path, capsys):
+    folder, text = _model_dir(tmp_path)
+    out = tmp_path / "out"
+    code = main(["compress", str(folder), "--budget", "0.5", "--text", str(text), "--eval-tokens", "512",
+                 "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "perplexity: original" in printed and "model.layers.1.mlp.down_proj" in printed
+    loaded = load_compressed(out)
+    assert loaded.tokenizer is not None and list(linear_layers(loaded.model)) == ["lm_head"]
+    code = main(["compress", str(out), "--budget", "0.5", "--layers", "lm_head", "--method", "svd",
+                 "--eval-tokens", "0", "--text", str(text), "--json"])
+    assert code == 0 and '"method": "svd"' in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    folder, _ = _model_dir(tmp_path)
+    assert main(["compress", str(tmp_path / "missing"), "--budget", "0.5"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["compress", str(folder), "--layers", "decoder.*.wq", "--eval-tokens", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "matches no linear layer" in err and "q_proj" in err

@@ -1,0 +1,79 @@
+"""``tnq compress``: compress a transformers model's attention and MLP linears to a parameter budget (MPO, or the
+truncated / whitened SVD baselines), heal, evaluate and save it as safetensors + JSON.
+
+    tnq compress MODEL --budget 0.5 --out DIR
+    tnq compress model.gguf --budget 0.5 --fit-steps 30 --heal-minutes 15 --sensitivity --plot sens.png --out DIR
+    tnq compress DIR --method whitened-svd --budget 0.5 --layers mlp --json
+
+MODEL is a model folder (config.json + safetensors), a .safetensors file beside its config.json, a .gguf file or a
+folder written by tnq compress. Text defaults to gensim's lee_background.cor: the first --eval-tokens tokens
+measure quality (perplexity for causal LMs, embedding cosine to the original for encoders), the rest calibrate
+and heal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``compress`` command to an argparse subparsers object."""
+    from ..mpo.compress import METHODS
+
+    cmd = subparsers.add_parser("compress", help="compress a transformers model with MPOs (or SVD baselines)",
+                                description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("model", metavar="MODEL", help="model folder, .safetensors, .gguf or tnq-compressed folder")
+    cmd.add_argument("--budget", type=float, default=0.5,
+                     help="fraction of the chosen layers' parameters to keep (default: 0.5)")
+    cmd.add_argument("--method", choices=METHODS, default="mpo", help="default: mpo")
+    cmd.add_argument("--layers", default="attention,mlp",
+                     help="roles (attention, mlp, all) and/or layer names / glob patterns, comma-separated "
+                          "(default: attention,mlp)")
+    cmd.add_argument("--cores", type=int, default=3, help="MPO cores per layer (default: 3)")
+    cmd.add_argument("--text", default=None, help="text file (default: gensim's lee_background.cor)")
+    cmd.add_argument("--calibration-tokens", type=int, default=4096, metavar="N")
+    cmd.add_argument("--fit-steps", type=int, default=0, metavar="N",
+                     help="activation-aware MPO fitting steps per layer (default: 0 = off)")
+    cmd.add_argument("--sensitivity", action="store_true",
+                     help="measure the per-block sensitivity and share the budget by it")
+    cmd.add_argument("--heal-minutes", type=float, default=0.0, help="healing time (default: 0 = no healing)")
+    cmd.add_argument("--heal-steps", type=int, default=None, help="healing steps (default: as time allows)")
+    cmd.add_argument("--heal-lr", type=float, default=0.01, help="relative Adam step (default: 0.01)")
+    cmd.add_argument("--no-distill", action="store_true", help="heal on next-token loss instead of distillation")
+    cmd.add_argument("--window", type=int, default=256, help="calibration / healing window in tokens")
+    cmd.add_argument("--eval-tokens", type=int, default=16384, help="evaluation tokens (0: no evaluation)")
+    cmd.add_argument("--eval-window", type=int, default=512)
+    cmd.add_argument("--out", default=None, metavar="DIR", help="save the compressed model in this folder")
+    cmd.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    cmd.add_argument("--plot", default=None, metavar="FILE.png", help="layer-sensitivity plot (with --sensitivity)")
+    cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    cmd.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    cmd.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bars on stderr (default: only when a step takes over 2 s)")
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.set_defaults(func=run)
+    return cmd
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tnq compress``; TnqErrors are reported by the main CLI as one line (exit code 2)."""
+    import torch
+
+    from ..mpo.compress import compress_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = compress_model(
+        args.model, budget=args.budget, method=args.method, layers=args.layers, n_cores=args.cores, text=args.text,
+        calibration_tokens=args.calibration_tokens, fit_steps=args.fit_steps, sensitivity=args.sensitivity,
+        heal_steps=args.heal_steps, heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr,
+        distill=not args.no_distill, window=args.window, eval_tokens=args.eval_tokens or None,
+        eval_window=args.eval_window, out=args.out, overwrite=args.overwrite, plot=args.plot,
+        progress=args.progress, seed=args.seed)
+    if args.json:
+        print(json.dumps(result.report.to_dict(), indent=1))
+    else:
+        print(result.report.format_text())
+    return 0

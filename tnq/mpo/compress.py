@@ -1,0 +1,349 @@
+"""``compress_model``: replace a transformers model's attention and MLP linears by MPOs (or, as baselines at the
+same parameter count, truncated / whitened SVD factors), optionally fitted to calibration activations, healed by
+brief fine-tuning and evaluated before and after; the report lists parameters, bytes, per-layer chi and error,
+quality and times, and the model can be saved as safetensors + JSON that loads back without the original."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..progress import progress_bar
+from .baselines import LowRankLinear, svd_linear
+from .budget import allocate, check_budget, groups_by_block, sensitivity_profile
+from .errors import MPOError
+from .evaluate import embedding_cosine, perplexity, read_sentences, sentence_embeddings, tokenize_text, windows
+from .fit import activation_error, collect_grams, fit_mpo, whitened_mpo
+from .heal import heal
+from .linear import MPOLinear
+from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
+
+METHODS = ("mpo", "svd", "whitened-svd")
+
+
+@dataclass
+class LayerReport:
+    """One replaced layer: shape, parameters, chi (MPO bond dimensions or the SVD rank) and relative errors."""
+
+    name: str
+    shape: tuple[int, int]
+    params_before: int
+    params_after: int
+    chi: list[int]
+    error: float
+    """||W - M||_F / ||W||_F"""
+    activation_error: float | None = None
+    """||(W - M) X|| / ||W X|| on the calibration inputs (None without calibration)."""
+    sensitivity: float | None = None
+
+
+@dataclass
+class CompressionReport:
+    """Everything ``tnq compress`` prints: sizes, per-layer results, quality before/after and times (seconds)."""
+
+    source: str
+    method: str
+    budget: float
+    kind: str
+    params_before: int = 0
+    params_after: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    layer_params_before: int = 0
+    layer_params_after: int = 0
+    metric: str = "perplexity"
+    quality_before: float | None = None
+    quality_compressed: float | None = None
+    quality_healed: float | None = None
+    heal_steps: int = 0
+    heal_losses: list[float] = field(default_factory=list)
+    layers: list[LayerReport] = field(default_factory=list)
+    times: dict[str, float] = field(default_factory=dict)
+    output: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def format_text(self, per_layer: bool = True) -> str:
+        """Readable summary (and one line per layer)."""
+        lines = [f"{self.source}: {self.kind}, method {self.method}, budget {self.budget:g} of "
+                 f"{len(self.layers)} layers' parameters",
+                 f"parameters {self.params_before:,} -> {self.params_after:,} "
+                 f"({self.params_after / max(self.params_before, 1):.1%}); compressed layers "
+                 f"{self.layer_params_before:,} -> {self.layer_params_after:,} "
+                 f"({self.layer_params_after / max(self.layer_params_before, 1):.1%})",
+                 f"bytes {self.bytes_before:,} -> {self.bytes_after:,}"]
+        quality = [("original", self.quality_before), ("compressed", self.quality_compressed),
+                   (f"healed ({self.heal_steps} steps)", self.quality_healed)]
+        lines.append(f"{self.metric}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality if v is not None))
+        lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.times.items()))
+        if per_layer:
+            lines.append(f"{'layer':<44} {'shape':>11} {'params':>9} {'chi':>12} {'error':>7} {'act.err':>7}")
+            for r in self.layers:
+                act = "" if r.activation_error is None else f"{r.activation_error:.3f}"
+                lines.append(f"{r.name:<44} {r.shape[0]:>5}x{r.shape[1]:<5} {r.params_after:>9,} "
+                             f"{','.join(map(str, r.chi)) or 'dense':>12} {r.error:7.3f} {act:>7}")
+        if self.output:
+            lines.append(f"saved {self.output}")
+        return "\n".join(lines)
+
+    def plot_sensitivity(self, path: str | os.PathLike) -> None:
+        """Bar chart of the per-block sensitivity (loss increase) and the parameter fraction each block kept."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from ..io import save_figure
+
+        groups = groups_by_block([r.name for r in self.layers])
+        by_name = {r.name: r for r in self.layers}
+        labels = list(groups)
+        sens = [by_name[m[0]].sensitivity or 0.0 for m in groups.values()]
+        kept = [sum(by_name[n].params_after for n in m) / sum(by_name[n].params_before for n in m)
+                for m in groups.values()]
+        fig, (a, b) = plt.subplots(2, 1, figsize=(max(6, 0.3 * len(labels)), 5), sharex=True)
+        a.bar(range(len(labels)), sens, color="tab:red")
+        a.set_ylabel("loss increase")
+        a.set_title(f"layer sensitivity ({self.method} at {self.budget:g} of parameters, one block at a time)")
+        b.bar(range(len(labels)), kept, color="tab:blue")
+        b.set_ylabel("parameters kept")
+        b.set_xticks(range(len(labels)), [lab.replace("block ", "") for lab in labels], fontsize=7)
+        b.set_xlabel("block")
+        fig.tight_layout()
+        save_figure(fig, path)
+        plt.close(fig)
+
+
+@dataclass
+class CompressResult:
+    model: nn.Module
+    tokenizer: Any
+    report: CompressionReport
+    specs: dict[str, dict[str, Any]]
+
+
+def model_size(model: nn.Module) -> tuple[int, int]:
+    """(parameters, bytes) counting shared (tied) tensors once."""
+    seen: set[int] = set()
+    params = nbytes = 0
+    for p in model.parameters():
+        if p.data_ptr() in seen:
+            continue
+        seen.add(p.data_ptr())
+        params += p.numel()
+        nbytes += p.numel() * p.element_size()
+    return params, nbytes
+
+
+def compress_layer(linear: nn.Linear, method: str, max_params: int, n_cores: int = 3,
+                   gram: np.ndarray | None = None, fit_steps: int = 0) -> tuple[nn.Module, LayerReport]:
+    """One replacement within ``max_params`` weight parameters and its report (name filled in by the caller)."""
+    W = linear.weight.detach().cpu().to(torch.float64).numpy()
+    bias = None if linear.bias is None else linear.bias.detach().cpu()
+    if method == "mpo":
+        mpo = whitened_mpo(W, gram, n_cores, max_params)
+        layer: nn.Module = MPOLinear(mpo.balance(), bias, dtype=linear.weight.dtype, allow_dense=True)
+        if gram is not None and fit_steps > 0:
+            fit_mpo(layer, W, gram, steps=fit_steps)
+            layer = MPOLinear(layer.to_mpo().balance(), bias, dtype=linear.weight.dtype, allow_dense=True)
+        M = layer.to_mpo().to_matrix()
+        chi = layer.to_mpo().bond_dims
+    elif method in ("svd", "whitened-svd"):
+        if method == "whitened-svd" and gram is None:
+            raise MPOError("whitened-svd needs calibration inputs (text tokens)")
+        layer = svd_linear(linear, max_params, gram if method == "whitened-svd" else None)
+        M = layer.weight_matrix().detach().double().numpy()
+        chi = [layer.rank]
+    else:
+        raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    norm = float(np.linalg.norm(W)) or 1.0
+    report = LayerReport("", (W.shape[0], W.shape[1]), linear.weight.numel(), sum(p.numel() for p in layer.parameters())
+                         - (0 if bias is None else bias.numel()), chi, float(np.linalg.norm(W - M)) / norm,
+                         None if gram is None else activation_error(W, M, gram))
+    return layer, report
+
+
+def _as_loaded(model: Any, tokenizer: Any) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        loaded = load_model(model)
+        return loaded if tokenizer is None else LoadedModel(loaded.model, tokenizer, loaded.kind, loaded.source)
+    if isinstance(model, nn.Module):
+        return LoadedModel(model.eval(), tokenizer, model_kind(model), type(model).__name__)
+    raise MPOError(f"model must be a path, a LoadedModel or a torch.nn.Module, got {type(model).__name__}")
+
+
+def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers: str | Sequence[str] = ROLES,
+                   n_cores: int = 3, tokenizer: Any = None, text: str | os.PathLike | None = None,
+                   tokens: torch.Tensor | None = None, calibration_tokens: int = 4096, fit_steps: int = 0,
+                   sensitivity: bool | Mapping[str, float] = False, heal_steps: int | None = None,
+                   heal_seconds: float | None = None, heal_lr: float = 0.01, distill: bool = True,
+                   window: int = 256, eval_tokens: int | None = 16384,
+                   eval_window: int = 512, out: str | os.PathLike | None = None, overwrite: bool = False,
+                   plot: str | os.PathLike | None = None, progress: bool | None = None,
+                   seed: int = 0) -> CompressResult:
+    """Compress ``model`` (a path ``load_model`` reads, a ``LoadedModel`` or a transformers module, modified in
+    place) to ``budget`` of the chosen layers' parameters with ``method`` ('mpo', 'svd', 'whitened-svd').
+
+    Text (``tokens``, or ``text`` file tokenized; default gensim's lee_background.cor) is split: the first
+    ``eval_tokens`` evaluate (perplexity in ``eval_window`` windows for causal LMs, sentence-embedding cosine to
+    the original for encoders), the rest calibrate (``calibration_tokens``: Gram matrices for whitened SVD and
+    ``fit_steps`` of activation-aware MPO fitting), profile sensitivity (``sensitivity=True``, or pass a measured
+    ``{layer: loss increase}``; layers given their full size stay dense) and heal (``heal_steps`` and/or
+    ``heal_seconds``; by distillation from the original unless ``distill=False``). With ``out`` the result is
+    saved (``save_compressed``); with ``plot`` the sensitivity profile is drawn."""
+    budget = check_budget(budget)
+    if method not in METHODS:
+        raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if out is not None and Path(out).exists() and not overwrite:
+        raise MPOError(f"output folder {str(out)!r} already exists (pass overwrite / --overwrite to replace it)")
+    torch.manual_seed(seed)
+    clock = time.perf_counter()
+    times: dict[str, float] = {}
+    loaded = _as_loaded(model, tokenizer)
+    net, kind = loaded.model, loaded.kind
+    times["load"] = time.perf_counter() - clock
+    names = find_linears(net, layers)
+    modules = {n: net.get_submodule(n) for n in names}
+    needs_text = (method == "whitened-svd" or fit_steps > 0 or sensitivity is True or heal_steps or heal_seconds
+                  or eval_tokens)
+    ids = tokens if tokens is not None else (tokenize_text(loaded.tokenizer, text) if needs_text else None)
+    report = CompressionReport(loaded.source, method, budget, kind,
+                               metric="perplexity" if kind == "causal-lm" else "embedding cosine", times=times)
+    report.params_before, report.bytes_before = model_size(net)
+    report.layer_params_before = sum(m.weight.numel() for m in modules.values())
+
+    eval_ids = train_ids = None
+    if ids is not None:
+        ids = torch.as_tensor(ids).reshape(-1).long()
+        n_eval = min(eval_tokens or 0, len(ids) // 2)
+        eval_ids, train_ids = ids[:n_eval], ids[n_eval:]
+    quality, sentences, reference = None, None, None
+    if eval_ids is not None and len(eval_ids) > 1:
+        clock = time.perf_counter()
+        if kind == "causal-lm":
+            quality = lambda m: perplexity(m, eval_ids, eval_window, None, progress)  # noqa: E731
+        else:
+            if loaded.tokenizer is None:
+                raise MPOError("embedding cosine needs the model's tokenizer")
+            sentences = _decode_sentences(loaded.tokenizer, eval_ids)
+            reference = sentence_embeddings(net, loaded.tokenizer, sentences)
+            quality = lambda m: embedding_cosine(m, reference, loaded.tokenizer, sentences)  # noqa: E731
+        report.quality_before = quality(net)
+        times["evaluate original"] = time.perf_counter() - clock
+
+    teacher = copy.deepcopy(net).eval() if distill and (heal_steps or heal_seconds) else None
+    calib = [] if train_ids is None else windows(train_ids, window, calibration_tokens)
+    grams: dict[str, np.ndarray] = {}
+    if calib and (method == "whitened-svd" or (method == "mpo" and fit_steps > 0)):
+        clock = time.perf_counter()
+        grams = collect_grams(net, names, calib, progress)
+        times["calibrate"] = time.perf_counter() - clock
+
+    sizes = {n: modules[n].weight.numel() for n in names}
+    profile = dict(sensitivity) if isinstance(sensitivity, Mapping) else None
+    if sensitivity is True:
+        if not calib:
+            raise MPOError("sensitivity profiling needs text (tokens)")
+        clock = time.perf_counter()
+        uniform = allocate(sizes, budget)
+        probe = calib[:2]
+        base_out = None if kind == "causal-lm" else [net(b).last_hidden_state.detach() for b in probe]
+
+        def probe_loss(m: nn.Module) -> float:
+            with torch.no_grad():
+                if kind == "causal-lm":
+                    return float(np.mean([float(m(b, labels=b).loss) for b in probe]))
+                return float(np.mean([float(((m(b).last_hidden_state - t) ** 2).mean() / (t ** 2).mean())
+                                      for b, t in zip(probe, base_out)]))
+
+        profile = sensitivity_profile(
+            net, names, lambda n: compress_layer(modules[n], method, uniform[n], n_cores, grams.get(n))[0],
+            probe_loss, progress)
+        times["sensitivity"] = time.perf_counter() - clock
+
+    targets = allocate(sizes, budget, profile)
+    clock = time.perf_counter()
+    specs: dict[str, dict[str, Any]] = {}
+    from .persist import layer_spec
+
+    for name in progress_bar(names, progress, f"compress ({method})"):
+        if targets[name] >= sizes[name]:  # the profile gave this layer its full size: keep it exact and dense
+            d_out, d_in = modules[name].weight.shape
+            layer_report = LayerReport(name, (d_out, d_in), sizes[name], sizes[name], [], 0.0,
+                                       None if name not in grams else 0.0)
+        else:
+            layer, layer_report = compress_layer(modules[name], method, targets[name], n_cores, grams.get(name),
+                                                 fit_steps)
+            layer_report.name = name
+            set_module(net, name, layer)
+            specs[name] = layer_spec(layer)
+        layer_report.sensitivity = None if profile is None else profile[name]
+        report.layers.append(layer_report)
+    grams.clear()
+    times["decompose" + (" + fit" if fit_steps and method == "mpo" and calib else "")] = time.perf_counter() - clock
+    report.layer_params_after = sum(r.params_after for r in report.layers)
+    if quality is not None:
+        clock = time.perf_counter()
+        report.quality_compressed = quality(net)
+        times["evaluate compressed"] = time.perf_counter() - clock
+
+    if heal_steps or heal_seconds:
+        if train_ids is None or len(train_ids) <= window + 1:
+            raise MPOError(f"healing needs more than {window + 1} tokens of text after the evaluation tokens")
+        clock = time.perf_counter()
+        report.heal_losses = heal(net, [net.get_submodule(n) for n in specs], train_ids, heal_steps, heal_seconds,
+                                  window=window, lr=heal_lr, teacher=teacher, seed=seed, progress=progress)
+        report.heal_steps = len(report.heal_losses)
+        times["heal"] = time.perf_counter() - clock
+        teacher = None
+        if quality is not None:
+            clock = time.perf_counter()
+            report.quality_healed = quality(net)
+            times["evaluate healed"] = time.perf_counter() - clock
+    report.params_after, report.bytes_after = model_size(net)
+    if plot is not None:
+        if profile is None:
+            raise MPOError("a sensitivity plot needs the sensitivity profile (sensitivity=True / --sensitivity)")
+        report.plot_sensitivity(plot)
+    if out is not None:
+        from .persist import save_compressed
+
+        clock = time.perf_counter()
+        report.output = str(out)
+        save_compressed(net, out, specs, loaded.tokenizer, _json_safe(report.to_dict()), overwrite)
+        times["save"] = time.perf_counter() - clock
+    return CompressResult(net, loaded.tokenizer, report, specs)
+
+
+def _decode_sentences(tokenizer: Any, ids: torch.Tensor, limit: int = 256) -> list[str]:
+    """Sentences of the evaluation text (decoded back from its tokens) for the embedding comparison."""
+    text = tokenizer.decode(ids.tolist(), skip_special_tokens=True)
+    parts = [s.strip() for s in text.replace("\n", " ").split(". ") if len(s.strip()) > 20]
+    return parts[:limit] or read_sentences(limit=limit)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+__all__ = ["METHODS", "CompressResult", "CompressionReport", "LayerReport", "LowRankLinear", "compress_layer",
+           "compress_model", "model_size"]

@@ -1,0 +1,86 @@
+"""Quality measures for compressed models: causal-LM perplexity on text in fixed windows, and the cosine between
+an encoder's mean-pooled sentence embeddings and the original model's."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..progress import progress_bar
+from .errors import MPOError
+
+
+def default_text_path() -> Path:
+    """gensim's bundled ``lee_background.cor`` (plain English news text), the default evaluation text."""
+    import gensim
+
+    return Path(gensim.__path__[0]) / "test" / "test_data" / "lee_background.cor"
+
+
+def tokenize_text(tokenizer: Any, path: str | os.PathLike | None = None) -> torch.Tensor:
+    """All token ids of a text file (default: ``default_text_path()``) as one 1-D tensor."""
+    if tokenizer is None:
+        raise MPOError("the model has no tokenizer: cannot tokenize text for calibration, healing or evaluation")
+    path = Path(path) if path is not None else default_text_path()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise MPOError(f"text file {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
+    if ids.numel() < 2:
+        raise MPOError(f"text file {str(path)!r} has fewer than 2 tokens")
+    return ids
+
+
+def windows(ids: torch.Tensor, length: int, max_tokens: int | None = None) -> list[torch.Tensor]:
+    """Consecutive non-overlapping windows (1, length) of ``ids`` (the last may be shorter), within ``max_tokens``."""
+    ids = ids[:max_tokens] if max_tokens else ids
+    return [ids[s:s + length][None] for s in range(0, len(ids), length) if len(ids[s:s + length]) > 1]
+
+
+def perplexity(model: nn.Module, ids: torch.Tensor, window: int = 512, max_tokens: int | None = 16384,
+               progress: bool | None = None) -> float:
+    """exp(mean next-token NLL) over the first ``max_tokens`` of ``ids`` in non-overlapping ``window``-token
+    windows (every window predicts its tokens 2..window)."""
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for chunk in progress_bar(windows(ids, window, max_tokens), progress, "perplexity"):
+            logits = model(chunk).logits[0, :-1].float()
+            total += float(nn.functional.cross_entropy(logits, chunk[0, 1:], reduction="sum"))
+            count += chunk.shape[1] - 1
+    if count == 0:
+        raise MPOError("perplexity: no windows of at least 2 tokens to evaluate")
+    return math.exp(total / count)
+
+
+def sentence_embeddings(model: nn.Module, tokenizer: Any, sentences: list[str], batch_size: int = 32) -> torch.Tensor:
+    """Mean-pooled last hidden states over real tokens (sentence-transformers pooling), L2-normalised."""
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for s in range(0, len(sentences), batch_size):
+            enc = tokenizer(sentences[s:s + batch_size], padding=True, truncation=True, max_length=128,
+                            return_tensors="pt")
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"][..., None].to(hidden.dtype)
+            out.append(nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1))
+    return torch.cat(out)
+
+
+def embedding_cosine(model: nn.Module, reference: torch.Tensor, tokenizer: Any, sentences: list[str]) -> float:
+    """Mean cosine between the model's sentence embeddings and ``reference`` (embeddings of the original)."""
+    return float((sentence_embeddings(model, tokenizer, sentences) * reference).sum(-1).mean())
+
+
+def read_sentences(path: str | os.PathLike | None = None, limit: int | None = None) -> list[str]:
+    """Non-empty lines of a text file (default ``lee_background.cor``) split into sentences at '. '."""
+    path = Path(path) if path is not None else default_text_path()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    parts = [s.strip() for line in text.splitlines() for s in line.split(". ") if len(s.strip()) > 20]
+    return parts[:limit] if limit else parts
