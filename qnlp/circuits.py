@@ -9,6 +9,7 @@ sentence circuit is translated once and evaluated many times with new values.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,22 @@ class SentenceCircuit:
 
 
 def _phase(value: Any, where: str) -> Any:
-    """A DisCoPy phase (number or linear sympy expression) as a tnq angle (2 pi phase)."""
+    """A DisCoPy phase (number or linear sympy expression) as a tnq angle (2 pi phase); symbolic phases are
+    converted once (sympy is slow and the same word's phases recur in every sentence)."""
+    try:
+        return _symbolic_phase(value)
+    except TypeError:  # unhashable phase
+        return _convert_phase(value, where)
+    except QnlpError as exc:
+        raise QnlpError(f"{where}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=65536)
+def _symbolic_phase(value: Any) -> Any:
+    return _convert_phase(value, "phase")
+
+
+def _convert_phase(value: Any, where: str) -> Any:
     if isinstance(value, (int, float, np.floating, np.integer)):
         return 2 * math.pi * float(value)
     try:
@@ -87,14 +103,20 @@ def from_functor(diagram: Any, functor: Callable[[Any], Any], width: Callable[[A
     sentence length, where composing DisCoPy diagrams is quadratic."""
     if len(diagram.dom) != 0:
         raise QnlpError(f"diagram domain must be empty (a closed sentence), got {diagram.dom}")
+    return from_layers(((box, width(left)) for left, box, _ in diagram.inside), functor)
 
-    def layers() -> Iterator[tuple[Any, int]]:
-        for left, box, _ in diagram.inside:
-            shift = width(left)
+
+def from_layers(layers: Iterable[tuple[Any, int]], functor: Callable[[Any], Any]) -> SentenceCircuit:
+    """The circuit of a closed diagram given as its boxes in order, each with the qubit offset of its first
+    wire: the functor's image of each box, shifted (see ``from_functor``; callers that know the layout, such
+    as the protein stairs and trees, skip building the diagram at all)."""
+
+    def gates() -> Iterator[tuple[Any, int]]:
+        for box, shift in layers:
             image = functor(box)
             yield from ((b, shift + offset) for b, offset in zip(image.boxes, image.offsets))
 
-    return _translate(layers())
+    return _translate(gates())
 
 
 def _translate(layers: Iterable[tuple[Any, int]]) -> SentenceCircuit:

@@ -99,12 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--out", default="qnlp-drawings", metavar="DIR", help="folder for diagram.png and circuit.png")
     draw.set_defaults(func=_draw)
 
-    try:  # TEMPORARY until qnlp/protein/cli.py lands
-        from qnlp.protein import cli as protein_cli  # more commands register themselves
+    from qnlp.protein import cli as protein_cli  # more commands register themselves
 
-        protein_cli.register(commands)
-    except ImportError:
-        pass
+    protein_cli.register(commands)
     return parser
 
 

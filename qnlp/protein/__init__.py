@@ -4,6 +4,9 @@ Data side: residue alphabets with an explicit unknown-residue policy (alphabet),
 modlamp peptide sets (datasets), a labelled-sequence container with seeded stratified splits (sequences),
 long-sequence truncation / windows / pooling (windows), a classical k-mer logistic-regression baseline (baseline),
 and residue sequences as stairs (ptn) or tree (ctn) diagrams with uniform or hierarchical sharing (diagrams).
+Quantum side (imported from their modules, they pull in torch): compile (ProteinCompiler: residues -> tnq circuits
+without per-sequence DisCoPy work), ansatz (the
+controlled combining box), model (ProteinClassifier, save / load) and cli (``qnlp protein train``).
 
     from qnlp.protein import load_modlamp, ProteinReader, KmerBaseline
     train, test = load_modlamp("AMPvsTM").split(0.25, seed=0)

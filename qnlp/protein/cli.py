@@ -1,0 +1,214 @@
+"""``qnlp protein train``: train a PTN (stairs) or CTN (tree) quantum classifier on labelled protein sequences
+and print its test accuracy, parameter count, time per epoch and evaluation throughput beside the k-mer
+logistic-regression baseline on the same split.
+
+    qnlp protein train --fasta seqs.fa --label-from header --model ptn --sharing hierarchical
+    qnlp protein train --modlamp AMPvsTM --model ptn --sharing uniform --out ptn.safetensors
+
+Data: ``--fasta`` (label from the header or from ``--label-map FILE``), ``--csv`` (label column), or a modlamp
+set. Splits are stratified and seeded: ``--test-fraction`` for the test set, then ``--dev-fraction`` of the rest
+for early stopping (the reported test accuracy is at the epoch with the best dev accuracy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from qnlp.protein.alphabet import ALPHABETS, POLICIES
+from qnlp.protein.compile import PROTEIN_ANSATZE
+from qnlp.protein.diagrams import MODELS, SHARING
+from qnlp.protein.windows import KEEP, POOLING
+
+DEFAULTS = {"ansatz": "controlled", "lr": 0.003, "batch_size": 16, "epochs": 60, "patience": 20}
+"""Training defaults that reach ~0.95 on AMPvsTM (see benchmarks/protein_quantum.py); the generic ansätze train
+slowly on long residue chains."""
+
+
+def register(commands: Any) -> None:
+    """Add ``protein`` (with ``train``) to the ``qnlp`` subcommands."""
+    from qnlp.cli import add_model_options
+
+    protein = commands.add_parser("protein", help="protein / peptide sequence classification (issue #7)",
+                                  description="Residues as words: PTN (stairs) and CTN (tree) circuits.")
+    sub = protein.add_subparsers(dest="protein_command", required=True, metavar="COMMAND")
+    train = sub.add_parser("train", help="train and evaluate a PTN / CTN classifier",
+                           description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fasta", metavar="FILE", help="FASTA file (.gz read too)")
+    source.add_argument("--csv", metavar="FILE", help="CSV / TSV file with sequence and label columns")
+    source.add_argument("--modlamp", metavar="NAME", help="a modlamp data set, e.g. AMPvsTM")
+    train.add_argument("--label-from", choices=("header", "column"), default=None,
+                       help="where labels are: FASTA header or CSV column (default: header for FASTA, column for CSV)")
+    train.add_argument("--label-regex", default=None, metavar="RE",
+                       help="FASTA: label = named group 'label', first group or whole match of RE in the header")
+    train.add_argument("--label-field", type=int, default=-1, metavar="I",
+                       help="FASTA: label = header field I (split by --field-sep)")
+    train.add_argument("--field-sep", default=None, metavar="SEP", help="FASTA header field separator")
+    train.add_argument("--label-map", default=None, metavar="FILE", help="FASTA: two-column file id,label")
+    train.add_argument("--sequence-column", default="sequence", help="CSV sequence column (name or 0-based index)")
+    train.add_argument("--label-column", default="label", help="CSV label column (name or 0-based index)")
+    train.add_argument("--classes", default=None, metavar="A,B", help="label order (first -> class 0)")
+    train.add_argument("--dedupe", action="store_true", help="drop repeated sequences before splitting")
+    train.add_argument("--model", choices=MODELS, default="ptn", help="ptn: stairs (RNN-like); ctn: tree (CNN-like)")
+    train.add_argument("--sharing", choices=SHARING, default="uniform",
+                       help="one combining box everywhere, or one per step (ptn) / tree level (ctn)")
+    train.add_argument("--position-classes", type=int, default=None, metavar="C",
+                       help="ptn hierarchical: C boxes for C equal segments of the chain (any length)")
+    train.add_argument("--alphabet", choices=sorted(ALPHABETS), default="aa20", help="residue classes")
+    train.add_argument("--unknown", choices=POLICIES, default="error", help="non-standard residues (X, B, Z, ...)")
+    train.add_argument("--max-len", type=int, default=None, metavar="N", help="truncate to N residues")
+    train.add_argument("--keep", choices=KEEP, default="both", help="which residues truncation keeps")
+    train.add_argument("--windows", type=int, default=None, metavar="W",
+                       help="train on windows of W residues and pool window predictions per sequence")
+    train.add_argument("--stride", type=int, default=None, metavar="S", help="window stride (default: W)")
+    train.add_argument("--pool", choices=POOLING, default="mean", help="how window predictions are pooled")
+    train.add_argument("--qubits", type=int, default=1, metavar="Q", help="qubits per residue wire")
+    train.add_argument("--init-scale", type=float, default=0.1, metavar="X",
+                       help="initial parameters uniform in [-X, X] (small: boxes start near the identity)")
+    train.add_argument("--test-fraction", type=float, default=0.25, metavar="F")
+    train.add_argument("--dev-fraction", type=float, default=0.15, metavar="F",
+                       help="part of the training data held out for early stopping (0: none)")
+    train.add_argument("--baseline-k", default="1", metavar="K[,K]", help="k-mer sizes of the classical baseline")
+    add_model_options(train)
+    for action in train._actions:  # the protein ansatz joins the shared choices
+        if action.dest == "ansatz":
+            action.choices = sorted([*action.choices, *PROTEIN_ANSATZE])
+    train.set_defaults(func=_train, **DEFAULTS)
+
+
+def _column(value: str) -> str | int:
+    return int(value) if value.isdigit() else value
+
+
+def load_data(args: argparse.Namespace) -> Any:
+    """The labelled SequenceSet the options name."""
+    from qnlp.protein.errors import ProteinDataError
+    from qnlp.protein.loaders import read_csv, read_fasta, read_label_map
+
+    classes = args.classes.split(",") if args.classes else None
+    if args.modlamp:
+        from qnlp.protein.datasets import load_modlamp
+
+        return load_modlamp(args.modlamp, dedupe=args.dedupe)
+    if args.fasta:
+        if args.label_from == "column":
+            raise ProteinDataError("--label-from column applies to --csv; FASTA labels come from the header "
+                                   "or --label-map")
+        label_from: Any = read_label_map(args.label_map) if args.label_map else "header"
+        data = read_fasta(args.fasta, label_from, label_regex=args.label_regex, label_field=args.label_field,
+                          field_sep=args.field_sep, classes=classes)
+    else:
+        if args.label_from == "header":
+            raise ProteinDataError("--label-from header applies to --fasta; CSV labels come from --label-column")
+        data = read_csv(args.csv, _column(args.sequence_column), _column(args.label_column), classes=classes)
+    return data.dedupe() if args.dedupe else data
+
+
+def _items(reader: Any, data: Any, args: argparse.Namespace) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """Token tuples to classify (whole sequences, or windows) and the sequence each came from."""
+    from qnlp.protein.windows import expand_windows
+
+    tokens = [reader.tokens(s, i) for s, i in zip(data.sequences, data.ids)]
+    if args.windows is None:
+        return tokens, np.arange(len(tokens))
+    return expand_windows(tokens, args.windows, args.stride)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from qnlp.protein.baseline import KmerBaseline
+    from qnlp.protein.compile import ProteinCompiler
+    from qnlp.protein.diagrams import ProteinReader
+    from qnlp.protein.errors import ProteinDataError
+    from qnlp.protein.model import ProteinClassifier
+    from qnlp.protein.windows import pool
+
+    if args.windows is not None and args.max_len is not None:
+        raise ProteinDataError("--windows and --max-len exclude each other (windows cover the whole sequence)")
+    for name in ("test_fraction", "dev_fraction"):
+        value = getattr(args, name)
+        if not 0 <= value < 1 or (name == "test_fraction" and value == 0):
+            raise ProteinDataError(f"--{name.replace('_', '-')} must be in {'(0' if name == 'test_fraction' else '[0'}"
+                                   f", 1), got {value}")
+    try:
+        k = tuple(int(x) for x in args.baseline_k.split(","))
+    except ValueError:
+        raise ProteinDataError(f"--baseline-k expects integers like 1 or 1,2, got {args.baseline_k!r}") from None
+    data = load_data(args)
+    if data.labels is None or len(data.label_names) < 2:
+        raise ProteinDataError(f"{data.source}: need labelled sequences of at least two classes")
+    train, test = data.split(args.test_fraction, seed=args.seed)
+    fit_set, dev_set = train.split(args.dev_fraction, seed=args.seed) if args.dev_fraction else (train, None)
+    reader = ProteinReader(args.model, args.sharing, alphabet=args.alphabet, unknown=args.unknown,
+                           max_len=args.max_len, keep=args.keep, position_classes=args.position_classes)
+    compiler = ProteinCompiler(reader, args.ansatz, qubits=args.qubits, layers=args.layers,
+                               single_qubit_params=args.single_qubit_params)
+    clf = ProteinClassifier(compiler, optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
+                            batch_size=args.batch_size, patience=args.patience, shots=args.shots, seed=args.seed,
+                            init_scale=args.init_scale, unknown_words=args.unknown_words, progress=args.progress)
+    X, owner = _items(reader, fit_set, args)
+    y = fit_set.labels[owner]
+    dev = _items(reader, dev_set, args) if dev_set is not None else None
+    start = time.perf_counter()
+    clf.circuits(X)
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    clf.fit(X, y, dev[0] if dev else None, dev_set.labels[dev[1]] if dev else None, checkpoint=args.checkpoint)
+    train_s = time.perf_counter() - start
+
+    def accuracy(subset: Any) -> tuple[float, float]:
+        """(accuracy, sequences per second including compilation of unseen sequences)."""
+        tick = time.perf_counter()
+        items, owners = _items(reader, subset, args)
+        probs = clf.predict_proba(items)
+        if args.windows is not None:
+            probs = pool(probs, owners, len(subset), args.pool)
+        rate = len(subset) / (time.perf_counter() - tick)
+        return float(np.mean(clf.classes_[probs.argmax(1)] == subset.labels)), rate
+
+    test_acc, rate = accuracy(test)
+    baseline = KmerBaseline(k=k, alphabet=args.alphabet, unknown=args.unknown, max_len=args.max_len,
+                            keep=args.keep).fit(train)
+    epochs = len(clf.history_)
+    result: dict[str, Any] = {
+        "data": data.summary(), "classes": list(data.label_names),
+        "split": {"train": len(fit_set), "dev": len(dev_set) if dev_set is not None else 0, "test": len(test)},
+        "model": f"{args.model}/{args.sharing} {args.ansatz} x{args.layers}, {args.qubits} qubit(s) per residue, "
+                 f"{args.alphabet}" + (f", windows {args.windows}" if args.windows else ""),
+        "parameters": clf.n_parameters, "epochs": epochs, "best_epoch": clf.best_epoch_,
+        "test_accuracy": round(test_acc, 4), "train_accuracy": round(accuracy(fit_set)[0], 4),
+        "seconds_per_epoch": round(sum(h["seconds"] for h in clf.history_) / max(epochs, 1), 4),
+        "compile_seconds": round(compile_s, 3), "train_seconds": round(train_s, 3),
+        "eval_sequences_per_second": round(rate, 1),
+        "baseline": {"features": f"{args.alphabet} k={','.join(map(str, k))}", "parameters": baseline.num_parameters,
+                     "test_accuracy": round(baseline.score(test), 4)}}
+    if dev_set is not None:
+        result["dev_accuracy"] = round(accuracy(dev_set)[0], 4)
+    if args.out:
+        clf.save(args.out)
+        result["saved"] = args.out
+    if args.plot:
+        from qnlp.plots import plot_learning_curve
+
+        plot_learning_curve(clf.history_, args.plot)
+        result["plot"] = args.plot
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(result["data"])
+    print(f"split: {result['split']}; model: {result['model']}")
+    print(f"quantum  test accuracy {result['test_accuracy']:.4f}  parameters {result['parameters']:>6}  "
+          f"epochs {epochs} (best {clf.best_epoch_})  {result['seconds_per_epoch']:.3f} s/epoch  "
+          f"eval {result['eval_sequences_per_second']:.0f} seq/s")
+    b = result["baseline"]
+    print(f"baseline test accuracy {b['test_accuracy']:.4f}  parameters {b['parameters']:>6}  "
+          f"(logistic regression, {b['features']})")
+    for key in ("saved", "plot"):
+        if key in result:
+            print(f"{key}: {result[key]}")
+    return 0
