@@ -263,6 +263,33 @@ def qnlp(report: Report, out: Path) -> None:
     _qnlp_parsing(report)
     _qnlp_circuit_vs_discopy(report)
     _qnlp_classifier(report, out)
+    _protein_classifier(report)
+
+
+def _protein_classifier(report: Report) -> None:
+    """Residues as words: a PTN (stairs) classifier on synthetic hydrophobic vs charged peptides."""
+    from qnlp.protein import ProteinReader
+    from qnlp.protein.compile import ProteinCompiler
+    from qnlp.protein.model import ProteinClassifier
+
+    rng = np.random.default_rng(0)
+    hydrophobic, charged = "AILMFVWG", "KRDEHNQS"
+
+    def peptide(label: int) -> str:
+        pool = hydrophobic if label else charged
+        return "".join(rng.choice(list(pool if rng.random() < 0.7 else hydrophobic + charged))
+                       for _ in range(int(rng.integers(8, 16))))
+
+    labels = [int(v) for v in rng.integers(0, 2, 80)]
+    peptides = [peptide(v) for v in labels]
+    clf = ProteinClassifier(ProteinCompiler(ProteinReader("ptn", "uniform"), "controlled"), epochs=15,
+                            learning_rate=0.03, batch_size=16, init_scale=0.1, seed=0, progress=False)
+    _, seconds = _timed(lambda: clf.fit(peptides[:60], labels[:60]))
+    accuracy = clf.score(peptides[60:], labels[60:])
+    report.check("protein PTN classifier (residues as words)", accuracy >= 0.8,  # chance is 0.5
+                 f"synthetic hydrophobic vs charged peptides of 8-15 residues: {clf.n_parameters} parameters, "
+                 f"test accuracy {accuracy:.2f} on 20 held-out peptides ({fmt.seconds(seconds)}); real peptides: "
+                 "qnlp protein train --modlamp AMPvsTM")
 
 
 def _qnlp_circuit_vs_discopy(report: Report) -> None:
