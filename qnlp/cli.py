@@ -164,20 +164,25 @@ def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argpars
     for name, (Xs, ys) in data.items():
         result[f"{name}_accuracy"] = round(clf.score(Xs, ys), 4)
     result.update(extra or {})
-    if args.out:
-        clf.save(args.out)
-        result["model"] = args.out
-    if args.plot:
-        from qnlp.plots import plot_learning_curve
-
-        plot_learning_curve(clf.history_, args.plot)
-        result["plot"] = args.plot
+    save_outputs(clf, args, result)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, value in result.items():
             print(f"{key:>18}: {value}")
     return 0
+
+
+def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """``--out`` (the model) and ``--plot`` (the learning curve), recorded in ``result``."""
+    if args.out:
+        clf.save(args.out)
+        result["saved"] = args.out
+    if args.plot:
+        from qnlp.plots import plot_learning_curve
+
+        plot_learning_curve(clf.history_, args.plot)
+        result["plot"] = args.plot
 
 
 def _draw(args: argparse.Namespace) -> int:

@@ -64,11 +64,13 @@ def save_model(model: QuantumClassifier, path: str | os.PathLike) -> None:
     _write(path, {"weights": model.weights_}, meta)
 
 
-def load_model(path: str | os.PathLike) -> QuantumClassifier:
+def load_model(path: str | os.PathLike, cls: type | None = None) -> QuantumClassifier:
+    """A classifier saved by ``save_model``; ``cls`` (default QuantumClassifier) is the class to rebuild."""
     from qnlp.model import QuantumClassifier
 
     tensors, meta = _read(path, MODEL_FORMAT)
-    model = QuantumClassifier(_compiler_class(meta["pipeline"], path).from_config(meta["pipeline"]), **meta["params"])
+    cls = QuantumClassifier if cls is None else cls
+    model = cls(_compiler_class(meta["pipeline"], path).from_config(meta["pipeline"]), **meta["params"])
     model.symbols_, model.classes_ = list(meta["symbols"]), np.asarray(meta["classes"])
     model.weights_ = tensors["weights"]
     if model.weights_.shape != (len(model.symbols_),):

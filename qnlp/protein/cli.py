@@ -189,14 +189,9 @@ def _train(args: argparse.Namespace) -> int:
                      "test_accuracy": round(baseline.score(test), 4)}}
     if dev_set is not None:
         result["dev_accuracy"] = round(accuracy(dev_set)[0], 4)
-    if args.out:
-        clf.save(args.out)
-        result["saved"] = args.out
-    if args.plot:
-        from qnlp.plots import plot_learning_curve
+    from qnlp.cli import save_outputs
 
-        plot_learning_curve(clf.history_, args.plot)
-        result["plot"] = args.plot
+    save_outputs(clf, args, result)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
