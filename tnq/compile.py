@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .circuit import Circuit, Operation
+from .circuit.circuit import NON_UNITARY
 from .circuit.gates import gate_matrix, is_diagonal
 from .errors import CircuitError
 
@@ -51,6 +52,9 @@ class Gate:
     def __repr__(self) -> str:
         return f"Gate({list(self.wires)}, {self.op.name if self.op is not None else 'matrix'})"
 
+
+SKIPPED = ("id", *NON_UNITARY)
+"""Operations that lowering drops: identities, measurements and barriers."""
 
 BATCH_BUILD_MIN = 4
 """Gate kinds with at least this many unbuilt gates get their matrices in one vectorised construction."""
@@ -89,13 +93,13 @@ class Lowered(NamedTuple):
 
 def lower(circuit: Circuit, relabel_swaps: bool = True) -> Lowered:
     """Bound gates of ``circuit`` on wires; raises if parameters are still symbolic."""
-    if circuit.parameters:
-        raise CircuitError(f"circuit has unbound parameters {circuit.parameters}; call circuit.bind(...) first")
     wire_of = list(range(circuit.num_qubits))  # a list: indexing it is much faster than a numpy array
     gates: list[Gate] = []
-    for op in circuit.gates():
-        if op.name == "id":
+    for op in circuit.ops:
+        if op.name in SKIPPED:
             continue
+        if op.params and op.is_symbolic:
+            raise CircuitError(f"circuit has unbound parameters {circuit.parameters}; call circuit.bind(...) first")
         if relabel_swaps and op.name == "swap":
             a, b = op.qubits
             wire_of[a], wire_of[b] = wire_of[b], wire_of[a]

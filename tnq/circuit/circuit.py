@@ -193,15 +193,16 @@ class Circuit:
         """A copy with symbols replaced by ``values`` (keys: names or Parameters; values may be tensors)."""
         new = self.copy()
         values = by_name(values)  # one pass over the keys, not one per parameter
-        new.ops = [
-            Operation(op.name, op.qubits,
-                      tuple(p.bind(values) if isinstance(p, ParameterExpression) else p for p in op.params),
-                      op.matrix, op.label) if op.is_symbolic else op
-            for op in self.ops
-        ]
-        for op in new.ops:
-            for p in op.params:
-                check_numeric(p, f"bind: gate {op.name} on qubits {list(op.qubits)}")
+        ops = []
+        for op in self.ops:
+            if op.is_symbolic:  # only rebound parameters need checking; the others were checked when added
+                op = Operation(op.name, op.qubits,
+                               tuple(p.bind(values) if isinstance(p, ParameterExpression) else p for p in op.params),
+                               op.matrix, op.label)
+                for p in op.params:
+                    check_numeric(p, f"bind: gate {op.name} on qubits {list(op.qubits)}")
+            ops.append(op)
+        new.ops = ops
         return new
 
     def inverse(self) -> Circuit:
