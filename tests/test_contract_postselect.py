@@ -1,13 +1,17 @@
-"""Post-selected amplitude tensors (some qubits fixed, the rest open) and their batched form, against
-the dense reference; gradients of the batched form against finite differences."""
+"""Post-selected amplitude tensors (some qubits fixed, the rest open) and their stacked form (circuits of one gate
+pattern in one network), against the dense reference; gradients of the stacked form against finite differences."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
 
 import tnq
-from tnq.backends.contract import amplitude_tensors
+from tnq.backends.contract import stacked_amplitude_tensor
+from tnq.circuit.gates import gate_matrix
+from tnq.compile import Gate
 from tnq.contract import TreeCache
 from tnq.errors import SimulationError
 
@@ -46,17 +50,25 @@ def _shape_circuit(angles: np.ndarray | list) -> tnq.Circuit:
     return c
 
 
-def test_batched_amplitude_tensors_match_one_by_one_and_share_one_tree() -> None:
+def _stacked_gates(angles: Any) -> list[Gate]:
+    """The gates of ``_shape_circuit`` for a stack of angle rows (angles[:, k]), numpy or torch."""
+    return [Gate((0,), gate_matrix("h")), Gate((1,), gate_matrix("rx", [angles[:, 0]])),
+            Gate((0, 1), gate_matrix("cx")), Gate((1, 2), gate_matrix("crz", [angles[:, 1]])),
+            Gate((3,), gate_matrix("ry", [angles[:, 2]])), Gate((2, 3), gate_matrix("cx")),
+            Gate((3,), gate_matrix("rz", [angles[:, 0]]))]
+
+
+def test_stacks_of_one_shape_match_one_by_one_and_share_one_tree() -> None:
     rng = np.random.default_rng(5)
-    circuits = [_shape_circuit(rng.uniform(0.1, 3.0, 3)) for _ in range(6)] + [tnq.ghz(4)]  # two shapes
     cache = TreeCache()
-    states = [tnq.simulate(c, "contract", cache=cache) for c in circuits]
-    fixed, open_qubits = {1: 0, 3: 1}, [2, 0]
-    batch = amplitude_tensors(states, fixed, open_qubits)
-    assert batch.shape == (7, 2, 2)
-    for row, circuit in zip(batch, circuits):
-        np.testing.assert_allclose(row, _dense_slice(circuit, fixed, open_qubits), atol=1e-10)
-    assert len(cache) == 2  # one tree per shape, not per circuit
+    fixed, open_wires = {1: 0, 3: 1}, [2, 0]
+    for _ in range(2):  # two stacks of the same gate pattern, new angles each time
+        angles = rng.uniform(0.1, 3.0, size=(6, 3))
+        batch = stacked_amplitude_tensor(_stacked_gates(angles), 4, fixed, open_wires, cache=cache)
+        assert batch.shape == (6, 2, 2)
+        for row, values in zip(batch, angles):
+            np.testing.assert_allclose(row, _dense_slice(_shape_circuit(values), fixed, open_wires), atol=1e-10)
+    assert len(cache) == 1  # one tree per shape, not per stack or per circuit
 
 
 def test_batched_gradients_match_finite_differences() -> None:
@@ -65,8 +77,7 @@ def test_batched_gradients_match_finite_differences() -> None:
     values = rng.uniform(0.2, 2.5, size=(3, 3))
 
     def loss(theta: torch.Tensor) -> torch.Tensor:
-        states = [tnq.simulate(_shape_circuit(list(row)), "contract") for row in theta]
-        amps = amplitude_tensors(states, {1: 0, 3: 0}, [0, 2])
+        amps = stacked_amplitude_tensor(_stacked_gates(theta), 4, {1: 0, 3: 0}, [0, 2])
         probs = amps.abs() ** 2
         return (probs[:, 1, 0] / probs.sum(dim=(1, 2))).sum()
 
@@ -93,17 +104,10 @@ def test_amplitude_tensor_rejects_qubits_neither_fixed_nor_open() -> None:
 def test_stacked_amplitude_tensor_equals_each_circuit_alone() -> None:
     """Gates with a leading batch axis (one matrix per circuit) build one network for the whole stack; each slice
     of the result must equal that circuit's dense amplitudes, also where only some gates are stacked."""
-    from tnq.backends.contract import stacked_amplitude_tensor
-    from tnq.circuit.gates import gate_matrix
-    from tnq.compile import Gate
-
     rng = np.random.default_rng(9)
     angles = rng.uniform(0.1, 3.0, size=(5, 3))
     circuits = [_shape_circuit(row) for row in angles]
-    stacked = [Gate((0,), gate_matrix("h")), Gate((1,), gate_matrix("rx", [angles[:, 0]])),
-               Gate((0, 1), gate_matrix("cx")), Gate((1, 2), gate_matrix("crz", [angles[:, 1]])),
-               Gate((3,), gate_matrix("ry", [angles[:, 2]])), Gate((2, 3), gate_matrix("cx")),
-               Gate((3,), gate_matrix("rz", [angles[:, 0]]))]
+    stacked = _stacked_gates(angles)
     fixed, open_wires = {1: 0, 3: 1}, [2, 0]
     result = stacked_amplitude_tensor(stacked, 4, fixed, open_wires, cache=TreeCache())
     assert result.shape == (5, 2, 2)

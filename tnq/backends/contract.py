@@ -22,7 +22,6 @@ from ..contract.network import (
     amplitude_network,
     expectation_network,
     marginal_network,
-    stack_networks,
 )
 from ..contract.paths import DEFAULT_CACHE, TreeCache, TreeInfo
 from ..contract.program import Program
@@ -182,10 +181,6 @@ class ContractState(State):
             wire_bits[self.wire_of[q]] = b
         return self._template([int(self.wire_of[q]) for q in open_qubits]), wire_bits
 
-    def _open_network(self, fixed: Mapping[int, int], open_qubits: Sequence[int]) -> Network:
-        template, wire_bits = self._open_template(fixed, open_qubits)
-        return template.network(wire_bits)
-
     def _cone(self, wires: Sequence[int], diagonal: bool | Sequence[int]) -> tuple[list[Gate], dict[int, int]]:
         return compact(lightcone(self.gates, list(wires), diagonal), list(wires))
 
@@ -224,28 +219,6 @@ class ContractState(State):
         wire_bits = np.empty_like(qubit_bits)
         wire_bits[:, self.wire_of] = qubit_bits
         return wire_bits
-
-
-def amplitude_tensors(states: Sequence[ContractState], fixed: Mapping[int, int], open_qubits: Sequence[int]) -> Any:
-    """``state.amplitude_tensor(fixed, open_qubits)`` for many states at once, shape (len(states), 2, ...):
-    states whose networks share a structure (circuits of one shape with different parameters) are
-    stacked along a batch index and answered by one contraction with one cached tree."""
-    if not states:
-        raise SimulationError("amplitude_tensors: no states given")
-    nets = [s._open_network(fixed, open_qubits) for s in states]
-    groups: dict[Any, list[int]] = {}
-    for k, net in enumerate(nets):
-        groups.setdefault(net.structure_key(), []).append(k)
-    results: list[Any] = [None] * len(states)
-    for members in groups.values():
-        value = states[members[0]]._run(stack_networks([nets[k] for k in members]))
-        for row, k in enumerate(members):
-            results[k] = value[row]
-    if all(isinstance(v, np.ndarray) for v in results):
-        return np.stack(results)
-    from autoray import do
-
-    return do("stack", results)
 
 
 def stacked_amplitude_tensor(gates: Sequence[Gate], num_wires: int, fixed: Mapping[int, int],

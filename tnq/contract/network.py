@@ -333,48 +333,6 @@ def _index_like(array: Any, column: np.ndarray) -> Any:
     return torch.as_tensor(column)
 
 
-def stack_networks(nets: Sequence[Network], batch_index: str = "batch") -> Network:
-    """One network for a batch of networks of identical structure: tensors that differ between the
-    networks are stacked along a new ``batch_index`` (a hyperedge, kept as the first output axis);
-    tensors equal in all of them are shared. One contraction then answers the whole batch."""
-    first = nets[0]
-    key = first.structure_key()
-    for k, net in enumerate(nets[1:], 1):
-        if net.structure_key() != key:
-            raise ValueError(f"stack_networks: network {k} has a different structure from network 0")
-    from autoray import do
-
-    out = Network(output=(batch_index, *first.output))
-    for k, inds in enumerate(first.inputs):
-        column = [net.arrays[k] for net in nets]
-        if all(_same(column[0], a) for a in column[1:]):
-            out.add(inds, column[0])
-        else:
-            out.add((batch_index, *inds), do("stack", _one_library(column)))
-    if batch_index not in out.size_dict:  # all networks equal (or just one): broadcast the single result
-        out.add((batch_index,), np.ones(len(nets), dtype=np.complex128))
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-        return a.shape == b.shape and bool(np.array_equal(a, b))
-    if getattr(a, "requires_grad", False) or getattr(b, "requires_grad", False):
-        return False  # a trainable tensor is never shared by value: gradients must reach each copy
-    return a.shape == b.shape and bool((numeric_values(a) == numeric_values(b)).all())
-
-
-def _one_library(arrays: list[Any]) -> list[Any]:
-    if all(isinstance(a, np.ndarray) for a in arrays):
-        return arrays
-    import torch
-
-    return [a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a, dtype=np.complex128))
-            for a in arrays]
-
-
 def _doubled(gates: Sequence[Gate], num_wires: int) -> tuple[CircuitNetwork, CircuitNetwork, Network]:
     ket = CircuitNetwork(gates, num_wires, prefix="k")
     bra = CircuitNetwork([Gate(g.wires, _conj(g.matrix)) for g in gates], num_wires, prefix="b")
