@@ -4,15 +4,13 @@ pickled. A model loads back without the training data: the JSON holds the compil
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qnlp.errors import QnlpError
-from tnq.io import atomic_write_bytes
+from tnq.io import read_safetensors, write_safetensors
 
 if TYPE_CHECKING:
     from qnlp.model import QuantumClassifier
@@ -22,28 +20,12 @@ CHECKPOINT_FORMAT = "qnlp.QuantumClassifier.checkpoint/1"
 
 
 def _write(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    from safetensors.numpy import save
-
     tensors = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in tensors.items()}
-    atomic_write_bytes(path, save(tensors, metadata={"qnlp": json.dumps(meta)}))
+    write_safetensors(path, tensors, "qnlp", meta)
 
 
 def _read(path: str | os.PathLike, fmt: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise QnlpError(f"{path}: no such file")
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            raw = (handle.metadata() or {}).get("qnlp")
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise QnlpError(f"{path}: not a readable safetensors file ({exc})") from None
-    try:
-        meta = json.loads(raw) if raw is not None else None
-    except json.JSONDecodeError as exc:
-        raise QnlpError(f"{path}: corrupt qnlp metadata ({exc})") from None
+    tensors, meta = read_safetensors(path, "qnlp", QnlpError)
     if meta is None or meta.get("format") != fmt:
         raise QnlpError(f"{path}: not a {fmt} file (format {None if meta is None else meta.get('format')!r})")
     return tensors, meta

@@ -42,3 +42,35 @@ def save_figure(fig: object, path: str | os.PathLike, dpi: int = 120) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=suffix, dpi=dpi)  # type: ignore[attr-defined]
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict, key: str, meta: dict) -> None:
+    """Numpy arrays in one safetensors file whose metadata entry ``key`` holds ``meta`` as JSON; atomic."""
+    import json
+
+    from safetensors.numpy import save
+
+    atomic_write_bytes(path, save(tensors, metadata={key: json.dumps(meta)}))
+
+
+def read_safetensors(path: str | os.PathLike, key: str, error: type[Exception],
+                     what: str = "file") -> tuple[dict, dict | None]:
+    """(arrays, metadata entry ``key`` parsed from JSON, or None when absent) of a safetensors file; a missing,
+    unreadable or corrupt file raises ``error`` naming the path. Never unpickles anything."""
+    import json
+
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such {what}")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            raw = (handle.metadata() or {}).get(key)
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise error(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        return tensors, (json.loads(raw) if raw is not None else None)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: corrupt {key} metadata ({exc})") from None

@@ -3,14 +3,12 @@ description (hyperparameters, centre, training history). Written atomically; nev
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..io import atomic_write_bytes
+from ..io import read_safetensors, write_safetensors
 from ..tensornet import MPS
 from .errors import BornError
 
@@ -21,8 +19,6 @@ FORMAT = "tnq.born.MPSBornMachine/1"
 
 
 def save_model(model: MPSBornMachine, path: str | os.PathLike) -> None:
-    from safetensors.numpy import save
-
     model._fitted()  # raises when there is nothing to save
     mps = model.mps_
     tensors = {f"site_{k:05d}": np.ascontiguousarray(t) for k, t in enumerate(mps.tensors)}
@@ -30,29 +26,15 @@ def save_model(model: MPSBornMachine, path: str | os.PathLike) -> None:
         tensors["embedding"] = np.ascontiguousarray(model.embedding_)
     meta = {"format": FORMAT, "params": model.get_params(), "center": mps.center,
             "history": model.history_, "best_sweep": model.best_sweep_, "smoothing": model.smoothing_}
-    atomic_write_bytes(path, save(tensors, metadata={"tnq_born": json.dumps(meta)}))
+    write_safetensors(path, tensors, "tnq_born", meta)
 
 
 def load_model(path: str | os.PathLike) -> MPSBornMachine:
-    from safetensors import SafetensorError, safe_open
-
     from .machine import MPSBornMachine
 
-    path = Path(path)
-    if not path.is_file():
-        raise BornError(f"{path}: no such model file")
-    try:
-        with safe_open(str(path), framework="numpy") as handle:
-            raw = (handle.metadata() or {}).get("tnq_born")
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise BornError(f"{path}: not a readable safetensors file ({exc})") from None
-    if raw is None:
+    tensors, meta = read_safetensors(path, "tnq_born", BornError, "model file")
+    if meta is None:
         raise BornError(f"{path}: safetensors file has no tnq_born metadata; not a saved Born machine")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise BornError(f"{path}: corrupt tnq_born metadata ({exc})") from None
     if meta.get("format") != FORMAT:
         raise BornError(f"{path}: unsupported format {meta.get('format')!r}, expected {FORMAT}")
     model = MPSBornMachine(**meta["params"])
