@@ -62,9 +62,12 @@ def parametrised(circuit: tnq.Circuit) -> tuple[tnq.Circuit, list[tnq.Parameter]
     return out, params
 
 
+def random_values(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 2 * np.pi, count)
+
+
 def bind_random(circuit: tnq.Circuit, params: Sequence[tnq.Parameter], seed: int) -> tnq.Circuit:
-    values = np.random.default_rng(seed).uniform(0, 2 * np.pi, len(params))
-    return circuit.bind(dict(zip(params, values.tolist())))
+    return circuit.bind(dict(zip(params, random_values(len(params), seed).tolist())))
 
 
 def random_bits(n: int, count: int, seed: int) -> list[str]:
@@ -179,9 +182,10 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     notes = [f"{n} qubits, {len(gates)} gates; bitstrings {b0} (search), {b1}, {b2} (repeats); quimb and tnq "
              f"serial-hyper search with kahypar+greedy, parallel=False, {search_time:g} s (tnq's auto/hyper presets: "
              f"serial rounds of short greedy/kahypar hyper searches, each round's best refined by subtree "
-             f"reconfiguration; auto stops earlier when the tree is cheap); 'repeat, new parameters' binds fresh "
-             f"angles of an rz-parametrised "
-             f"copy of the circuit and runs simulate(...).amplitude with the warm cache"]
+             f"reconfiguration; auto stops earlier when the tree is cheap); 'repeat, new parameters' gives fresh "
+             f"angles to an rz-parametrised copy of the circuit simulated with parameters=... "
+             f"(state.rebind(values).amplitude, warm cache); '(bind + simulate)' binds the circuit and "
+             f"simulates it again"]
 
     # dense check of tnq's contraction backend on a smaller grid of the same family
     small = tnq.grid_random(3, 4, DEPTH, args.seed)
@@ -200,6 +204,15 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     searches: dict[str, list[float]] = {"quimb": [], **{f"tnq {p}": [] for p in presets}}
 
     # first call (search + contraction), repeated with a fresh cache each time
+    position = {p.name: k for k, p in enumerate(params)}
+    order = np.array([position[name] for name in pcircuit.parameters])  # rebind takes values in this order
+
+    def parametric_state(state: Any) -> Any:
+        """The rz-parametrised circuit simulated symbolically (``parameters=``), sharing ``state``'s tree cache:
+        ``rebind`` then skips binding, lowering and the network layout (what training uses)."""
+        return tnq.simulate(pcircuit, method="contract", optimize=state.optimize, search_time=search_time,
+                            cache=state.cache, parameters=random_values(len(params), args.seed + 6))
+
     def tnq_first(preset: str) -> Callable[[], Any]:
         def go() -> Any:
             optimize = serial_hyper(search_time) if preset == SERIAL else preset
@@ -241,7 +254,9 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     for name, state in states.items():
         pure_jobs[f"{name}: pure contraction"] = tnq_pure(state, b1)
         pure_jobs[f"{name}: repeat, new bitstring"] = (lambda s: lambda: s.amplitude(b1))(state)
-        pure_jobs[f"{name}: repeat, new parameters"] = (lambda s: lambda: tnq.simulate(
+        pure_jobs[f"{name}: repeat, new parameters"] = (lambda s: lambda: s.rebind(
+            random_values(len(params), args.seed + 7)[order]).amplitude(b2))(parametric_state(state))
+        pure_jobs[f"{name}: repeat, new parameters (bind + simulate)"] = (lambda s: lambda: tnq.simulate(
             bind_random(pcircuit, params, args.seed + 7), method="contract", optimize=s.optimize,
             search_time=search_time, cache=s.cache).amplitude(b2))(state)
     qpure, _ = quimb_pure(qc, b1, qopt)
@@ -255,8 +270,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
     for name, t in repeats.items():
         value = complex(t.result)
         exact = q_b2 if "parameters" in name else q_b1
-        ref = name.replace("repeat, new bitstring", "pure contraction").replace("repeat, new parameters",
-                                                                                   "pure contraction")
+        ref = name.split(": ")[0] + ": pure contraction"
         rows.append(Row(name, Timing(t.times, None), abs(value), abs(value - exact),
                         ref=ref if ref != name else None))
 
@@ -266,6 +280,7 @@ def run(args: argparse.Namespace) -> ContractCaseResult:
         before = state.cache.misses
         tnq.simulate(bind_random(pcircuit, params, args.seed + 8), method="contract", optimize=state.optimize,
                      search_time=search_time, cache=state.cache).amplitude(b2)
+        parametric_state(state).rebind(random_values(len(params), args.seed + 8)[order]).amplitude(b2)
         if state.cache.misses != before:
             notes.append(f"{name}: new parameters MISSED the tree cache (structure changed)")
     qmiss = len(list(qopt._cache.keys())) if hasattr(qopt, "_cache") else None

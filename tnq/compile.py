@@ -91,14 +91,15 @@ class Lowered(NamedTuple):
     """``wire_of[q]``: the wire that holds qubit q at the end (after relabelled SWAPs)."""
 
 
-def lower(circuit: Circuit, relabel_swaps: bool = True) -> Lowered:
-    """Bound gates of ``circuit`` on wires; raises if parameters are still symbolic."""
+def lower(circuit: Circuit, relabel_swaps: bool = True, symbolic: bool = False) -> Lowered:
+    """Gates of ``circuit`` on wires; raises if parameters are still symbolic, unless ``symbolic`` (the gates
+    then keep their symbols, for ``tnq.parametric.ParametricGates`` to bind)."""
     wire_of = list(range(circuit.num_qubits))  # a list: indexing it is much faster than a numpy array
     gates: list[Gate] = []
     for op in circuit.ops:
         if op.name in SKIPPED:
             continue
-        if op.params and op.is_symbolic:
+        if not symbolic and op.params and op.is_symbolic:
             raise CircuitError(f"circuit has unbound parameters {circuit.parameters}; call circuit.bind(...) first")
         if relabel_swaps and op.name == "swap":
             a, b = op.qubits

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from .circuit import Circuit
 from .compile import Gate, build_matrices, compact, fuse, lightcone, lower
 from .errors import SimulationError
 from .observables import Hamiltonian, Observable, PauliString, as_hamiltonian
+from .parametric import ParametricGates
 from .state import State
 
 log = logging.getLogger("tnq")
@@ -94,10 +95,32 @@ def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.nd
     return _BACKENDS[backend](gates, num_wires, wire_of, **options)
 
 
+class _Rebinder:
+    """Builds the state of one lowered circuit for given parameter values (``State.rebind``)."""
+
+    def __init__(self, parametric: ParametricGates, backend: str, num_wires: int, wire_of: np.ndarray,
+                 options: dict, fuse_gates: bool) -> None:
+        self.parametric, self.backend, self.num_wires, self.wire_of = parametric, backend, num_wires, wire_of
+        self.options, self.fuse_gates = options, fuse_gates
+
+    def __call__(self, values: Any) -> State:
+        start = time.perf_counter()
+        gates = self.parametric.bind(values)
+        state = _run_backend(self.backend, gates, self.num_wires, self.wire_of, self.options, self.fuse_gates)
+        state.rebinder = self
+        state.info.update(seconds=time.perf_counter() - start)
+        return state
+
+
 def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = None, cutoff: float = 1e-16,
              progress: bool | None = None, memory_budget: int | None = None, optimize: str | Any = "auto",
-             search_time: float = 10.0, cache: Any = None, client: Any = None, fuse_gates: bool = True) -> State:
+             search_time: float = 10.0, cache: Any = None, client: Any = None, fuse_gates: bool = True,
+             parameters: Mapping[Any, Any] | Sequence[Any] | Any = None) -> State:
     """Simulate ``circuit`` from |0...0> and return its final State.
+
+    - ``parameters``: values for the circuit's free symbols (a mapping, or a vector in
+      ``circuit.parameters`` order; torch tensors for autodiff). The state then offers
+      ``state.rebind(new_values)``, which skips binding, lowering and (contraction) the tree search.
 
     - ``max_bond`` / ``cutoff`` (largest relative discarded weight per SVD) bound the MPS.
     - ``optimize`` ("auto", "greedy", "hyper" or a cotengra optimizer), ``search_time`` (seconds),
@@ -109,10 +132,15 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     start = time.perf_counter()
     backend, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
     # The dense backend is the reference: it runs the gates exactly as written.
-    lowered = lower(circuit, relabel_swaps=backend != "dense")
+    lowered = lower(circuit, relabel_swaps=backend != "dense", symbolic=parameters is not None)
     options = dict(max_bond=max_bond, cutoff=cutoff, memory_budget=memory_budget, progress=progress,
                    optimize=optimize, search_time=search_time, cache=cache, client=client)
-    state = _run_backend(backend, lowered.gates, circuit.num_qubits, lowered.wire_of, options, fuse_gates)
+    if parameters is None:
+        state = _run_backend(backend, lowered.gates, circuit.num_qubits, lowered.wire_of, options, fuse_gates)
+    else:
+        rebind = _Rebinder(ParametricGates(lowered.gates, circuit.parameters), backend, circuit.num_qubits,
+                           lowered.wire_of, options, fuse_gates)
+        state = rebind(parameters)
     swaps = sum(1 for op in circuit.gates() if op.name == "swap") if backend != "dense" else 0
     state.info.update(reason=reason, seconds=time.perf_counter() - start, gates_in_circuit=len(lowered.gates),
                       swaps_relabelled=swaps)

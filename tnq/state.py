@@ -27,6 +27,16 @@ class State(ABC):
         self.num_qubits = num_qubits
         self.wire_of = np.asarray(wire_of)
         self.info = info
+        self.rebinder: Any = None  # set by simulate(..., parameters=...): builds the state for new values
+
+    def rebind(self, values: Any) -> State:
+        """The same circuit's state for new parameter values (a mapping, or a vector in
+        ``circuit.parameters`` order). Only for states from ``simulate(circuit, parameters=...)``: it reuses
+        their lowering, and the contraction backend its network layout and tree."""
+        if self.rebinder is None:
+            raise SimulationError("rebind needs a state simulated with parameters=... (tnq.simulate(circuit, "
+                                  "parameters=values)); bind the circuit and simulate it again instead")
+        return self.rebinder(values)
 
     # --- backend primitives (wire order) ---------------------------------------------------------
     @abstractmethod

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -100,100 +100,267 @@ def _conj(array: Any) -> Any:
     return array.conj()
 
 
-def common_library(gates: Sequence[Gate]) -> tuple[list[Gate], Any]:
-    """Put all gate matrices in one array library (torch if any gate is a torch tensor, for
-    autograd); returns the gates and a converter for the other arrays of the network."""
-    ref = next((g.matrix for g in gates if not isinstance(g.matrix, np.ndarray)), None)
-    if ref is None:
-        return list(gates), lambda a: a
+def common_library(matrices: Sequence[Any]) -> tuple[list[Any], Any]:
+    """Put all gate matrices in one array library (torch if any is a torch tensor, for autograd);
+    returns the matrices and a converter for the other arrays of the network."""
+    if all(isinstance(m, np.ndarray) for m in matrices):
+        return list(matrices), _same
     import torch
 
     def convert(a: Any) -> Any:
         return a if isinstance(a, torch.Tensor) else torch.as_tensor(np.array(a, dtype=np.complex128))
 
-    return [Gate(g.wires, convert(g.matrix)) for g in gates], convert
+    return [convert(m) for m in matrices], convert
+
+
+def _same(array: Any) -> Any:
+    return array
 
 
 class CircuitNetwork:
-    """The ket network of a gate list: |psi> = gates |0...0>, with each wire's open index."""
+    """The ket network of a gate list: |psi> = gates |0...0>, with each wire's open index.
+
+    Built in two parts so that re-building it for new gate values (new parameters) is a few array
+    operations: the *layout* (which tensor sits on which indices, from the gate pattern and the
+    diagonality found in the values) is cached, and the *values* are computed vectorised: all runs of
+    one-qubit gates multiplied at once, all multi-qubit gates of one kind reshaped at once."""
 
     def __init__(self, gates: Sequence[Gate], num_wires: int, prefix: str = "k") -> None:
-        gates, self.convert = common_library(gates)
         self.num_wires = num_wires
         self.prefix = prefix
-        self.tensors: list[tuple[tuple[str, ...], Any]] = []
-        self.current = [f"{prefix}{w}_0" for w in range(num_wires)]
-        self._count = [0] * num_wires
-        self.pending: list[Any | None] = [None] * num_wires  # one-qubit product not yet placed
-        self.zero_inputs: set[str] = set()                   # input indices carrying a plain |0>
-        self.started = [False] * num_wires                   # has a multi-qubit gate touched the wire
-        for gate in gates:
-            self._apply(gate)
-        for w in range(num_wires):  # wires never touched by multi-qubit gates: just an input vector
-            if not self.started[w]:
-                self._place_input(w)
-
-    def _new_index(self, wire: int) -> str:
-        self._count[wire] += 1
-        self.current[wire] = f"{self.prefix}{wire}_{self._count[wire]}"
-        return self.current[wire]
-
-    def _place_input(self, wire: int) -> None:
-        """|0> on the wire's first index, with any leading one-qubit gates folded in."""
-        u = self.pending[wire]
-        if u is None:
-            self.zero_inputs.add(f"{self.prefix}{wire}_0")
-        vec = u[..., :, 0] if u is not None else self.convert(np.array([1.0, 0.0], dtype=np.complex128))
-        self.tensors.append(((f"{self.prefix}{wire}_0",), vec))
-        self.pending[wire] = None
-        self.started[wire] = True
-
-    def _flush(self, wire: int) -> None:
-        """Place the pending one-qubit product on a wire already carrying multi-qubit gates."""
-        u = self.pending[wire]
-        if u is None:
-            return
-        self.pending[wire] = None
-        values = numeric_values(u)
-        if np.all(np.abs(values[..., 0, 1]) <= 1e-14) and np.all(np.abs(values[..., 1, 0]) <= 1e-14):
-            self.tensors.append(((self.current[wire],), _einsum("...ii->...i", u)))  # diagonal_slots(u, 1), faster
+        wires = tuple(g.wires for g in gates)
+        runs = _runs(wires, num_wires)
+        matrices = [g.matrix for g in gates]
+        if all(type(m) is np.ndarray and m.ndim == 2 for m in matrices):  # the common case, checked in one pass
+            self.convert, batch = _same, ()
         else:
-            old = self.current[wire]
-            self.tensors.append(((self._new_index(wire), old), u))
-
-    def _apply(self, gate: Gate) -> None:
-        wires, matrix = gate.wires, gate.matrix
-        if len(wires) == 1:
-            w = wires[0]
-            self.pending[w] = matrix if self.pending[w] is None else matrix @ self.pending[w]
-            return
-        for w in wires:
-            if not self.started[w]:
-                self._place_input(w)
-            else:
-                self._flush(w)
-        k = len(wires)
-        diag = _named_diagonal_slots(gate.op.name, k) if gate.op is not None and gate.op.name != "unitary" \
-            else diagonal_slots(matrix, k)
-        out_letters, in_letters = _LETTERS[:k], _LETTERS[k:2 * k]
-        term_in = "".join(out_letters[j] if j in diag else in_letters[j] for j in range(k))
-        kept = [j for j in range(k) if j not in diag]
-        # result axes: diagonal slots (shared index), then outputs and inputs of the other slots
-        result = "".join(out_letters[j] for j in diag) + "".join(out_letters[j] for j in kept) + \
-            "".join(in_letters[j] for j in kept)
-        eq = f"...{''.join(out_letters)}{term_in}->...{result}"
-        tensor = _einsum(eq, matrix.reshape(tuple(matrix.shape[:-2]) + (2,) * (2 * k)))
-        inds = [self.current[wires[j]] for j in diag]
-        ins = [self.current[wires[j]] for j in kept]
-        outs = [self._new_index(wires[j]) for j in kept]
-        self.tensors.append((tuple(inds + outs + ins), tensor))
+            matrices, self.convert = common_library(matrices)
+            batch = _batch_shape(matrices)
+        products = _run_products(matrices, runs, batch, self.convert)
+        flush_diagonal = _flush_diagonal(products, runs)
+        multi_diagonal = tuple(_gate_diagonal_slots(gates[p]) for p in runs.multi)
+        layout = _layout(wires, num_wires, prefix, multi_diagonal, flush_diagonal)
+        gate_tensors = _gate_tensors([matrices[p] for p in runs.multi], multi_diagonal, batch)
+        self.layout = layout
+        self.current = list(layout.current)
+        self.zero_inputs = set(layout.zero_inputs)
+        columns = products[..., :, 0] if products is not None else None
+        diagonals = _einsum("...ii->...i", products) if products is not None else None
+        zero = self.convert(np.array([1.0, 0.0], dtype=np.complex128))
+        sources = {"zero": lambda i: zero, "column": lambda r: columns[r], "diagonal": lambda r: diagonals[r],
+                   "full": lambda r: products[r], "gate": lambda g: gate_tensors[g]}
+        self.tensors: list[tuple[tuple[str, ...], Any]] = [(inds, sources[kind](i)) for inds, kind, i in
+                                                            layout.tensors]
+        self._final = [None if r < 0 else products[r] for r in runs.final]
 
     # --- closing the network ---------------------------------------------------------------------
     def ket_tensors(self) -> list[tuple[tuple[str, ...], Any]]:
         return list(self.tensors)
 
     def final_pending(self, wire: int) -> Any | None:
-        return self.pending[wire]
+        """The product of the one-qubit gates after the wire's last multi-qubit gate (None: no such gate)."""
+        return self._final[wire]
+
+
+class _Runs(NamedTuple):
+    """Where a gate pattern's one-qubit gates go: ``runs[r]`` are the positions of run r (one-qubit gates
+    in a row on one wire, multiplied into one matrix); ``ends[r]`` says where run r is placed ("input":
+    folded into the wire's |0>, "flush": a tensor before a multi-qubit gate, "final": left for the output);
+    ``multi`` are the positions of multi-qubit gates; ``final[w]`` is wire w's final run (-1: none).
+    ``members`` lists every one-qubit gate's position and ``table[r, j]`` is the j-th gate of run r as an
+    index into ``members`` (``len(members)``, an identity, past the run's end)."""
+
+    runs: tuple[tuple[int, ...], ...]
+    ends: tuple[str, ...]
+    multi: tuple[int, ...]
+    final: tuple[int, ...]
+    members: tuple[int, ...]
+    table: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def _runs(wires: tuple[tuple[int, ...], ...], num_wires: int) -> _Runs:
+    runs: list[list[int]] = []
+    ends: list[str] = []
+    open_run = [-1] * num_wires
+    started = [False] * num_wires
+    multi = []
+    for p, ws in enumerate(wires):
+        if len(ws) == 1:
+            w = ws[0]
+            if open_run[w] < 0:
+                open_run[w] = len(runs)
+                runs.append([])
+                ends.append("final")
+            runs[open_run[w]].append(p)
+            continue
+        for w in ws:
+            if open_run[w] >= 0:
+                ends[open_run[w]] = "flush" if started[w] else "input"
+                open_run[w] = -1
+            started[w] = True
+        multi.append(p)
+    for w in range(num_wires):  # wires never touched by multi-qubit gates: the run becomes the input
+        if not started[w] and open_run[w] >= 0:
+            ends[open_run[w]] = "input"
+            open_run[w] = -1
+    members = sorted(p for run in runs for p in run)
+    slot = {p: k for k, p in enumerate(members)}
+    table = np.full((len(runs), max(map(len, runs), default=0)), len(members), dtype=np.int64)
+    for r, run in enumerate(runs):
+        table[r, :len(run)] = [slot[p] for p in run]
+    return _Runs(tuple(map(tuple, runs)), tuple(ends), tuple(multi), tuple(open_run), tuple(members), table)
+
+
+class _Layout(NamedTuple):
+    """The ket network's tensors as (indices, source kind, source number), its final index per wire and
+    the input indices carrying a plain |0>."""
+
+    tensors: tuple[tuple[tuple[str, ...], str, int], ...]
+    current: tuple[str, ...]
+    zero_inputs: frozenset[str]
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(wires: tuple[tuple[int, ...], ...], num_wires: int, prefix: str,
+            multi_diagonal: tuple[tuple[int, ...], ...], flush_diagonal: tuple[bool, ...]) -> _Layout:
+    """Walk the gate pattern once: indices of every tensor, with the same structural simplifications
+    as the module docstring lists (one-qubit runs absorbed, diagonal slots sharing their index)."""
+    runs = _runs(wires, num_wires)
+    run_of = {p: r for r, members in enumerate(runs.runs) for p in members[-1:]}  # a run ends at its last gate
+    flush_rank = {r: k for k, r in enumerate(r for r, e in enumerate(runs.ends) if e == "flush")}
+    count = [0] * num_wires
+    current = [f"{prefix}{w}_0" for w in range(num_wires)]
+    started = [False] * num_wires
+    pending = [-1] * num_wires
+    tensors: list[tuple[tuple[str, ...], str, int]] = []
+    zero_inputs: set[str] = set()
+
+    def new_index(w: int) -> str:
+        count[w] += 1
+        current[w] = f"{prefix}{w}_{count[w]}"
+        return current[w]
+
+    def place_input(w: int) -> None:
+        r = pending[w]
+        if r < 0:
+            zero_inputs.add(current[w])
+        tensors.append(((current[w],), "zero" if r < 0 else "column", r))
+        pending[w], started[w] = -1, True
+
+    def flush(w: int) -> None:
+        r = pending[w]
+        if r < 0:
+            return
+        pending[w] = -1
+        if flush_diagonal[flush_rank[r]]:
+            tensors.append(((current[w],), "diagonal", r))
+        else:
+            old = current[w]
+            tensors.append(((new_index(w), old), "full", r))
+
+    multi_rank = {p: k for k, p in enumerate(runs.multi)}
+    for p, ws in enumerate(wires):
+        if len(ws) == 1:
+            if p in run_of:
+                pending[ws[0]] = run_of[p]
+            continue
+        for w in ws:
+            if not started[w]:
+                place_input(w)
+            else:
+                flush(w)
+        diag = multi_diagonal[multi_rank[p]]
+        kept = [j for j in range(len(ws)) if j not in diag]
+        inds = [current[ws[j]] for j in diag]
+        ins = [current[ws[j]] for j in kept]
+        outs = [new_index(ws[j]) for j in kept]
+        tensors.append((tuple(inds + outs + ins), "gate", multi_rank[p]))
+    for w in range(num_wires):
+        if not started[w]:
+            place_input(w)
+    return _Layout(tuple(tensors), tuple(current), frozenset(zero_inputs))
+
+
+def _batch_shape(matrices: Sequence[Any]) -> tuple[int, ...]:
+    """The common leading (parameter batch) shape of the gate matrices."""
+    shapes = {m.shape[:-2] for m in matrices}
+    if len(shapes) <= 1:
+        return tuple(shapes.pop()) if shapes else ()
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def _stack(arrays: Sequence[Any], batch: tuple[int, ...]) -> Any:
+    """Stack same-size matrices along a new first axis, broadcasting each to the common batch shape."""
+    if all(isinstance(a, np.ndarray) for a in arrays):
+        if not batch:
+            return np.array(arrays)  # faster than np.stack for many small matrices
+        return np.stack([np.broadcast_to(a, batch + a.shape[-2:]) for a in arrays])
+    import torch
+
+    return torch.stack([torch.as_tensor(a).to(torch.complex128).expand(*batch, *a.shape[-2:]) for a in arrays])
+
+
+def _take(stack: Any, index: np.ndarray) -> Any:
+    return stack[index] if isinstance(stack, np.ndarray) else stack[torch_index(index)]
+
+
+def torch_index(index: np.ndarray) -> Any:
+    import torch
+
+    return torch.as_tensor(index, dtype=torch.long)
+
+
+def _run_products(matrices: Sequence[Any], runs: _Runs, batch: tuple[int, ...], convert: Any) -> Any:
+    """Each run's product (later gates on the left) as one stack (runs, *batch, 2, 2): runs are padded
+    with identities to the longest, and step j multiplies every run's j-th gate at once."""
+    if not runs.runs:
+        return None
+    stack = _stack([matrices[p] for p in runs.members] + [convert(np.eye(2, dtype=np.complex128))], batch)
+    table = runs.table
+    products = _take(stack, table[:, 0])
+    for j in range(1, table.shape[1]):
+        products = _take(stack, table[:, j]) @ products
+    return products
+
+
+def _flush_diagonal(products: Any, runs: _Runs) -> tuple[bool, ...]:
+    """Per run placed before a multi-qubit gate: is its product diagonal (for every batch entry)? A diagonal
+    one shares its wire's index instead of opening a new one."""
+    flushed = [r for r, e in enumerate(runs.ends) if e == "flush"]
+    if not flushed:
+        return ()
+    values = np.abs(numeric_values(products)[flushed])
+    off = np.maximum(values[..., 0, 1], values[..., 1, 0]).reshape(len(flushed), -1)
+    return tuple(bool(x) for x in np.all(off <= 1e-14, axis=1))
+
+
+def _gate_diagonal_slots(gate: Gate) -> tuple[int, ...]:
+    k = len(gate.wires)
+    if gate.op is not None and gate.op.name != "unitary":
+        return tuple(_named_diagonal_slots(gate.op.name, k))
+    return tuple(diagonal_slots(gate.matrix, k))
+
+
+def _gate_tensors(matrices: Sequence[Any], diagonal: Sequence[tuple[int, ...]], batch: tuple[int, ...]) -> list[Any]:
+    """Multi-qubit gate matrices as tensors: axes (shared diagonal slots, outputs, inputs of the other
+    slots), one einsum per group of gates with equal size and diagonal slots."""
+    groups: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+    for g, (matrix, diag) in enumerate(zip(matrices, diagonal)):
+        groups.setdefault((int(matrix.shape[-1]).bit_length() - 1, diag), []).append(g)
+    out: list[Any] = [None] * len(matrices)
+    for (k, diag), members in groups.items():
+        stack = _stack([matrices[g] for g in members], batch)
+        out_letters, in_letters = _LETTERS[:k], _LETTERS[k:2 * k]
+        term_in = "".join(out_letters[j] if j in diag else in_letters[j] for j in range(k))
+        kept = [j for j in range(k) if j not in diag]
+        result = "".join(out_letters[j] for j in diag) + "".join(out_letters[j] for j in kept) + \
+            "".join(in_letters[j] for j in kept)
+        tensors = _einsum(f"...{''.join(out_letters)}{term_in}->...{result}",
+                          stack.reshape(tuple(stack.shape[:-2]) + (2,) * (2 * k)))
+        for i, g in enumerate(members):
+            out[g] = tensors[i]
+    return out
 
 
 def amplitude_network(gates: Sequence[Gate] | CircuitNetwork, num_wires: int, bits: np.ndarray,
@@ -234,48 +401,25 @@ class BasisTemplate:
     arrays do not depend on b, so one tree (and its bitstring-independent steps) serves all of them."""
 
     def __init__(self, circuit: CircuitNetwork, num_wires: int, open_wires: Sequence[int] = ()) -> None:
-        open_set = set(open_wires)
         self.open_wires = tuple(open_wires)
+        has_final = tuple(circuit.final_pending(w) is not None for w in range(num_wires))
+        plan = _basis_plan(circuit.layout, has_final, num_wires, self.open_wires)
         eye = circuit.convert(np.eye(2, dtype=np.complex128))
-        tensors = list(circuit.ket_tensors())
-        fixed_by_bit: dict[str, int] = {}
-        for w in range(num_wires):
-            u = circuit.final_pending(w)
-            if w in open_set:
-                tensors.append(((f"o{w}", circuit.current[w]), u if u is not None else eye))
-            elif u is None:
-                fixed_by_bit[circuit.current[w]] = w
-            else:  # the row u[b, :]: a pseudo index r{w} fixed by the bit
-                tensors.append(((f"r{w}", circuit.current[w]), u))
-                fixed_by_bit[f"r{w}"] = w
-        zeros = circuit.zero_inputs - set(fixed_by_bit)
-        self.inputs: list[tuple[str, ...]] = []
+        tensors = [array for _, array in circuit.ket_tensors()]
+        tensors += [eye if circuit.final_pending(w) is None else circuit.final_pending(w) for w in plan.finals]
+        self.inputs = list(plan.inputs)
+        self.variable = list(plan.variable)
         self.constant: list[Any] = []          # arrays (variable entries hold the bits = 0 slice)
-        self.variable: list[int] = []          # positions of variable tensors
         self.sources: list[tuple[Any, tuple[int, ...]]] = []  # per variable tensor: array with bit axes first, wires
-        for inds, array in tensors:
-            if len(inds) == 1 and inds[0] in zeros:
-                continue
-            for x in [i for i in inds if i in zeros]:
-                pos = inds.index(x)
-                array = array[(slice(None),) * pos + (0,)]
-                inds = inds[:pos] + inds[pos + 1:]
-            axes = [k for k, i in enumerate(inds) if i in fixed_by_bit]
+        for source, slicer, axes, wires in plan.entries:
+            array = tensors[source] if slicer is None else tensors[source][slicer]
             if axes:
                 moved = _movedim(array, axes)
-                self._add_variable(tuple(i for i in inds if i not in fixed_by_bit), moved,
-                                   tuple(fixed_by_bit[inds[k]] for k in axes))
-            else:
-                self.inputs.append(tuple(inds))
-                self.constant.append(array)
+                self.sources.append((moved, wires))
+                array = moved[(0,) * len(wires)]
+            self.constant.append(array)
         self.output = tuple(f"o{w}" for w in self.open_wires)
         self.size_dict = {i: 2 for inds in self.inputs for i in inds}
-
-    def _add_variable(self, inds: tuple[str, ...], moved: Any, wires: tuple[int, ...]) -> None:
-        self.variable.append(len(self.inputs))
-        self.sources.append((moved, wires))
-        self.inputs.append(inds)
-        self.constant.append(moved[(0,) * len(wires)])
 
     def network(self, bits: np.ndarray | None = None) -> Network:
         """The network for one bitstring (``bits`` over all wires; entries of open wires are ignored)."""
@@ -310,6 +454,49 @@ class BasisTemplate:
             index = tuple(_index_like(moved, bits[:, w]) for w in wires)
             out[pos] = moved[index]
         return out
+
+
+class _BasisPlan(NamedTuple):
+    """How a BasisTemplate is cut from a ket layout: per kept tensor (source number: a ket tensor, or
+    ``len(ket) + j`` for the j-th wire in ``finals``, whose last one-qubit product or identity closes it),
+    the slicer removing |0> input indices (None: none), and for tensors carrying a bit-fixed index the
+    axes moved to the front and their wires."""
+
+    entries: tuple[tuple[int, tuple | None, tuple[int, ...], tuple[int, ...]], ...]
+    inputs: tuple[tuple[str, ...], ...]
+    variable: tuple[int, ...]
+    finals: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _basis_plan(layout: _Layout, has_final: tuple[bool, ...], num_wires: int,
+                open_wires: tuple[int, ...]) -> _BasisPlan:
+    tensors = [inds for inds, _, _ in layout.tensors]
+    finals: list[int] = []
+    fixed_by_bit: dict[str, int] = {}
+    for w in range(num_wires):
+        if w in open_wires:
+            tensors.append((f"o{w}", layout.current[w]))
+            finals.append(w)
+        elif not has_final[w]:
+            fixed_by_bit[layout.current[w]] = w
+        else:  # the row u[b, :]: a pseudo index r{w} fixed by the bit
+            tensors.append((f"r{w}", layout.current[w]))
+            finals.append(w)
+            fixed_by_bit[f"r{w}"] = w
+    zeros = layout.zero_inputs - set(fixed_by_bit)
+    entries, inputs, variable = [], [], []
+    for source, inds in enumerate(tensors):
+        if len(inds) == 1 and inds[0] in zeros:
+            continue
+        slicer = tuple(0 if i in zeros else slice(None) for i in inds) if any(i in zeros for i in inds) else None
+        inds = tuple(i for i in inds if i not in zeros)
+        axes = tuple(k for k, i in enumerate(inds) if i in fixed_by_bit)
+        if axes:
+            variable.append(len(inputs))
+        entries.append((source, slicer, axes, tuple(fixed_by_bit[inds[k]] for k in axes)))
+        inputs.append(tuple(i for i in inds if i not in fixed_by_bit))
+    return _BasisPlan(tuple(entries), tuple(inputs), tuple(variable), tuple(finals))
 
 
 def _movedim(array: Any, axes: Sequence[int]) -> Any:
