@@ -1,4 +1,4 @@
-"""The MPS backend against qiskit-aer's MPS simulator on 20-30 qubit circuits aer does exactly.
+"""The MPS and contraction backends against qiskit-aer's MPS simulator on 20-30 qubit circuits aer does exactly.
 
 Only probabilities and amplitudes are compared: aer 0.18's save_expectation_value is wrong when some
 qubits are idle (Qiskit/qiskit-aer #2442). Marginals on a few qubits are computed on our side from
@@ -119,3 +119,17 @@ def test_qft_12_also_matches_dense():
     c = _random_then_qft(12, 5)
     exact = tnq.simulate(c, method="dense").statevector()
     np.testing.assert_allclose(tnq.simulate(c, method="mps", cutoff=0.0).statevector(), exact, atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_contract_backend_matches_aer(name, aer_results):
+    """The contraction backend on the same circuits: amplitudes and marginals against aer."""
+    c, _, bits, data = aer_results[name]
+    state = tnq.simulate(c, method="contract", optimize="greedy")
+    mine = state.amplitudes(bits)
+    assert np.abs(mine).max() > 2 ** (-c.num_qubits / 2)
+    np.testing.assert_allclose(mine, np.asarray(data["amps"]), atol=5e-9, rtol=0)
+    for label, qubits in MARGINALS.items():
+        marginal = np.asarray(state.marginal(qubits))  # axis j = qubits[j]; aer: bit j of the index
+        little_endian = marginal.transpose(range(len(qubits) - 1, -1, -1)).reshape(-1)
+        np.testing.assert_allclose(little_endian, np.asarray(data[label]), atol=5e-9)
