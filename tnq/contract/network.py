@@ -302,13 +302,7 @@ def _stack(arrays: Sequence[Any], batch: tuple[int, ...]) -> Any:
 
 
 def _take(stack: Any, index: np.ndarray) -> Any:
-    return stack[index] if isinstance(stack, np.ndarray) else stack[torch_index(index)]
-
-
-def torch_index(index: np.ndarray) -> Any:
-    import torch
-
-    return torch.as_tensor(index, dtype=torch.long)
+    return stack[_index_like(stack, index)]
 
 
 def _run_products(matrices: Sequence[Any], runs: _Runs, batch: tuple[int, ...], convert: Any) -> Any:
