@@ -84,26 +84,56 @@ class CompiledBatch:
             plans = [self.plans[i] for i in group["members"]]
             group["rows"] = [np.array([plan[j][1][1] for plan in plans]) if isinstance(m, tuple) else None
                              for j, (_, m) in enumerate(plans[0])]
+        # per gate kind: the kind rows each circuit uses (a mini-batch builds only its own gates' matrices)
+        self._kind_rows: list[dict[str, list[int]]] = [{} for _ in self.circuits]
+        for i, plan in enumerate(self.plans):
+            for _, m in plan:
+                if isinstance(m, tuple):
+                    self._kind_rows[i].setdefault(m[0], []).append(m[1])
+        for kind in self.kinds.values():
+            kind["slots"] = [(np.asarray(consts, dtype=np.float64), np.asarray(rows, dtype=np.int64),
+                              np.asarray(indices, dtype=np.int64), np.asarray(coefs, dtype=np.float64))
+                             for consts, rows, indices, coefs in kind["slots"]]
 
-    def _matrices(self, theta: Any) -> dict[str, Any]:
-        """Every parameterised gate's matrix, one stack per gate kind."""
+    def _matrices(self, theta: Any, chosen: Sequence[int] | None = None) -> dict[str, tuple[Any, np.ndarray | None]]:
+        """Parameterised gate matrices, one stack per gate kind, with the map from kind row to stack row
+        (``None``: every row, in order). ``chosen``: build only the gates of these circuits, so a mini-batch
+        step costs (and backpropagates through) its own sequences only."""
         torch_mode = not isinstance(theta, np.ndarray)
+        needed: dict[str, list[Any]] = {}
+        if chosen is not None:
+            for i in chosen:
+                for name, rows in self._kind_rows[i].items():
+                    needed.setdefault(name, []).append(rows)
         out = {}
         for name, kind in self.kinds.items():
+            keep = remap = None
+            if chosen is not None:
+                if name not in needed:
+                    continue
+                keep = np.unique(np.concatenate([np.asarray(r) for r in needed[name]]))
+                if len(keep) == kind["count"]:
+                    keep = None
+                else:
+                    remap = np.full(kind["count"], -1, dtype=np.int64)
+                    remap[keep] = np.arange(len(keep))
             params = []
             for consts, rows, indices, coefs in kind["slots"]:
+                if keep is not None:
+                    mask = remap[rows] >= 0 if len(rows) else np.zeros(0, dtype=bool)
+                    consts, rows, indices, coefs = consts[keep], remap[rows[mask]], indices[mask], coefs[mask]
                 if torch_mode:
                     import torch
 
-                    angle = torch.tensor(consts, dtype=torch.float64)
-                    if rows:
-                        terms = theta[torch.tensor(indices)] * torch.tensor(coefs, dtype=torch.float64)
-                        angle = angle.index_add(0, torch.tensor(rows), terms)
+                    angle = torch.as_tensor(consts, dtype=torch.float64)
+                    if len(rows):
+                        terms = theta[torch.as_tensor(indices)] * torch.as_tensor(coefs, dtype=torch.float64)
+                        angle = angle.index_add(0, torch.as_tensor(rows), terms)
                 else:
-                    angle = np.array(consts, dtype=np.float64)
-                    np.add.at(angle, rows, theta[indices] * np.asarray(coefs))
+                    angle = consts.copy()
+                    np.add.at(angle, rows, theta[indices] * coefs)
                 params.append(angle)
-            out[name] = gate_matrix(name, params)
+            out[name] = (gate_matrix(name, params), remap)
         return out
 
     def _constant(self, matrix: np.ndarray) -> Any:
@@ -117,15 +147,16 @@ class CompiledBatch:
     def amplitudes(self, theta: Any, cache: TreeCache | None = None, subset: Sequence[int] | None = None) -> Any:
         """Post-selected output amplitudes, shape (len(circuits), 2**k), including each circuit's constant
         scalar; torch (differentiable) when ``theta`` is a torch tensor. ``subset``: only these circuits
-        (rows in that order), e.g. a mini-batch."""
+        (rows in that order), e.g. a mini-batch: only their gate matrices are built (and backpropagated
+        through), each gate-pattern group still contracted as one stack with its cached tree."""
         cache = DEFAULT_CACHE if cache is None else cache
         torch_mode = not isinstance(theta, np.ndarray)
         if not torch_mode:
             theta = np.asarray(theta, dtype=np.float64)
         if len(theta) != len(self.symbols):
             raise QnlpError(f"expected {len(self.symbols)} parameters, got {len(theta)}")
-        stacks = self._matrices(theta)
         chosen = list(range(len(self.circuits))) if subset is None else [int(i) for i in subset]
+        stacks = self._matrices(theta, None if subset is None else chosen)
         selected: dict[int, list[int]] = {}
         for i in chosen:
             g, position = self.group_of[i]
@@ -141,8 +172,9 @@ class CompiledBatch:
                 if row_index is None:
                     gates.append(Gate(wires, self._constant(m) if torch_mode else m))
                 else:
-                    picked = row_index[take]
-                    gates.append(Gate(wires, stacks[m[0]][_index(picked, torch_mode)]))
+                    stack, remap = stacks[m[0]]
+                    picked = row_index[take] if remap is None else remap[row_index[take]]
+                    gates.append(Gate(wires, stack[_index(picked, torch_mode)]))
             n = first.circuit.num_qubits
             tensors = stacked_amplitude_tensor(gates, n, first.postselect, first.outputs, cache=cache)
             members = [group["members"][p] for p in positions]

@@ -4,6 +4,13 @@ scikit-learn style: ``fit / predict / predict_proba / score``. ``fit`` trains th
 torch autograd and Adam (``optimizer="adam"``) or with SPSA (``optimizer="spsa"``, two loss evaluations
 per step, usable with finite ``shots``), keeps the parameters with the best dev score (early stopping),
 and with ``checkpoint=PATH`` saves after every epoch and resumes from that file.
+
+Regularisation and schedule options (all off by default): ``weight_decay`` (an L2 penalty on the angles added to
+the training loss), ``lr_decay`` (the Adam learning rate is multiplied by it every epoch), ``label_smoothing``
+(targets ``1 - eps`` / ``eps / (k - 1)``) and ``readout="marginal"`` (class ``c`` is outcome ``c`` of the first
+``ceil(log2 k)`` output qubits, the others traced out, instead of outcome ``c`` of all output qubits).
+``selection="loss"`` keeps the epoch with the lowest dev loss instead of the best dev accuracy (a small dev set
+saturates its accuracy early).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from tnq.progress import progress_bar
 Compiler = Callable[[Any], SentenceCircuit]
 """Turns one input item (a sentence, a diagram, a circuit) into a tnq sentence circuit."""
 
+READOUTS = ("outcomes", "marginal")
+"""How output-qubit probabilities become class probabilities (see the module docstring)."""
+
 
 class QuantumClassifier:
     """Classify items by the output-qubit distribution of their circuits (class c = outcome c)."""
@@ -32,13 +42,28 @@ class QuantumClassifier:
     def __init__(self, compile: Compiler, *, optimizer: str = "adam", learning_rate: float = 0.1,
                  epochs: int = 100, batch_size: int | None = None, patience: int | None = 20,
                  spsa: dict[str, float] | None = None, shots: int | None = None, init_scale: float = 1.0,
-                 unknown_words: str = "error", seed: int = 0, progress: bool | None = None) -> None:
+                 unknown_words: str = "error", seed: int = 0, progress: bool | None = None,
+                 weight_decay: float = 0.0, lr_decay: float = 1.0, label_smoothing: float = 0.0,
+                 readout: str = "outcomes", selection: str = "accuracy") -> None:
         if optimizer not in ("adam", "spsa"):
             raise QnlpError(f"optimizer must be 'adam' or 'spsa', got {optimizer!r}")
         if unknown_words not in ("error", "random", "zero"):
             raise QnlpError(f"unknown_words must be 'error', 'random' or 'zero', got {unknown_words!r}")
         if shots is not None and optimizer != "spsa":
             raise QnlpError("shots need optimizer='spsa' (sampled losses have no autograd gradient)")
+        if readout not in READOUTS:
+            raise QnlpError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if selection not in ("accuracy", "loss"):
+            raise QnlpError(f"selection must be 'accuracy' or 'loss', got {selection!r}")
+        for name, value, ok, want in (("weight_decay", weight_decay, weight_decay >= 0, ">= 0"),
+                                      ("lr_decay", lr_decay, 0 < lr_decay <= 1, "in (0, 1]"),
+                                      ("label_smoothing", label_smoothing, 0 <= label_smoothing < 0.5, "in [0, 0.5)")):
+            if not ok:
+                raise QnlpError(f"{name} must be {want}, got {value!r}")
+        if optimizer == "spsa" and (weight_decay or lr_decay != 1 or label_smoothing):
+            raise QnlpError("weight_decay, lr_decay and label_smoothing apply to optimizer='adam' only")
+        self.weight_decay, self.lr_decay = float(weight_decay), float(lr_decay)
+        self.label_smoothing, self.readout, self.selection = float(label_smoothing), readout, selection
         self.compile = compile
         self.optimizer, self.learning_rate, self.epochs = optimizer, learning_rate, epochs
         self.batch_size, self.patience, self.shots, self.seed = batch_size, patience, shots, seed
@@ -104,6 +129,9 @@ class QuantumClassifier:
         k = len(self.classes_)
         if probs.shape[1] < k:
             raise QnlpError(f"{len(self.classes_)} classes but the circuits have only {probs.shape[1]} outcomes")
+        if self.readout == "marginal":  # outcome of the first ceil(log2 k) output qubits, the others traced out
+            kept = 2 ** max(int(np.ceil(np.log2(k))), 0)
+            probs = probs.reshape(probs.shape[0], kept, -1).sum(-1)
         probs = probs[:, :k]
         return probs / probs.sum(-1, keepdims=True) if isinstance(probs, np.ndarray) else \
             probs / probs.sum(-1, keepdim=True)
@@ -141,8 +169,8 @@ class QuantumClassifier:
     def fit(self, X: Sequence[Any], y: Sequence[Any], X_dev: Sequence[Any] | None = None,
             y_dev: Sequence[Any] | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = True) -> QuantumClassifier:
-        """Train on (X, y); with a dev set, keep the epoch with the best dev accuracy (ties: lower dev loss)
-        and stop after
+        """Train on (X, y); with a dev set, keep the epoch with the best dev accuracy (ties: lower dev loss; or
+        the lowest dev loss with ``selection="loss"``) and stop after
         ``patience`` epochs without improvement. ``checkpoint`` is written after every epoch and, when
         ``resume`` and the file exists, training continues from it."""
         if len(X) != len(y) or len(X) == 0:
@@ -169,6 +197,7 @@ class QuantumClassifier:
         for epoch in progress_bar(range(start_epoch, self.epochs), self.progress, "training", unit="epoch"):
             tick = time.perf_counter()
             order = np.random.default_rng([self.seed, epoch]).permutation(len(circuits))
+            state["lr"] = self.learning_rate * self.lr_decay ** epoch
             size = self.batch_size or len(circuits)
             losses = []
             for b in range(0, len(order), size):
@@ -183,7 +212,8 @@ class QuantumClassifier:
                 dev_probs = np.asarray(self._class_probs(dev[0], theta))
                 record["dev_loss"] = _cross_entropy(dev_probs, dev[1])
                 record["dev_acc"] = float(np.mean(dev_probs.argmax(1) == dev[1]))
-                rank = (-record["dev_acc"], record["dev_loss"])
+                rank = (-record["dev_acc"], record["dev_loss"]) if self.selection == "accuracy" else \
+                    (record["dev_loss"], -record["dev_acc"])
                 if rank < best[0]:
                     best, bad_epochs = (rank, theta.copy()), 0
                     self.best_epoch_ = epoch + 1
@@ -208,13 +238,21 @@ class QuantumClassifier:
         opt = torch.optim.Adam([t], lr=self.learning_rate)
         if "adam" in state:
             opt.load_state_dict(state["adam"])
+        for group in opt.param_groups:  # the epoch's learning rate (lr_decay), not the one saved in the state
+            group["lr"] = state.get("lr", self.learning_rate)
         probs = self._class_probs(circuits, t, idx)
-        loss = -torch.log(probs[torch.arange(len(labels)), torch.as_tensor(labels)] + 1e-12).mean()
+        logp = torch.log(probs + 1e-12)
+        k = probs.shape[1]
+        eps = self.label_smoothing
+        target = torch.full_like(probs, eps / max(k - 1, 1))
+        target[torch.arange(len(labels)), torch.as_tensor(labels)] = 1.0 - eps
+        nll = -(target * logp).sum(1).mean()
+        loss = nll + self.weight_decay * (t ** 2).sum() if self.weight_decay else nll
         opt.zero_grad()
         loss.backward()
         opt.step()
         state["adam"] = opt.state_dict()
-        return t.detach().numpy().copy(), float(loss.detach())
+        return t.detach().numpy().copy(), float(nll.detach())
 
     def _spsa_step(self, theta: np.ndarray, circuits: list[SentenceCircuit], idx: np.ndarray, labels: np.ndarray,
                    state: dict[str, Any], epoch: int) -> tuple[np.ndarray, float]:
@@ -253,7 +291,8 @@ class QuantumClassifier:
         return {"optimizer": self.optimizer, "learning_rate": self.learning_rate, "epochs": self.epochs,
                 "batch_size": self.batch_size, "patience": self.patience, "spsa": self.spsa,
                 "shots": self.shots, "init_scale": self.init_scale, "unknown_words": self.unknown_words,
-                "seed": self.seed}
+                "seed": self.seed, "weight_decay": self.weight_decay, "lr_decay": self.lr_decay,
+                "label_smoothing": self.label_smoothing, "readout": self.readout, "selection": self.selection}
 
     @property
     def n_parameters(self) -> int:

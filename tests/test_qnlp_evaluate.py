@@ -100,3 +100,42 @@ def test_mismatched_outputs_and_missing_values_are_clear_errors() -> None:
         from_discopy(G.H)
     with pytest.raises(QnlpError, match="only pure qubit gates"):
         from_discopy(G.Ket(0) >> G.Measure())
+
+
+def _mixed_circuits() -> tuple[list, list[str]]:
+    """Random circuits with one output qubit (different gate kinds and patterns) and protein chains of several
+    lengths (several stacked groups sharing one parameter set)."""
+    from qnlp.protein.compile import ProteinCompiler
+    from qnlp.protein.diagrams import ProteinReader
+
+    symbols = list(sympy.symbols("a b c"))
+    randoms = []
+    for seed in range(40):
+        c = from_discopy(_random_circuit(np.random.default_rng(seed), 3, 10, symbols))
+        if len(c.outputs) == 1 and c.symbols:
+            randoms.append(c)
+    compiler = ProteinCompiler(ProteinReader("ptn", "uniform"), "controlled-mix")
+    proteins = [compiler(s) for s in ["KLAK", "GIGK", "LLKKAL", "AKLW", "WWKKLLAG", "GIGKFL"]]
+    circuits = randoms[:6] + proteins
+    return circuits, sorted({s for c in circuits for s in c.symbols})
+
+
+def test_subset_equals_rows_of_full_evaluation_and_gradients_agree() -> None:
+    torch = pytest.importorskip("torch")
+    circuits, symbols = _mixed_circuits()
+    batch = CompiledBatch(circuits, symbols)
+    values = np.random.default_rng(5).uniform(-1, 1, len(symbols))
+    full = batch.amplitudes(values)
+    n = len(circuits)
+    for subset in ([n - 1, 0, 7], [6, 8, 10], [2], list(range(n))[::-1], [9, 9, 3]):
+        np.testing.assert_allclose(batch.amplitudes(values, subset=subset), full[subset], atol=1e-12)
+        weights = torch.tensor(np.random.default_rng(len(subset)).uniform(0.5, 1.5, len(subset)))
+        a = torch.tensor(values, requires_grad=True)
+        (batch.probabilities(a, subset=subset)[:, 1] * weights).sum().backward()
+        b = torch.tensor(values, requires_grad=True)
+        (batch.probabilities(b)[subset][:, 1] * weights).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-10)
+    # a subset of one group only builds that group's gates: fewer rows than the full stack of its kind
+    stacks = batch._matrices(values, [n - 1])
+    assert any(remap is not None for _, remap in stacks.values())
+    assert sum(len(s) for s, _ in stacks.values()) < sum(len(s) for s, _ in batch._matrices(values).values())

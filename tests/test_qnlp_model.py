@@ -86,3 +86,67 @@ def test_bad_input_gives_clear_errors(data) -> None:
         clf.predict(["man_N cooks_TV"])  # no parse to s
     with pytest.raises(QnlpError, match="shots need optimizer='spsa'"):
         _classifier(shots=10)
+
+
+def test_regularisation_options_are_validated() -> None:
+    for bad in ({"weight_decay": -1.0}, {"lr_decay": 0.0}, {"lr_decay": 1.5}, {"label_smoothing": 0.5},
+                {"readout": "parity"}, {"optimizer": "spsa", "weight_decay": 0.1}):
+        with pytest.raises(QnlpError, match="weight_decay|lr_decay|label_smoothing|readout"):
+            _classifier(**bad)
+
+
+def test_lr_decay_shrinks_later_steps(data) -> None:
+    X, y, *_ = data
+    one = _classifier(epochs=1, batch_size=12).fit(X, y)
+    frozen = _classifier(epochs=3, batch_size=12, lr_decay=1e-9).fit(X, y)
+    free = _classifier(epochs=3, batch_size=12).fit(X, y)
+    np.testing.assert_allclose(frozen.weights_, one.weights_, atol=1e-6)  # epochs 2, 3 step by lr * 1e-9
+    assert np.abs(free.weights_ - one.weights_).max() > 1e-3
+
+
+def test_weight_decay_pulls_angles_towards_zero(data) -> None:
+    X, y, *_ = data
+    plain = _classifier(epochs=15).fit(X, y)
+    decayed = _classifier(epochs=15, weight_decay=0.5).fit(X, y)
+    assert np.linalg.norm(decayed.weights_) < 0.8 * np.linalg.norm(plain.weights_)
+
+
+def test_label_smoothing_loss_is_the_smoothed_cross_entropy(data) -> None:
+    X, y, *_ = data
+    eps = 0.2
+    clf = _classifier(epochs=1, label_smoothing=eps).fit(X, y)  # one full-batch step from the seeded start
+    start = np.random.default_rng(0).uniform(-1, 1, clf.n_parameters)
+    probs = clf._class_probs(clf.circuits(X), start)
+    labels = np.searchsorted(clf.classes_, y)
+    expected = -np.mean((1 - eps) * np.log(probs[np.arange(len(y)), labels])
+                        + eps * np.log(probs[np.arange(len(y)), 1 - labels]))
+    np.testing.assert_allclose(clf.history_[0]["train_loss"], expected, rtol=1e-9)
+
+
+def test_marginal_readout_traces_out_the_other_output_qubits() -> None:
+    from qnlp.protein.compile import ProteinCompiler
+    from qnlp.protein.diagrams import ProteinReader
+
+    seqs, labels = ["KLAKKLAK", "GIGKFLHS", "LLVVALLA", "AVLIVGLA"], ["AMP", "AMP", "TM", "TM"]
+    compiler = ProteinCompiler(ProteinReader("ptn", "uniform"), "controlled", qubits=2)
+    clf = QuantumClassifier(compiler, epochs=2, learning_rate=0.05, readout="marginal", progress=False).fit(
+        seqs, labels)
+    outcomes = clf._compiled(clf.circuits(seqs)).probabilities(clf.weights_)  # (4, 4): qubit 0 is the class
+    assert outcomes.shape == (4, 4)
+    marginal = outcomes[:, :2].sum(1), outcomes[:, 2:].sum(1)
+    np.testing.assert_allclose(clf.predict_proba(seqs), np.stack(marginal, 1), atol=1e-12)
+    first = QuantumClassifier(compiler, epochs=2, learning_rate=0.05, progress=False).fit(seqs, labels)
+    ratio = outcomes[:, :2] / outcomes[:, :2].sum(1, keepdims=True)  # the default reads outcomes 00 and 01
+    np.testing.assert_allclose(first._class_probs(first.circuits(seqs), clf.weights_), ratio, atol=1e-12)
+
+
+def test_loss_selection_keeps_the_epoch_with_the_lowest_dev_loss(data) -> None:
+    X, y, X_dev, y_dev, *_ = data
+    clf = _classifier(epochs=8, batch_size=12, selection="loss", patience=None).fit(X, y, X_dev, y_dev)
+    losses = [h["dev_loss"] for h in clf.history_]
+    assert clf.best_epoch_ == int(np.argmin(losses)) + 1
+    labels = np.searchsorted(clf.classes_, y_dev)
+    kept = clf.predict_proba(X_dev)
+    np.testing.assert_allclose(-np.mean(np.log(kept[np.arange(len(labels)), labels])), min(losses), rtol=1e-9)
+    with pytest.raises(QnlpError, match="selection"):
+        _classifier(selection="f1")
