@@ -15,9 +15,9 @@ from qnlp.circuits import SentenceCircuit
 from qnlp.errors import QnlpError
 from tnq.backends.contract import stacked_amplitude_tensor
 from tnq.circuit.gates import gate_matrix
-from tnq.circuit.parameters import is_symbolic
 from tnq.compile import Gate
 from tnq.contract import TreeCache
+from tnq.parametric import AffineAngles
 
 DEFAULT_CACHE = TreeCache()
 """Trees of sentence shapes, shared by every model in the process (a shape is searched once)."""
@@ -50,19 +50,11 @@ class CompiledBatch:
                 if not op.is_symbolic:
                     plan.append((op.qubits, op.unitary()))
                     continue
-                kind = self.kinds.setdefault(op.name, {"count": 0, "slots": [([], [], [], []) for _ in op.params]})
+                kind = self.kinds.setdefault(op.name, {"count": 0, "slots": [[] for _ in op.params]})
                 row = kind["count"]
                 kind["count"] += 1
                 for slot, p in zip(kind["slots"], op.params):
-                    consts, rows, indices, coefs = slot
-                    if is_symbolic(p):
-                        consts.append(p.const)
-                        for name, coef in p.terms.items():
-                            rows.append(row)
-                            indices.append(position[name])
-                            coefs.append(coef)
-                    else:
-                        consts.append(float(p))
+                    slot.append(p)
                 plan.append((op.qubits, (op.name, row)))
             self.plans.append(plan)
         self._torch_constants: dict[int, Any] = {}
@@ -90,16 +82,13 @@ class CompiledBatch:
             for _, m in plan:
                 if isinstance(m, tuple):
                     self._kind_rows[i].setdefault(m[0], []).append(m[1])
-        for kind in self.kinds.values():
-            kind["slots"] = [(np.asarray(consts, dtype=np.float64), np.asarray(rows, dtype=np.int64),
-                              np.asarray(indices, dtype=np.int64), np.asarray(coefs, dtype=np.float64))
-                             for consts, rows, indices, coefs in kind["slots"]]
+        for kind in self.kinds.values():  # angles = const + sum coef * theta[index], per parameter slot
+            kind["slots"] = [AffineAngles.build(values, position) for values in kind["slots"]]
 
     def _matrices(self, theta: Any, chosen: Sequence[int] | None = None) -> dict[str, tuple[Any, np.ndarray | None]]:
         """Parameterised gate matrices, one stack per gate kind, with the map from kind row to stack row
         (``None``: every row, in order). ``chosen``: build only the gates of these circuits, so a mini-batch
         step costs (and backpropagates through) its own sequences only."""
-        torch_mode = not isinstance(theta, np.ndarray)
         needed: dict[str, list[Any]] = {}
         if chosen is not None:
             for i in chosen:
@@ -117,22 +106,7 @@ class CompiledBatch:
                 else:
                     remap = np.full(kind["count"], -1, dtype=np.int64)
                     remap[keep] = np.arange(len(keep))
-            params = []
-            for consts, rows, indices, coefs in kind["slots"]:
-                if keep is not None:
-                    mask = remap[rows] >= 0 if len(rows) else np.zeros(0, dtype=bool)
-                    consts, rows, indices, coefs = consts[keep], remap[rows[mask]], indices[mask], coefs[mask]
-                if torch_mode:
-                    import torch
-
-                    angle = torch.as_tensor(consts, dtype=torch.float64)
-                    if len(rows):
-                        terms = theta[torch.as_tensor(indices)] * torch.as_tensor(coefs, dtype=torch.float64)
-                        angle = angle.index_add(0, torch.as_tensor(rows), terms)
-                else:
-                    angle = consts.copy()
-                    np.add.at(angle, rows, theta[indices] * coefs)
-                params.append(angle)
+            params = [(angles if keep is None else angles.restrict(keep)).evaluate(theta) for angles in kind["slots"]]
             out[name] = (gate_matrix(name, params), remap)
         return out
 

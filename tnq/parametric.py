@@ -23,15 +23,41 @@ from .errors import CircuitError
 
 
 @dataclass(frozen=True)
-class _AffineColumn:
-    """One parameter slot of every gate of a kind: angle[i] = const[i] + sum over (i, col, coef) entries."""
+class AffineAngles:
+    """The angles of n gates as an affine function of a parameter vector: angle[i] = const[i] plus
+    coef * vector[col] for every (row, col, coef) entry with row i (sparse: an angle uses a few symbols)."""
 
     const: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
     coefs: np.ndarray
 
+    @classmethod
+    def build(cls, values: Sequence[Any], column: Mapping[str, int]) -> AffineAngles:
+        """From one parameter per gate (ParameterExpression or real number); ``column``: symbol -> vector index."""
+        const = np.zeros(len(values))
+        rows, cols, coefs = [], [], []
+        for i, value in enumerate(values):
+            if isinstance(value, ParameterExpression):
+                const[i] = value.const
+                for name, coef in value.terms.items():
+                    rows.append(i)
+                    cols.append(column[name])
+                    coefs.append(coef)
+            else:
+                const[i] = float(value)
+        return cls(const, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
+                   np.array(coefs, dtype=np.float64))
+
+    def restrict(self, keep: np.ndarray) -> AffineAngles:
+        """Only the gates ``keep`` (sorted, distinct), renumbered 0..len(keep)-1."""
+        remap = np.full(len(self.const), -1, dtype=np.int64)
+        remap[keep] = np.arange(len(keep))
+        mask = remap[self.rows] >= 0
+        return AffineAngles(self.const[keep], remap[self.rows[mask]], self.cols[mask], self.coefs[mask])
+
     def evaluate(self, vector: Any) -> Any:
+        """The angles for ``vector`` (numpy, or torch with autograd)."""
         if isinstance(vector, np.ndarray):
             return self.const + np.bincount(self.rows, weights=self.coefs * vector[self.cols],
                                             minlength=len(self.const))
@@ -58,25 +84,9 @@ class ParametricGates:
                 groups.setdefault(g.op.name, []).append(p)
             else:
                 self._each.append(p)
-        self._kinds = [(name, positions, [self._column(positions, j, column)
+        self._kinds = [(name, positions, [AffineAngles.build([self.gates[p].op.params[j] for p in positions], column)
                                           for j in range(len(self.gates[positions[0]].op.params))])
                        for name, positions in groups.items()]
-
-    def _column(self, positions: list[int], slot: int, column: dict[str, int]) -> _AffineColumn:
-        const = np.zeros(len(positions))
-        rows, cols, coefs = [], [], []
-        for i, p in enumerate(positions):
-            value = self.gates[p].op.params[slot]
-            if isinstance(value, ParameterExpression):
-                const[i] = value.const
-                for name, coef in value.terms.items():
-                    rows.append(i)
-                    cols.append(column[name])
-                    coefs.append(coef)
-            else:
-                const[i] = float(value)
-        return _AffineColumn(const, np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
-                             np.array(coefs, dtype=np.float64))
 
     def vector(self, values: Mapping[Any, Any] | Sequence[Any] | np.ndarray | Any) -> Any:
         """``values`` as one vector in ``symbols`` order: a mapping (names or Parameters as keys, extra
