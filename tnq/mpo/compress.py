@@ -23,7 +23,7 @@ from .baselines import LowRankLinear, svd_linear
 from .budget import allocate, check_budget, groups_by_block, sensitivity_profile
 from .errors import MPOError
 from .evaluate import embedding_cosine, perplexity, read_sentences, sentence_embeddings, tokenize_text, windows
-from .fit import activation_error, collect_grams, fit_mpo, whitened_mpo
+from .fit import SITES, activation_error, collect_grams, fit_layer
 from .heal import heal
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
@@ -45,6 +45,8 @@ class LayerReport:
     activation_error: float | None = None
     """||(W - M) X|| / ||W X|| on the calibration inputs (None without calibration)."""
     sensitivity: float | None = None
+    sites: str | None = None
+    """MPO site factorisation, e.g. '24x24 | 24x24' (out x in per site); None for low-rank layers."""
 
 
 @dataclass
@@ -146,31 +148,33 @@ def model_size(model: nn.Module) -> tuple[int, int]:
     return params, nbytes
 
 
-def compress_layer(linear: nn.Linear, method: str, max_params: int, n_cores: int = 3,
-                   gram: np.ndarray | None = None, fit_steps: int = 0) -> tuple[nn.Module, LayerReport]:
-    """One replacement within ``max_params`` weight parameters and its report (name filled in by the caller)."""
+def compress_layer(linear: nn.Linear, method: str, max_params: int, n_cores: int = 2,
+                   gram: np.ndarray | None = None, fit_steps: int = 0, fit_iters: int = 10,
+                   sites: str = "balanced") -> tuple[nn.Module, LayerReport]:
+    """One replacement within ``max_params`` weight parameters and its report (name filled in by the caller). For
+    MPOs with ``gram``, ``fit_steps`` ALS sweeps of ``fit_iters`` CG iterations per core update fit the cores;
+    ``sites`` picks the site factorisation ('balanced' or 'auto', see ``fit.site_candidates``)."""
     W = linear.weight.detach().cpu().to(torch.float64).numpy()
     bias = None if linear.bias is None else linear.bias.detach().cpu()
     if method == "mpo":
-        mpo = whitened_mpo(W, gram, n_cores, max_params)
+        mpo = fit_layer(W, gram, max_params, n_cores, sites, fit_steps, fit_iters)
         layer: nn.Module = MPOLinear(mpo.balance(), bias, dtype=linear.weight.dtype, allow_dense=True)
-        if gram is not None and fit_steps > 0:
-            fit_mpo(layer, W, gram, steps=fit_steps)
-            layer = MPOLinear(layer.to_mpo().balance(), bias, dtype=linear.weight.dtype, allow_dense=True)
-        M = layer.to_mpo().to_matrix()
-        chi = layer.to_mpo().bond_dims
+        M = mpo.to_matrix()
+        chi = mpo.bond_dims
+        sites_text = " | ".join(f"{o}x{i}" for o, i in zip(mpo.out_factors, mpo.in_factors))
     elif method in ("svd", "whitened-svd"):
         if method == "whitened-svd" and gram is None:
             raise MPOError("whitened-svd needs calibration inputs (text tokens)")
         layer = svd_linear(linear, max_params, gram if method == "whitened-svd" else None)
         M = layer.weight_matrix().detach().double().numpy()
-        chi = [layer.rank]
+        chi, sites_text = [layer.rank], None
     else:
         raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     norm = float(np.linalg.norm(W)) or 1.0
     report = LayerReport("", (W.shape[0], W.shape[1]), linear.weight.numel(), sum(p.numel() for p in layer.parameters())
                          - (0 if bias is None else bias.numel()), chi, float(np.linalg.norm(W - M)) / norm,
                          None if gram is None else activation_error(W, M, gram))
+    report.sites = sites_text
     return layer, report
 
 
@@ -186,11 +190,11 @@ def _as_loaded(model: Any, tokenizer: Any) -> LoadedModel:
 
 
 def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers: str | Sequence[str] = ROLES,
-                   n_cores: int = 3, tokenizer: Any = None, text: str | os.PathLike | None = None,
+                   n_cores: int = 2, tokenizer: Any = None, text: str | os.PathLike | None = None,
                    tokens: torch.Tensor | None = None, calibration_tokens: int = 4096, fit_steps: int = 0,
-                   sensitivity: bool | Mapping[str, float] = False, heal_steps: int | None = None,
-                   heal_seconds: float | None = None, heal_lr: float = 0.01, distill: bool = True,
-                   window: int = 256, eval_tokens: int | None = 16384,
+                   fit_iters: int = 10, sites: str = "balanced", sensitivity: bool | Mapping[str, float] = False,
+                   heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
+                   distill: bool = True, window: int = 256, eval_tokens: int | None = 16384,
                    eval_window: int = 512, out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
                    seed: int = 0) -> CompressResult:
@@ -200,13 +204,17 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     Text (``tokens``, or ``text`` file tokenized; default gensim's lee_background.cor) is split: the first
     ``eval_tokens`` evaluate (perplexity in ``eval_window`` windows for causal LMs, sentence-embedding cosine to
     the original for encoders), the rest calibrate (``calibration_tokens``: Gram matrices for whitened SVD and
-    ``fit_steps`` of activation-aware MPO fitting), profile sensitivity (``sensitivity=True``, or pass a measured
+    activation-aware MPO fitting: ``fit_steps`` ALS sweeps over the cores, ``fit_iters`` CG iterations each;
+    ``sites='auto'`` also tries other site factorisations per layer, see ``fit.site_candidates``),
+    profile sensitivity (``sensitivity=True``, or pass a measured
     ``{layer: loss increase}``; layers given their full size stay dense) and heal (``heal_steps`` and/or
     ``heal_seconds``; by distillation from the original unless ``distill=False``). With ``out`` the result is
     saved (``save_compressed``); with ``plot`` the sensitivity profile is drawn."""
     budget = check_budget(budget)
     if method not in METHODS:
         raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if sites not in SITES:
+        raise MPOError(f"sites must be one of {', '.join(SITES)}, got {sites!r}")
     if out is not None and Path(out).exists() and not overwrite:
         raise MPOError(f"output folder {str(out)!r} already exists (pass overwrite / --overwrite to replace it)")
     torch.manual_seed(seed)
@@ -270,7 +278,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                                       for b, t in zip(probe, base_out)]))
 
         profile = sensitivity_profile(
-            net, names, lambda n: compress_layer(modules[n], method, uniform[n], n_cores, grams.get(n))[0],
+            net, names, lambda n: compress_layer(modules[n], method, uniform[n], n_cores, grams.get(n), sites=sites)[0],
             probe_loss, progress)
         times["sensitivity"] = time.perf_counter() - clock
 
@@ -286,7 +294,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                                        None if name not in grams else 0.0)
         else:
             layer, layer_report = compress_layer(modules[name], method, targets[name], n_cores, grams.get(name),
-                                                 fit_steps)
+                                                 fit_steps, fit_iters, sites)
             layer_report.name = name
             set_module(net, name, layer)
             specs[name] = layer_spec(layer)

@@ -1,8 +1,7 @@
 """Activation-aware MPO fitting: collect the input Gram matrix C = X^T X of each layer on calibration text, start
 from a TT-SVD of W with input columns scaled by a Kronecker-structured approximation of the activation scale
-(which folds back into the cores exactly), then minimise ||(W - M) X||^2 = tr((W - M) C (W - M)^T) over all cores
-with Adam. C is used through a rank-k sketch plus an isotropic remainder, so a step costs one rebuild of M and a
-d_out x d_in x k product."""
+(which folds back into the cores exactly), then minimise ||(W - M) X||^2 = tr((W - M) C (W - M)^T) core by core
+with ``als.als_fit`` (alternating least squares against the full C)."""
 
 from __future__ import annotations
 
@@ -15,8 +14,9 @@ import torch
 from torch import nn
 
 from ..progress import progress_bar
+from .als import als_fit
+from .errors import MPOError
 from .factorize import factorize
-from .linear import MPOLinear
 from .mpo import MPO
 
 
@@ -74,15 +74,17 @@ def kron_factors(gram: np.ndarray, factors: Sequence[int], damp: float = 1e-4) -
     return out
 
 
-def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_params: int) -> MPO:
-    """TT-SVD of W within ``max_params``; with ``gram`` (C = X^T X) the TT-SVD runs on W S for S = S_1 (x) ... (x)
-    S_N a Kronecker-factored whitening of C, and S_k^-1 is folded back into core k, so the result is exactly an
-    MPO whose truncation favoured the directions the inputs actually use."""
+def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_params: int,
+                 out_factors: Sequence[int] | None = None, in_factors: Sequence[int] | None = None) -> MPO:
+    """TT-SVD of W within ``max_params`` (sites from the given factors, else balanced); with ``gram`` (C = X^T X)
+    the TT-SVD runs on W S for S = S_1 (x) ... (x) S_N a Kronecker-factored whitening of C, and S_k^-1 is folded
+    back into core k, so the result is exactly an MPO whose truncation favoured the directions the inputs use."""
     d_out, d_in = W.shape
-    outs, ins = factorize(d_out, n_cores), factorize(d_in, n_cores)
+    outs = list(out_factors) if out_factors is not None else factorize(d_out, n_cores)
+    ins = list(in_factors) if in_factors is not None else factorize(d_in, n_cores)
     if gram is None:
         return MPO.from_matrix(W, n_cores=n_cores, max_params=max_params, out_factors=outs, in_factors=ins)
-    factors = kron_factors(gram, ins)
+    factors = kron_factors(gram, ins, damp=1e-6 if max(ins) == d_in else 1e-4)
     WS = W.reshape([d_out, *ins])
     for k, S in enumerate(factors):
         WS = np.moveaxis(np.tensordot(WS, S, axes=([k + 1], [0])), -1, k + 1)
@@ -92,62 +94,37 @@ def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_param
     return mpo
 
 
-def gram_sketch(gram: np.ndarray, rank: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None, float]:
-    """(F, Q, sigma) with C ~ F F^T + sigma (I - Q Q^T), F = Q chol(Q^T C Q), Q an orthonormal randomized range
-    basis of C (exact Cholesky factor, Q None and sigma 0 when d_in <= rank)."""
-    d = gram.shape[0]
-    if d <= rank:
-        return np.linalg.cholesky(gram + 1e-8 * (np.trace(gram) / d) * np.eye(d)), None, 0.0
-    rng = np.random.default_rng(seed)
-    Q, _ = np.linalg.qr(gram @ (gram @ rng.normal(size=(d, rank))))  # one power iteration sharpens the range
-    B = Q.T @ gram @ Q
-    B = (B + B.T) / 2 + 1e-8 * np.trace(B) / rank * np.eye(rank)
-    sigma = max(float(np.trace(gram) - np.trace(B)), 0.0) / (d - rank)
-    return Q @ np.linalg.cholesky(B), Q, sigma
+SITES = ("balanced", "auto")
 
 
-def fit_mpo(layer: MPOLinear, W: np.ndarray, gram: np.ndarray, steps: int = 50, lr: float = 0.02,
-            sketch_rank: int = 256) -> tuple[float, float]:
-    """Minimise tr((W - M) C (W - M)^T) / tr(W C W^T) over the cores of ``layer`` (in place) with Adam, step sizes
-    relative to each core's rms. Returns the relative activation error before and after."""
-    F_np, Q_np, sigma = gram_sketch(gram, sketch_rank)
-    dtype = layer.cores[0].dtype
-    F, Wt = torch.as_tensor(F_np, dtype=dtype), torch.as_tensor(W, dtype=dtype)
-    Q = None if Q_np is None else torch.as_tensor(Q_np, dtype=dtype)
-
-    def error(M: torch.Tensor) -> torch.Tensor:
-        delta = Wt - M
-        dF = delta @ F
-        value = (dF * dF).sum()
-        if sigma > 0 and Q is not None:
-            dQ = delta @ Q
-            value = value + sigma * ((delta * delta).sum() - (dQ * dQ).sum())
-        return value
-
-    with torch.no_grad():
-        norm = float(error(torch.zeros_like(Wt))) or 1.0
-    cores = list(layer.cores)
-    groups = [{"params": [c], "lr": lr * float(c.detach().pow(2).mean().sqrt()) + 1e-12} for c in cores]
-    opt = torch.optim.Adam(groups)
-    before = after = math.nan
-    for step in range(steps + 1):
-        M = _dense(cores, layer.out_features, layer.in_features)
-        loss = error(M) / norm
-        if step == 0:
-            before = float(loss.detach())
-        after = float(loss.detach())
-        if step == steps:
-            break
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return math.sqrt(max(before, 0.0)), math.sqrt(max(after, 0.0))
+def site_candidates(d_out: int, d_in: int, n_cores: int, sites: str = "balanced") -> list[tuple[list[int], list[int]]]:
+    """(out_factors, in_factors) to try. 'balanced': the most even ``n_cores``-site split. 'auto': that and the
+    degenerate two sites (d_out, 1) x (1, d_in), where the MPO is a plain rank-chi factorisation (so the better
+    of the two is never worse than whitened SVD, and layers without Kronecker-like structure stay low-rank)."""
+    if sites not in SITES:
+        raise MPOError(f"sites must be one of {', '.join(SITES)}, got {sites!r}")
+    balanced = (factorize(d_out, n_cores), factorize(d_in, n_cores))
+    low_rank = ([d_out, 1], [1, d_in])
+    return [balanced] if sites == "balanced" or balanced == low_rank else [balanced, low_rank]
 
 
-def _dense(cores: Sequence[torch.Tensor], d_out: int, d_in: int) -> torch.Tensor:
-    from .plan import merge_cores
-
-    return merge_cores(list(cores), torch.einsum).reshape(d_out, d_in)
+def fit_layer(W: np.ndarray, gram: np.ndarray | None, max_params: int, n_cores: int = 2, sites: str = "balanced",
+              sweeps: int = 0, cg_iters: int = 10) -> MPO:
+    """The best MPO within ``max_params`` over ``site_candidates``: each starts from ``whitened_mpo`` and (with
+    ``gram``) is fitted by ``sweeps`` ALS sweeps (the low-rank candidate starts at its optimum, whitened SVD, and
+    is not swept); the winner has the lowest activation error (weight error without ``gram``)."""
+    best: tuple[float, MPO] | None = None
+    d_out, d_in = W.shape
+    for outs, ins in site_candidates(d_out, d_in, n_cores, sites):
+        mpo = whitened_mpo(W, gram, len(outs), max_params, outs, ins)
+        if gram is not None and sweeps > 0 and not (outs[-1] == 1 and ins[0] == 1 and len(outs) == 2):
+            mpo, _ = als_fit(mpo, W, gram, sweeps=sweeps, cg_iters=cg_iters, track=False)
+        M = mpo.to_matrix()
+        error = activation_error(W, M, gram) if gram is not None else float(np.linalg.norm(W - M))
+        if best is None or error < best[0]:
+            best = (error, mpo)
+    assert best is not None
+    return best[1]
 
 
 def activation_error(W: np.ndarray, M: np.ndarray, gram: np.ndarray) -> float:

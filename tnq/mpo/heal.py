@@ -18,7 +18,7 @@ from .errors import MPOError
 
 
 def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor, steps: int | None = None,
-         seconds: float | None = None, window: int = 256, batch_size: int = 1, lr: float = 0.01,
+         seconds: float | None = None, window: int = 256, batch_size: int = 1, lr: float = 0.003,
          warmup: float = 0.1, teacher: nn.Module | None = None, seed: int = 0,
          progress: bool | None = None) -> list[float]:
     """Train the parameters of ``modules`` (all else frozen) on random ``window``-token slices of ``ids`` until
