@@ -16,7 +16,8 @@ from qnlp.protein.errors import ProteinDataError  # noqa: E402
 
 SEQUENCES = ["M", "MK", "GLFDIVKK", "KWKLFKKIPKFLHLAKKF", "LLVVAIIGGLLAVVFC"]
 CASES = [("ptn", "uniform", "sim14", 1), ("ptn", "hierarchical", "iqp", 2), ("ctn", "uniform", "controlled", 1),
-         ("ctn", "hierarchical", "sim15", 1), ("ptn", "uniform", "controlled-mix", 2)]
+         ("ctn", "hierarchical", "sim15", 1), ("ptn", "uniform", "controlled-mix", 2),
+         ("ptn", "uniform", "controlled", 3)]  # the 3-qubit mixture of benchmarks/protein_quantum.py ptn-u-q3m
 
 
 def _theta(circuits, seed=0):
