@@ -49,6 +49,13 @@ def add_model_options(parser: argparse.ArgumentParser, default_ansatz: str = "iq
     parser.add_argument("--unknown-words", choices=("error", "random", "zero"), default="error",
                         help="parameters of words seen only in dev/test: an error, fixed random values (as an "
                              "untrained lambeq weight) or zeros (default: error)")
+    parser.add_argument("--readout", choices=("outcomes", "marginal"), default="outcomes",
+                        help="marginal: class = first output qubit(s), the others traced out (with 2+ qubits)")
+    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="L2", help="L2 penalty on the angles")
+    parser.add_argument("--lr-decay", type=float, default=1.0, metavar="G", help="learning rate factor per epoch")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
+    parser.add_argument("--selection", choices=("accuracy", "loss"), default="accuracy",
+                        help="keep the epoch with the best dev accuracy (ties: loss) or the lowest dev loss")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint", default=None, metavar="PATH",
                         help="save after every epoch and resume from this file when it exists")
@@ -138,16 +145,21 @@ def _train(args: argparse.Namespace) -> int:
     return run_training(pipeline, data, args)
 
 
+def training_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The classifier keyword arguments of the options ``add_model_options`` adds."""
+    return dict(optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+                patience=args.patience, shots=args.shots, seed=args.seed, unknown_words=args.unknown_words,
+                progress=args.progress, readout=args.readout, weight_decay=args.weight_decay, lr_decay=args.lr_decay,
+                label_smoothing=args.label_smoothing, selection=args.selection)
+
+
 def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argparse.Namespace,
                  extra: dict[str, Any] | None = None) -> int:
     """Fit, report accuracy per split, parameters and time; save model / curve when asked. Shared with
     ``qnlp protein train``."""
     from qnlp.model import QuantumClassifier
 
-    clf = QuantumClassifier(compile, optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
-                            batch_size=args.batch_size, patience=args.patience, shots=args.shots, seed=args.seed,
-                            unknown_words=args.unknown_words,
-                            progress=args.progress)
+    clf = QuantumClassifier(compile, **training_options(args))
     start = time.perf_counter()
     compile_start = time.perf_counter()
     for X, _ in data.values():

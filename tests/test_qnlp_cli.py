@@ -68,3 +68,16 @@ def test_errors_are_one_line_with_exit_code_2(files, tmp_path, capsys) -> None:
     untagged.write_text("1 man cooks meal .\n0 man runs program .\n")
     assert main(["train", "--data", str(untagged), "--epochs", "1", "--no-progress"]) == 2
     assert "not POS-tagged" in capsys.readouterr().err
+
+
+def test_training_options_reach_the_classifier(files, tmp_path, capsys) -> None:
+    """--weight-decay, --lr-decay, --label-smoothing, --selection and --readout are passed to the classifier
+    (saved with it, so the loaded model reports them)."""
+    model = tmp_path / "m.safetensors"
+    code = main(["train", "--data", str(files / "train.txt"), "--dev", str(files / "dev.txt"), "--epochs", "2",
+                 "--weight-decay", "0.01", "--lr-decay", "0.9", "--label-smoothing", "0.05", "--selection", "loss",
+                 "--readout", "marginal", "--out", str(model), "--json", "--no-progress"])
+    assert code == 0
+    params = QuantumClassifier.load(model).get_params()
+    assert (params["weight_decay"], params["lr_decay"], params["label_smoothing"]) == (0.01, 0.9, 0.05)
+    assert (params["selection"], params["readout"]) == ("loss", "marginal")

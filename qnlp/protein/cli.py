@@ -75,13 +75,6 @@ def register(commands: Any) -> None:
     train.add_argument("--dev-fraction", type=float, default=0.15, metavar="F",
                        help="part of the training data held out for early stopping (0: none)")
     train.add_argument("--baseline-k", default="1", metavar="K[,K]", help="k-mer sizes of the classical baseline")
-    train.add_argument("--readout", choices=("outcomes", "marginal"), default="outcomes",
-                       help="marginal: class = first output qubit(s), the others traced out (with --qubits 2)")
-    train.add_argument("--weight-decay", type=float, default=0.0, metavar="L2", help="L2 penalty on the angles")
-    train.add_argument("--lr-decay", type=float, default=1.0, metavar="G", help="learning rate factor per epoch")
-    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
-    train.add_argument("--selection", choices=("accuracy", "loss"), default="accuracy",
-                       help="keep the epoch with the best dev accuracy (ties: loss) or the lowest dev loss")
     add_model_options(train)
     for action in train._actions:  # the protein ansatz joins the shared choices
         if action.dest == "ansatz":
@@ -128,6 +121,7 @@ def _items(reader: Any, data: Any, args: argparse.Namespace) -> tuple[list[tuple
 
 
 def _train(args: argparse.Namespace) -> int:
+    from qnlp.cli import training_options
     from qnlp.protein.baseline import KmerBaseline
     from qnlp.protein.compile import ProteinCompiler
     from qnlp.protein.diagrams import ProteinReader
@@ -155,11 +149,7 @@ def _train(args: argparse.Namespace) -> int:
                            max_len=args.max_len, keep=args.keep, position_classes=args.position_classes)
     compiler = ProteinCompiler(reader, args.ansatz, qubits=args.qubits, layers=args.layers,
                                single_qubit_params=args.single_qubit_params)
-    clf = ProteinClassifier(compiler, optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
-                            batch_size=args.batch_size, patience=args.patience, shots=args.shots, seed=args.seed,
-                            init_scale=args.init_scale, unknown_words=args.unknown_words, progress=args.progress,
-                            readout=args.readout, weight_decay=args.weight_decay, lr_decay=args.lr_decay,
-                            label_smoothing=args.label_smoothing, selection=args.selection)
+    clf = ProteinClassifier(compiler, init_scale=args.init_scale, **training_options(args))
     X, owner = _items(reader, fit_set, args)
     y = fit_set.labels[owner]
     dev = _items(reader, dev_set, args) if dev_set is not None else None
