@@ -58,6 +58,8 @@ def test_rebind_equals_binding_and_simulating(method: str, seed: int) -> None:
         expected = tnq.simulate(circuit.bind(dict(zip(circuit.parameters, values))), "dense")
         np.testing.assert_allclose(rebound.amplitudes(bits), expected.amplitudes(bits), atol=1e-10)
         assert abs(rebound.expectation("Z0 X1") - expected.expectation("Z0 X1")) < 1e-10
+        assert rebound.info["reason"] == state.info["reason"]  # rebound states report how they were simulated
+        assert rebound.info["gates_in_circuit"] == state.info["gates_in_circuit"]
 
 
 def test_rebind_keeps_the_contraction_tree_and_follows_structure_changes() -> None:

@@ -99,16 +99,17 @@ class _Rebinder:
     """Builds the state of one lowered circuit for given parameter values (``State.rebind``)."""
 
     def __init__(self, parametric: ParametricGates, backend: str, num_wires: int, wire_of: np.ndarray,
-                 options: dict, fuse_gates: bool) -> None:
+                 options: dict, fuse_gates: bool, info: dict[str, Any]) -> None:
         self.parametric, self.backend, self.num_wires, self.wire_of = parametric, backend, num_wires, wire_of
         self.options, self.fuse_gates = options, fuse_gates
+        self.info = info  # what simulate found (method reason, gate counts): every rebound state reports it too
 
     def __call__(self, values: Any) -> State:
         start = time.perf_counter()
         gates = self.parametric.bind(values)
         state = _run_backend(self.backend, gates, self.num_wires, self.wire_of, self.options, self.fuse_gates)
         state.rebinder = self
-        state.info.update(seconds=time.perf_counter() - start)
+        state.info.update(self.info, seconds=time.perf_counter() - start)
         return state
 
 
@@ -135,15 +136,15 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     lowered = lower(circuit, relabel_swaps=backend != "dense", symbolic=parameters is not None)
     options = dict(max_bond=max_bond, cutoff=cutoff, memory_budget=memory_budget, progress=progress,
                    optimize=optimize, search_time=search_time, cache=cache, client=client)
+    swaps = sum(1 for op in circuit.gates() if op.name == "swap") if backend != "dense" else 0
+    info = dict(reason=reason, gates_in_circuit=len(lowered.gates), swaps_relabelled=swaps)
     if parameters is None:
         state = _run_backend(backend, lowered.gates, circuit.num_qubits, lowered.wire_of, options, fuse_gates)
+        state.info.update(info)
     else:
-        rebind = _Rebinder(ParametricGates(lowered.gates, circuit.parameters), backend, circuit.num_qubits,
-                           lowered.wire_of, options, fuse_gates)
-        state = rebind(parameters)
-    swaps = sum(1 for op in circuit.gates() if op.name == "swap") if backend != "dense" else 0
-    state.info.update(reason=reason, seconds=time.perf_counter() - start, gates_in_circuit=len(lowered.gates),
-                      swaps_relabelled=swaps)
+        state = _Rebinder(ParametricGates(lowered.gates, circuit.parameters), backend, circuit.num_qubits,
+                          lowered.wire_of, options, fuse_gates, info)(parameters)
+    state.info["seconds"] = time.perf_counter() - start  # lowering included
     log.info("tnq.simulate: method=%s (%s)", backend, reason)
     return state
 
