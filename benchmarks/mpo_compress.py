@@ -66,17 +66,22 @@ def parse_method(label: str, cores: int) -> tuple[str, int, str]:
     return "mpo", int(match.group(1) or cores), "auto" if match.group(2) else "balanced"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=THREADS, help="BLAS/torch threads (use --threads=N)")
+def add_method_arguments(parser: argparse.ArgumentParser, heal_minutes: float, threads: int) -> None:
+    """Options shared with mpo_minilm.py: methods and budget, MPO cores and fit, healing length."""
+    parser.add_argument("--threads", type=int, default=threads, help="BLAS/torch threads (use --threads=N)")
     parser.add_argument("--budget", type=float, default=0.5)
     parser.add_argument("--methods", default="mpo,svd,whitened-svd")
     parser.add_argument("--cores", type=int, default=3)
-    parser.add_argument("--heal-minutes", type=float, default=15.0, help="healing time per method")
+    parser.add_argument("--heal-minutes", type=float, default=heal_minutes, help="healing time per method")
     parser.add_argument("--heal-steps", type=int, default=None, help="healing steps per method (instead of time)")
-    parser.add_argument("--heal-lr", type=float, default=0.01)
     parser.add_argument("--fit-steps", type=int, default=1, help="ALS sweeps of activation-aware MPO fitting")
     parser.add_argument("--fit-iters", type=int, default=10, help="CG iterations per core update")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_method_arguments(parser, heal_minutes=15.0, threads=THREADS)
+    parser.add_argument("--heal-lr", type=float, default=0.01)
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")

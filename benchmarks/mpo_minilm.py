@@ -25,7 +25,7 @@ import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-from mpo_compress import parse_method  # noqa: E402
+from mpo_compress import add_method_arguments, parse_method  # noqa: E402
 
 from tnq.io import atomic_write_text  # noqa: E402
 from tnq.mpo.compress import compress_model  # noqa: E402
@@ -40,14 +40,7 @@ def model_folder() -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=THREADS, help="BLAS/torch threads (use --threads=N)")
-    parser.add_argument("--budget", type=float, default=0.5)
-    parser.add_argument("--methods", default="mpo,svd,whitened-svd")
-    parser.add_argument("--cores", type=int, default=3)
-    parser.add_argument("--heal-minutes", type=float, default=2.0, help="healing time per method")
-    parser.add_argument("--heal-steps", type=int, default=None, help="healing steps per method (instead of time)")
-    parser.add_argument("--fit-steps", type=int, default=1, help="ALS sweeps of activation-aware MPO fitting")
-    parser.add_argument("--fit-iters", type=int, default=10, help="CG iterations per core update")
+    add_method_arguments(parser, heal_minutes=2.0, threads=THREADS)
     parser.add_argument("--eval-tokens", type=int, default=8192)
     parser.add_argument("--json", help="write all results here")
     args = parser.parse_args()
