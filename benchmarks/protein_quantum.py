@@ -59,6 +59,13 @@ CONFIGS: dict[str, tuple[dict, dict, dict]] = {  # name: (reader, compiler, trai
     "ptn-u-bag3": ({"model": "ptn", "sharing": "uniform"}, {"ansatz": "controlled"}, {"bag": 3}),
     "ptn-u-q2m-bag3": ({"model": "ptn", "sharing": "uniform"}, {"ansatz": "controlled", "qubits": 2},
                        {"readout": "marginal", "bag": 3}),
+    # residues as general 3-qubit states copied onto the state (qnlp.protein.ansatz.MixtureAnsatz): 4 composition
+    # experts per class, 140 parameters
+    "ptn-u-x3": ({"model": "ptn", "sharing": "uniform"}, {"ansatz": "mixture", "qubits": 3}, {"readout": "marginal"}),
+    "ptn-u-x3-wd": ({"model": "ptn", "sharing": "uniform"}, {"ansatz": "mixture", "qubits": 3},
+                    {"readout": "marginal", "selection": "loss", "learning_rate": 0.01, "epochs": 80,
+                     "patience": 25, "weight_decay": 0.001}),
+    "ptn-u-x2": ({"model": "ptn", "sharing": "uniform"}, {"ansatz": "mixture", "qubits": 2}, {"readout": "marginal"}),
     # order-sensitive mixing ansatz, larger decaying learning rate (lr 0.003 left seed 1 at chance)
     "ptn-u-mix-lr": ({"model": "ptn", "sharing": "uniform"}, {"ansatz": "controlled-mix"},
                      {"learning_rate": 0.01, "lr_decay": 0.97}),

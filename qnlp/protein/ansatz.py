@@ -10,12 +10,14 @@ ansätze (Sim14, IQP) contain such boxes only at special parameter points and tr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import sympy
+from discopy.grammar import pregroup
 from discopy.quantum.circuit import Circuit
-from discopy.quantum.gates import Ry
+from discopy.quantum.gates import Bra, Ket, Ry, X
 
 from qnlp.ansatz import CircuitAnsatz, _at, _controlled, _wire
 from qnlp.errors import QnlpError
@@ -59,3 +61,55 @@ class ControlledAnsatz(CircuitAnsatz):
             for i in range(n_qubits - 1):
                 circuit = circuit >> _controlled(Ry(t[n_qubits + i]), i, i + 1, n_qubits)
         return circuit
+
+
+def gray_code_controls(n_controls: int) -> list[int]:
+    """The control (0 .. n_controls-1) of the CNOT after each of the 2^n_controls rotations of a uniformly
+    controlled rotation (Möttönen et al. 2004): the bit in which Gray codes i and i+1 (cyclically) differ."""
+    size = 2 ** n_controls
+    gray = [i ^ (i >> 1) for i in range(size)]
+    return [(gray[i] ^ gray[(i + 1) % size]).bit_length() - 1 for i in range(size)]
+
+
+def real_state(n_qubits: int, angles: Sequence) -> Circuit:
+    """A circuit preparing, from ``|0...0>``, any real ``n_qubits`` state with ``2^n - 1`` angles: qubit ``t`` gets a
+    uniformly controlled ``Ry`` from qubits ``0..t-1`` (Gray-code ``Ry``/CNOT ladder). Each block's first angle is
+    offset by a quarter turn, so all-zero angles give the uniform superposition."""
+    if len(angles) != 2 ** n_qubits - 1:
+        raise QnlpError(f"real_state on {n_qubits} qubits takes {2 ** n_qubits - 1} angles, got {len(angles)}")
+    circuit, k = _wire(n_qubits), 0
+    for target in range(n_qubits):
+        controls = gray_code_controls(target) if target else [None]
+        for i, control in enumerate(controls):
+            circuit = circuit >> _at(Ry(angles[k] + (0.25 if i == 0 else 0)), target, n_qubits)
+            k += 1
+            if control is not None:
+                circuit = circuit >> _controlled(X, control, target, n_qubits)
+    return circuit
+
+
+class MixtureAnsatz(CircuitAnsatz):
+    """Residue states are general real states on ``q`` qubits (:func:`real_state`, ``2^q - 1`` angles each); the
+    combining box on (state, residue) copies each state qubit onto its residue qubit (CNOT) and post-selects the
+    residue on ``<0|``: it multiplies basis amplitude ``s`` of the state by the residue's amplitude ``s``.
+
+    Why: a chain then ends in ``P(s) ∝ prod_r |phi_r(s)|^2``, a product of experts per hidden state ``s``; with the
+    class read from the first qubit (``readout="marginal"``) the class probability is a mixture of ``2^(q-1)``
+    log-linear (composition) models per class, which a single diagonal qubit (:class:`ControlledAnsatz`) cannot
+    express. The combining box has no parameters; zero angles give uniform residue states (every expert equal)."""
+
+    def params_shape(self, n_qubits: int) -> tuple[int, ...]:
+        return (2 ** n_qubits - 1,)
+
+    def box_circuit(self, box: pregroup.Box) -> Circuit:
+        dom, cod = self.ob_size(box.dom), self.ob_size(box.cod)
+        if dom == 0 and cod > 0:
+            symbols = [sympy.Symbol(f"{self.label(box)}_{i}") for i in range(2 ** cod - 1)]
+            return Ket(*[0] * cod) >> real_state(cod, symbols)
+        if dom == 2 * cod and cod > 0:
+            circuit = _wire(dom)
+            for i in range(cod):
+                circuit = circuit >> _controlled(X, i, cod + i, dom)
+            return circuit >> _wire(cod) @ Bra(*[0] * cod)
+        raise QnlpError(f"MixtureAnsatz maps residue states (0 -> q qubits) and combining boxes (2q -> q qubits); "
+                        f"box {box.name!r} goes from {dom} to {cod} qubits")

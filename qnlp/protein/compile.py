@@ -11,21 +11,27 @@ reader(sequence)))`` gate for gate (tests compare the probabilities).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from discopy.grammar.pregroup import Box, Word
 
+from qnlp.ansatz import CircuitAnsatz
 from qnlp.circuits import SentenceCircuit, from_layers
 from qnlp.errors import QnlpError
+from qnlp.protein.ansatz import ControlledAnsatz, MixtureAnsatz
 from qnlp.protein.diagrams import ProteinReader
 from qnlp.protein.errors import ProteinDataError
 from qnlp.readers import TreeReader
 
-PROTEIN_ANSATZE = {"controlled": False, "controlled-mix": True}
-"""Protein combining-box ansätze (:class:`~qnlp.protein.ansatz.ControlledAnsatz`) -> its ``mix`` flag: without the
-state ``Ry`` layer every residue acts diagonally (a composition model that trains robustly); with it, residue order
-matters but training depends more on the initialisation."""
+PROTEIN_ANSATZE: dict[str, Callable[..., CircuitAnsatz]] = {
+    "controlled": partial(ControlledAnsatz, mix=False), "controlled-mix": partial(ControlledAnsatz, mix=True),
+    "mixture": MixtureAnsatz}
+"""Protein ansätze by name. ``controlled``: every residue acts diagonally on one state (a composition model that
+trains robustly); ``controlled-mix``: with a state ``Ry`` layer residue order matters, but training depends more on
+the initialisation; ``mixture``: residues as general states on ``qubits`` qubits copied onto the state (a mixture of
+``2^(qubits-1)`` composition models per class with ``readout="marginal"``)."""
 
 COMPILER = "qnlp.protein.compile:ProteinCompiler"
 """The ``compiler`` entry of :attr:`ProteinCompiler.config`: which class rebuilds a saved model's compiler."""
@@ -44,7 +50,6 @@ class ProteinCompiler:
                  word_layers: int | None = None) -> None:
         from qnlp import ansatz as ansatz_module
         from qnlp.pipeline import ANSATZE
-        from qnlp.protein.ansatz import ControlledAnsatz
 
         if reader is None:
             reader = ProteinReader()
@@ -61,13 +66,7 @@ class ProteinCompiler:
         self.reader, self.ansatz_name, self.qubits = reader, ansatz, qubits
         self.layers, self.single_qubit_params = layers, single_qubit_params
         self.word_layers = layers if word_layers is None else word_layers
-        if ansatz in PROTEIN_ANSATZE:
-            mix = PROTEIN_ANSATZE[ansatz]
-
-            def cls(*args: Any, **kwargs: Any) -> ControlledAnsatz:
-                return ControlledAnsatz(*args, mix=mix, **kwargs)
-        else:
-            cls = getattr(ansatz_module, ANSATZE[ansatz])
+        cls = PROTEIN_ANSATZE[ansatz] if ansatz in PROTEIN_ANSATZE else getattr(ansatz_module, ANSATZE[ansatz])
         ty = reader.word_type
         self._word_ansatz = cls({ob.name: qubits for ob in ty.inside}, n_layers=self.word_layers,
                                 n_single_qubit_params=single_qubit_params)

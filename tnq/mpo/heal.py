@@ -5,6 +5,7 @@ step and/or wall-clock budget."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Sequence
@@ -42,10 +43,12 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor, step
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
-    start, total = time.perf_counter(), steps if steps is not None else 10 ** 9
+    start = time.perf_counter()
+    counter = range(steps) if steps is not None else itertools.count()  # a time budget alone: no step total
+    desc = "healing" if seconds is None else f"healing ({seconds / 60:.3g} min budget)"
     model.train()
     try:
-        for step in progress_bar(range(total), progress, "healing", total=steps):
+        for step in progress_bar(counter, progress, desc, unit="step"):
             done = step / steps if steps else 0.0
             if seconds is not None:
                 done = max(done, (time.perf_counter() - start) / seconds)

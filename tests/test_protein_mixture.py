@@ -1,0 +1,87 @@
+"""MixtureAnsatz: residue states reach every real state (checked with DisCoPy's own tensor evaluation), and a
+chain's output distribution is the normalised product of its residues' squared amplitudes (tnq contraction)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("discopy")
+
+from discopy.grammar.pregroup import Box, Ty, Word  # noqa: E402
+
+from qnlp.ansatz import bind_circuit  # noqa: E402
+from qnlp.errors import QnlpError  # noqa: E402
+from qnlp.evaluate import CompiledBatch  # noqa: E402
+from qnlp.protein.ansatz import MixtureAnsatz, gray_code_controls, real_state  # noqa: E402
+from qnlp.protein.compile import ProteinCompiler  # noqa: E402
+from qnlp.protein.diagrams import ProteinReader  # noqa: E402
+
+
+def _angles_for(psi: np.ndarray) -> np.ndarray:
+    """Angles of :func:`real_state` that prepare the real unit vector ``psi`` (qubit 0 most significant), computed
+    independently: per level the effective ``Ry`` angle of each control pattern, then the Gray-code sign system."""
+    n = int(np.log2(psi.size))
+    angles = []
+    for t in range(n):
+        blocks = psi.reshape(2 ** t, 2, -1)  # prefix x (qubits 0..t-1), qubit t, rest
+        if t < n - 1:
+            norms = np.linalg.norm(blocks, axis=2)
+            beta = np.arctan2(norms[:, 1], norms[:, 0]) / np.pi  # Ry(p)|0> = (cos pi p, sin pi p)
+        else:
+            beta = np.arctan2(blocks[:, 1, 0], blocks[:, 0, 0]) / np.pi
+        gray = [i ^ (i >> 1) for i in range(2 ** t)]
+        # controls are qubits 0..t-1; gray bit b is control qubit b; prefix x has qubit b at bit t-1-b
+        signs = np.array([[(-1) ** sum(((x >> (t - 1 - b)) & 1) * ((g >> b) & 1) for b in range(t)) for g in gray]
+                          for x in range(2 ** t)], dtype=float)
+        angles += list(np.linalg.solve(signs, beta - 0.25))
+    return np.array(angles)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_real_state_prepares_any_real_state(n):
+    from discopy.quantum.gates import Ket
+
+    rng = np.random.default_rng(n)
+    for _ in range(3):
+        psi = rng.normal(size=2 ** n)
+        psi /= np.linalg.norm(psi)
+        circuit = Ket(*[0] * n) >> real_state(n, list(_angles_for(psi)))
+        np.testing.assert_allclose(np.asarray(circuit.eval().array).reshape(-1), psi, atol=1e-10)
+    uniform = (Ket(*[0] * n) >> real_state(n, [0.0] * (2 ** n - 1))).eval().array
+    np.testing.assert_allclose(np.abs(np.asarray(uniform).reshape(-1)), 2 ** (-n / 2), atol=1e-12)
+
+
+def test_gray_code_controls_flip_each_control_an_even_number_of_times():
+    for k in range(1, 5):
+        controls = gray_code_controls(k)
+        assert len(controls) == 2 ** k and all(controls.count(c) % 2 == 0 for c in range(k))
+
+
+@pytest.mark.parametrize("model,qubits", [("ptn", 2), ("ptn", 3), ("ctn", 3)])
+def test_chain_distribution_is_the_product_of_residue_distributions(model, qubits):
+    compiler = ProteinCompiler(ProteinReader(model, "uniform"), "mixture", qubits=qubits)
+    sequences = ["MKLLVAG", "KWKLFKK", "GA"]
+    circuits = [compiler(s) for s in sequences]
+    symbols = sorted({s for c in circuits for s in c.symbols})
+    theta = np.random.default_rng(4).uniform(-1, 1, len(symbols))
+    probs = CompiledBatch(circuits, symbols).probabilities(theta)
+    values = dict(zip(symbols, theta))
+    ty = compiler.reader.word_type
+    for sequence, p in zip(sequences, probs):
+        expected = np.ones(2 ** qubits)
+        for residue in sequence:
+            state = bind_circuit(compiler._word_ansatz.functor(Word(residue, ty)), values).eval().array
+            expected *= np.abs(np.asarray(state).reshape(-1)) ** 2
+        np.testing.assert_allclose(p, expected / expected.sum(), atol=1e-10)
+    assert probs[0] @ probs[1] < 0.999  # the residue distributions differ: a check that can fail
+
+
+def test_mixture_ansatz_refuses_other_box_shapes():
+    ansatz = MixtureAnsatz({"s": 2}, n_layers=1)
+    s = Ty("s")
+    with pytest.raises(QnlpError, match="from 2 to 2 qubits"):
+        ansatz.box_circuit(Box("f", s, s))
+    with pytest.raises(QnlpError, match="takes 3 angles"):
+        real_state(2, [0.1])
