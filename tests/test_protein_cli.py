@@ -70,7 +70,9 @@ def test_train_fasta_prints_accuracy_baseline_and_saves(fasta, tmp_path, capsys)
                                    ["--windows", "5", "--ansatz", "sim14", "--qubits", "1"],
                                    ["--ansatz", "controlled-mix", "--qubits", "2", "--layers", "2"],
                                    ["--qubits", "2", "--readout", "marginal", "--weight-decay", "0.001",
-                                    "--lr-decay", "0.95", "--label-smoothing", "0.05", "--selection", "loss"]])
+                                    "--lr-decay", "0.95", "--label-smoothing", "0.05", "--selection", "loss"],
+                                   ["--ansatz", "mixture", "--qubits", "2", "--readout", "marginal", "--start"],
+                                   ["--ansatz", "mixture", "--qubits", "2", "--start", "--windows", "5"]])
 def test_other_shapes_run_and_report(fasta, capsys, extra):
     code, stdout, _ = _run(["protein", "train", "--fasta", str(fasta), "--epochs", "3", *extra, *FAST[2:]], capsys)
     assert code == 0

@@ -59,9 +59,9 @@ def test_gray_code_controls_flip_each_control_an_even_number_of_times():
         assert len(controls) == 2 ** k and all(controls.count(c) % 2 == 0 for c in range(k))
 
 
-@pytest.mark.parametrize("model,qubits", [("ptn", 2), ("ptn", 3), ("ctn", 3)])
-def test_chain_distribution_is_the_product_of_residue_distributions(model, qubits):
-    compiler = ProteinCompiler(ProteinReader(model, "uniform"), "mixture", qubits=qubits)
+@pytest.mark.parametrize("model,qubits,start", [("ptn", 2, False), ("ptn", 3, True), ("ctn", 3, True)])
+def test_chain_distribution_is_the_product_of_residue_distributions(model, qubits, start):
+    compiler = ProteinCompiler(ProteinReader(model, "uniform", start=start), "mixture", qubits=qubits)
     sequences = ["MKLLVAG", "KWKLFKK", "GA"]
     circuits = [compiler(s) for s in sequences]
     symbols = sorted({s for c in circuits for s in c.symbols})
@@ -71,7 +71,7 @@ def test_chain_distribution_is_the_product_of_residue_distributions(model, qubit
     ty = compiler.reader.word_type
     for sequence, p in zip(sequences, probs):
         expected = np.ones(2 ** qubits)
-        for residue in sequence:
+        for residue in compiler.reader.framed(sequence):
             state = bind_circuit(compiler._word_ansatz.functor(Word(residue, ty)), values).eval().array
             expected *= np.abs(np.asarray(state).reshape(-1)) ** 2
         np.testing.assert_allclose(p, expected / expected.sum(), atol=1e-10)
@@ -85,3 +85,33 @@ def test_mixture_ansatz_refuses_other_box_shapes():
         ansatz.box_circuit(Box("f", s, s))
     with pytest.raises(QnlpError, match="takes 3 angles"):
         real_state(2, [0.1])
+
+
+def test_start_word_frames_sequences_windows_and_token_tuples():
+    reader = ProteinReader("ptn", "uniform", start=True, max_len=4)
+    assert reader.tokens("KLAKLAK") == ("START", "K", "L", "A", "K")
+    assert reader.tokens("KLAKLAK", framed=False) == ("K", "L", "A", "K")
+    assert reader.vocabulary[-1] == "START" and "START" not in ProteinReader().vocabulary
+    assert ProteinReader.from_config(reader.config) == reader
+    diagrams, owner = reader.read_windows(["KLAKLAKGG"], 3)
+    assert [d.boxes[0].name for d in diagrams] == ["START"] * 3 and list(owner) == [0, 0, 0]
+    compiler = ProteinCompiler(reader, "mixture", qubits=2)
+    from_text, from_tokens = compiler("KLAKLAK"), compiler(reader.tokens("KLAKLAK"))
+    assert from_text.symbols == from_tokens.symbols and any(s.startswith("START_") for s in from_text.symbols)
+    assert from_text.circuit.num_qubits == from_tokens.circuit.num_qubits == 2 * 5
+    with pytest.raises(Exception, match="no residues after START"):
+        compiler(("START",))
+
+
+def test_mixture_model_with_start_saves_and_reloads(tmp_path):
+    from qnlp.protein.model import ProteinClassifier
+
+    compiler = ProteinCompiler(ProteinReader("ptn", "uniform", start=True), "mixture", qubits=2)
+    clf = ProteinClassifier(compiler, readout="marginal", epochs=3, learning_rate=0.05, progress=False, seed=1)
+    train = ["KKRKLAK", "LLVVAIL", "KRKKGAK", "AILVLLA", "RKKLKKW", "VLAIVLG"]
+    clf.fit(train, [1, 0, 1, 0, 1, 0])
+    assert clf.n_parameters == 9 * 3  # 8 residues seen and START, 3 angles each; the copy box has none
+    clf.save(tmp_path / "m.safetensors")
+    again = ProteinClassifier.load(tmp_path / "m.safetensors")
+    assert again.compile.reader.start and again.compile.ansatz_name == "mixture"
+    np.testing.assert_allclose(again.predict_proba(train), clf.predict_proba(train), atol=1e-12)

@@ -62,6 +62,9 @@ def register(commands: Any) -> None:
                        help="ptn hierarchical: C boxes for C equal segments of the chain (any length)")
     train.add_argument("--alphabet", choices=sorted(ALPHABETS), default="aa20", help="residue classes")
     train.add_argument("--unknown", choices=POLICIES, default="error", help="non-standard residues (X, B, Z, ...)")
+    train.add_argument("--start", action="store_true",
+                       help="begin every sequence with a learned START state (a bias; the experts' prior weights "
+                            "with --ansatz mixture)")
     train.add_argument("--max-len", type=int, default=None, metavar="N", help="truncate to N residues")
     train.add_argument("--keep", choices=KEEP, default="both", help="which residues truncation keeps")
     train.add_argument("--windows", type=int, default=None, metavar="W",
@@ -114,10 +117,11 @@ def _items(reader: Any, data: Any, args: argparse.Namespace) -> tuple[list[tuple
     """Token tuples to classify (whole sequences, or windows) and the sequence each came from."""
     from qnlp.protein.windows import expand_windows
 
-    tokens = [reader.tokens(s, i) for s, i in zip(data.sequences, data.ids)]
     if args.windows is None:
-        return tokens, np.arange(len(tokens))
-    return expand_windows(tokens, args.windows, args.stride)
+        return [reader.tokens(s, i) for s, i in zip(data.sequences, data.ids)], np.arange(len(data.sequences))
+    residues = [reader.tokens(s, i, framed=False) for s, i in zip(data.sequences, data.ids)]
+    windows, owner = expand_windows(residues, args.windows, args.stride)
+    return [reader.framed(w) for w in windows], owner
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -146,7 +150,8 @@ def _train(args: argparse.Namespace) -> int:
     train, test = data.split(args.test_fraction, seed=args.seed)
     fit_set, dev_set = train.split(args.dev_fraction, seed=args.seed) if args.dev_fraction else (train, None)
     reader = ProteinReader(args.model, args.sharing, alphabet=args.alphabet, unknown=args.unknown,
-                           max_len=args.max_len, keep=args.keep, position_classes=args.position_classes)
+                           max_len=args.max_len, keep=args.keep, position_classes=args.position_classes,
+                           start=args.start)
     compiler = ProteinCompiler(reader, args.ansatz, qubits=args.qubits, layers=args.layers,
                                single_qubit_params=args.single_qubit_params)
     clf = ProteinClassifier(compiler, init_scale=args.init_scale, **training_options(args))

@@ -21,7 +21,7 @@ from qnlp.ansatz import CircuitAnsatz
 from qnlp.circuits import SentenceCircuit, from_layers
 from qnlp.errors import QnlpError
 from qnlp.protein.ansatz import ControlledAnsatz, MixtureAnsatz
-from qnlp.protein.diagrams import ProteinReader
+from qnlp.protein.diagrams import START, ProteinReader
 from qnlp.protein.errors import ProteinDataError
 from qnlp.readers import TreeReader
 
@@ -118,10 +118,15 @@ class ProteinCompiler:
             if unknown:
                 raise ProteinDataError(f"tokens {unknown[:4]} are not in the {self.reader.alphabet.name} "
                                        f"vocabulary {list(self.reader.vocabulary)}")
+            if self.reader.start and tokens[0] == START:
+                tokens = tokens[1:]  # framed by reader.tokens already: truncate the residues, frame again
+                if not tokens:
+                    raise ProteinDataError("cannot compile a token sequence with no residues after START")
             if self.reader.max_len is not None:
                 from qnlp.protein.windows import truncate
 
                 tokens = truncate(tokens, self.reader.max_len, self.reader.keep)
+            tokens = self.reader.framed(tokens)
         elif isinstance(item, str):
             tokens = self.reader.tokens(item)
         else:

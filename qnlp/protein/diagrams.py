@@ -24,6 +24,8 @@ from qnlp.protein.windows import KEEP, expand_windows, truncate
 from qnlp.readers import StairsReader, TreeReader, per_level, per_step, uniform
 
 MODELS = ("ptn", "ctn")
+START = "START"
+"""The learned start word of a reader with ``start=True``."""
 SHARING = ("uniform", "hierarchical")
 
 
@@ -34,7 +36,8 @@ class ProteinReader:
     ``alphabet`` / ``unknown``: residue tokens (see :class:`~qnlp.protein.alphabet.Alphabet`); ``max_len`` / ``keep``:
     truncation of the token sequence (``both`` keeps the two ends); ``prefix``: combining-box name stem (default
     ``PTN`` / ``CTN``), box names are ``PREFIX`` (uniform), ``PREFIX_<step or class>`` (ptn) or ``PREFIX_<level>``
-    (ctn, level 1 joins residues)."""
+    (ctn, level 1 joins residues). ``start``: every sequence (and window) begins with a learned ``START`` state, a
+    bias shared by all sequences (with the mixture ansatz: the prior weight of each expert)."""
 
     model: str = "ptn"
     sharing: str = "uniform"
@@ -45,6 +48,7 @@ class ProteinReader:
     position_classes: int | None = None
     prefix: str | None = None
     word_type: Ty = S
+    start: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -74,7 +78,8 @@ class ProteinReader:
                 "alphabet": {"name": self.alphabet.name, "groups": list(self.alphabet.groups),
                              "reference": self.alphabet.reference},
                 "unknown": self.unknown, "max_len": self.max_len, "keep": self.keep,
-                "position_classes": self.position_classes, "prefix": self.prefix, "word_type": str(self.word_type)}
+                "position_classes": self.position_classes, "prefix": self.prefix, "word_type": str(self.word_type),
+                "start": self.start}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ProteinReader:
@@ -93,15 +98,21 @@ class ProteinReader:
 
     @property
     def vocabulary(self) -> tuple[str, ...]:
-        """Every word (residue token) a diagram can hold."""
-        return self.alphabet.vocabulary(self.unknown)
+        """Every word (residue token, and ``START`` with ``start``) a diagram can hold."""
+        return self.alphabet.vocabulary(self.unknown) + ((START,) if self.start else ())
 
-    def tokens(self, sequence: str, seq_id: str | None = None) -> tuple[str, ...]:
-        """The residue tokens of ``sequence``, truncated to ``max_len``; an empty result is an error."""
+    def framed(self, residues: Sequence[str]) -> tuple[str, ...]:
+        """The words of a diagram over ``residues``: ``START`` first when the reader has ``start``."""
+        return (START, *residues) if self.start else tuple(residues)
+
+    def tokens(self, sequence: str, seq_id: str | None = None, framed: bool = True) -> tuple[str, ...]:
+        """The residue tokens of ``sequence``, truncated to ``max_len`` (``framed``: with ``START`` when the reader
+        has one); an empty result is an error."""
         tokens = self.alphabet.encode(sequence, seq_id, self.unknown)
         if not tokens:
             raise ProteinDataError(f"sequence {seq_id!r} has no residues left to read")
-        return tokens if self.max_len is None else truncate(tokens, self.max_len, self.keep)
+        tokens = tokens if self.max_len is None else truncate(tokens, self.max_len, self.keep)
+        return self.framed(tokens) if framed else tokens
 
     def _hook(self, length: int):  # noqa: ANN202 - a readers box_name hook
         if self.sharing == "uniform":
@@ -154,4 +165,4 @@ class ProteinReader:
                 raise ProteinDataError(f"sequence {seq_id!r} has no residues left to read")
             encoded.append(tokens)
         windows, owner = expand_windows(encoded, size, stride, ends_only)
-        return [self.diagram(w) for w in windows], owner
+        return [self.diagram(self.framed(w)) for w in windows], owner
