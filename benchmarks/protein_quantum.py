@@ -66,8 +66,9 @@ CONFIGS: dict[str, tuple[dict, dict, dict]] = {  # name: (reader, compiler, trai
                     {"readout": "marginal", "selection": "loss", "learning_rate": 0.01, "epochs": 80,
                      "patience": 25, "weight_decay": 0.001}),
     # ... with a learned START state (the experts' prior weights), no early stopping (all training data, last
-    # epoch); schedule and angle penalty chosen by 5-fold cross-validation on each seed's training part (an exact
-    # numpy emulation of this circuit family, test data unseen): batch 32, lr 0.02 decaying 0.98, 100 epochs, L2 0.003
+    # epoch); schedule and angle penalty chosen by 5-fold cross-validation on the seeds' training parts (the model's
+    # closed form, benchmarks/protein_mixture_cv.py; test data unseen): batch 32, lr 0.02 decaying 0.98, 100 epochs,
+    # L2 0.003
     "ptn-u-x3s": ({"model": "ptn", "sharing": "uniform", "start": True}, {"ansatz": "mixture", "qubits": 3},
                   {"readout": "marginal", "learning_rate": 0.02, "lr_decay": 0.98, "batch_size": 32, "epochs": 100,
                    "weight_decay": 0.003, "dev_fraction": 0.0}),
