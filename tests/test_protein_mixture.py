@@ -101,6 +101,10 @@ def test_start_word_frames_sequences_windows_and_token_tuples():
     assert from_text.circuit.num_qubits == from_tokens.circuit.num_qubits == 2 * 5
     with pytest.raises(Exception, match="no residues after START"):
         compiler(("START",))
+    with pytest.raises(Exception, match="START may only open a token sequence, found at position 2"):
+        compiler(("K", "L", "START", "A"))
+    assert reader.window_tokens(["KLAKLAKGG"], 3)[0] == [("START", "K", "L", "A"), ("START", "K", "L", "A"),
+                                                          ("START", "K", "G", "G")]
 
 
 def test_mixture_model_with_start_saves_and_reloads(tmp_path):

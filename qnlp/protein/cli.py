@@ -115,13 +115,9 @@ def load_data(args: argparse.Namespace) -> Any:
 
 def _items(reader: Any, data: Any, args: argparse.Namespace) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """Token tuples to classify (whole sequences, or windows) and the sequence each came from."""
-    from qnlp.protein.windows import expand_windows
-
     if args.windows is None:
         return [reader.tokens(s, i) for s, i in zip(data.sequences, data.ids)], np.arange(len(data.sequences))
-    residues = [reader.tokens(s, i, framed=False) for s, i in zip(data.sequences, data.ids)]
-    windows, owner = expand_windows(residues, args.windows, args.stride)
-    return [reader.framed(w) for w in windows], owner
+    return reader.window_tokens(data, args.windows, args.stride)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -118,6 +118,9 @@ class ProteinCompiler:
             if unknown:
                 raise ProteinDataError(f"tokens {unknown[:4]} are not in the {self.reader.alphabet.name} "
                                        f"vocabulary {list(self.reader.vocabulary)}")
+            if START in tokens[1:]:
+                raise ProteinDataError(f"START may only open a token sequence, found at position "
+                                       f"{tokens.index(START, 1)}")
             if self.reader.start and tokens[0] == START:
                 tokens = tokens[1:]  # framed by reader.tokens already: truncate the residues, frame again
                 if not tokens:

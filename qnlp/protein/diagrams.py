@@ -10,7 +10,7 @@ parameters); ``hierarchical`` gives one name per tree level (ctn) or per step al
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -149,20 +149,22 @@ class ProteinReader:
         sequences = data.sequences if isinstance(data, SequenceSet) else data
         return [self(s, i) for s, i in zip(sequences, ids)]
 
-    def read_windows(self, data: SequenceSet | Sequence[str], size: int, stride: int | None = None,
-                     ends_only: bool = False) -> tuple[list[Diagram], np.ndarray]:
-        """Diagrams of sliding windows of ``size`` tokens over each whole sequence (``max_len`` is not applied;
-        ``ends_only``: the first and last window only) and ``owner[j]``, the sequence of window ``j``, for
-        :func:`qnlp.protein.windows.pool`."""
+    def window_tokens(self, data: SequenceSet | Sequence[str], size: int, stride: int | None = None,
+                      ends_only: bool = False) -> tuple[list[tuple[str, ...]], np.ndarray]:
+        """The words of sliding windows of ``size`` residues over each whole sequence (``max_len`` is not applied;
+        ``ends_only``: the first and last window only; each window framed by :meth:`framed`) and ``owner[j]``, the
+        sequence of window ``j``, for :func:`qnlp.protein.windows.pool`."""
         if isinstance(data, str):
-            raise ProteinDataError("read_windows: pass a list of sequences or a SequenceSet, not one string")
+            raise ProteinDataError("windows: pass a list of sequences or a SequenceSet, not one string")
         ids = data.ids if isinstance(data, SequenceSet) else [f"#{i}" for i in range(len(data))]
         sequences = data.sequences if isinstance(data, SequenceSet) else data
-        encoded = []
-        for sequence, seq_id in zip(sequences, ids):
-            tokens = self.alphabet.encode(sequence, seq_id, self.unknown)
-            if not tokens:
-                raise ProteinDataError(f"sequence {seq_id!r} has no residues left to read")
-            encoded.append(tokens)
+        whole = replace(self, max_len=None)
+        encoded = [whole.tokens(sequence, seq_id, framed=False) for sequence, seq_id in zip(sequences, ids)]
         windows, owner = expand_windows(encoded, size, stride, ends_only)
-        return [self.diagram(self.framed(w)) for w in windows], owner
+        return [self.framed(w) for w in windows], owner
+
+    def read_windows(self, data: SequenceSet | Sequence[str], size: int, stride: int | None = None,
+                     ends_only: bool = False) -> tuple[list[Diagram], np.ndarray]:
+        """Diagrams of :meth:`window_tokens` and the sequence each window came from."""
+        windows, owner = self.window_tokens(data, size, stride, ends_only)
+        return [self.diagram(w) for w in windows], owner
