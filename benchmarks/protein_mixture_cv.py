@@ -31,7 +31,9 @@ GRID = [{"lr": 0.01, "epochs": 60, "wd": 0.003, "batch": 16, "decay": 1.0},
         {"lr": 0.01, "epochs": 100, "wd": 0.003, "batch": 16, "decay": 1.0},
         {"lr": 0.03, "epochs": 100, "wd": 0.003, "batch": 64, "decay": 1.0},
         {"lr": 0.03, "epochs": 60, "wd": 0.003, "batch": 64, "decay": 0.97},
-        CHOSEN]
+        CHOSEN,
+        *[{"lr": lr, "epochs": 100, "wd": wd, "batch": 32, "decay": 0.98, "coords": "log-weights"}
+          for lr in (0.02, 0.05) for wd in (0.001, 0.003)]]
 
 
 def _signs(t: int) -> torch.Tensor:
@@ -55,14 +57,23 @@ def log_weights(alpha: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def class_log_probs(alpha: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    scores = counts @ log_weights(alpha)
+def softmax_log_weights(coords: torch.Tensor) -> torch.Tensor:
+    """log phi_r(s)^2 in log-weight coordinates: a softmax over s of (0, coords_r)."""
+    return torch.cat([torch.zeros(coords.shape[0], 1, dtype=coords.dtype), coords], 1).log_softmax(1)
+
+
+COORDS = {"angles": log_weights, "log-weights": softmax_log_weights}
+"""The model's trained coordinates (ProteinCompiler(coordinates=...)) -> log phi_r(s)^2."""
+
+
+def class_log_probs(alpha: torch.Tensor, counts: torch.Tensor, coords: str = "angles") -> torch.Tensor:
+    scores = counts @ COORDS[coords](alpha)
     scores = scores - torch.logsumexp(scores, 1, keepdim=True)
     return torch.logsumexp(scores.reshape(len(counts), 2, -1), 2)
 
 
 def fit(counts: torch.Tensor, labels: torch.Tensor, cfg: dict, seed: int) -> torch.Tensor:
-    """Adam on mini-batches, as QuantumClassifier trains (mean NLL + wd * sum of squared angles)."""
+    """Adam on mini-batches, as QuantumClassifier trains (mean NLL + wd * sum of squared coordinates)."""
     alpha = torch.tensor(np.random.default_rng(seed).uniform(-0.1, 0.1, (counts.shape[1], 2 ** QUBITS - 1)),
                          requires_grad=True)
     opt = torch.optim.Adam([alpha], lr=cfg["lr"])
@@ -72,15 +83,16 @@ def fit(counts: torch.Tensor, labels: torch.Tensor, cfg: dict, seed: int) -> tor
         order = np.random.default_rng([seed, epoch]).permutation(len(labels))
         for b in range(0, len(order), cfg["batch"]):
             idx = order[b:b + cfg["batch"]]
-            loss = torch.nn.functional.nll_loss(class_log_probs(alpha, counts[idx]), labels[idx])
+            loss = torch.nn.functional.nll_loss(class_log_probs(alpha, counts[idx], cfg.get("coords", "angles")),
+                                              labels[idx])
             opt.zero_grad()
             (loss + cfg["wd"] * (alpha ** 2).sum()).backward()
             opt.step()
     return alpha.detach()
 
 
-def accuracy(alpha: torch.Tensor, counts: torch.Tensor, labels) -> float:
-    return float((class_log_probs(alpha, counts).argmax(1).numpy() == np.asarray(labels)).mean())
+def accuracy(alpha: torch.Tensor, counts: torch.Tensor, labels, coords: str = "angles") -> float:
+    return float((class_log_probs(alpha, counts, coords).argmax(1).numpy() == np.asarray(labels)).mean())
 
 
 def check() -> None:
@@ -131,8 +143,9 @@ def main() -> None:
         for seed, (X, y, _, _) in enumerate(splits):
             folds = np.random.default_rng(seed).permutation(len(y)) % 5
             for c, candidate in enumerate(GRID):
+                coords = candidate.get("coords", "angles")
                 scores[c, seed] = np.mean([accuracy(fit(X[folds != f], y[folds != f], candidate, seed),
-                                                    X[folds == f], y[folds == f]) for f in range(5)])
+                                                    X[folds == f], y[folds == f], coords) for f in range(5)])
             print(f"seed {seed}: CV accuracy per schedule " + " ".join(f"{a:.3f}" for a in scores[:, seed]),
                   flush=True)
         for candidate, row in zip(GRID, scores):
@@ -142,8 +155,9 @@ def main() -> None:
     tests = []
     for seed, (X, y, X_test, y_test) in enumerate(splits):
         alpha = fit(X, y, cfg, seed)
-        tests.append(accuracy(alpha, X_test, y_test))
-        print(f"seed {seed}: test {tests[-1]:.3f} train {accuracy(alpha, X, y):.3f}", flush=True)
+        coords = cfg.get("coords", "angles")
+        tests.append(accuracy(alpha, X_test, y_test, coords))
+        print(f"seed {seed}: test {tests[-1]:.3f} train {accuracy(alpha, X, y, coords):.3f}", flush=True)
     print(f"test accuracy mean over {args.seeds} seeds: {np.mean(tests):.3f}")
 
 

@@ -11,6 +11,10 @@ the training loss), ``lr_decay`` (the Adam learning rate is multiplied by it eve
 ``ceil(log2 k)`` output qubits, the others traced out, instead of outcome ``c`` of all output qubits).
 ``selection="loss"`` keeps the epoch with the lowest dev loss instead of the best dev accuracy (a small dev set
 saturates its accuracy early).
+
+The trained vector need not be the circuits' own angles: a compiler with a ``symbol_values(names, coords)`` method
+maps the trained coordinates to symbol values before every evaluation (the protein mixture ansatz trains
+log-weights this way); weight decay then acts on the coordinates.
 """
 
 from __future__ import annotations
@@ -125,6 +129,9 @@ class QuantumClassifier:
         unseen = batch.symbols[len(self.symbols_):]
         if unseen:
             theta = np.concatenate([np.asarray(theta), self._unseen_values(unseen)])
+        to_values = getattr(self.compile, "symbol_values", None)  # compilers that train other coordinates
+        if to_values is not None:
+            theta = to_values(batch.symbols, theta)
         probs = batch.probabilities(theta, subset=subset)
         k = len(self.classes_)
         if probs.shape[1] < k:

@@ -72,7 +72,9 @@ def test_train_fasta_prints_accuracy_baseline_and_saves(fasta, tmp_path, capsys)
                                    ["--qubits", "2", "--readout", "marginal", "--weight-decay", "0.001",
                                     "--lr-decay", "0.95", "--label-smoothing", "0.05", "--selection", "loss"],
                                    ["--ansatz", "mixture", "--qubits", "2", "--readout", "marginal", "--start"],
-                                   ["--ansatz", "mixture", "--qubits", "2", "--start", "--windows", "5"]])
+                                   ["--ansatz", "mixture", "--qubits", "2", "--start", "--windows", "5"],
+                                   ["--ansatz", "mixture", "--qubits", "3", "--readout", "marginal",
+                                    "--coordinates", "log-weights"]])
 def test_other_shapes_run_and_report(fasta, capsys, extra):
     code, stdout, _ = _run(["protein", "train", "--fasta", str(fasta), "--epochs", "3", *extra, *FAST[2:]], capsys)
     assert code == 0
@@ -95,6 +97,7 @@ def test_csv_labels_from_column(tmp_path, capsys):
     (["--fasta", "{fasta}", "--test-fraction", "1.5"], "--test-fraction"),
     (["--fasta", "{fasta}", "--baseline-k", "x"], "--baseline-k"),
     (["--fasta", "{unknown}"], "non-standard residue 'X'"),
+    (["--fasta", "{fasta}", "--coordinates", "log-weights"], "coordinates='log-weights' are the mixture ansatz"),
 ])
 def test_bad_input_is_one_line_and_exit_2(fasta, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.fa"

@@ -14,7 +14,7 @@ from discopy.grammar.pregroup import Box, Ty, Word  # noqa: E402
 from qnlp.ansatz import bind_circuit  # noqa: E402
 from qnlp.errors import QnlpError  # noqa: E402
 from qnlp.evaluate import CompiledBatch  # noqa: E402
-from qnlp.protein.ansatz import MixtureAnsatz, gray_code_controls, real_state  # noqa: E402
+from qnlp.protein.ansatz import MixtureAnsatz, gray_code_controls, real_state, real_state_angles  # noqa: E402
 from qnlp.protein.compile import ProteinCompiler  # noqa: E402
 from qnlp.protein.diagrams import ProteinReader  # noqa: E402
 
@@ -119,3 +119,67 @@ def test_mixture_model_with_start_saves_and_reloads(tmp_path):
     again = ProteinClassifier.load(tmp_path / "m.safetensors")
     assert again.compile.reader.start and again.compile.ansatz_name == "mixture"
     np.testing.assert_allclose(again.predict_proba(train), clf.predict_proba(train), atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_real_state_angles_prepare_the_softmax_distribution(n):
+    from discopy.quantum.gates import Ket
+
+    weights = np.random.default_rng(n).normal(scale=3.0, size=(3, 2 ** n))
+    angles = real_state_angles(weights)
+    assert angles.shape == (3, 2 ** n - 1)
+    for w, a in zip(weights, angles):
+        amplitudes = np.asarray((Ket(*[0] * n) >> real_state(n, list(a))).eval().array).reshape(-1).real
+        np.testing.assert_allclose(amplitudes, np.sqrt(np.exp(w) / np.exp(w).sum()), atol=1e-10)
+    np.testing.assert_allclose(real_state_angles(np.zeros(2 ** n)), 0.0, atol=1e-15)  # uniform = zero angles
+    with pytest.raises(QnlpError, match="2\\^q log-weights"):
+        real_state_angles(np.zeros(3))
+
+
+def test_real_state_angles_gradient_matches_finite_differences():
+    import torch
+
+    weights = torch.tensor(np.random.default_rng(0).normal(size=(2, 8)), requires_grad=True)
+    assert torch.autograd.gradcheck(real_state_angles, (weights,))
+
+
+def test_log_weight_coordinates_give_the_log_linear_mixture():
+    """Trained coordinates w (per residue, state 0 fixed at 0): P(s) is proportional to prod_r softmax(0, w_r)(s),
+    computed here without any angle; the tnq contraction of the mapped circuit must agree."""
+    import torch
+
+    compiler = ProteinCompiler(ProteinReader("ptn", "uniform", start=True), "mixture", qubits=3,
+                               coordinates="log-weights")
+    sequences = ["MKLLVAG", "KWKLFKK"]
+    circuits = [compiler(s) for s in sequences]
+    symbols = sorted({s for c in circuits for s in c.symbols})
+    coords = np.random.default_rng(5).normal(scale=2.0, size=len(symbols))
+    probs = CompiledBatch(circuits, symbols).probabilities(compiler.symbol_values(symbols, coords))
+    weights = dict(zip(symbols, coords))
+    for sequence, p in zip(sequences, probs):
+        log_p = np.zeros(8)
+        for residue in compiler.reader.framed(sequence):
+            w = np.array([0.0] + [weights[f"{residue}__s_{i}"] for i in range(7)])
+            log_p += w - np.log(np.exp(w).sum())
+        np.testing.assert_allclose(p, np.exp(log_p) / np.exp(log_p).sum(), atol=1e-10)
+    as_torch = compiler.symbol_values(symbols, torch.tensor(coords))
+    np.testing.assert_allclose(as_torch.numpy(), compiler.symbol_values(symbols, coords), atol=1e-14)
+    with pytest.raises(Exception, match="not a residue-state angle"):
+        compiler.symbol_values(["K_s_9"], np.zeros(1))
+
+
+def test_log_weight_model_trains_saves_and_reloads(tmp_path):
+    from qnlp.protein.model import ProteinClassifier
+
+    compiler = ProteinCompiler(ProteinReader("ptn", "uniform"), "mixture", qubits=2, coordinates="log-weights")
+    clf = ProteinClassifier(compiler, readout="marginal", epochs=15, learning_rate=0.1, progress=False, seed=1)
+    train = ["KKRKLAK", "LLVVAIL", "KRKKGAK", "AILVLLA", "RKKLKKW", "VLAIVLG"]
+    labels = [1, 0, 1, 0, 1, 0]
+    clf.fit(train, labels)
+    assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"] and clf.score(train, labels) == 1.0
+    clf.save(tmp_path / "m.safetensors")
+    again = ProteinClassifier.load(tmp_path / "m.safetensors")
+    assert again.compile.coordinates == "log-weights"
+    np.testing.assert_allclose(again.predict_proba(train), clf.predict_proba(train), atol=1e-12)
+    with pytest.raises(Exception, match="coordinates must be one of"):
+        ProteinCompiler(ProteinReader(), "mixture", qubits=2, coordinates="logits")

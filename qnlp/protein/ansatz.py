@@ -88,6 +88,45 @@ def real_state(n_qubits: int, angles: Sequence) -> Circuit:
     return circuit
 
 
+def _control_signs(n_controls: int) -> np.ndarray:
+    """``(-1)^(x . gray(i))`` for control patterns ``x`` (rows; control 0 most significant) and the ladder's
+    Gray-code steps ``i`` (columns): a uniformly controlled ``Ry`` turns by ``sum_i signs[x, i] * angle_i``."""
+    gray = [i ^ (i >> 1) for i in range(2 ** n_controls)]
+    return np.array([[(-1) ** bin(_reversed_bits(x, n_controls) & g).count("1") for g in gray]
+                     for x in range(2 ** n_controls)], dtype=float)
+
+
+def _reversed_bits(x: int, width: int) -> int:
+    return int(format(x, f"0{width}b")[::-1], 2) if width else 0
+
+
+def real_state_angles(log_weights: Any) -> Any:
+    """The :func:`real_state` angles (last axis ``2^q - 1``) whose state has probabilities ``softmax(log_weights)``
+    (last axis ``2^q``, basis state ``s`` with qubit 0 most significant) and positive amplitudes. Smooth in the
+    weights; torch tensors keep their gradient, anything else goes through numpy.
+
+    Why: the chain's distribution is a product of residue probabilities, log-linear in these weights, so training
+    them (and mapping to angles for the circuit) is as well conditioned as logistic regression; trained as angles,
+    probabilities near 0 or 1 sit on flat stretches of ``cos^2``."""
+    import torch
+
+    weights = log_weights if isinstance(log_weights, torch.Tensor) else torch.as_tensor(
+        np.asarray(log_weights, dtype=float))
+    size = weights.shape[-1]
+    n = size.bit_length() - 1
+    if n < 1 or size != 2 ** n:
+        raise QnlpError(f"real_state_angles needs 2^q log-weights on the last axis (q >= 1), got {size}")
+    lead = weights.shape[:-1]
+    angles = []
+    for target in range(n):  # marginal log-weights of the first target+1 qubits, split by the target's bit
+        marginal = torch.logsumexp(weights.reshape(*lead, 2 ** target, 2, -1), -1)
+        turn = torch.atan(torch.exp((marginal[..., 1] - marginal[..., 0]) / 2)) / np.pi  # cos^2(pi turn) = p0 / p
+        signs = torch.as_tensor(_control_signs(target), dtype=weights.dtype)
+        angles.append((turn - 0.25) @ signs / 2 ** target)  # signs^T signs = 2^target identity
+    out = torch.cat(angles, -1)
+    return out if isinstance(log_weights, torch.Tensor) else out.numpy()
+
+
 class MixtureAnsatz(CircuitAnsatz):
     """Residue states are general real states on ``q`` qubits (:func:`real_state`, ``2^q - 1`` angles each); the
     combining box on (state, residue) copies each state qubit onto its residue qubit (CNOT) and post-selects the

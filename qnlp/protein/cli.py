@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from qnlp.protein.alphabet import ALPHABETS, POLICIES
-from qnlp.protein.compile import PROTEIN_ANSATZE
+from qnlp.protein.compile import COORDINATES, PROTEIN_ANSATZE
 from qnlp.protein.diagrams import MODELS, SHARING
 from qnlp.protein.windows import KEEP, POOLING
 
@@ -72,6 +72,9 @@ def register(commands: Any) -> None:
     train.add_argument("--stride", type=int, default=None, metavar="S", help="window stride (default: W)")
     train.add_argument("--pool", choices=POOLING, default="mean", help="how window predictions are pooled")
     train.add_argument("--qubits", type=int, default=1, metavar="Q", help="qubits per residue wire")
+    train.add_argument("--coordinates", choices=COORDINATES, default="angles",
+                       help="what training moves: the circuit's angles, or (--ansatz mixture) each residue's "
+                            "log-weights, mapped to its angles (better conditioned)")
     train.add_argument("--init-scale", type=float, default=0.1, metavar="X",
                        help="initial parameters uniform in [-X, X] (small: boxes start near the identity)")
     train.add_argument("--test-fraction", type=float, default=0.25, metavar="F")
@@ -149,7 +152,7 @@ def _train(args: argparse.Namespace) -> int:
                            max_len=args.max_len, keep=args.keep, position_classes=args.position_classes,
                            start=args.start)
     compiler = ProteinCompiler(reader, args.ansatz, qubits=args.qubits, layers=args.layers,
-                               single_qubit_params=args.single_qubit_params)
+                               single_qubit_params=args.single_qubit_params, coordinates=args.coordinates)
     clf = ProteinClassifier(compiler, init_scale=args.init_scale, **training_options(args))
     X, owner = _items(reader, fit_set, args)
     y = fit_set.labels[owner]

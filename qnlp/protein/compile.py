@@ -11,16 +11,18 @@ reader(sequence)))`` gate for gate (tests compare the probabilities).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+import numpy as np
 from discopy.grammar.pregroup import Box, Word
 
 from qnlp.ansatz import CircuitAnsatz
 from qnlp.circuits import SentenceCircuit, from_layers
 from qnlp.errors import QnlpError
-from qnlp.protein.ansatz import ControlledAnsatz, MixtureAnsatz
+from qnlp.protein.ansatz import ControlledAnsatz, MixtureAnsatz, real_state_angles
 from qnlp.protein.diagrams import START, ProteinReader
 from qnlp.protein.errors import ProteinDataError
 from qnlp.readers import TreeReader
@@ -33,6 +35,9 @@ trains robustly); ``controlled-mix``: with a state ``Ry`` layer residue order ma
 the initialisation; ``mixture``: residues as general states on ``qubits`` qubits copied onto the state (a mixture of
 ``2^(qubits-1)`` composition models per class with ``readout="marginal"``)."""
 
+COORDINATES = ("angles", "log-weights")
+"""What a protein classifier trains (see :class:`ProteinCompiler`)."""
+
 COMPILER = "qnlp.protein.compile:ProteinCompiler"
 """The ``compiler`` entry of :attr:`ProteinCompiler.config`: which class rebuilds a saved model's compiler."""
 
@@ -43,11 +48,13 @@ class ProteinCompiler:
     ``reader``: a :class:`ProteinReader` (or its ``config``); ``ansatz``: a name of ``qnlp.pipeline.ANSATZE`` or
     of :data:`PROTEIN_ANSATZE`;
     ``qubits``: qubits per residue wire; ``layers`` / ``single_qubit_params``: as in the ansatz; ``word_layers``:
-    ansatz layers for multi-qubit residue states (default ``layers``)."""
+    ansatz layers for multi-qubit residue states (default ``layers``); ``coordinates``: what the classifier trains,
+    the circuit's ``angles`` or, for the ``mixture`` ansatz, each residue's ``log-weights`` (its ``2^q - 1``
+    log-probabilities relative to state 0, mapped to angles by :func:`~qnlp.protein.ansatz.real_state_angles`)."""
 
     def __init__(self, reader: ProteinReader | Mapping[str, Any] | None = None, ansatz: str = "sim14",
                  qubits: int = 1, layers: int = 1, single_qubit_params: int = 3,
-                 word_layers: int | None = None) -> None:
+                 word_layers: int | None = None, coordinates: str = "angles") -> None:
         from qnlp import ansatz as ansatz_module
         from qnlp.pipeline import ANSATZE
 
@@ -63,7 +70,12 @@ class ProteinCompiler:
                                  ("word_layers", 1 if word_layers is None else word_layers, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ProteinDataError(f"{name} must be an integer >= {low}, got {value!r}")
-        self.reader, self.ansatz_name, self.qubits = reader, ansatz, qubits
+        if coordinates not in COORDINATES:
+            raise ProteinDataError(f"coordinates must be one of {COORDINATES}, got {coordinates!r}")
+        if coordinates == "log-weights" and ansatz != "mixture":
+            raise ProteinDataError(f"coordinates='log-weights' are the mixture ansatz's residue states; ansatz "
+                                   f"{ansatz!r} trains its angles")
+        self.reader, self.ansatz_name, self.qubits, self.coordinates = reader, ansatz, qubits, coordinates
         self.layers, self.single_qubit_params = layers, single_qubit_params
         self.word_layers = layers if word_layers is None else word_layers
         cls = PROTEIN_ANSATZE[ansatz] if ansatz in PROTEIN_ANSATZE else getattr(ansatz_module, ANSATZE[ansatz])
@@ -79,7 +91,7 @@ class ProteinCompiler:
         """Plain JSON that :meth:`from_config` turns back into this compiler (saved with a trained model)."""
         return {"compiler": COMPILER, "reader": self.reader.config, "ansatz": self.ansatz_name,
                 "qubits": self.qubits, "layers": self.layers, "single_qubit_params": self.single_qubit_params,
-                "word_layers": self.word_layers}
+                "word_layers": self.word_layers, "coordinates": self.coordinates}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ProteinCompiler:
@@ -88,6 +100,39 @@ class ProteinCompiler:
             return cls(**settings)
         except TypeError as exc:
             raise ProteinDataError(f"bad ProteinCompiler config: {exc}") from None
+
+    # --- parameters -----------------------------------------------------------------------------
+    def symbol_values(self, names: Sequence[str], coords: Any) -> Any:
+        """The circuit's symbol values (in ``names`` order) from the trained coordinates ``coords`` (same order):
+        ``coords`` themselves, or with ``coordinates="log-weights"`` each residue's log-weights mapped to its
+        angles. Numpy in, numpy out; torch tensors keep their gradient."""
+        if self.coordinates == "angles":
+            return coords
+        import torch
+
+        rows, order = self._word_rows(tuple(names))
+        values = coords if isinstance(coords, torch.Tensor) else torch.as_tensor(np.asarray(coords, dtype=float))
+        weights = values[torch.as_tensor(rows)]
+        weights = torch.cat([torch.zeros(len(rows), 1, dtype=weights.dtype), weights], 1)
+        angles = real_state_angles(weights).reshape(-1)[torch.as_tensor(order)]
+        return angles if isinstance(coords, torch.Tensor) else angles.numpy()
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - a compiler lives as long as its model
+    def _word_rows(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in ``names`` of each residue's symbols ``{word}_0 .. {word}_{k-1}`` (rows), and the
+        permutation taking the flattened rows back to ``names`` order."""
+        size = 2 ** self.qubits - 1
+        words: dict[str, dict[int, int]] = {}
+        for position, name in enumerate(names):
+            word, _, index = name.rpartition("_")
+            if not word or not index.isdigit() or int(index) >= size:
+                raise ProteinDataError(f"symbol {name!r} is not a residue-state angle <word>_<0..{size - 1}>")
+            words.setdefault(word, {})[int(index)] = position
+        incomplete = [w for w, found in words.items() if len(found) != size]
+        if incomplete:
+            raise ProteinDataError(f"residue(s) {incomplete[:4]} do not have all {size} angles among the symbols")
+        rows = np.array([[found[i] for i in range(size)] for found in words.values()], dtype=np.int64)
+        return rows, np.argsort(rows.reshape(-1))
 
     # --- boxes ----------------------------------------------------------------------------------
     def _image(self, box: Any) -> Any:
