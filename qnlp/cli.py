@@ -51,7 +51,8 @@ def add_model_options(parser: argparse.ArgumentParser, default_ansatz: str = "iq
                              "untrained lambeq weight) or zeros (default: error)")
     parser.add_argument("--readout", choices=("outcomes", "marginal"), default="outcomes",
                         help="marginal: class = first output qubit(s), the others traced out (with 2+ qubits)")
-    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="L2", help="L2 penalty on the angles")
+    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="L2",
+                        help="L2 penalty on the trained parameters (the angles, or the protein log-weights)")
     parser.add_argument("--lr-decay", type=float, default=1.0, metavar="G", help="learning rate factor per epoch")
     parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
     parser.add_argument("--selection", choices=("accuracy", "loss"), default="accuracy",
