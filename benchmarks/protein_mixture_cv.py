@@ -1,6 +1,7 @@
 """An exact numpy/torch emulation of the protein mixture model (``ansatz="mixture"``, 3 qubits, START state,
-marginal readout), used to choose its training schedule and angle penalty by 5-fold cross-validation on each
-seed's training part, and as an independent reference for the tnq-trained model.
+marginal readout), used to choose its training schedule, penalty and trained coordinates (the circuit's angles or
+each residue's log-weights, ProteinCompiler(coordinates=...)) by 5-fold cross-validation on each seed's training
+part, and as an independent reference for the tnq-trained model.
 
 The emulation is the model's closed form: residue ``r`` has real amplitudes phi_r(s) over the 8 hidden states
 (qnlp.protein.ansatz.real_state: per qubit t a uniformly controlled Ry whose effective angle for control pattern x is

@@ -200,8 +200,9 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     print(result["data"])
     print(f"split: {result['split']}; model: {result['model']}")
+    kept = f"best {clf.best_epoch_}" if dev is not None else "no dev set: the last"
     print(f"quantum  test accuracy {result['test_accuracy']:.4f}  parameters {result['parameters']:>6}  "
-          f"epochs {epochs} (best {clf.best_epoch_})  {result['seconds_per_epoch']:.3f} s/epoch  "
+          f"epochs {epochs} ({kept})  {result['seconds_per_epoch']:.3f} s/epoch  "
           f"eval {result['eval_sequences_per_second']:.0f} seq/s")
     b = result["baseline"]
     print(f"baseline test accuracy {b['test_accuracy']:.4f}  parameters {b['parameters']:>6}  "
