@@ -58,12 +58,7 @@ def tokens(n: int = 4000, seed: int = 1) -> torch.Tensor:
     return torch.as_tensor(seq, dtype=torch.long)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- finding layers -------------------------------------------------------------------------------------------
@@ -240,6 +235,10 @@ def test_auto_sites_mpo_is_per_layer_no_worse_than_whitened_svd_and_reloads(tmp_
         assert a.activation_error <= w.activation_error * (1 + 1e-3) + 1e-6
     with pytest.raises(MPOError, match="sites must be"):
         compress_model(tiny_llama(), method="mpo", sites="best", **kwargs)
+    with pytest.raises(MPOError, match="heal_batch_size must be >= 1, got 0"):
+        compress_model(tiny_llama(), method="svd", heal_steps=2, heal_batch_size=0, **kwargs)
+    with pytest.raises(MPOError, match="sensitivity_strength must be >= 0"):
+        compress_model(tiny_llama(), method="svd", sensitivity=True, sensitivity_strength=-1.0, **kwargs)
     back = load_model(tmp_path / "m")
     x = ids[:50][None]
     with torch.no_grad():
@@ -314,7 +313,8 @@ def test_cli_compresses_saves_and_reloads(tmp_path, capsys):
     folder, text = _model_dir(tmp_path)
     out = tmp_path / "out"
     code = main(["compress", str(folder), "--budget", "0.5", "--text", str(text), "--eval-tokens", "512",
-                 "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress"])
+                 "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress",
+                 "--heal-batch", "2", "--sensitivity", "--sensitivity-strength", "1"])
     printed = capsys.readouterr().out
     assert code == 0 and "perplexity: original" in printed and "model.layers.1.mlp.down_proj" in printed
     loaded = load_compressed(out)
@@ -331,3 +331,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["compress", str(folder), "--layers", "decoder.*.wq", "--eval-tokens", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "matches no linear layer" in err and "q_proj" in err
+    assert main(["compress", str(folder), "--heal-steps", "1", "--heal-batch", "0", "--eval-tokens", "0"]) == 2
+    assert "heal_batch_size must be >= 1" in capsys.readouterr().err

@@ -22,7 +22,17 @@ from ..progress import progress_bar
 from .baselines import LowRankLinear, svd_linear
 from .budget import allocate, check_budget, groups_by_block, sensitivity_profile
 from .errors import MPOError
-from .evaluate import embedding_cosine, perplexity, read_sentences, sentence_embeddings, tokenize_text, windows
+from .evaluate import (
+    embedding_cosine,
+    encode_sentences,
+    length_batches,
+    perplexity,
+    read_sentences,
+    sentence_embeddings,
+    split_sentences,
+    tokenize_text,
+    windows,
+)
 from .fit import SITES, activation_error, collect_grams, fit_layer
 from .heal import heal
 from .linear import MPOLinear
@@ -193,9 +203,11 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    n_cores: int = 2, tokenizer: Any = None, text: str | os.PathLike | None = None,
                    tokens: torch.Tensor | None = None, calibration_tokens: int = 4096, fit_steps: int = 0,
                    fit_iters: int = 10, sites: str = "balanced", sensitivity: bool | Mapping[str, float] = False,
+                   sensitivity_strength: float = 0.5,
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
-                   distill: bool = True, window: int = 256, eval_tokens: int | None = 16384,
-                   eval_window: int = 512, out: str | os.PathLike | None = None, overwrite: bool = False,
+                   heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
+                   distill: bool = True, window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
+                   out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
                    seed: int = 0) -> CompressResult:
     """Compress ``model`` (a path ``load_model`` reads, a ``LoadedModel`` or a transformers module, modified in
@@ -207,10 +219,19 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     activation-aware MPO fitting: ``fit_steps`` ALS sweeps over the cores, ``fit_iters`` CG iterations each;
     ``sites='auto'`` also tries other site factorisations per layer, see ``fit.site_candidates``),
     profile sensitivity (``sensitivity=True``, or pass a measured
-    ``{layer: loss increase}``; layers given their full size stay dense) and heal (``heal_steps`` and/or
-    ``heal_seconds``; by distillation from the original unless ``distill=False``). With ``out`` the result is
-    saved (``save_compressed``); with ``plot`` the sensitivity profile is drawn."""
+    ``{layer: loss increase}``; budgets follow sensitivity^``sensitivity_strength``, see ``budget.allocate``;
+    layers given their full size stay dense) and heal (``heal_steps`` and/or
+    ``heal_seconds``, ``heal_batch_size`` examples a step; by distillation from the original unless
+    ``distill=False``). Causal LMs calibrate and heal on ``window``-token windows (batch 1 by default); encoders
+    with a tokenizer on the training text's sentences tokenized as the evaluation tokenizes them (special tokens;
+    calibration in unpadded equal-length batches, healing in padded masked batches of 16 by default, loss
+    1 - embedding cosine + ``heal_hidden_weight`` x relative hidden-state MSE, dropout off when distilling).
+    With ``out`` the result is saved (``save_compressed``); with ``plot`` the sensitivity profile is drawn."""
     budget = check_budget(budget)
+    if heal_batch_size is not None and heal_batch_size < 1:
+        raise MPOError(f"heal_batch_size must be >= 1, got {heal_batch_size}")
+    if sensitivity_strength < 0:
+        raise MPOError(f"sensitivity_strength must be >= 0, got {sensitivity_strength}")
     if method not in METHODS:
         raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if sites not in SITES:
@@ -253,7 +274,14 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         times["evaluate original"] = time.perf_counter() - clock
 
     teacher = copy.deepcopy(net).eval() if distill and (heal_steps or heal_seconds) else None
-    calib = [] if train_ids is None else windows(train_ids, window, calibration_tokens)
+    train_sentences = None  # encoders: the training text as tokenized sentences (calibration and healing)
+    if train_ids is not None and kind != "causal-lm" and loaded.tokenizer is not None:
+        train_sentences = encode_sentences(loaded.tokenizer, split_sentences(
+            loaded.tokenizer.decode(train_ids.tolist(), skip_special_tokens=True).replace("\n", " "))) or None
+    if train_sentences:
+        calib: list[Any] = length_batches(train_sentences, calibration_tokens)
+    else:
+        calib = [] if train_ids is None else windows(train_ids, window, calibration_tokens)
     grams: dict[str, np.ndarray] = {}
     if calib and (method == "whitened-svd" or (method == "mpo" and fit_steps > 0)):
         clock = time.perf_counter()
@@ -267,14 +295,15 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
             raise MPOError("sensitivity profiling needs text (tokens)")
         clock = time.perf_counter()
         uniform = allocate(sizes, budget)
-        probe = calib[:2]
-        base_out = None if kind == "causal-lm" else [net(b).last_hidden_state.detach() for b in probe]
+        probe = calib[:2] if kind == "causal-lm" else calib[len(calib) // 2:][:2]
+        with torch.no_grad():
+            base_out = None if kind == "causal-lm" else [_encode(net, b).detach() for b in probe]
 
         def probe_loss(m: nn.Module) -> float:
             with torch.no_grad():
                 if kind == "causal-lm":
                     return float(np.mean([float(m(b, labels=b).loss) for b in probe]))
-                return float(np.mean([float(((m(b).last_hidden_state - t) ** 2).mean() / (t ** 2).mean())
+                return float(np.mean([float(((_encode(m, b) - t) ** 2).mean() / (t ** 2).mean())
                                       for b, t in zip(probe, base_out)]))
 
         profile = sensitivity_profile(
@@ -282,7 +311,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
             probe_loss, progress)
         times["sensitivity"] = time.perf_counter() - clock
 
-    targets = allocate(sizes, budget, profile)
+    targets = allocate(sizes, budget, profile, strength=sensitivity_strength)
     clock = time.perf_counter()
     specs: dict[str, dict[str, Any]] = {}
     from .persist import layer_spec
@@ -309,11 +338,16 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         times["evaluate compressed"] = time.perf_counter() - clock
 
     if heal_steps or heal_seconds:
-        if train_ids is None or len(train_ids) <= window + 1:
+        if not train_sentences and (train_ids is None or len(train_ids) <= window + 1):
             raise MPOError(f"healing needs more than {window + 1} tokens of text after the evaluation tokens")
         clock = time.perf_counter()
-        report.heal_losses = heal(net, [net.get_submodule(n) for n in specs], train_ids, heal_steps, heal_seconds,
-                                  window=window, lr=heal_lr, teacher=teacher, seed=seed, progress=progress)
+        pad_id = getattr(loaded.tokenizer, "pad_token_id", None)
+        report.heal_losses = heal(net, [net.get_submodule(n) for n in specs], train_sentences or train_ids,
+                                  heal_steps, heal_seconds, window=window,
+                                  batch_size=heal_batch_size or (16 if train_sentences else 1), lr=heal_lr,
+                                  teacher=teacher, seed=seed, progress=progress,
+                                  pad_id=0 if pad_id is None else pad_id, hidden_weight=heal_hidden_weight,
+                                  dropout=kind == "causal-lm" or teacher is None)
         report.heal_steps = len(report.heal_losses)
         times["heal"] = time.perf_counter() - clock
         teacher = None
@@ -336,11 +370,15 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     return CompressResult(net, loaded.tokenizer, report, specs)
 
 
+def _encode(model: nn.Module, batch: Any) -> torch.Tensor:
+    """Last hidden states of an encoder for a batch (input ids or a dict of model inputs)."""
+    return (model(**batch) if isinstance(batch, dict) else model(batch)).last_hidden_state
+
+
 def _decode_sentences(tokenizer: Any, ids: torch.Tensor, limit: int = 256) -> list[str]:
     """Sentences of the evaluation text (decoded back from its tokens) for the embedding comparison."""
     text = tokenizer.decode(ids.tolist(), skip_special_tokens=True)
-    parts = [s.strip() for s in text.replace("\n", " ").split(". ") if len(s.strip()) > 20]
-    return parts[:limit] or read_sentences(limit=limit)
+    return split_sentences(text.replace("\n", " "))[:limit] or read_sentences(limit=limit)
 
 
 def _json_safe(value: Any) -> Any:

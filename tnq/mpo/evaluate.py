@@ -59,6 +59,12 @@ def perplexity(model: nn.Module, ids: torch.Tensor, window: int = 512, max_token
     return math.exp(total / count)
 
 
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` (batch, length, dim) over the positions where ``mask`` (batch, length) is 1."""
+    weights = mask[..., None].to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+
 def sentence_embeddings(model: nn.Module, tokenizer: Any, sentences: list[str], batch_size: int = 32) -> torch.Tensor:
     """Mean-pooled last hidden states over real tokens (sentence-transformers pooling), L2-normalised."""
     out = []
@@ -68,9 +74,49 @@ def sentence_embeddings(model: nn.Module, tokenizer: Any, sentences: list[str], 
             enc = tokenizer(sentences[s:s + batch_size], padding=True, truncation=True, max_length=128,
                             return_tensors="pt")
             hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"][..., None].to(hidden.dtype)
-            out.append(nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1), dim=-1))
+            out.append(nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1))
     return torch.cat(out)
+
+
+def encode_sentences(tokenizer: Any, sentences: list[str], max_length: int = 128) -> list[torch.Tensor]:
+    """Each sentence's token ids as ``sentence_embeddings`` feeds them (special tokens, truncation), unpadded."""
+    if tokenizer is None:
+        raise MPOError("the model has no tokenizer: cannot tokenize sentences")
+    return [torch.as_tensor(ids, dtype=torch.long) for ids in
+            tokenizer(sentences, truncation=True, max_length=max_length)["input_ids"]]
+
+
+def pad_batch(sequences: list[torch.Tensor], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids`` and the matching ``attention_mask`` of 1-D token sequences."""
+    length = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, :len(seq)] = seq
+        mask[row, :len(seq)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def length_batches(sequences: list[torch.Tensor], max_tokens: int | None = None,
+                   batch_tokens: int = 2048) -> list[dict[str, torch.Tensor]]:
+    """Unpadded batches of the first sequences within ``max_tokens`` tokens, grouped by equal length (so no
+    padding enters calibration statistics), each of at most about ``batch_tokens`` tokens."""
+    chosen, total = [], 0
+    for seq in sequences:
+        if max_tokens and total >= max_tokens:
+            break
+        chosen.append(seq)
+        total += len(seq)
+    by_length: dict[int, list[torch.Tensor]] = {}
+    for seq in chosen:
+        by_length.setdefault(len(seq), []).append(seq)
+    batches = []
+    for length, group in sorted(by_length.items()):
+        per = max(1, batch_tokens // length)
+        for s in range(0, len(group), per):
+            ids = torch.stack(group[s:s + per])
+            batches.append({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+    return batches
 
 
 def embedding_cosine(model: nn.Module, reference: torch.Tensor, tokenizer: Any, sentences: list[str]) -> float:
@@ -78,9 +124,13 @@ def embedding_cosine(model: nn.Module, reference: torch.Tensor, tokenizer: Any, 
     return float((sentence_embeddings(model, tokenizer, sentences) * reference).sum(-1).mean())
 
 
+def split_sentences(text: str, min_chars: int = 21) -> list[str]:
+    """``text`` split into sentences at line ends and '. ', dropping fragments shorter than ``min_chars``."""
+    return [s.strip() for line in text.splitlines() for s in line.split(". ") if len(s.strip()) >= min_chars]
+
+
 def read_sentences(path: str | os.PathLike | None = None, limit: int | None = None) -> list[str]:
     """Non-empty lines of a text file (default ``lee_background.cor``) split into sentences at '. '."""
     path = Path(path) if path is not None else default_text_path()
-    text = path.read_text(encoding="utf-8", errors="replace")
-    parts = [s.strip() for line in text.splitlines() for s in line.split(". ") if len(s.strip()) > 20]
+    parts = split_sentences(path.read_text(encoding="utf-8", errors="replace"))
     return parts[:limit] if limit else parts

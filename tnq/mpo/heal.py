@@ -1,7 +1,9 @@
 """Healing: brief fine-tuning of only the compressed layers' parameters (MPO cores, low-rank factors, biases) on
-text, by next-token loss or by distillation from the original model. Each tensor gets an Adam step size relative
-to its own rms (MPO cores of very different scales train together), with linear warm-up and cosine decay over a
-step and/or wall-clock budget."""
+text, by next-token loss or by distillation from the original model. Causal LMs train on random windows of a token
+stream; encoders can also train on batches of whole sentences (special tokens, padding and attention mask as
+sentence embeddings see them) with a loss matching the embedding-cosine metric. Each tensor gets an Adam step size
+relative to its own rms (MPO cores of very different scales train together), with linear warm-up and cosine
+decay over a step and/or wall-clock budget."""
 
 from __future__ import annotations
 
@@ -16,18 +18,30 @@ from torch import nn
 
 from ..progress import progress_bar
 from .errors import MPOError
+from .evaluate import mean_pool, pad_batch
 
 
-def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor, steps: int | None = None,
-         seconds: float | None = None, window: int = 256, batch_size: int = 1, lr: float = 0.003,
-         warmup: float = 0.1, teacher: nn.Module | None = None, seed: int = 0,
-         progress: bool | None = None) -> list[float]:
-    """Train the parameters of ``modules`` (all else frozen) on random ``window``-token slices of ``ids`` until
-    ``steps`` or ``seconds`` run out (whichever first). Loss: next-token cross-entropy, or with ``teacher`` the KL
-    divergence to its output distribution (causal LMs) / MSE to its hidden states (encoders). Returns the losses."""
+def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Sequence[torch.Tensor],
+         steps: int | None = None, seconds: float | None = None, window: int = 256, batch_size: int = 1,
+         lr: float = 0.003, warmup: float = 0.1, teacher: nn.Module | None = None, seed: int = 0,
+         progress: bool | None = None, pad_id: int = 0, hidden_weight: float = 1.0,
+         dropout: bool = True) -> list[float]:
+    """Train the parameters of ``modules`` (all else frozen) on batches of ``batch_size`` random ``window``-token
+    slices of ``ids`` (a 1-D token tensor), or, when ``ids`` is a list of 1-D tensors (tokenized sentences), of
+    ``batch_size`` random sentences (drawn 8 batches at a time and grouped by length) padded with ``pad_id`` and
+    masked, until ``steps`` or ``seconds`` run out (whichever first). Loss: next-token cross-entropy, or with
+    ``teacher`` the KL divergence to its output distribution (causal LMs); encoders distill: 1 - cosine between
+    the student's and the teacher's mean-pooled embeddings plus ``hidden_weight`` times the relative MSE of the
+    last hidden states. ``dropout=False`` trains in eval mode (a distilled student then matches the teacher's
+    deterministic outputs). Returns the losses."""
     if steps is None and seconds is None:
         raise MPOError("heal: give steps and/or seconds")
-    if len(ids) <= window + 1:
+    sentences = not isinstance(ids, torch.Tensor)
+    if sentences:
+        ids = [torch.as_tensor(s).reshape(-1).long() for s in ids if len(s) > 0]
+        if not ids:
+            raise MPOError("heal: got an empty list of sentences")
+    elif len(ids) <= window + 1:
         raise MPOError(f"heal: need more than {window + 1} tokens of text, got {len(ids)}")
     params = [p for m in modules for p in m.parameters()]
     if not params:
@@ -43,10 +57,11 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor, step
     opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
+    queue: list[list[torch.Tensor]] = []
     start = time.perf_counter()
     counter = range(steps) if steps is not None else itertools.count()  # a time budget alone: no step total
     desc = "healing" if seconds is None else f"healing ({seconds / 60:.3g} min budget)"
-    model.train()
+    model.train(dropout)
     try:
         for step in progress_bar(counter, progress, desc, unit="step"):
             done = step / steps if steps else 0.0
@@ -58,9 +73,14 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor, step
             scale *= 0.5 * (1 + math.cos(math.pi * done))
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * max(scale, 0.02)
-            starts = torch.randint(0, len(ids) - window, (batch_size,), generator=gen)
-            batch = torch.stack([ids[s:s + window] for s in starts.tolist()])
-            loss = _loss(model, batch, teacher)
+            if sentences:
+                if not queue:
+                    queue = _sentence_batches(ids, batch_size, gen)
+                batch = pad_batch(queue.pop(), pad_id)
+            else:
+                starts = torch.randint(0, len(ids) - window, (batch_size,), generator=gen)
+                batch = {"input_ids": torch.stack([ids[s:s + window] for s in starts.tolist()])}
+            loss = _loss(model, batch, teacher, hidden_weight)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -73,8 +93,20 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor, step
     return losses
 
 
-def _loss(model: nn.Module, batch: torch.Tensor, teacher: nn.Module | None) -> Any:
-    out = model(batch)
+def _sentence_batches(sentences: Sequence[torch.Tensor], batch_size: int, gen: torch.Generator,
+                      pool: int = 8) -> list[list[torch.Tensor]]:
+    """``pool`` batches of random sentences, drawn together and grouped by length (little padding), in random
+    order."""
+    picks = torch.randint(0, len(sentences), (pool * batch_size,), generator=gen).tolist()
+    picks.sort(key=lambda i: len(sentences[i]))
+    batches = [[sentences[i] for i in picks[s:s + batch_size]] for s in range(0, len(picks), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
+
+
+def _loss(model: nn.Module, inputs: dict[str, torch.Tensor], teacher: nn.Module | None,
+          hidden_weight: float = 1.0) -> Any:
+    batch = inputs["input_ids"]
+    out = model(**inputs)
     if hasattr(out, "logits"):
         logits = out.logits[:, :-1].float()
         if teacher is None:
@@ -86,5 +118,19 @@ def _loss(model: nn.Module, batch: torch.Tensor, teacher: nn.Module | None) -> A
     if teacher is None:
         raise MPOError("heal: an encoder (no language-model head) heals by distillation; pass teacher=")
     with torch.no_grad():
-        target = teacher(batch).last_hidden_state
-    return nn.functional.mse_loss(out.last_hidden_state, target) / target.pow(2).mean()
+        target = teacher(**inputs).last_hidden_state
+    return encoder_distillation_loss(out.last_hidden_state, target, inputs.get("attention_mask"), hidden_weight)
+
+
+def encoder_distillation_loss(hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+                              hidden_weight: float = 1.0) -> torch.Tensor:
+    """Mean over the batch of 1 - cosine(mean-pooled ``hidden``, mean-pooled ``target``) over real tokens
+    (``mask``; all when None), plus ``hidden_weight`` times ||hidden - target||^2 / ||target||^2 over real tokens."""
+    if mask is None:
+        mask = torch.ones(hidden.shape[:2], dtype=torch.long)
+    cosine = nn.functional.cosine_similarity(mean_pool(hidden, mask), mean_pool(target, mask), dim=-1)
+    loss = (1 - cosine).mean()
+    if hidden_weight:
+        weights = mask[..., None].to(hidden.dtype)
+        loss = loss + hidden_weight * ((hidden - target).pow(2) * weights).sum() / (target.pow(2) * weights).sum()
+    return loss
