@@ -66,8 +66,9 @@ def parse_method(label: str, cores: int) -> tuple[str, int, str]:
     return "mpo", int(match.group(1) or cores), "auto" if match.group(2) else "balanced"
 
 
-def add_method_arguments(parser: argparse.ArgumentParser, heal_minutes: float, threads: int) -> None:
-    """Options shared with mpo_minilm.py: methods and budget, MPO cores and fit, healing length."""
+def add_method_arguments(parser: argparse.ArgumentParser, heal_minutes: float, threads: int,
+                         sensitivity_strength: float = 0.5) -> None:
+    """Options shared with mpo_minilm.py: methods and budget, MPO cores and fit, sensitivity, healing length."""
     parser.add_argument("--threads", type=int, default=threads, help="BLAS/torch threads (use --threads=N)")
     parser.add_argument("--budget", type=float, default=0.5)
     parser.add_argument("--methods", default="mpo,svd,whitened-svd")
@@ -76,6 +77,9 @@ def add_method_arguments(parser: argparse.ArgumentParser, heal_minutes: float, t
     parser.add_argument("--heal-steps", type=int, default=None, help="healing steps per method (instead of time)")
     parser.add_argument("--fit-steps", type=int, default=1, help="ALS sweeps of activation-aware MPO fitting")
     parser.add_argument("--fit-iters", type=int, default=10, help="CG iterations per core update")
+    parser.add_argument("--sensitivity", action="store_true", help="measure the block profile and budget by it")
+    parser.add_argument("--sensitivity-strength", type=float, default=sensitivity_strength,
+                        help="budget per block ~ sensitivity^strength (with --sensitivity)")
 
 
 def main() -> None:
@@ -85,7 +89,6 @@ def main() -> None:
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
-    parser.add_argument("--sensitivity", action="store_true", help="measure the profile and budget by it")
     parser.add_argument("--plot", help="sensitivity plot (with --sensitivity)")
     parser.add_argument("--json", help="write all results here")
     parser.add_argument("--no-decompose-timing", action="store_true", help="skip timing the data-free decomposition")
@@ -113,7 +116,7 @@ def main() -> None:
             LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, method=method,
             n_cores=cores, sites=sites, tokens=ids, calibration_tokens=args.calibration_tokens,
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
-            sensitivity=args.sensitivity, heal_steps=args.heal_steps,
+            sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,
             window=args.window, eval_tokens=args.eval_tokens, plot=args.plot if method == "mpo" else None)
         report = result.report

@@ -50,16 +50,13 @@ def model_folder() -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_method_arguments(parser, heal_minutes=2.0, threads=THREADS)
+    add_method_arguments(parser, heal_minutes=2.0, threads=THREADS, sensitivity_strength=2.0)
     parser.add_argument("--eval-tokens", type=int, default=8192)
     parser.add_argument("--calibration-tokens", type=int, default=16384, help="tokens of training sentences")
     parser.add_argument("--heal-lr", type=float, default=0.01)
     parser.add_argument("--heal-batch", type=int, default=16, help="sentences per healing step")
     parser.add_argument("--heal-hidden-weight", type=float, default=1.0,
                         help="weight of the hidden-state MSE beside 1 - embedding cosine in the healing loss")
-    parser.add_argument("--sensitivity", action="store_true", help="measure the block profile and budget by it")
-    parser.add_argument("--sensitivity-strength", type=float, default=2.0,
-                        help="budget per block ~ sensitivity^strength (with --sensitivity)")
     parser.add_argument("--json", help="write all results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
