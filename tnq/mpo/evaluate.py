@@ -71,15 +71,16 @@ def sentence_embeddings(model: nn.Module, tokenizer: Any, sentences: list[str], 
     model.eval()
     with torch.no_grad():
         for s in range(0, len(sentences), batch_size):
-            enc = tokenizer(sentences[s:s + batch_size], padding=True, truncation=True, max_length=128,
-                            return_tensors="pt")
+            enc = pad_batch(encode_sentences(tokenizer, sentences[s:s + batch_size]),
+                            getattr(tokenizer, "pad_token_id", None) or 0)
             hidden = model(**enc).last_hidden_state
             out.append(nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1))
     return torch.cat(out)
 
 
 def encode_sentences(tokenizer: Any, sentences: list[str], max_length: int = 128) -> list[torch.Tensor]:
-    """Each sentence's token ids as ``sentence_embeddings`` feeds them (special tokens, truncation), unpadded."""
+    """Each sentence's token ids (special tokens, truncation to ``max_length``), unpadded: what
+    ``sentence_embeddings`` pads and feeds to the model, and what encoders calibrate and heal on."""
     if tokenizer is None:
         raise MPOError("the model has no tokenizer: cannot tokenize sentences")
     return [torch.as_tensor(ids, dtype=torch.long) for ids in
