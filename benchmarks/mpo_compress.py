@@ -42,6 +42,7 @@ from tnq.io import atomic_write_text  # noqa: E402
 from tnq.mpo import MPO  # noqa: E402
 from tnq.mpo.compress import compress_model  # noqa: E402
 from tnq.mpo.evaluate import perplexity, tokenize_text  # noqa: E402
+from tnq.mpo.heal import PRECISIONS  # noqa: E402
 from tnq.mpo.models import LoadedModel, find_linears, load_model  # noqa: E402
 
 
@@ -72,7 +73,7 @@ def parse_method(label: str, cores: int) -> tuple[str, int, str]:
 
 
 def add_method_arguments(parser: argparse.ArgumentParser, heal_minutes: float, threads: int,
-                         sensitivity_strength: float = 0.5) -> None:
+                         sensitivity_strength: float = 2.0) -> None:
     """Options shared with mpo_minilm.py: methods and budget, MPO cores and fit, sensitivity, healing length."""
     parser.add_argument("--threads", type=int, default=threads, help="BLAS/torch threads (use --threads=N)")
     parser.add_argument("--budget", type=float, default=0.5)
@@ -85,12 +86,15 @@ def add_method_arguments(parser: argparse.ArgumentParser, heal_minutes: float, t
     parser.add_argument("--sensitivity", action="store_true", help="measure the block profile and budget by it")
     parser.add_argument("--sensitivity-strength", type=float, default=sensitivity_strength,
                         help="budget per block ~ sensitivity^strength (with --sensitivity)")
+    parser.add_argument("--heal-precision", choices=PRECISIONS, default="float32",
+                        help="bfloat16: healing forward passes in bfloat16 autocast")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_method_arguments(parser, heal_minutes=15.0, threads=THREADS)
     parser.add_argument("--heal-lr", type=float, default=0.01)
+    parser.add_argument("--heal-label-weight", type=float, default=0.5, help="next-token share of the healing loss")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
@@ -123,7 +127,8 @@ def main() -> None:
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
             sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,
-            window=args.window, eval_tokens=args.eval_tokens, plot=args.plot if method == "mpo" else None)
+            heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision, window=args.window,
+            eval_tokens=args.eval_tokens, plot=args.plot if method == "mpo" else None)
         report = result.report
         print(f"\n== {label}\n" + report.format_text(per_layer=False))
         print(f"   healed / original perplexity: {(report.quality_healed or report.quality_compressed) / base:.2f}x",

@@ -50,7 +50,7 @@ def model_folder() -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_method_arguments(parser, heal_minutes=2.0, threads=THREADS, sensitivity_strength=2.0)
+    add_method_arguments(parser, heal_minutes=2.0, threads=THREADS)
     parser.add_argument("--eval-tokens", type=int, default=8192)
     parser.add_argument("--calibration-tokens", type=int, default=16384, help="tokens of training sentences")
     parser.add_argument("--heal-lr", type=float, default=0.01)
@@ -69,7 +69,8 @@ def main() -> None:
                                 heal_steps=args.heal_steps,
                                 heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None,
                                 heal_lr=args.heal_lr, heal_batch_size=args.heal_batch,
-                                heal_hidden_weight=args.heal_hidden_weight, sensitivity=args.sensitivity,
+                                heal_hidden_weight=args.heal_hidden_weight, heal_precision=args.heal_precision,
+                                sensitivity=args.sensitivity,
                                 sensitivity_strength=args.sensitivity_strength,
                                 calibration_tokens=args.calibration_tokens, window=128, eval_tokens=args.eval_tokens,
                                 progress=False).report

@@ -260,7 +260,8 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
         compress_model(tiny_llama(), budget=0.5, method="svd", eval_tokens=None, out=tmp_path / "m")
 
 
-def test_healing_by_distillation_brings_the_model_back_towards_the_original():
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_healing_by_distillation_brings_the_model_back_towards_the_original(precision):
     teacher, ids = tiny_llama(), tokens()
     student = compress_model(copy.deepcopy(teacher), budget=0.3, method="mpo", eval_tokens=None).model
     names = find_linears(teacher)
@@ -273,9 +274,33 @@ def test_healing_by_distillation_brings_the_model_back_towards_the_original():
 
     before = kl()
     losses = heal(student, [student.get_submodule(n) for n in names], ids[256:], steps=40, window=64, lr=0.05,
-                  teacher=teacher, progress=False)
+                  teacher=teacher, progress=False, precision=precision)
     assert len(losses) == 40 and kl() < 0.7 * before
     assert all(p.requires_grad for p in teacher.parameters())  # flags restored
+    assert all(p.dtype == torch.float32 for p in student.parameters())  # autocast leaves the parameters float32
+
+
+def test_healing_loss_mixes_distillation_and_next_token_loss():
+    from tnq.mpo.heal import _loss
+
+    teacher, ids = tiny_llama(0), tokens()
+    student = tiny_llama(1)
+    batch = {"input_ids": ids[:64][None]}
+    with torch.no_grad():
+        parts = [float(_loss(student, batch, teacher, label_weight=w)) for w in (0.0, 1.0, 0.3)]
+        own = float(student(batch["input_ids"], labels=batch["input_ids"]).loss)
+        p = teacher(batch["input_ids"]).logits[:, :-1].log_softmax(-1)
+        q = student(batch["input_ids"]).logits[:, :-1].log_softmax(-1)
+        kl = float((p.exp() * (p - q)).sum(-1).mean())
+    assert parts[0] == pytest.approx(kl, rel=1e-5) and parts[1] == pytest.approx(own, rel=1e-5)
+    assert parts[2] == pytest.approx(0.7 * parts[0] + 0.3 * parts[1], rel=1e-5)
+    model = tiny_llama()
+    with pytest.raises(MPOError, match="label_weight must be in"):
+        heal(model, [model.get_submodule("model.layers.0.mlp.up_proj")], ids, steps=1, window=64, label_weight=1.5)
+    with pytest.raises(MPOError, match="precision must be one of"):
+        heal(model, [model.get_submodule("model.layers.0.mlp.up_proj")], ids, steps=1, window=64, precision="fp8")
+    with pytest.raises(MPOError, match="heal_label_weight must be in"):
+        compress_model(model, budget=0.5, method="svd", eval_tokens=None, heal_label_weight=-0.1)
 
 
 def test_sensitivity_profile_plot_and_encoder_cosine(tmp_path):
@@ -314,7 +339,8 @@ def test_cli_compresses_saves_and_reloads(tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["compress", str(folder), "--budget", "0.5", "--text", str(text), "--eval-tokens", "512",
                  "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress",
-                 "--heal-batch", "2", "--sensitivity", "--sensitivity-strength", "1"])
+                 "--heal-batch", "2", "--sensitivity", "--sensitivity-strength", "1", "--heal-label-weight", "0.3",
+                 "--heal-precision", "bfloat16"])
     printed = capsys.readouterr().out
     assert code == 0 and "perplexity: original" in printed and "model.layers.1.mlp.down_proj" in printed
     loaded = load_compressed(out)

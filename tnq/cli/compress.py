@@ -23,6 +23,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``compress`` command to an argparse subparsers object."""
     from ..mpo.compress import METHODS
     from ..mpo.fit import SITES
+    from ..mpo.heal import PRECISIONS
 
     cmd = subparsers.add_parser("compress", help="compress a transformers model with MPOs (or SVD baselines)",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,8 +48,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                           "of the balanced MPO and a two-site low-rank one (default: balanced)")
     cmd.add_argument("--sensitivity", action="store_true",
                      help="measure the per-block sensitivity and share the budget by it")
-    cmd.add_argument("--sensitivity-strength", type=float, default=0.5, metavar="S",
-                     help="with --sensitivity: each block's budget grows as sensitivity^S (default: 0.5)")
+    cmd.add_argument("--sensitivity-strength", type=float, default=2.0, metavar="S",
+                     help="with --sensitivity: each block's budget grows as sensitivity^S (default: 2, measured "
+                          "better than 0.5 on SmolLM2 and MiniLM)")
     cmd.add_argument("--heal-minutes", type=float, default=0.0, help="healing time (default: 0 = no healing)")
     cmd.add_argument("--heal-steps", type=int, default=None, help="healing steps (default: as time allows)")
     cmd.add_argument("--heal-lr", type=float, default=0.003, help="relative Adam step (default: 0.003)")
@@ -56,6 +58,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                      help="examples per healing step (default: 1 window for causal LMs, 16 sentences for encoders)")
     cmd.add_argument("--heal-hidden-weight", type=float, default=1.0, metavar="W",
                      help="encoders: weight of the hidden-state MSE beside 1 - embedding cosine (default: 1)")
+    cmd.add_argument("--heal-label-weight", type=float, default=0.5, metavar="L",
+                     help="causal LMs: loss = (1 - L) x distillation + L x next-token loss (default: 0.5)")
+    cmd.add_argument("--heal-precision", choices=PRECISIONS, default="float32",
+                     help="healing forward passes in bfloat16 autocast (~1.6x faster on CPUs with AVX512-BF16; "
+                          "default: float32)")
     cmd.add_argument("--no-distill", action="store_true", help="heal on next-token loss instead of distillation")
     cmd.add_argument("--window", type=int, default=256, help="calibration / healing window in tokens")
     cmd.add_argument("--eval-tokens", type=int, default=16384, help="evaluation tokens (0: no evaluation)")
@@ -86,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         sites=args.sites, sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength,
         heal_steps=args.heal_steps, heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr,
         heal_batch_size=args.heal_batch, heal_hidden_weight=args.heal_hidden_weight,
-        distill=not args.no_distill, window=args.window, eval_tokens=args.eval_tokens or None,
+        heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision, distill=not args.no_distill,
+        window=args.window, eval_tokens=args.eval_tokens or None,
         eval_window=args.eval_window, out=args.out, overwrite=args.overwrite, plot=args.plot,
         progress=args.progress, seed=args.seed)
     if args.json:

@@ -203,10 +203,11 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    n_cores: int = 2, tokenizer: Any = None, text: str | os.PathLike | None = None,
                    tokens: torch.Tensor | None = None, calibration_tokens: int = 4096, fit_steps: int = 0,
                    fit_iters: int = 10, sites: str = "balanced", sensitivity: bool | Mapping[str, float] = False,
-                   sensitivity_strength: float = 0.5,
+                   sensitivity_strength: float = 2.0,
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
                    heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
-                   distill: bool = True, window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
+                   heal_label_weight: float = 0.5, heal_precision: str = "float32", distill: bool = True,
+                   window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
                    out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
                    seed: int = 0) -> CompressResult:
@@ -222,7 +223,9 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     ``{layer: loss increase}``; budgets follow sensitivity^``sensitivity_strength``, see ``budget.allocate``;
     layers given their full size stay dense) and heal (``heal_steps`` and/or
     ``heal_seconds``, ``heal_batch_size`` examples a step; by distillation from the original unless
-    ``distill=False``). Causal LMs calibrate and heal on ``window``-token windows (batch 1 by default); encoders
+    ``distill=False``; ``heal_precision='bfloat16'`` heals in bfloat16 autocast). Causal LMs calibrate and heal on
+    ``window``-token windows (batch 1 by default; loss (1 - ``heal_label_weight``) x distillation +
+    ``heal_label_weight`` x next-token loss); encoders
     with a tokenizer on the training text's sentences tokenized as the evaluation tokenizes them (special tokens;
     calibration in unpadded equal-length batches, healing in padded masked batches of 16 by default, loss
     1 - embedding cosine + ``heal_hidden_weight`` x relative hidden-state MSE, dropout off when distilling).
@@ -230,6 +233,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     budget = check_budget(budget)
     if heal_batch_size is not None and heal_batch_size < 1:
         raise MPOError(f"heal_batch_size must be >= 1, got {heal_batch_size}")
+    if not 0.0 <= heal_label_weight <= 1.0:
+        raise MPOError(f"heal_label_weight must be in [0, 1], got {heal_label_weight}")
     if sensitivity_strength < 0:
         raise MPOError(f"sensitivity_strength must be >= 0, got {sensitivity_strength}")
     if method not in METHODS:
@@ -347,7 +352,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                                   batch_size=heal_batch_size or (16 if train_sentences else 1), lr=heal_lr,
                                   teacher=teacher, seed=seed, progress=progress,
                                   pad_id=0 if pad_id is None else pad_id, hidden_weight=heal_hidden_weight,
-                                  dropout=kind == "causal-lm" or teacher is None)
+                                  dropout=kind == "causal-lm" or teacher is None, precision=heal_precision,
+                                  label_weight=heal_label_weight if kind == "causal-lm" else 0.0)
         report.heal_steps = len(report.heal_losses)
         times["heal"] = time.perf_counter() - clock
         teacher = None

@@ -1,9 +1,10 @@
 """Healing: brief fine-tuning of only the compressed layers' parameters (MPO cores, low-rank factors, biases) on
 text, by next-token loss or by distillation from the original model. Causal LMs train on random windows of a token
 stream; encoders can also train on batches of whole sentences (special tokens, padding and attention mask as
-sentence embeddings see them) with a loss matching the embedding-cosine metric. Each tensor gets an Adam step size
-relative to its own rms (MPO cores of very different scales train together), with linear warm-up and cosine
-decay over a step and/or wall-clock budget."""
+sentence embeddings see them) with a loss matching the embedding-cosine metric. Causal LMs distill with part of the
+weight on the next-token loss (measured better than either alone), optionally in bfloat16 autocast. Each tensor
+gets an Adam step size relative to its own rms (MPO cores of very different scales train together), with linear
+warm-up and cosine decay over a step and/or wall-clock budget."""
 
 from __future__ import annotations
 
@@ -20,22 +21,30 @@ from ..progress import progress_bar
 from .errors import MPOError
 from .evaluate import mean_pool, pad_batch
 
+PRECISIONS = ("float32", "bfloat16")
+
 
 def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Sequence[torch.Tensor],
          steps: int | None = None, seconds: float | None = None, window: int = 256, batch_size: int = 1,
          lr: float = 0.003, warmup: float = 0.1, teacher: nn.Module | None = None, seed: int = 0,
          progress: bool | None = None, pad_id: int = 0, hidden_weight: float = 1.0,
-         dropout: bool = True) -> list[float]:
+         dropout: bool = True, label_weight: float = 0.0, precision: str = "float32") -> list[float]:
     """Train the parameters of ``modules`` (all else frozen) on batches of ``batch_size`` random ``window``-token
     slices of ``ids`` (a 1-D token tensor), or, when ``ids`` is a list of 1-D tensors (tokenized sentences), of
     ``batch_size`` random sentences (drawn 8 batches at a time and grouped by length) padded with ``pad_id`` and
     masked, until ``steps`` or ``seconds`` run out (whichever first). Loss: next-token cross-entropy, or with
-    ``teacher`` the KL divergence to its output distribution (causal LMs); encoders distill: 1 - cosine between
-    the student's and the teacher's mean-pooled embeddings plus ``hidden_weight`` times the relative MSE of the
-    last hidden states. ``dropout=False`` trains in eval mode (a distilled student then matches the teacher's
-    deterministic outputs). Returns the losses."""
+    ``teacher`` (1 - ``label_weight``) x the KL divergence to its output distribution + ``label_weight`` x the
+    next-token loss (causal LMs); encoders distill: 1 - cosine between the student's and the teacher's mean-pooled
+    embeddings plus ``hidden_weight`` times the relative MSE of the last hidden states. ``dropout=False`` trains in
+    eval mode (a distilled student then matches the teacher's deterministic outputs). ``precision='bfloat16'``
+    runs the forward passes in bfloat16 autocast (parameters and optimiser stay float32; ~1.6x more steps on CPUs
+    with AVX512-BF16). Returns the losses."""
     if steps is None and seconds is None:
         raise MPOError("heal: give steps and/or seconds")
+    if not 0.0 <= label_weight <= 1.0:
+        raise MPOError(f"heal: label_weight must be in [0, 1], got {label_weight}")
+    if precision not in PRECISIONS:
+        raise MPOError(f"heal: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     sentences = not isinstance(ids, torch.Tensor)
     if sentences:
         ids = [torch.as_tensor(s).reshape(-1).long() for s in ids if len(s) > 0]
@@ -80,7 +89,8 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
             else:
                 starts = torch.randint(0, len(ids) - window, (batch_size,), generator=gen)
                 batch = {"input_ids": torch.stack([ids[s:s + window] for s in starts.tolist()])}
-            loss = _loss(model, batch, teacher, hidden_weight)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                loss = _loss(model, batch, teacher, hidden_weight, label_weight)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -104,22 +114,25 @@ def _sentence_batches(sentences: Sequence[torch.Tensor], batch_size: int, gen: t
 
 
 def _loss(model: nn.Module, inputs: dict[str, torch.Tensor], teacher: nn.Module | None,
-          hidden_weight: float = 1.0) -> Any:
+          hidden_weight: float = 1.0, label_weight: float = 0.0) -> Any:
     batch = inputs["input_ids"]
     out = model(**inputs)
     if hasattr(out, "logits"):
-        logits = out.logits[:, :-1].float()
+        log_probs = out.logits[:, :-1].float().log_softmax(-1)
+        next_token = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), batch[:, 1:].reshape(-1))
         if teacher is None:
-            return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
+            return next_token
         with torch.no_grad():
             target = teacher(batch).logits[:, :-1].float().log_softmax(-1)
-        return nn.functional.kl_div(logits.log_softmax(-1), target, log_target=True, reduction="batchmean") \
-            / batch.shape[1]
+        positions = log_probs.shape[0] * log_probs.shape[1]  # KL per predicted token, as the next-token loss
+        distill = nn.functional.kl_div(log_probs, target, log_target=True, reduction="sum") / positions
+        return (1 - label_weight) * distill + label_weight * next_token
     if teacher is None:
         raise MPOError("heal: an encoder (no language-model head) heals by distillation; pass teacher=")
     with torch.no_grad():
         target = teacher(**inputs).last_hidden_state
-    return encoder_distillation_loss(out.last_hidden_state, target, inputs.get("attention_mask"), hidden_weight)
+    return encoder_distillation_loss(out.last_hidden_state.float(), target.float(), inputs.get("attention_mask"),
+                                     hidden_weight)
 
 
 def encoder_distillation_loss(hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
