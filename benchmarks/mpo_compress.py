@@ -95,6 +95,8 @@ def main() -> None:
     add_method_arguments(parser, heal_minutes=15.0, threads=THREADS)
     parser.add_argument("--heal-lr", type=float, default=0.01)
     parser.add_argument("--heal-label-weight", type=float, default=0.5, help="next-token share of the healing loss")
+    parser.add_argument("--extra-text", default=None,
+                        help="more healing text after lee_background's training part (a file, or gensim-wiki)")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
@@ -123,7 +125,8 @@ def main() -> None:
         model = copy.deepcopy(loaded.model)
         result = compress_model(
             LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, method=method,
-            n_cores=cores, sites=sites, tokens=ids, calibration_tokens=args.calibration_tokens,
+            n_cores=cores, sites=sites, tokens=ids, extra_text=args.extra_text,
+            calibration_tokens=args.calibration_tokens,
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
             sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,

@@ -156,24 +156,13 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argparse.Namespace,
                  extra: dict[str, Any] | None = None) -> int:
-    """Fit, report accuracy per split, parameters and time; save model / curve when asked. Shared with
-    ``qnlp protein train``."""
+    """Fit, report accuracy per split, parameters and time; save model / curve when asked."""
     from qnlp.model import QuantumClassifier
 
     clf = QuantumClassifier(compile, **training_options(args))
-    start = time.perf_counter()
-    compile_start = time.perf_counter()
-    for X, _ in data.values():
-        clf.circuits(X)
-    compile_seconds = time.perf_counter() - compile_start
     X, y = data["train"]
     dev = data.get("dev", (None, None))
-    clf.fit(X, y, dev[0], dev[1], checkpoint=args.checkpoint)
-    fit_seconds = time.perf_counter() - start - compile_seconds
-    epochs = len(clf.history_)
-    result: dict[str, Any] = {"parameters": clf.n_parameters, "epochs": epochs, "best_epoch": clf.best_epoch_,
-                              "compile_seconds": round(compile_seconds, 3), "train_seconds": round(fit_seconds, 3),
-                              "seconds_per_epoch": round(sum(h["seconds"] for h in clf.history_) / max(epochs, 1), 4)}
+    result = fit_timed(clf, X, y, dev[0], dev[1], args.checkpoint, [items for items, _ in data.values()])
     for name, (Xs, ys) in data.items():
         result[f"{name}_accuracy"] = round(clf.score(Xs, ys), 4)
     result.update(extra or {})
@@ -184,6 +173,24 @@ def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argpars
         for key, value in result.items():
             print(f"{key:>18}: {value}")
     return 0
+
+
+def fit_timed(clf: Any, X: list, y: Any, dev_X: list | None, dev_y: Any, checkpoint: str | None,
+              compile_sets: list[list]) -> dict[str, Any]:
+    """Compile the circuits of every set in ``compile_sets`` (timed apart from training), fit ``clf`` and return
+    the training figures both training CLIs report: parameters, epochs, best epoch, compile / train seconds and
+    seconds per epoch."""
+    start = time.perf_counter()
+    for items in compile_sets:
+        clf.circuits(items)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    clf.fit(X, y, dev_X, dev_y, checkpoint=checkpoint)
+    train_seconds = time.perf_counter() - start
+    epochs = len(clf.history_)
+    return {"parameters": clf.n_parameters, "epochs": epochs, "best_epoch": clf.best_epoch_,
+            "compile_seconds": round(compile_seconds, 3), "train_seconds": round(train_seconds, 3),
+            "seconds_per_epoch": round(sum(h["seconds"] for h in clf.history_) / max(epochs, 1), 4)}
 
 
 def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> None:

@@ -359,3 +359,32 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "matches no linear layer" in err and "q_proj" in err
     assert main(["compress", str(folder), "--heal-steps", "1", "--heal-batch", "0", "--eval-tokens", "0"]) == 2
     assert "heal_batch_size must be >= 1" in capsys.readouterr().err
+
+
+def test_extra_text_is_added_to_the_training_tokens_only(tmp_path, monkeypatch):
+    import tnq.mpo.compress as compress_module
+
+    ids, seen = tokens(3000), {}
+    extra = tmp_path / "extra.txt"
+    extra.write_text(" ".join(f"w{k % (VOCAB - 2)}" for k in range(700)))
+
+    def fake_heal(model, modules, train, *args, **kwargs):
+        seen["train"] = train
+        return [0.0]
+
+    monkeypatch.setattr(compress_module, "heal", fake_heal)
+    compress_model(tiny_llama(), budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids, extra_text=extra,
+                   eval_tokens=512, heal_steps=1, progress=False)
+    extra_ids = _tokenizer()(extra.read_text(), add_special_tokens=False).input_ids
+    assert seen["train"].tolist() == ids[512:].tolist() + extra_ids
+    with pytest.raises(MPOError, match="cannot be read"):
+        compress_model(tiny_llama(), budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids,
+                       extra_text=tmp_path / "missing.txt", eval_tokens=512, heal_steps=1)
+
+
+def test_gensim_wiki_sample_is_plain_text():
+    from tnq.mpo.evaluate import gensim_wiki_text
+
+    text = gensim_wiki_text()
+    assert len(text) > 1_000_000 and "Anarchism is a political philosophy" in text
+    assert "'''" not in text and "==" not in text and "#REDIRECT" not in text.upper()

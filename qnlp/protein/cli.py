@@ -124,7 +124,7 @@ def _items(reader: Any, data: Any, args: argparse.Namespace) -> tuple[list[tuple
 
 
 def _train(args: argparse.Namespace) -> int:
-    from qnlp.cli import training_options
+    from qnlp.cli import fit_timed, training_options
     from qnlp.protein.baseline import KmerBaseline
     from qnlp.protein.compile import ProteinCompiler
     from qnlp.protein.diagrams import ProteinReader
@@ -157,12 +157,8 @@ def _train(args: argparse.Namespace) -> int:
     X, owner = _items(reader, fit_set, args)
     y = fit_set.labels[owner]
     dev = _items(reader, dev_set, args) if dev_set is not None else None
-    start = time.perf_counter()
-    clf.circuits(X)
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    clf.fit(X, y, dev[0] if dev else None, dev_set.labels[dev[1]] if dev else None, checkpoint=args.checkpoint)
-    train_s = time.perf_counter() - start
+    figures = fit_timed(clf, X, y, dev[0] if dev else None, dev_set.labels[dev[1]] if dev else None,
+                        args.checkpoint, [X])
 
     def accuracy(subset: Any) -> tuple[float, float]:
         """(accuracy, sequences per second including compilation of unseen sequences)."""
@@ -177,16 +173,13 @@ def _train(args: argparse.Namespace) -> int:
     test_acc, rate = accuracy(test)
     baseline = KmerBaseline(k=k, alphabet=args.alphabet, unknown=args.unknown, max_len=args.max_len,
                             keep=args.keep).fit(train)
-    epochs = len(clf.history_)
+    epochs = figures["epochs"]
     result: dict[str, Any] = {
         "data": data.summary(), "classes": list(data.label_names),
         "split": {"train": len(fit_set), "dev": len(dev_set) if dev_set is not None else 0, "test": len(test)},
         "model": f"{args.model}/{args.sharing} {args.ansatz} x{args.layers}, {args.qubits} qubit(s) per residue, "
                  f"{args.alphabet}" + (f", windows {args.windows}" if args.windows else ""),
-        "parameters": clf.n_parameters, "epochs": epochs, "best_epoch": clf.best_epoch_,
-        "test_accuracy": round(test_acc, 4), "train_accuracy": round(accuracy(fit_set)[0], 4),
-        "seconds_per_epoch": round(sum(h["seconds"] for h in clf.history_) / max(epochs, 1), 4),
-        "compile_seconds": round(compile_s, 3), "train_seconds": round(train_s, 3),
+        **figures, "test_accuracy": round(test_acc, 4), "train_accuracy": round(accuracy(fit_set)[0], 4),
         "eval_sequences_per_second": round(rate, 1),
         "baseline": {"features": f"{args.alphabet} k={','.join(map(str, k))}", "parameters": baseline.num_parameters,
                      "test_accuracy": round(baseline.score(test), 4)}}

@@ -37,6 +37,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     cmd.add_argument("--cores", type=int, default=2,
                      help="MPO cores per layer (default: 2; 3-core MPOs had higher activation errors on SmolLM2)")
     cmd.add_argument("--text", default=None, help="text file (default: gensim's lee_background.cor)")
+    cmd.add_argument("--extra-text", default=None, metavar="FILE",
+                     help="more text to calibrate and heal on after --text's training part (a file, or gensim-wiki: "
+                          "~100 Wikipedia articles shipped with gensim)")
     cmd.add_argument("--calibration-tokens", type=int, default=4096, metavar="N")
     cmd.add_argument("--fit-steps", type=int, default=0, metavar="N",
                      help="activation-aware MPO fit: ALS sweeps over each layer's cores, minimising ||(W - M) X|| "
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     result = compress_model(
         args.model, budget=args.budget, method=args.method, layers=args.layers, n_cores=args.cores, text=args.text,
+        extra_text=args.extra_text,
         calibration_tokens=args.calibration_tokens, fit_steps=args.fit_steps, fit_iters=args.fit_iters,
         sites=args.sites, sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength,
         heal_steps=args.heal_steps, heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr,

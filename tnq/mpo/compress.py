@@ -201,7 +201,8 @@ def _as_loaded(model: Any, tokenizer: Any) -> LoadedModel:
 
 def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers: str | Sequence[str] = ROLES,
                    n_cores: int = 2, tokenizer: Any = None, text: str | os.PathLike | None = None,
-                   tokens: torch.Tensor | None = None, calibration_tokens: int = 4096, fit_steps: int = 0,
+                   tokens: torch.Tensor | None = None, extra_text: str | os.PathLike | None = None,
+                   calibration_tokens: int = 4096, fit_steps: int = 0,
                    fit_iters: int = 10, sites: str = "balanced", sensitivity: bool | Mapping[str, float] = False,
                    sensitivity_strength: float = 2.0,
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
@@ -216,7 +217,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
 
     Text (``tokens``, or ``text`` file tokenized; default gensim's lee_background.cor) is split: the first
     ``eval_tokens`` evaluate (perplexity in ``eval_window`` windows for causal LMs, sentence-embedding cosine to
-    the original for encoders), the rest calibrate (``calibration_tokens``: Gram matrices for whitened SVD and
+    the original for encoders), the rest, followed by ``extra_text`` (a file, or ``'gensim-wiki'`` for
+    ``evaluate.gensim_wiki_text``) when given, calibrate (``calibration_tokens``: Gram matrices for whitened SVD and
     activation-aware MPO fitting: ``fit_steps`` ALS sweeps over the cores, ``fit_iters`` CG iterations each;
     ``sites='auto'`` also tries other site factorisations per layer, see ``fit.site_candidates``),
     profile sensitivity (``sensitivity=True``, or pass a measured
@@ -264,6 +266,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         ids = torch.as_tensor(ids).reshape(-1).long()
         n_eval = min(eval_tokens or 0, len(ids) // 2)
         eval_ids, train_ids = ids[:n_eval], ids[n_eval:]
+        if extra_text is not None:
+            train_ids = torch.cat([train_ids, tokenize_text(loaded.tokenizer, extra_text)])
     quality, sentences, reference = None, None, None
     if eval_ids is not None and len(eval_ids) > 1:
         clock = time.perf_counter()

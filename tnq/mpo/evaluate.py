@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,40 @@ def default_text_path() -> Path:
     return Path(gensim.__path__[0]) / "test" / "test_data" / "lee_background.cor"
 
 
+WIKI_SAMPLE = "gensim-wiki"
+
+
+def gensim_wiki_text() -> str:
+    """Plain text of the ~100 Wikipedia articles in gensim's test data (a shortened enwiki dump; markup stripped by
+    gensim's ``filter_wiki``, redirects dropped): ~0.7M SmolLM2 tokens of general English, more text to heal on
+    than the evaluation corpus leaves."""
+    import bz2
+
+    import gensim
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    folder = Path(gensim.__path__[0]) / "test" / "test_data"
+    with bz2.open(folder / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2") as dump:
+        pages = [filter_wiki(page[1]) for page in extract_pages(dump)]
+    text = "\n\n".join(p.strip() for p in pages if p.strip() and not p.lstrip().lower().startswith("#redirect"))
+    text = re.sub(r"'{2,}", "", text)  # bold / italic quotes
+    text = re.sub(r"^=+\s*(.*?)\s*=+\s*$", r"\1", text, flags=re.M)  # == headings ==
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
 def tokenize_text(tokenizer: Any, path: str | os.PathLike | None = None) -> torch.Tensor:
-    """All token ids of a text file (default: ``default_text_path()``) as one 1-D tensor."""
+    """All token ids of a text file (default: ``default_text_path()``; ``WIKI_SAMPLE``: ``gensim_wiki_text()``) as
+    one 1-D tensor."""
     if tokenizer is None:
         raise MPOError("the model has no tokenizer: cannot tokenize text for calibration, healing or evaluation")
-    path = Path(path) if path is not None else default_text_path()
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise MPOError(f"text file {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    if path == WIKI_SAMPLE:
+        text = gensim_wiki_text()
+    else:
+        path = Path(path) if path is not None else default_text_path()
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise MPOError(f"text file {str(path)!r} cannot be read ({exc.strerror or exc})") from None
     ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).input_ids[0]
     if ids.numel() < 2:
         raise MPOError(f"text file {str(path)!r} has fewer than 2 tokens")
