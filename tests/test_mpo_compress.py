@@ -301,6 +301,8 @@ def test_healing_loss_mixes_distillation_and_next_token_loss():
         heal(model, [model.get_submodule("model.layers.0.mlp.up_proj")], ids, steps=1, window=64, precision="fp8")
     with pytest.raises(MPOError, match="heal_label_weight must be in"):
         compress_model(model, budget=0.5, method="svd", eval_tokens=None, heal_label_weight=-0.1)
+    with pytest.raises(MPOError, match="heal_precision must be one of"):
+        compress_model(model, budget=0.5, method="svd", eval_tokens=None, heal_precision="float16")
 
 
 def test_sensitivity_profile_plot_and_encoder_cosine(tmp_path):

@@ -34,7 +34,7 @@ from .evaluate import (
     windows,
 )
 from .fit import SITES, activation_error, collect_grams, fit_layer
-from .heal import heal
+from .heal import check_heal_options, heal
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
 
@@ -235,8 +235,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     budget = check_budget(budget)
     if heal_batch_size is not None and heal_batch_size < 1:
         raise MPOError(f"heal_batch_size must be >= 1, got {heal_batch_size}")
-    if not 0.0 <= heal_label_weight <= 1.0:
-        raise MPOError(f"heal_label_weight must be in [0, 1], got {heal_label_weight}")
+    check_heal_options(heal_label_weight, heal_precision, "heal_")
     if sensitivity_strength < 0:
         raise MPOError(f"sensitivity_strength must be >= 0, got {sensitivity_strength}")
     if method not in METHODS:

@@ -16,11 +16,16 @@ from ..progress import progress_bar
 from .errors import MPOError
 
 
-def default_text_path() -> Path:
-    """gensim's bundled ``lee_background.cor`` (plain English news text), the default evaluation text."""
+def gensim_test_data() -> Path:
+    """The folder of text corpora gensim ships with its tests (offline data: no download)."""
     import gensim
 
-    return Path(gensim.__path__[0]) / "test" / "test_data" / "lee_background.cor"
+    return Path(gensim.__path__[0]) / "test" / "test_data"
+
+
+def default_text_path() -> Path:
+    """gensim's bundled ``lee_background.cor`` (plain English news text), the default evaluation text."""
+    return gensim_test_data() / "lee_background.cor"
 
 
 WIKI_SAMPLE = "gensim-wiki"
@@ -32,11 +37,9 @@ def gensim_wiki_text() -> str:
     than the evaluation corpus leaves."""
     import bz2
 
-    import gensim
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
-    folder = Path(gensim.__path__[0]) / "test" / "test_data"
-    with bz2.open(folder / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2") as dump:
+    with bz2.open(gensim_test_data() / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2") as dump:
         pages = [filter_wiki(page[1]) for page in extract_pages(dump)]
     text = "\n\n".join(p.strip() for p in pages if p.strip() and not p.lstrip().lower().startswith("#redirect"))
     text = re.sub(r"'{2,}", "", text)  # bold / italic quotes

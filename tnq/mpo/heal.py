@@ -41,10 +41,7 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     with AVX512-BF16). Returns the losses."""
     if steps is None and seconds is None:
         raise MPOError("heal: give steps and/or seconds")
-    if not 0.0 <= label_weight <= 1.0:
-        raise MPOError(f"heal: label_weight must be in [0, 1], got {label_weight}")
-    if precision not in PRECISIONS:
-        raise MPOError(f"heal: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_heal_options(label_weight, precision, "heal: ")
     sentences = not isinstance(ids, torch.Tensor)
     if sentences:
         ids = [torch.as_tensor(s).reshape(-1).long() for s in ids if len(s) > 0]
@@ -101,6 +98,15 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
         for p, flag in frozen.items():
             p.requires_grad_(flag)
     return losses
+
+
+def check_heal_options(label_weight: float, precision: str, where: str = "") -> None:
+    """One clear error for a ``label_weight`` outside [0, 1] or an unknown ``precision`` (``where`` prefixes the
+    message: callers check before hours of compression, ``heal`` again for direct use)."""
+    if not 0.0 <= label_weight <= 1.0:
+        raise MPOError(f"{where}label_weight must be in [0, 1], got {label_weight}")
+    if precision not in PRECISIONS:
+        raise MPOError(f"{where}precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 def _sentence_batches(sentences: Sequence[torch.Tensor], batch_size: int, gen: torch.Generator,
