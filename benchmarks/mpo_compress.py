@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--heal-label-weight", type=float, default=0.5, help="next-token share of the healing loss")
     parser.add_argument("--extra-text", default=None,
                         help="more healing text after lee_background's training part (a file, or gensim-wiki)")
+    parser.add_argument("--heal-samples", type=int, default=0, metavar="N",
+                        help="tokens sampled from the original model to heal on (sampling time counts as healing)")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
@@ -136,8 +138,9 @@ def main() -> None:
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
             sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,
-            heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision, window=args.window,
-            eval_tokens=args.eval_tokens, plot=args.plot if method == "mpo" else None)
+            heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision,
+            heal_sample_tokens=args.heal_samples, window=args.window, eval_tokens=args.eval_tokens,
+            plot=args.plot if method == "mpo" else None)
         report = result.report
         print(f"\n== {label}\n" + report.format_text(per_layer=False))
         print(f"   healed / original perplexity: {(report.quality_healed or report.quality_compressed) / base:.2f}x",

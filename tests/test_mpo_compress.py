@@ -305,6 +305,70 @@ def test_healing_loss_mixes_distillation_and_next_token_loss():
         compress_model(model, budget=0.5, method="svd", eval_tokens=None, heal_precision="float16")
 
 
+def _is_slice_of(part: torch.Tensor, text: torch.Tensor) -> bool:
+    return any(torch.equal(text[s:s + len(part)], part) for s in range(len(text) - len(part) + 1))
+
+
+def test_sampled_text_follows_the_model_and_its_prompts_come_from_the_text():
+    from tnq.mpo.samples import sample_text
+
+    model, text = tiny_llama(), tokens(600)
+    with torch.no_grad():  # larger embeddings (tied to the head): a peaked next-token distribution to sample from
+        model.model.embed_tokens.weight.mul_(30)
+    sampled = sample_text(model, text, tokens=300, prompt_length=8, length=32, batch_size=4, seed=3)
+    assert sampled.shape == (320,) and int(sampled.min()) >= 0 and int(sampled.max()) < VOCAB
+    sequences = sampled.reshape(-1, 32)
+    assert all(_is_slice_of(seq[:8], text) for seq in sequences)
+    assert torch.equal(sampled, sample_text(model, text, 300, 8, 32, 4, seed=3))
+    assert not torch.equal(sampled, sample_text(model, text, 300, 8, 32, 4, seed=4))
+
+    def continuation_nll(seqs: torch.Tensor) -> float:
+        with torch.no_grad():
+            logits = model(seqs).logits[:, 7:-1]
+            return float(nn.functional.cross_entropy(logits.reshape(-1, VOCAB), seqs[:, 8:].reshape(-1)))
+
+    uniform = torch.cat([sequences[:, :8], torch.randint(0, VOCAB, (len(sequences), 24))], 1)
+    assert continuation_nll(sequences) < 0.5 * continuation_nll(uniform)  # drawn from the model, not at random
+
+
+def test_sample_text_refuses_bad_input():
+    from tnq.mpo.samples import sample_text
+
+    model, text = tiny_llama(), tokens(100)
+    with pytest.raises(MPOError, match="tokens must be >= 1"):
+        sample_text(model, text, 0)
+    with pytest.raises(MPOError, match="prompt_length < length"):
+        sample_text(model, text, 10, prompt_length=32, length=32)
+    with pytest.raises(MPOError, match="need more than 32 tokens"):
+        sample_text(model, text[:20], 10)
+    with pytest.raises(MPOError, match="cannot generate"):
+        sample_text(tiny_bert(), text, 10)
+
+
+def test_heal_sample_tokens_heal_on_sampled_then_training_text(monkeypatch):
+    import tnq.mpo.compress as compress_module
+
+    ids, seen = tokens(3000), {}
+
+    def fake_heal(model, modules, train, steps, seconds, *args, **kwargs):
+        seen["train"], seen["seconds"] = train, seconds
+        return [0.0]
+
+    monkeypatch.setattr(compress_module, "heal", fake_heal)
+    report = compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, eval_tokens=512, window=64,
+                            heal_seconds=3600.0, heal_sample_tokens=100, progress=False).report
+    assert report.heal_sample_tokens == 128 and "sample text" in report.times
+    assert seen["train"][128:].tolist() == ids[512:].tolist()
+    assert all(_is_slice_of(seq[:32], ids[512:]) for seq in seen["train"][:128].reshape(-1, 64))
+    assert seen["seconds"] == pytest.approx(3600.0 - report.times["sample text"])  # sampling is healing time
+    assert "128 sampled tokens" in report.format_text(per_layer=False)
+    with pytest.raises(MPOError, match="only causal LMs sample text"):
+        compress_model(tiny_bert(), budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids, heal_steps=1,
+                       heal_sample_tokens=100)
+    with pytest.raises(MPOError, match="give heal_steps or heal_seconds"):
+        compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, heal_sample_tokens=100)
+
+
 def test_sensitivity_profile_plot_and_encoder_cosine(tmp_path):
     model, ids = tiny_bert(), tokens()
     tokenizer = _tokenizer()
@@ -342,9 +406,10 @@ def test_cli_compresses_saves_and_reloads(tmp_path, capsys):
     code = main(["compress", str(folder), "--budget", "0.5", "--text", str(text), "--eval-tokens", "512",
                  "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress",
                  "--heal-batch", "2", "--sensitivity", "--sensitivity-strength", "1", "--heal-label-weight", "0.3",
-                 "--heal-precision", "bfloat16"])
+                 "--heal-precision", "bfloat16", "--heal-samples", "64"])
     printed = capsys.readouterr().out
     assert code == 0 and "perplexity: original" in printed and "model.layers.1.mlp.down_proj" in printed
+    assert "3 steps, 64 sampled tokens" in printed
     loaded = load_compressed(out)
     assert loaded.tokenizer is not None and list(linear_layers(loaded.model)) == ["lm_head"]
     code = main(["compress", str(out), "--budget", "0.5", "--layers", "lm_head", "--method", "svd",

@@ -66,6 +66,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     cmd.add_argument("--heal-precision", choices=PRECISIONS, default="float32",
                      help="healing forward passes in bfloat16 autocast (~1.6x faster on CPUs with AVX512-BF16; "
                           "default: float32)")
+    cmd.add_argument("--heal-samples", type=int, default=0, metavar="N",
+                     help="causal LMs: first sample N tokens of text from the original model (prompted by the "
+                          "training text) and heal on them too; real text alone is soon memorised. The sampling "
+                          "time counts against --heal-minutes (default: 0)")
     cmd.add_argument("--no-distill", action="store_true", help="heal on next-token loss instead of distillation")
     cmd.add_argument("--window", type=int, default=256, help="calibration / healing window in tokens")
     cmd.add_argument("--eval-tokens", type=int, default=16384, help="evaluation tokens (0: no evaluation)")
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         sites=args.sites, sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength,
         heal_steps=args.heal_steps, heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr,
         heal_batch_size=args.heal_batch, heal_hidden_weight=args.heal_hidden_weight,
-        heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision, distill=not args.no_distill,
+        heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision,
+        heal_sample_tokens=args.heal_samples, distill=not args.no_distill,
         window=args.window, eval_tokens=args.eval_tokens or None,
         eval_window=args.eval_window, out=args.out, overwrite=args.overwrite, plot=args.plot,
         progress=args.progress, seed=args.seed)

@@ -37,6 +37,7 @@ from .fit import SITES, activation_error, collect_grams, fit_layer
 from .heal import check_heal_options, heal
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
+from .samples import sample_text
 
 METHODS = ("mpo", "svd", "whitened-svd")
 
@@ -78,6 +79,7 @@ class CompressionReport:
     quality_compressed: float | None = None
     quality_healed: float | None = None
     heal_steps: int = 0
+    heal_sample_tokens: int = 0
     heal_losses: list[float] = field(default_factory=list)
     layers: list[LayerReport] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)
@@ -95,8 +97,9 @@ class CompressionReport:
                  f"{self.layer_params_before:,} -> {self.layer_params_after:,} "
                  f"({self.layer_params_after / max(self.layer_params_before, 1):.1%})",
                  f"bytes {self.bytes_before:,} -> {self.bytes_after:,}"]
+        sampled = f", {self.heal_sample_tokens:,} sampled tokens" if self.heal_sample_tokens else ""
         quality = [("original", self.quality_before), ("compressed", self.quality_compressed),
-                   (f"healed ({self.heal_steps} steps)", self.quality_healed)]
+                   (f"healed ({self.heal_steps} steps{sampled})", self.quality_healed)]
         lines.append(f"{self.metric}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality if v is not None))
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.times.items()))
         if per_layer:
@@ -207,7 +210,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    sensitivity_strength: float = 2.0,
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
                    heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
-                   heal_label_weight: float = 0.5, heal_precision: str = "float32", distill: bool = True,
+                   heal_label_weight: float = 0.5, heal_precision: str = "float32", heal_sample_tokens: int = 0,
+                   distill: bool = True,
                    window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
                    out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
@@ -225,7 +229,10 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     ``{layer: loss increase}``; budgets follow sensitivity^``sensitivity_strength``, see ``budget.allocate``;
     layers given their full size stay dense) and heal (``heal_steps`` and/or
     ``heal_seconds``, ``heal_batch_size`` examples a step; by distillation from the original unless
-    ``distill=False``; ``heal_precision='bfloat16'`` heals in bfloat16 autocast). Causal LMs calibrate and heal on
+    ``distill=False``; ``heal_precision='bfloat16'`` heals in bfloat16 autocast; ``heal_sample_tokens``: causal LMs
+    first sample that many tokens from the original model, prompted by the training text (``samples.sample_text``),
+    and heal on them followed by the training text; the sampling time counts against ``heal_seconds``). Causal LMs
+    calibrate and heal on
     ``window``-token windows (batch 1 by default; loss (1 - ``heal_label_weight``) x distillation +
     ``heal_label_weight`` x next-token loss); encoders
     with a tokenizer on the training text's sentences tokenized as the evaluation tokenizes them (special tokens;
@@ -236,6 +243,10 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     if heal_batch_size is not None and heal_batch_size < 1:
         raise MPOError(f"heal_batch_size must be >= 1, got {heal_batch_size}")
     check_heal_options(heal_label_weight, heal_precision, "heal_")
+    if heal_sample_tokens < 0:
+        raise MPOError(f"heal_sample_tokens must be >= 0, got {heal_sample_tokens}")
+    if heal_sample_tokens and not (heal_steps or heal_seconds):
+        raise MPOError("heal_sample_tokens is text to heal on: give heal_steps or heal_seconds too")
     if sensitivity_strength < 0:
         raise MPOError(f"sensitivity_strength must be >= 0, got {sensitivity_strength}")
     if method not in METHODS:
@@ -250,6 +261,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     loaded = _as_loaded(model, tokenizer)
     net, kind = loaded.model, loaded.kind
     times["load"] = time.perf_counter() - clock
+    if heal_sample_tokens and kind != "causal-lm":
+        raise MPOError(f"heal_sample_tokens: only causal LMs sample text; {loaded.source} is a {kind}")
     names = find_linears(net, layers)
     modules = {n: net.get_submodule(n) for n in names}
     needs_text = (method == "whitened-svd" or fit_steps > 0 or sensitivity is True or heal_steps or heal_seconds
@@ -281,7 +294,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         report.quality_before = quality(net)
         times["evaluate original"] = time.perf_counter() - clock
 
-    teacher = copy.deepcopy(net).eval() if distill and (heal_steps or heal_seconds) else None
+    original = copy.deepcopy(net).eval() if (distill or heal_sample_tokens) and (heal_steps or heal_seconds) else None
     train_sentences = None  # encoders: the training text as tokenized sentences (calibration and healing)
     if train_ids is not None and kind != "causal-lm" and loaded.tokenizer is not None:
         train_sentences = encode_sentences(loaded.tokenizer, split_sentences(
@@ -348,18 +361,28 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     if heal_steps or heal_seconds:
         if not train_sentences and (train_ids is None or len(train_ids) <= window + 1):
             raise MPOError(f"healing needs more than {window + 1} tokens of text after the evaluation tokens")
+        heal_text = train_sentences or train_ids
+        if heal_sample_tokens:
+            clock = time.perf_counter()
+            samples = sample_text(original, train_ids, heal_sample_tokens, length=window, seed=seed,
+                                  progress=progress)
+            heal_text = torch.cat([samples, train_ids])
+            report.heal_sample_tokens = len(samples)
+            times["sample text"] = time.perf_counter() - clock
+            if heal_seconds is not None:
+                heal_seconds = max(0.0, heal_seconds - times["sample text"])
         clock = time.perf_counter()
         pad_id = getattr(loaded.tokenizer, "pad_token_id", None)
-        report.heal_losses = heal(net, [net.get_submodule(n) for n in specs], train_sentences or train_ids,
+        report.heal_losses = heal(net, [net.get_submodule(n) for n in specs], heal_text,
                                   heal_steps, heal_seconds, window=window,
                                   batch_size=heal_batch_size or (16 if train_sentences else 1), lr=heal_lr,
-                                  teacher=teacher, seed=seed, progress=progress,
+                                  teacher=original if distill else None, seed=seed, progress=progress,
                                   pad_id=0 if pad_id is None else pad_id, hidden_weight=heal_hidden_weight,
-                                  dropout=kind == "causal-lm" or teacher is None, precision=heal_precision,
+                                  dropout=kind == "causal-lm" or not distill, precision=heal_precision,
                                   label_weight=heal_label_weight if kind == "causal-lm" else 0.0)
         report.heal_steps = len(report.heal_losses)
         times["heal"] = time.perf_counter() - clock
-        teacher = None
+        original = None
         if quality is not None:
             clock = time.perf_counter()
             report.quality_healed = quality(net)
