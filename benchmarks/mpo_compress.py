@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--heal-label-weight", type=float, default=0.5, help="next-token share of the healing loss")
     parser.add_argument("--extra-text", default=None,
                         help="more healing text after lee_background's training part (a file, or gensim-wiki)")
+    parser.add_argument("--heal-batch", type=int, default=None, metavar="B", help="windows per healing step")
     parser.add_argument("--heal-samples", type=int, default=0, metavar="N",
                         help="tokens sampled from the original model to heal on (sampling time counts as healing)")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
@@ -141,7 +142,8 @@ def main() -> None:
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
             sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,
-            heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision,
+            heal_batch_size=args.heal_batch, heal_label_weight=args.heal_label_weight,
+            heal_precision=args.heal_precision,
             heal_sample_tokens=args.heal_samples, window=args.window, eval_tokens=args.eval_tokens,
             plot=args.plot if method == "mpo" else None)
         report = result.report
