@@ -50,9 +50,10 @@ import torch  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
 from tnq.mpo import MPO  # noqa: E402
 from tnq.mpo.compress import compress_model  # noqa: E402
-from tnq.mpo.evaluate import perplexity, tokenize_text  # noqa: E402
+from tnq.mpo.evaluate import perplexity, split_text, tokenize_text  # noqa: E402
 from tnq.mpo.heal import PRECISIONS  # noqa: E402
 from tnq.mpo.models import LoadedModel, find_linears, load_model  # noqa: E402
+from tnq.mpo.samples import cached_sample_text  # noqa: E402
 
 
 def installed_file(dist: str, suffix: str) -> Path:
@@ -108,7 +109,11 @@ def main() -> None:
                         help="more healing text after lee_background's training part (a file, or gensim-wiki)")
     parser.add_argument("--heal-batch", type=int, default=None, metavar="B", help="windows per healing step")
     parser.add_argument("--heal-samples", type=int, default=0, metavar="N",
-                        help="tokens sampled from the original model to heal on (sampling time counts as healing)")
+                        help="tokens sampled from the original model to heal on (sampling time counts as healing "
+                             "unless --samples-cache)")
+    parser.add_argument("--samples-cache", default=None, metavar="FILE.safetensors",
+                        help="with --heal-samples: sample once before the methods (or reuse this file) and give "
+                             "every method its full healing time on the same samples")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
@@ -132,6 +137,13 @@ def main() -> None:
     base = perplexity(loaded.model, ids, 512, args.eval_tokens)
     print(f"original perplexity {base:.2f} on {args.eval_tokens} tokens ({time.perf_counter() - start:.0f} s)")
     results = {"decompose": {"layers": count, "seconds": seconds}, "baseline_ppl": base, "methods": {}}
+    if args.samples_cache and args.heal_samples:
+        start = time.perf_counter()
+        _, fresh = cached_sample_text(loaded.model, split_text(ids, args.eval_tokens)[1], args.heal_samples,
+                                      args.samples_cache, length=args.window)
+        results["sample_seconds"] = time.perf_counter() - start if fresh else 0.0
+        print(f"{'sampled' if fresh else 'reused'} {args.heal_samples:,} tokens from the original model "
+              f"({args.samples_cache}) in {time.perf_counter() - start:.0f} s, shared by all methods")
     for label in args.methods.split(","):
         method, cores, sites = parse_method(label, args.cores)
         model = copy.deepcopy(loaded.model)
@@ -144,7 +156,8 @@ def main() -> None:
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,
             heal_batch_size=args.heal_batch, heal_label_weight=args.heal_label_weight,
             heal_precision=args.heal_precision,
-            heal_sample_tokens=args.heal_samples, window=args.window, eval_tokens=args.eval_tokens,
+            heal_sample_tokens=args.heal_samples, heal_samples_cache=args.samples_cache if args.heal_samples else None,
+            window=args.window, eval_tokens=args.eval_tokens,
             plot=args.plot if method == "mpo" else None)
         report = result.report
         print(f"\n== {label}\n" + report.format_text(per_layer=False))

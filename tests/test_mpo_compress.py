@@ -345,6 +345,53 @@ def test_sample_text_refuses_bad_input():
         sample_text(tiny_bert(), text, 10)
 
 
+def test_samples_cache_reuses_matching_samples_and_refuses_others(tmp_path, monkeypatch):
+    import tnq.mpo.samples as samples_module
+    from tnq.mpo.samples import cached_sample_text
+
+    model, text, cache = tiny_llama(), tokens(600), tmp_path / "samples.safetensors"
+    first, fresh = cached_sample_text(model, text, 100, cache, prompt_length=8, length=32, batch_size=4, seed=3)
+    assert fresh and cache.is_file() and len(first) == 128
+    assert torch.equal(first, samples_module.sample_text(model, text, 100, 8, 32, 4, seed=3))
+    calls = []
+    monkeypatch.setattr(samples_module, "sample_text", lambda *a, **k: calls.append(a) or first)
+    again, fresh = cached_sample_text(model, text, 64, cache, prompt_length=8, length=32, batch_size=4, seed=3)
+    assert not fresh and not calls and torch.equal(again, first[:64])  # fewer tokens: the cached prefix
+    _, fresh = cached_sample_text(model, text, 200, cache, prompt_length=8, length=32, batch_size=4, seed=3)
+    assert fresh and len(calls) == 1  # more than cached: sampled again
+    with pytest.raises(MPOError, match="another seed"):
+        cached_sample_text(model, text, 64, cache, prompt_length=8, length=32, batch_size=4, seed=4)
+    with pytest.raises(MPOError, match="another text"):
+        cached_sample_text(model, tokens(600, seed=9), 64, cache, prompt_length=8, length=32, batch_size=4, seed=3)
+    other = tiny_llama()
+    with torch.no_grad():
+        other.model.norm.weight.add_(1e-3)
+    with pytest.raises(MPOError, match="another model"):
+        cached_sample_text(other, text, 64, cache, prompt_length=8, length=32, batch_size=4, seed=3)
+    assert len(calls) == 1 and cache.is_file()  # refused caches are left as they were
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(MPOError, match="junk.safetensors"):
+        cached_sample_text(model, text, 64, tmp_path / "junk.safetensors", prompt_length=8, length=32)
+
+
+def test_compress_model_with_a_samples_cache_samples_once(tmp_path, monkeypatch):
+    import tnq.mpo.compress as compress_module
+
+    ids, seen, cache = tokens(3000), [], tmp_path / "samples.safetensors"
+    monkeypatch.setattr(compress_module, "heal", lambda m, mods, train, steps, seconds, *a, **k:
+                        seen.append((train, seconds)) or [0.0])
+    run = lambda: compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, eval_tokens=512,  # noqa: E731
+                                 window=64, heal_seconds=3600.0, heal_sample_tokens=100, heal_samples_cache=cache,
+                                 progress=False).report
+    first, second = run(), run()
+    assert "sample text" in first.times and not first.heal_samples_cached and seen[0][1] < 3600.0
+    assert second.heal_samples_cached and "sample text" not in second.times and seen[1][1] == 3600.0
+    assert torch.equal(seen[0][0], seen[1][0]) and second.heal_sample_tokens == 128
+    assert "128 sampled tokens (cached)" in second.format_text(per_layer=False)
+    with pytest.raises(MPOError, match="give heal_sample_tokens too"):
+        compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, heal_steps=1, heal_samples_cache=cache)
+
+
 def test_heal_sample_tokens_heal_on_sampled_then_training_text(monkeypatch):
     import tnq.mpo.compress as compress_module
 
@@ -406,10 +453,11 @@ def test_cli_compresses_saves_and_reloads(tmp_path, capsys):
     code = main(["compress", str(folder), "--budget", "0.5", "--text", str(text), "--eval-tokens", "512",
                  "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress",
                  "--heal-batch", "2", "--sensitivity", "--sensitivity-strength", "1", "--heal-label-weight", "0.3",
-                 "--heal-precision", "bfloat16", "--heal-samples", "64"])
+                 "--heal-precision", "bfloat16", "--heal-samples", "64", "--samples-cache",
+                 str(tmp_path / "samples.safetensors")])
     printed = capsys.readouterr().out
     assert code == 0 and "perplexity: original" in printed and "model.layers.1.mlp.down_proj" in printed
-    assert "3 steps, 64 sampled tokens" in printed
+    assert "3 steps, 64 sampled tokens" in printed and (tmp_path / "samples.safetensors").is_file()
     loaded = load_compressed(out)
     assert loaded.tokenizer is not None and list(linear_layers(loaded.model)) == ["lm_head"]
     code = main(["compress", str(out), "--budget", "0.5", "--layers", "lm_head", "--method", "svd",

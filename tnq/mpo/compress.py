@@ -30,6 +30,7 @@ from .evaluate import (
     read_sentences,
     sentence_embeddings,
     split_sentences,
+    split_text,
     tokenize_text,
     windows,
 )
@@ -37,7 +38,7 @@ from .fit import SITES, activation_error, collect_grams, fit_layer
 from .heal import check_heal_options, heal
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
-from .samples import sample_text
+from .samples import cached_sample_text, sample_text
 
 METHODS = ("mpo", "svd", "whitened-svd")
 
@@ -80,6 +81,7 @@ class CompressionReport:
     quality_healed: float | None = None
     heal_steps: int = 0
     heal_sample_tokens: int = 0
+    heal_samples_cached: bool = False
     heal_losses: list[float] = field(default_factory=list)
     layers: list[LayerReport] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)
@@ -97,7 +99,8 @@ class CompressionReport:
                  f"{self.layer_params_before:,} -> {self.layer_params_after:,} "
                  f"({self.layer_params_after / max(self.layer_params_before, 1):.1%})",
                  f"bytes {self.bytes_before:,} -> {self.bytes_after:,}"]
-        sampled = f", {self.heal_sample_tokens:,} sampled tokens" if self.heal_sample_tokens else ""
+        cached = " (cached)" if self.heal_samples_cached else ""
+        sampled = f", {self.heal_sample_tokens:,} sampled tokens{cached}" if self.heal_sample_tokens else ""
         quality = [("original", self.quality_before), ("compressed", self.quality_compressed),
                    (f"healed ({self.heal_steps} steps{sampled})", self.quality_healed)]
         lines.append(f"{self.metric}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality if v is not None))
@@ -211,7 +214,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
                    heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
                    heal_label_weight: float = 0.5, heal_precision: str = "float32", heal_sample_tokens: int = 0,
-                   distill: bool = True,
+                   heal_samples_cache: str | os.PathLike | None = None, distill: bool = True,
                    window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
                    out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
@@ -231,7 +234,9 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     ``heal_seconds``, ``heal_batch_size`` examples a step; by distillation from the original unless
     ``distill=False``; ``heal_precision='bfloat16'`` heals in bfloat16 autocast; ``heal_sample_tokens``: causal LMs
     first sample that many tokens from the original model, prompted by the training text (``samples.sample_text``),
-    and heal on them followed by the training text; the sampling time counts against ``heal_seconds``). Causal LMs
+    and heal on them followed by the training text; the sampling time counts against ``heal_seconds``; with
+    ``heal_samples_cache`` (a safetensors file) samples are reused from an earlier run with the same model, text and
+    settings, see ``samples.cached_sample_text``, and cost no healing time). Causal LMs
     calibrate and heal on
     ``window``-token windows (batch 1 by default; loss (1 - ``heal_label_weight``) x distillation +
     ``heal_label_weight`` x next-token loss); encoders
@@ -245,6 +250,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     check_heal_options(heal_label_weight, heal_precision, "heal_")
     if heal_sample_tokens < 0:
         raise MPOError(f"heal_sample_tokens must be >= 0, got {heal_sample_tokens}")
+    if heal_samples_cache is not None and not heal_sample_tokens:
+        raise MPOError("heal_samples_cache caches sampled text: give heal_sample_tokens too")
     if heal_sample_tokens and not (heal_steps or heal_seconds):
         raise MPOError("heal_sample_tokens is text to heal on: give heal_steps or heal_seconds too")
     if sensitivity_strength < 0:
@@ -275,9 +282,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
 
     eval_ids = train_ids = None
     if ids is not None:
-        ids = torch.as_tensor(ids).reshape(-1).long()
-        n_eval = min(eval_tokens or 0, len(ids) // 2)
-        eval_ids, train_ids = ids[:n_eval], ids[n_eval:]
+        eval_ids, train_ids = split_text(ids, eval_tokens)
         if extra_text is not None:
             train_ids = torch.cat([train_ids, tokenize_text(loaded.tokenizer, extra_text)])
     quality, sentences, reference = None, None, None
@@ -364,12 +369,16 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         heal_text = train_sentences or train_ids
         if heal_sample_tokens:
             clock = time.perf_counter()
-            samples = sample_text(original, train_ids, heal_sample_tokens, length=window, seed=seed,
-                                  progress=progress)
+            if heal_samples_cache is None:
+                samples, sampled = sample_text(original, train_ids, heal_sample_tokens, length=window, seed=seed,
+                                               progress=progress), True
+            else:
+                samples, sampled = cached_sample_text(original, train_ids, heal_sample_tokens, heal_samples_cache,
+                                                      length=window, seed=seed, progress=progress)
             heal_text = torch.cat([samples, train_ids])
-            report.heal_sample_tokens = len(samples)
-            times["sample text"] = time.perf_counter() - clock
-            if heal_seconds is not None:
+            report.heal_sample_tokens, report.heal_samples_cached = len(samples), not sampled
+            times["sample text" if sampled else "load cached samples"] = time.perf_counter() - clock
+            if heal_seconds is not None and sampled:
                 heal_seconds = max(0.0, heal_seconds - times["sample text"])
         clock = time.perf_counter()
         pad_id = getattr(loaded.tokenizer, "pad_token_id", None)

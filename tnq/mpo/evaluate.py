@@ -47,6 +47,13 @@ def gensim_wiki_text() -> str:
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
+def split_text(ids: torch.Tensor, eval_tokens: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(evaluation, training) token ids: the first ``eval_tokens`` (at most half the text) and the rest."""
+    ids = torch.as_tensor(ids).reshape(-1).long()
+    n_eval = min(eval_tokens or 0, len(ids) // 2)
+    return ids[:n_eval], ids[n_eval:]
+
+
 def tokenize_text(tokenizer: Any, path: str | os.PathLike | None = None) -> torch.Tensor:
     """All token ids of a text file (default: ``default_text_path()``; ``WIKI_SAMPLE``: ``gensim_wiki_text()``) as
     one 1-D tensor."""

@@ -5,11 +5,19 @@ of prompts drawn from that text are in-domain and unlimited (held-out 70.6 vs 91
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import nn
 
+from ..io import read_safetensors, write_safetensors
 from ..progress import progress_bar
 from .errors import MPOError
+
+CACHE_KEY = "tnq_samples"
 
 
 def sample_text(model: nn.Module, text: torch.Tensor, tokens: int, prompt_length: int = 32, length: int = 256,
@@ -47,3 +55,46 @@ def sample_text(model: nn.Module, text: torch.Tensor, tokens: int, prompt_length
     finally:
         model.train(was_training)
     return torch.cat(sequences)
+
+
+def cached_sample_text(model: nn.Module, text: torch.Tensor, tokens: int, cache: str | os.PathLike,
+                       prompt_length: int = 32, length: int = 256, batch_size: int = 64, seed: int = 0,
+                       progress: bool | None = None) -> tuple[torch.Tensor, bool]:
+    """``sample_text`` once per model, text and settings: (samples, whether they were sampled now). ``cache`` is a
+    safetensors file of earlier samples whose metadata records a fingerprint of the model's weights and of the
+    prompt text and the settings; when they match and it holds enough whole sequences, its first ones are reused
+    (compressing at several budgets or with several methods samples once), otherwise sampling runs and the file is
+    written atomically. A cache from another model, text or settings is refused, not overwritten."""
+    text = torch.as_tensor(text).reshape(-1).long()
+    cache = Path(cache)
+    wanted = {"model": weights_fingerprint(model), "text": _digest(text.numpy()), "prompt_length": prompt_length,
+              "length": length, "batch_size": batch_size, "seed": seed}
+    if cache.exists():
+        arrays, meta = read_safetensors(cache, CACHE_KEY, MPOError, "samples cache")
+        if meta is None or "tokens" not in arrays:
+            raise MPOError(f"{cache}: not a tnq samples cache (no {CACHE_KEY!r} metadata); give another path")
+        differ = [k for k in wanted if meta.get(k) != wanted[k]]
+        if differ:
+            raise MPOError(f"{cache}: samples cache made with another {', '.join(differ)} "
+                           f"(cached {', '.join(f'{k}={meta.get(k)!r}' for k in differ)}); give another path "
+                           "or delete it")
+        stored = torch.from_numpy(arrays["tokens"]).long()
+        need = -(-tokens // length) * length
+        if tokens >= 1 and len(stored) >= need:
+            return stored[:need], False
+    samples = sample_text(model, text, tokens, prompt_length, length, batch_size, seed, progress)
+    write_safetensors(cache, {"tokens": samples.numpy()}, CACHE_KEY, dict(wanted, tokens=len(samples)))
+    return samples, True
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 over the names, shapes and bytes of ``model``'s parameters and buffers (which model sampled)."""
+    digest = hashlib.sha256()
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
