@@ -1,7 +1,8 @@
 """Text sampled from the original causal LM, to heal on. Healing on a few tens of thousands of tokens of real text
 memorises it (SmolLM2 at 50%: training-text perplexity 5.8, held-out 81); the original model's own continuations
 of prompts drawn from that text are in-domain and unlimited (held-out 70.6 vs 91.1 for the same 300 GPU steps of
-8 windows in a scratch sweep; 73.6 vs 81.3 after 15 CPU minutes, sampling included, in benchmarks/mpo_compress.py)."""
+8 windows in a scratch sweep; 73.6 vs 81.3 after 15 CPU minutes, sampling included, in benchmarks/mpo_compress.py;
+72.05 with the samples cached and the full 15 minutes healing)."""
 
 from __future__ import annotations
 
