@@ -28,7 +28,9 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     305.4 -> 78.82 (602 steps). Healing on the 59k real tokens alone memorises them (held-out 81, healing-text 5.8).
     ... --heal-samples 98304 --samples-cache FILE (the 98k tokens sampled once, 327 s, before the methods; each
     method then heals the full 15 minutes on them): whitened-svd 341.4 -> 72.05 (1246 steps), mpo-auto 305.4 ->
-    74.73 (891 steps). --heal-batch 4 (without the cache) was worse for both: 77.47 and 79.63.
+    74.73 (891 steps). --heal-batch 4 (without the cache) was worse for both: 77.47 and 79.63. mpo-auto given
+    whitened-svd's step count (--heal-steps 1246, 1095 s) reached 73.52: still 2% above, so its lower start is lost
+    in healing, not only to its slower steps.
 """
 
 from __future__ import annotations
