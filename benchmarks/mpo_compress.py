@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--samples-cache", default=None, metavar="FILE.safetensors",
                         help="with --heal-samples: sample once before the methods (or reuse this file) and give "
                              "every method its full healing time on the same samples")
+    parser.add_argument("--heal-dense", action="store_true", help="also heal the layers the budget kept dense")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
@@ -162,6 +163,7 @@ def main() -> None:
             heal_batch_size=args.heal_batch, heal_label_weight=args.heal_label_weight,
             heal_precision=args.heal_precision,
             heal_sample_tokens=args.heal_samples, heal_samples_cache=args.samples_cache if args.heal_samples else None,
+            heal_dense=args.heal_dense,
             window=args.window, eval_tokens=args.eval_tokens,
             plot=args.plot if method == "mpo" else None)
         report = result.report

@@ -178,6 +178,20 @@ def test_a_profile_shifts_parameters_and_keeps_the_most_sensitive_layer_dense():
     assert report.layer_params_after <= 0.5 * report.layer_params_before
 
 
+def test_heal_dense_also_trains_the_layers_kept_dense():
+    names = find_linears(tiny_llama())
+    profile = {n: 1.0 for n in names} | {names[0]: 1e4}
+    ids = tokens(3000)
+    before = tiny_llama().get_submodule(names[0]).weight.detach().clone()
+    for heal_dense in (False, True):
+        result = compress_model(tiny_llama(), budget=0.5, method="svd", sensitivity=profile, tokens=ids,
+                                eval_tokens=512, window=64, heal_steps=3, heal_dense=heal_dense, progress=False)
+        kept = result.model.get_submodule(names[0])
+        assert isinstance(kept, nn.Linear) and result.report.heal_dense_layers == int(heal_dense)
+        assert torch.equal(kept.weight, before) != heal_dense  # trained only with heal_dense
+    assert "1 dense layer trained too" in result.report.format_text(per_layer=False)
+
+
 # --- the pipeline ---------------------------------------------------------------------------------------------
 def reference_perplexity(model: nn.Module, ids: torch.Tensor, window: int) -> float:
     total = count = 0.0
@@ -453,7 +467,7 @@ def test_cli_compresses_saves_and_reloads(tmp_path, capsys):
     code = main(["compress", str(folder), "--budget", "0.5", "--text", str(text), "--eval-tokens", "512",
                  "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress",
                  "--heal-batch", "2", "--sensitivity", "--sensitivity-strength", "1", "--heal-label-weight", "0.3",
-                 "--heal-precision", "bfloat16", "--heal-samples", "64", "--samples-cache",
+                 "--heal-precision", "bfloat16", "--heal-samples", "64", "--heal-dense", "--samples-cache",
                  str(tmp_path / "samples.safetensors")])
     printed = capsys.readouterr().out
     assert code == 0 and "perplexity: original" in printed and "model.layers.1.mlp.down_proj" in printed

@@ -74,6 +74,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                      help="with --heal-samples: reuse the samples in this file when it was made from the same "
                           "model, text and settings (then they cost no healing time), else sample and save them "
                           "here (compressing at several budgets or with several methods samples once)")
+    cmd.add_argument("--heal-dense", action="store_true",
+                     help="also train the chosen layers that the sensitivity budget kept dense, not only the "
+                          "compressed ones (slower steps, but measured better on SmolLM2; see benchmarks/)")
     cmd.add_argument("--no-distill", action="store_true", help="heal on next-token loss instead of distillation")
     cmd.add_argument("--window", type=int, default=256, help="calibration / healing window in tokens")
     cmd.add_argument("--eval-tokens", type=int, default=16384, help="evaluation tokens (0: no evaluation)")
@@ -106,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         heal_steps=args.heal_steps, heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr,
         heal_batch_size=args.heal_batch, heal_hidden_weight=args.heal_hidden_weight,
         heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision,
-        heal_sample_tokens=args.heal_samples, heal_samples_cache=args.samples_cache, distill=not args.no_distill,
+        heal_sample_tokens=args.heal_samples, heal_samples_cache=args.samples_cache,
+        heal_dense=args.heal_dense, distill=not args.no_distill,
         window=args.window, eval_tokens=args.eval_tokens or None,
         eval_window=args.eval_window, out=args.out, overwrite=args.overwrite, plot=args.plot,
         progress=args.progress, seed=args.seed)

@@ -82,6 +82,7 @@ class CompressionReport:
     heal_steps: int = 0
     heal_sample_tokens: int = 0
     heal_samples_cached: bool = False
+    heal_dense_layers: int = 0
     heal_losses: list[float] = field(default_factory=list)
     layers: list[LayerReport] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)
@@ -101,8 +102,10 @@ class CompressionReport:
                  f"bytes {self.bytes_before:,} -> {self.bytes_after:,}"]
         cached = " (cached)" if self.heal_samples_cached else ""
         sampled = f", {self.heal_sample_tokens:,} sampled tokens{cached}" if self.heal_sample_tokens else ""
+        n_dense = self.heal_dense_layers
+        dense = f", {n_dense} dense layer{'s' * (n_dense != 1)} trained too" if n_dense else ""
         quality = [("original", self.quality_before), ("compressed", self.quality_compressed),
-                   (f"healed ({self.heal_steps} steps{sampled})", self.quality_healed)]
+                   (f"healed ({self.heal_steps} steps{sampled}{dense})", self.quality_healed)]
         lines.append(f"{self.metric}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality if v is not None))
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.times.items()))
         if per_layer:
@@ -214,7 +217,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
                    heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
                    heal_label_weight: float = 0.5, heal_precision: str = "float32", heal_sample_tokens: int = 0,
-                   heal_samples_cache: str | os.PathLike | None = None, distill: bool = True,
+                   heal_samples_cache: str | os.PathLike | None = None, heal_dense: bool = False,
+                   distill: bool = True,
                    window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
                    out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
@@ -236,7 +240,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     first sample that many tokens from the original model, prompted by the training text (``samples.sample_text``),
     and heal on them followed by the training text; the sampling time counts against ``heal_seconds``; with
     ``heal_samples_cache`` (a safetensors file) samples are reused from an earlier run with the same model, text and
-    settings, see ``samples.cached_sample_text``, and cost no healing time). Causal LMs
+    settings, see ``samples.cached_sample_text``, and cost no healing time; ``heal_dense``: the chosen layers the
+    profile kept dense train too, not only the compressed ones). Causal LMs
     calibrate and heal on
     ``window``-token windows (batch 1 by default; loss (1 - ``heal_label_weight``) x distillation +
     ``heal_label_weight`` x next-token loss); encoders
@@ -382,7 +387,9 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                 heal_seconds = max(0.0, heal_seconds - times["sample text"])
         clock = time.perf_counter()
         pad_id = getattr(loaded.tokenizer, "pad_token_id", None)
-        report.heal_losses = heal(net, [net.get_submodule(n) for n in specs], heal_text,
+        trained = [n for n in names if n in specs or heal_dense]
+        report.heal_dense_layers = len(trained) - len(specs)
+        report.heal_losses = heal(net, [net.get_submodule(n) for n in trained], heal_text,
                                   heal_steps, heal_seconds, window=window,
                                   batch_size=heal_batch_size or (16 if train_sentences else 1), lr=heal_lr,
                                   teacher=original if distill else None, seed=seed, progress=progress,
