@@ -38,7 +38,7 @@ from .fit import SITES, activation_error, collect_grams, fit_layer
 from .heal import check_heal_options, heal
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
-from .samples import cached_sample_text, sample_text
+from .samples import cached_sample_text
 
 METHODS = ("mpo", "svd", "whitened-svd")
 
@@ -374,12 +374,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         heal_text = train_sentences or train_ids
         if heal_sample_tokens:
             clock = time.perf_counter()
-            if heal_samples_cache is None:
-                samples, sampled = sample_text(original, train_ids, heal_sample_tokens, length=window, seed=seed,
-                                               progress=progress), True
-            else:
-                samples, sampled = cached_sample_text(original, train_ids, heal_sample_tokens, heal_samples_cache,
-                                                      length=window, seed=seed, progress=progress)
+            samples, sampled = cached_sample_text(original, train_ids, heal_sample_tokens, heal_samples_cache,
+                                                  length=window, seed=seed, progress=progress)
             heal_text = torch.cat([samples, train_ids])
             report.heal_sample_tokens, report.heal_samples_cached = len(samples), not sampled
             times["sample text" if sampled else "load cached samples"] = time.perf_counter() - clock

@@ -58,14 +58,17 @@ def sample_text(model: nn.Module, text: torch.Tensor, tokens: int, prompt_length
     return torch.cat(sequences)
 
 
-def cached_sample_text(model: nn.Module, text: torch.Tensor, tokens: int, cache: str | os.PathLike,
+def cached_sample_text(model: nn.Module, text: torch.Tensor, tokens: int, cache: str | os.PathLike | None,
                        prompt_length: int = 32, length: int = 256, batch_size: int = 64, seed: int = 0,
                        progress: bool | None = None) -> tuple[torch.Tensor, bool]:
     """``sample_text`` once per model, text and settings: (samples, whether they were sampled now). ``cache`` is a
     safetensors file of earlier samples whose metadata records a fingerprint of the model's weights and of the
     prompt text and the settings; when they match and it holds enough whole sequences, its first ones are reused
     (compressing at several budgets or with several methods samples once), otherwise sampling runs and the file is
-    written atomically. A cache from another model, text or settings is refused, not overwritten."""
+    written atomically. A cache from another model, text or settings is refused, not overwritten. ``cache=None``:
+    plain ``sample_text``."""
+    if cache is None:
+        return sample_text(model, text, tokens, prompt_length, length, batch_size, seed, progress), True
     text = torch.as_tensor(text).reshape(-1).long()
     cache = Path(cache)
     wanted = {"model": weights_fingerprint(model), "text": _digest(text.numpy()), "prompt_length": prompt_length,
