@@ -517,3 +517,120 @@ def test_gensim_wiki_sample_is_plain_text():
     text = gensim_wiki_text()
     assert len(text) > 1_000_000 and "Anarchism is a political philosophy" in text
     assert "'''" not in text and "==" not in text and "#REDIRECT" not in text.upper()
+
+
+def _heal_setup(seed: int = 0):
+    """A compressed tiny model, its teacher and text, ready for ``heal``."""
+    teacher = tiny_llama(seed)
+    student = compress_model(copy.deepcopy(teacher), budget=0.4, method="mpo", eval_tokens=None).model
+    modules = [student.get_submodule(n) for n in find_linears(teacher)]
+    return student, modules, teacher, tokens(3000)
+
+
+def _trained(modules) -> list[torch.Tensor]:
+    return [p.detach().clone() for m in modules for p in m.parameters()]
+
+
+def _interrupt_at(model, step: int):
+    """Send Ctrl-C (SIGINT) to this process during the forward pass of healing step ``step`` (0-based)."""
+    import signal
+
+    calls = {"n": 0}
+
+    def hook(*_):
+        calls["n"] += 1
+        if calls["n"] == step + 1:
+            signal.raise_signal(signal.SIGINT)
+
+    return model.model.embed_tokens.register_forward_hook(hook)
+
+
+def test_healing_interrupted_by_ctrl_c_resumes_to_the_same_result(tmp_path):
+    from tnq.mpo.heal_checkpoint import HealingInterrupted
+
+    options = dict(steps=12, window=32, lr=0.02, progress=False, label_weight=0.5)
+    straight, modules, teacher, ids = _heal_setup()
+    expected = heal(straight, modules, ids, teacher=teacher, **options)
+    expected_params = _trained(modules)
+
+    student, modules, teacher, ids = _heal_setup()
+    checkpoint = tmp_path / "heal.safetensors"
+    handle = _interrupt_at(student, 5)
+    with pytest.raises(HealingInterrupted, match=r"after 6 steps; its state is saved in .*heal\.safetensors"):
+        heal(student, modules, ids, teacher=teacher, checkpoint=checkpoint, **options)
+    handle.remove()
+    assert checkpoint.is_file()
+    resumed, modules, teacher, ids = _heal_setup()  # a fresh process: the same compression, untrained
+    losses = heal(resumed, modules, ids, teacher=teacher, checkpoint=checkpoint, **options)
+    assert len(losses) == 12 and np.allclose(losses, expected, rtol=1e-5, atol=1e-6)
+    for got, want in zip(_trained(modules), expected_params):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    # the finished checkpoint: calling again trains nothing more and returns the same losses
+    again, modules, teacher, ids = _heal_setup()
+    assert heal(again, modules, ids, teacher=teacher, checkpoint=checkpoint, **options) == losses
+    for got, want in zip(_trained(modules), expected_params):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_healing_checkpoint_is_saved_as_it_goes_and_survives_a_crash(tmp_path, monkeypatch):
+    import tnq.mpo.heal as heal_module
+    from tnq.io import read_safetensors
+    from tnq.mpo.heal_checkpoint import CHECKPOINT_KEY
+
+    student, modules, teacher, ids = _heal_setup()
+    real_loss, calls = heal_module._loss, {"n": 0}
+
+    def crashing_loss(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("out of memory")
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(heal_module, "_loss", crashing_loss)
+    checkpoint = tmp_path / "heal.safetensors"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        heal(student, modules, ids, steps=10, window=32, teacher=teacher, progress=False, checkpoint=checkpoint,
+             checkpoint_seconds=0.0)
+    _, meta = read_safetensors(checkpoint, CHECKPOINT_KEY, MPOError)
+    assert meta["step"] == 4 and len(meta["losses"]) == 4  # the four finished steps are kept
+    monkeypatch.setattr(heal_module, "_loss", real_loss)
+    assert len(heal(student, modules, ids, steps=10, window=32, teacher=teacher, progress=False,
+                    checkpoint=checkpoint)) == 10
+
+
+def test_healing_checkpoint_from_other_settings_is_refused(tmp_path):
+    student, modules, teacher, ids = _heal_setup()
+    checkpoint = tmp_path / "heal.safetensors"
+    heal(student, modules, ids, steps=2, window=32, teacher=teacher, progress=False, checkpoint=checkpoint)
+    before = checkpoint.read_bytes()
+    with pytest.raises(MPOError, match=r"other lr \(checkpoint: lr=0.003\)"):
+        heal(student, modules, ids, steps=4, window=32, lr=0.01, teacher=teacher, progress=False,
+             checkpoint=checkpoint)
+    with pytest.raises(MPOError, match="other text"):
+        heal(student, modules, ids[:-1], steps=4, window=32, teacher=teacher, progress=False, checkpoint=checkpoint)
+    with pytest.raises(MPOError, match="other parameters"):
+        heal(student, modules[:3], ids, steps=4, window=32, teacher=teacher, progress=False, checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == before  # refused, not overwritten
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(MPOError, match="junk.safetensors: not a readable safetensors file"):
+        heal(student, modules, ids, steps=4, window=32, teacher=teacher, progress=False, checkpoint=junk)
+    # a longer budget on the same checkpoint goes on from step 2
+    assert len(heal(student, modules, ids, steps=4, window=32, teacher=teacher, progress=False,
+                    checkpoint=checkpoint)) == 4
+
+
+def test_cli_heal_checkpoint(tmp_path, capsys):
+    folder, text = _model_dir(tmp_path)
+    checkpoint = tmp_path / "heal.safetensors"
+    args = ["compress", str(folder), "--budget", "0.5", "--text", str(text), "--eval-tokens", "512",
+            "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--no-progress",
+            "--heal-checkpoint", str(checkpoint)]
+    assert main(args) == 0 and checkpoint.is_file()
+    first = capsys.readouterr().out
+    assert main(args) == 0  # resumed from the finished checkpoint: the same healed model
+    second = capsys.readouterr().out
+    healed = [line for line in first.splitlines() if line.startswith("perplexity")]
+    assert healed and healed == [line for line in second.splitlines() if line.startswith("perplexity")]
+    with pytest.raises(MPOError, match="give heal_steps or heal_seconds too"):
+        compress_model(tiny_llama(), budget=0.5, method="svd", tokens=tokens(), heal_checkpoint=checkpoint)

@@ -218,7 +218,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
                    heal_label_weight: float = 0.5, heal_precision: str = "float32", heal_sample_tokens: int = 0,
                    heal_samples_cache: str | os.PathLike | None = None, heal_dense: bool = False,
-                   distill: bool = True,
+                   heal_checkpoint: str | os.PathLike | None = None, distill: bool = True,
                    window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
                    out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
@@ -241,7 +241,9 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     and heal on them followed by the training text; the sampling time counts against ``heal_seconds``; with
     ``heal_samples_cache`` (a safetensors file) samples are reused from an earlier run with the same model, text and
     settings, see ``samples.cached_sample_text``, and cost no healing time; ``heal_dense``: the chosen layers the
-    profile kept dense train too, not only the compressed ones). Causal LMs
+    profile kept dense train too, not only the compressed ones; ``heal_checkpoint``: a safetensors file where
+    healing saves its state every few minutes, at the end and on Ctrl-C, and from which the same call resumes it,
+    see ``heal_checkpoint.py``). Causal LMs
     calibrate and heal on
     ``window``-token windows (batch 1 by default; loss (1 - ``heal_label_weight``) x distillation +
     ``heal_label_weight`` x next-token loss); encoders
@@ -257,6 +259,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         raise MPOError(f"heal_sample_tokens must be >= 0, got {heal_sample_tokens}")
     if heal_samples_cache is not None and not heal_sample_tokens:
         raise MPOError("heal_samples_cache caches sampled text: give heal_sample_tokens too")
+    if heal_checkpoint is not None and not (heal_steps or heal_seconds):
+        raise MPOError("heal_checkpoint saves healing progress: give heal_steps or heal_seconds too")
     if heal_sample_tokens and not (heal_steps or heal_seconds):
         raise MPOError("heal_sample_tokens is text to heal on: give heal_steps or heal_seconds too")
     if sensitivity_strength < 0:
@@ -391,7 +395,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                                   teacher=original if distill else None, seed=seed, progress=progress,
                                   pad_id=0 if pad_id is None else pad_id, hidden_weight=heal_hidden_weight,
                                   dropout=kind == "causal-lm" or not distill, precision=heal_precision,
-                                  label_weight=heal_label_weight if kind == "causal-lm" else 0.0)
+                                  label_weight=heal_label_weight if kind == "causal-lm" else 0.0,
+                                  checkpoint=heal_checkpoint)
         report.heal_steps = len(report.heal_losses)
         times["heal"] = time.perf_counter() - clock
         original = None

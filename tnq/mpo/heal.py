@@ -4,12 +4,14 @@ stream; encoders can also train on batches of whole sentences (special tokens, p
 sentence embeddings see them) with a loss matching the embedding-cosine metric. Causal LMs distill with part of the
 weight on the next-token loss (measured better than either alone), optionally in bfloat16 autocast. Each tensor
 gets an Adam step size relative to its own rms (MPO cores of very different scales train together), with linear
-warm-up and cosine decay over a step and/or wall-clock budget."""
+warm-up and cosine decay over a step and/or wall-clock budget. With a checkpoint file the state is saved every few
+minutes, at the end and on Ctrl-C, and a later call with the file goes on from there (see ``heal_checkpoint``)."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +22,14 @@ from torch import nn
 from ..progress import progress_bar
 from .errors import MPOError
 from .evaluate import mean_pool, pad_batch
+from .heal_checkpoint import (
+    DeferredInterrupt,
+    HealingInterrupted,
+    checkpoint_exists,
+    load_checkpoint,
+    save_checkpoint,
+    text_digest,
+)
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -28,7 +38,8 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
          steps: int | None = None, seconds: float | None = None, window: int = 256, batch_size: int = 1,
          lr: float = 0.003, warmup: float = 0.1, teacher: nn.Module | None = None, seed: int = 0,
          progress: bool | None = None, pad_id: int = 0, hidden_weight: float = 1.0,
-         dropout: bool = True, label_weight: float = 0.0, precision: str = "float32") -> list[float]:
+         dropout: bool = True, label_weight: float = 0.0, precision: str = "float32",
+         checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 300.0) -> list[float]:
     """Train the parameters of ``modules`` (all else frozen) on batches of ``batch_size`` random ``window``-token
     slices of ``ids`` (a 1-D token tensor), or, when ``ids`` is a list of 1-D tensors (tokenized sentences), of
     ``batch_size`` random sentences (drawn 8 batches at a time and grouped by length) padded with ``pad_id`` and
@@ -38,7 +49,10 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     embeddings plus ``hidden_weight`` times the relative MSE of the last hidden states. ``dropout=False`` trains in
     eval mode (a distilled student then matches the teacher's deterministic outputs). ``precision='bfloat16'``
     runs the forward passes in bfloat16 autocast (parameters and optimiser stay float32; ~1.6x more steps on CPUs
-    with AVX512-BF16). Returns the losses."""
+    with AVX512-BF16). With ``checkpoint`` (a safetensors file) the state is saved every ``checkpoint_seconds``, at
+    the end and on Ctrl-C (then ``HealingInterrupted`` says where); when the file exists, healing first restores it
+    and continues (the step and time already spent count against ``steps`` / ``seconds``, which may differ from the
+    first run's; every other setting and the text must match). Returns the losses, a resumed run's included."""
     if steps is None and seconds is None:
         raise MPOError("heal: give steps and/or seconds")
     check_heal_options(label_weight, precision, "heal: ")
@@ -49,7 +63,8 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
             raise MPOError("heal: got an empty list of sentences")
     elif len(ids) <= window + 1:
         raise MPOError(f"heal: need more than {window + 1} tokens of text, got {len(ids)}")
-    params = [p for m in modules for p in m.parameters()]
+    named = [(f"{i}.{n}", p) for i, m in enumerate(modules) for n, p in m.named_parameters()]
+    params = [p for _, p in named]
     if not params:
         return []
     frozen = {p: p.requires_grad for p in model.parameters()}
@@ -64,35 +79,58 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     queue: list[list[torch.Tensor]] = []
-    start = time.perf_counter()
-    counter = range(steps) if steps is not None else itertools.count()  # a time budget alone: no step total
+    settings = {"window": window, "batch_size": batch_size, "lr": lr, "warmup": warmup, "seed": seed,
+                "teacher": teacher is not None, "hidden_weight": hidden_weight, "dropout": dropout,
+                "label_weight": label_weight, "precision": precision, "text": text_digest(ids),
+                "parameters": [[name, list(p.shape)] for name, p in named]} if checkpoint is not None else {}
+    first = elapsed = 0
+    if checkpoint_exists(checkpoint):
+        first, elapsed, losses = load_checkpoint(checkpoint, named, opt, gen, settings)
+    start = time.perf_counter() - elapsed
+    saved = time.perf_counter()
+
+    def save() -> None:
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, named, opt, gen, len(losses), time.perf_counter() - start, losses, settings)
+
+    counter = range(first, steps) if steps is not None else itertools.count(first)  # time alone: no step total
     desc = "healing" if seconds is None else f"healing ({seconds / 60:.3g} min budget)"
+    desc += f", resumed at step {first}" if first else ""
     model.train(dropout)
     try:
-        for step in progress_bar(counter, progress, desc, unit="step"):
-            done = step / steps if steps else 0.0
-            if seconds is not None:
-                done = max(done, (time.perf_counter() - start) / seconds)
-            if done >= 1.0:
-                break
-            scale = min(1.0, done / warmup) if warmup > 0 else 1.0
-            scale *= 0.5 * (1 + math.cos(math.pi * done))
-            for g in opt.param_groups:
-                g["lr"] = g["base_lr"] * max(scale, 0.02)
-            if sentences:
-                if not queue:
-                    queue = _sentence_batches(ids, batch_size, gen)
-                batch = pad_batch(queue.pop(), pad_id)
-            else:
-                starts = torch.randint(0, len(ids) - window, (batch_size,), generator=gen)
-                batch = {"input_ids": torch.stack([ids[s:s + window] for s in starts.tolist()])}
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                loss = _loss(model, batch, teacher, hidden_weight, label_weight)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            losses.append(loss.item())
+        with DeferredInterrupt(enabled=checkpoint is not None) as interrupt:
+            for step in progress_bar(counter, progress, desc, unit="step"):
+                done = step / steps if steps else 0.0
+                if seconds is not None:
+                    done = max(done, (time.perf_counter() - start) / seconds)
+                if done >= 1.0:
+                    break
+                scale = min(1.0, done / warmup) if warmup > 0 else 1.0
+                scale *= 0.5 * (1 + math.cos(math.pi * done))
+                for g in opt.param_groups:
+                    g["lr"] = g["base_lr"] * max(scale, 0.02)
+                if sentences:
+                    if not queue:
+                        queue = _sentence_batches(ids, batch_size, gen)
+                    batch = pad_batch(queue.pop(), pad_id)
+                else:
+                    starts = torch.randint(0, len(ids) - window, (batch_size,), generator=gen)
+                    batch = {"input_ids": torch.stack([ids[s:s + window] for s in starts.tolist()])}
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                    loss = _loss(model, batch, teacher, hidden_weight, label_weight)
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                losses.append(loss.item())
+                if interrupt.requested:
+                    save()
+                    raise HealingInterrupted(f"healing interrupted after {len(losses)} steps; its state is saved in "
+                                             f"{checkpoint}: run the same command again to go on from there")
+                if time.perf_counter() - saved >= checkpoint_seconds:
+                    save()
+                    saved = time.perf_counter()
+        save()
     finally:
         model.eval()
         for p, flag in frozen.items():

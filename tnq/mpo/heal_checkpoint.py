@@ -1,0 +1,120 @@
+"""Healing checkpoints: the trained parameters, Adam's moments, the window sampler's state, the step, the elapsed
+time and the losses in one safetensors file (JSON metadata, written atomically), so that an interrupted or
+crashed healing run goes on where it stopped instead of starting over. The file also records the healing
+settings, the text's digest and the parameters' names and shapes; a checkpoint from other settings is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io import read_safetensors, write_safetensors
+from .errors import MPOError
+
+CHECKPOINT_KEY = "tnq_heal"
+FORMAT = "tnq.heal.checkpoint/1"
+MOMENTS = ("exp_avg", "exp_avg_sq")
+
+
+class HealingInterrupted(MPOError):
+    """Healing stopped by Ctrl-C after its state was saved: the message says where and how to go on."""
+
+
+class DeferredInterrupt:
+    """While active (and ``enabled``, in the main thread), a first Ctrl-C only sets ``requested``, so the step in
+    progress finishes and a consistent state can be saved; a second one interrupts at once."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> DeferredInterrupt:
+        if self.enabled:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.enabled:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def text_digest(ids: torch.Tensor | Sequence[torch.Tensor]) -> str:
+    """SHA-256 of the healing text (a token stream or a list of tokenized sentences)."""
+    digest = hashlib.sha256()
+    for part in [ids] if isinstance(ids, torch.Tensor) else ids:
+        array = np.ascontiguousarray(torch.as_tensor(part).reshape(-1).long().numpy())
+        digest.update(str(len(array)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn.Parameter]],
+                    optimizer: torch.optim.Optimizer, generator: torch.Generator, step: int, elapsed: float,
+                    losses: Sequence[float], settings: dict[str, Any]) -> None:
+    """Write everything ``load_checkpoint`` needs to continue after ``step`` steps and ``elapsed`` seconds."""
+    tensors = {"generator": generator.get_state().numpy()}
+    adam_steps = {}
+    for name, p in named:
+        tensors[f"param/{name}"] = _array(p)
+        state = optimizer.state.get(p)
+        if state:
+            adam_steps[name] = float(state["step"])
+            for key in MOMENTS:
+                tensors[f"{key}/{name}"] = _array(state[key])
+    meta = dict(settings, format=FORMAT, step=step, elapsed=elapsed, losses=list(losses), adam_steps=adam_steps)
+    write_safetensors(path, tensors, CHECKPOINT_KEY, meta)
+
+
+def load_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn.Parameter]],
+                    optimizer: torch.optim.Optimizer, generator: torch.Generator,
+                    settings: dict[str, Any]) -> tuple[int, float, list[float]]:
+    """Restore parameters, Adam state and the sampler from ``path`` after checking that it was written with the
+    same ``settings`` (healing options, text, parameter names and shapes); returns (step, elapsed, losses)."""
+    arrays, meta = read_safetensors(path, CHECKPOINT_KEY, MPOError, "healing checkpoint")
+    if meta is None or meta.get("format") != FORMAT:
+        raise MPOError(f"{path}: not a tnq healing checkpoint; give another path or delete it")
+    differ = [k for k in settings if meta.get(k) != settings[k]]
+    if differ:
+        shown = ", ".join(f"{k}={meta.get(k)!r}" for k in differ if k != "parameters")
+        raise MPOError(f"{path}: healing checkpoint made with other {', '.join(differ)}"
+                       f"{f' (checkpoint: {shown})' if shown else ''}; run with the same settings, or give "
+                       "another path or delete it to start over")
+    with torch.no_grad():
+        for name, p in named:
+            p.copy_(torch.from_numpy(arrays[f"param/{name}"]))  # copy_ casts back to the parameter's dtype
+    state = optimizer.state_dict()
+    index = {name: i for i, (name, _) in enumerate(named)}
+    dtypes = {name: p.dtype for name, p in named}
+    state["state"] = {index[name]: {"step": torch.tensor(step),
+                                    **{key: torch.from_numpy(arrays[f"{key}/{name}"]).to(dtypes[name])
+                                       for key in MOMENTS}}
+                      for name, step in meta["adam_steps"].items()}
+    optimizer.load_state_dict(state)
+    generator.set_state(torch.from_numpy(arrays["generator"]))
+    return int(meta["step"]), float(meta["elapsed"]), [float(v) for v in meta["losses"]]
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    """A numpy copy; half-precision tensors (which numpy lacks) widen to float32, exactly."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()
+    return np.ascontiguousarray(tensor.numpy())
+
+
+def checkpoint_exists(path: str | os.PathLike | None) -> bool:
+    return path is not None and Path(path).exists()
