@@ -75,7 +75,7 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     groups = [{"params": [p], "lr": lr * (float(p.detach().pow(2).mean().sqrt()) + 1e-8)} for p in params]
     for g in groups:
         g["base_lr"] = g["lr"]
-    opt = torch.optim.Adam(groups, betas=(0.9, 0.99))
+    opt = _adam(groups)
     gen = torch.Generator().manual_seed(seed)
     losses: list[float] = []
     queue: list[list[torch.Tensor]] = []
@@ -136,6 +136,16 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
         for p, flag in frozen.items():
             p.requires_grad_(flag)
     return losses
+
+
+def _adam(groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where torch has one for these tensors, the plain implementation otherwise. The
+    optimiser step itself is ~5x faster on one CPU thread (35M parameters); healing SmolLM2 at 50% on 2 threads it
+    gave ~2% more steps in 15 minutes (1053 vs 1034): the forward and backward passes dominate."""
+    try:
+        return torch.optim.Adam(groups, betas=(0.9, 0.99), fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(groups, betas=(0.9, 0.99))
 
 
 def check_heal_options(label_weight: float, precision: str, where: str = "") -> None:
