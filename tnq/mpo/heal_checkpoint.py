@@ -53,11 +53,13 @@ class DeferredInterrupt:
 
 
 def text_digest(ids: torch.Tensor | Sequence[torch.Tensor]) -> str:
-    """SHA-256 of the healing text (a token stream or a list of tokenized sentences)."""
+    """SHA-256 of a text's token ids as int64: a token stream's bytes, or for a list of tokenized sentences each
+    one's length and bytes (which text a checkpoint or a samples cache was made from)."""
     digest = hashlib.sha256()
     for part in [ids] if isinstance(ids, torch.Tensor) else ids:
         array = np.ascontiguousarray(torch.as_tensor(part).reshape(-1).long().numpy())
-        digest.update(str(len(array)).encode())
+        if not isinstance(ids, torch.Tensor):
+            digest.update(str(len(array)).encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
 

@@ -10,13 +10,13 @@ import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..io import read_safetensors, write_safetensors
 from ..progress import progress_bar
 from .errors import MPOError
+from .heal_checkpoint import text_digest
 
 CACHE_KEY = "tnq_samples"
 
@@ -71,7 +71,7 @@ def cached_sample_text(model: nn.Module, text: torch.Tensor, tokens: int, cache:
         return sample_text(model, text, tokens, prompt_length, length, batch_size, seed, progress), True
     text = torch.as_tensor(text).reshape(-1).long()
     cache = Path(cache)
-    wanted = {"model": weights_fingerprint(model), "text": _digest(text.numpy()), "prompt_length": prompt_length,
+    wanted = {"model": weights_fingerprint(model), "text": text_digest(text), "prompt_length": prompt_length,
               "length": length, "batch_size": batch_size, "seed": seed}
     if cache.exists():
         arrays, meta = read_safetensors(cache, CACHE_KEY, MPOError, "samples cache")
@@ -98,7 +98,3 @@ def weights_fingerprint(model: nn.Module) -> str:
         digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def _digest(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
