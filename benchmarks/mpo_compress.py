@@ -33,6 +33,11 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     in healing, not only to its slower steps. ... --heal-dense (the 49 layers the budget keeps dense train too;
     measured through a scratch wrapper of heal that trained the same layers, before the flag existed):
     whitened-svd 70.39 (974 steps), mpo-auto 71.71 (894 steps); rerun with the flag: whitened-svd 69.56 (1034 steps).
+    ... --heal-dense with fused Adam (tnq.mpo.heal): whitened-svd 69.59 (1053 steps: ~2% more, no gain).
+    ... --heal-dense --heal-samples 294912 (3x the text, sampled once in 1143 s): whitened-svd 68.69 at
+    --heal-steps 1034 (1.3% below the 98k-token run at the same steps); 15 minutes: whitened-svd 69.3 (955 steps),
+    mpo-auto 79.61 (867 steps): on more varied text the MPO layers heal clearly worse (training loss ~0.1 higher
+    from step 100 on), the widest gap measured. Step rates on this machine vary ~10% between runs.
 """
 
 from __future__ import annotations
