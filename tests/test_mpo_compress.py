@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -634,3 +635,9 @@ def test_cli_heal_checkpoint(tmp_path, capsys):
     assert healed and healed == [line for line in second.splitlines() if line.startswith("perplexity")]
     with pytest.raises(MPOError, match="give heal_steps or heal_seconds too"):
         compress_model(tiny_llama(), budget=0.5, method="svd", tokens=tokens(), heal_checkpoint=checkpoint)
+    # a path that could not be written is refused before any work, not after healing
+    for bad, message in ((tmp_path / "missing" / "heal.safetensors", "folder .*missing does not exist"),
+                         (tmp_path, "checkpoint path is a folder")):
+        assert main(args[:-1] + [str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.search(message, err) and "decompose" not in err

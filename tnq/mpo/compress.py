@@ -36,6 +36,7 @@ from .evaluate import (
 )
 from .fit import SITES, activation_error, collect_grams, fit_layer
 from .heal import check_heal_options, heal
+from .heal_checkpoint import check_checkpoint_path
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
 from .samples import cached_sample_text
@@ -261,6 +262,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         raise MPOError("heal_samples_cache caches sampled text: give heal_sample_tokens too")
     if heal_checkpoint is not None and not (heal_steps or heal_seconds):
         raise MPOError("heal_checkpoint saves healing progress: give heal_steps or heal_seconds too")
+    check_checkpoint_path(heal_checkpoint)
     if heal_sample_tokens and not (heal_steps or heal_seconds):
         raise MPOError("heal_sample_tokens is text to heal on: give heal_steps or heal_seconds too")
     if sensitivity_strength < 0:

@@ -3,12 +3,15 @@ an encoder's mean-pooled sentence embeddings and the original model's."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -52,6 +55,18 @@ def split_text(ids: torch.Tensor, eval_tokens: int | None) -> tuple[torch.Tensor
     ids = torch.as_tensor(ids).reshape(-1).long()
     n_eval = min(eval_tokens or 0, len(ids) // 2)
     return ids[:n_eval], ids[n_eval:]
+
+
+def text_digest(ids: torch.Tensor | Sequence[torch.Tensor]) -> str:
+    """SHA-256 of a text's token ids as int64: a token stream's bytes, or for a list of tokenized sentences each
+    one's length and bytes (which text a checkpoint or a samples cache was made from)."""
+    digest = hashlib.sha256()
+    for part in [ids] if isinstance(ids, torch.Tensor) else ids:
+        array = np.ascontiguousarray(torch.as_tensor(part).reshape(-1).long().numpy())
+        if not isinstance(ids, torch.Tensor):
+            digest.update(str(len(array)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def tokenize_text(tokenizer: Any, path: str | os.PathLike | None = None) -> torch.Tensor:

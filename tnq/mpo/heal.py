@@ -21,14 +21,14 @@ from torch import nn
 
 from ..progress import progress_bar
 from .errors import MPOError
-from .evaluate import mean_pool, pad_batch
+from .evaluate import mean_pool, pad_batch, text_digest
 from .heal_checkpoint import (
     DeferredInterrupt,
     HealingInterrupted,
+    check_checkpoint_path,
     checkpoint_exists,
     load_checkpoint,
     save_checkpoint,
-    text_digest,
 )
 
 PRECISIONS = ("float32", "bfloat16")
@@ -56,6 +56,7 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     if steps is None and seconds is None:
         raise MPOError("heal: give steps and/or seconds")
     check_heal_options(label_weight, precision, "heal: ")
+    check_checkpoint_path(checkpoint)
     sentences = not isinstance(ids, torch.Tensor)
     if sentences:
         ids = [torch.as_tensor(s).reshape(-1).long() for s in ids if len(s) > 0]

@@ -5,7 +5,6 @@ settings, the text's digest and the parameters' names and shapes; a checkpoint f
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import threading
@@ -50,18 +49,6 @@ class DeferredInterrupt:
     def __exit__(self, *_exc: object) -> None:
         if self.enabled:
             signal.signal(signal.SIGINT, self._previous)
-
-
-def text_digest(ids: torch.Tensor | Sequence[torch.Tensor]) -> str:
-    """SHA-256 of a text's token ids as int64: a token stream's bytes, or for a list of tokenized sentences each
-    one's length and bytes (which text a checkpoint or a samples cache was made from)."""
-    digest = hashlib.sha256()
-    for part in [ids] if isinstance(ids, torch.Tensor) else ids:
-        array = np.ascontiguousarray(torch.as_tensor(part).reshape(-1).long().numpy())
-        if not isinstance(ids, torch.Tensor):
-            digest.update(str(len(array)).encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def save_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn.Parameter]],
@@ -116,6 +103,18 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
     if tensor.dtype in (torch.bfloat16, torch.float16):
         tensor = tensor.float()
     return np.ascontiguousarray(tensor.numpy())
+
+
+def check_checkpoint_path(path: str | os.PathLike | None) -> None:
+    """Before hours of work: one clear error when ``path`` could not be written later (a folder, or its folder
+    missing)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise MPOError(f"{path}: healing checkpoint path is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise MPOError(f"{path}: the healing checkpoint's folder {path.parent} does not exist")
 
 
 def checkpoint_exists(path: str | os.PathLike | None) -> bool:

@@ -16,7 +16,7 @@ from torch import nn
 from ..io import read_safetensors, write_safetensors
 from ..progress import progress_bar
 from .errors import MPOError
-from .heal_checkpoint import text_digest
+from .evaluate import text_digest
 
 CACHE_KEY = "tnq_samples"
 
