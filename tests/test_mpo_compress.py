@@ -566,9 +566,11 @@ def test_healing_interrupted_by_ctrl_c_resumes_to_the_same_result(tmp_path):
     assert len(losses) == 12 and np.allclose(losses, expected, rtol=1e-5, atol=1e-6)
     for got, want in zip(_trained(modules), expected_params):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    # the finished checkpoint: calling again trains nothing more and returns the same losses
+    # the finished checkpoint: calling again trains nothing more, returns the same losses, leaves the file as it was
     again, modules, teacher, ids = _heal_setup()
+    finished = checkpoint.read_bytes()
     assert heal(again, modules, ids, teacher=teacher, checkpoint=checkpoint, **options) == losses
+    assert checkpoint.read_bytes() == finished
     for got, want in zip(_trained(modules), expected_params):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 

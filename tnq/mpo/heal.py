@@ -88,11 +88,13 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     if checkpoint_exists(checkpoint):
         first, elapsed, losses = load_checkpoint(checkpoint, named, opt, gen, settings)
     start = time.perf_counter() - elapsed
-    saved = time.perf_counter()
+    last_save = {"steps": first, "time": time.perf_counter()}  # a loaded checkpoint already holds step ``first``
 
     def save() -> None:
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, named, opt, gen, len(losses), time.perf_counter() - start, losses, settings)
+        """Write the checkpoint, unless it already holds every step taken."""
+        if checkpoint is not None and len(losses) > last_save["steps"]:
+            save_checkpoint(checkpoint, named, opt, gen, time.perf_counter() - start, losses, settings)
+            last_save.update(steps=len(losses), time=time.perf_counter())
 
     counter = range(first, steps) if steps is not None else itertools.count(first)  # time alone: no step total
     desc = "healing" if seconds is None else f"healing ({seconds / 60:.3g} min budget)"
@@ -128,9 +130,8 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
                     save()
                     raise HealingInterrupted(f"healing interrupted after {len(losses)} steps; its state is saved in "
                                              f"{checkpoint}: run the same command again to go on from there")
-                if time.perf_counter() - saved >= checkpoint_seconds:
+                if time.perf_counter() - last_save["time"] >= checkpoint_seconds:
                     save()
-                    saved = time.perf_counter()
         save()
     finally:
         model.eval()

@@ -52,9 +52,9 @@ class DeferredInterrupt:
 
 
 def save_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn.Parameter]],
-                    optimizer: torch.optim.Optimizer, generator: torch.Generator, step: int, elapsed: float,
+                    optimizer: torch.optim.Optimizer, generator: torch.Generator, elapsed: float,
                     losses: Sequence[float], settings: dict[str, Any]) -> None:
-    """Write everything ``load_checkpoint`` needs to continue after ``step`` steps and ``elapsed`` seconds."""
+    """Write everything ``load_checkpoint`` needs to continue after ``len(losses)`` steps and ``elapsed`` seconds."""
     tensors = {"generator": generator.get_state().numpy()}
     adam_steps = {}
     for name, p in named:
@@ -64,7 +64,7 @@ def save_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn
             adam_steps[name] = float(state["step"])
             for key in MOMENTS:
                 tensors[f"{key}/{name}"] = _array(state[key])
-    meta = dict(settings, format=FORMAT, step=step, elapsed=elapsed, losses=list(losses), adam_steps=adam_steps)
+    meta = dict(settings, format=FORMAT, step=len(losses), elapsed=elapsed, losses=list(losses), adam_steps=adam_steps)
     write_safetensors(path, tensors, CHECKPOINT_KEY, meta)
 
 
