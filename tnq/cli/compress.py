@@ -80,6 +80,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     cmd.add_argument("--heal-checkpoint", default=None, metavar="FILE.safetensors",
                      help="save healing progress here every 5 minutes, at the end and on Ctrl-C; when the file "
                           "exists, the same command goes on from it")
+    cmd.add_argument("--heal-teacher-states", action="store_true",
+                     help="causal LMs: compute the original's last hidden states over the healing windows once "
+                          "(kept in --samples-cache) so each distillation step runs only its output head, not a "
+                          "whole forward pass; heals on whole windows")
     cmd.add_argument("--no-distill", action="store_true", help="heal on next-token loss instead of distillation")
     cmd.add_argument("--window", type=int, default=256, help="calibration / healing window in tokens")
     cmd.add_argument("--eval-tokens", type=int, default=16384, help="evaluation tokens (0: no evaluation)")
@@ -113,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         heal_batch_size=args.heal_batch, heal_hidden_weight=args.heal_hidden_weight,
         heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision,
         heal_sample_tokens=args.heal_samples, heal_samples_cache=args.samples_cache,
-        heal_dense=args.heal_dense, heal_checkpoint=args.heal_checkpoint, distill=not args.no_distill,
+        heal_dense=args.heal_dense, heal_checkpoint=args.heal_checkpoint,
+        heal_teacher_states=args.heal_teacher_states, distill=not args.no_distill,
         window=args.window, eval_tokens=args.eval_tokens or None,
         eval_window=args.eval_window, out=args.out, overwrite=args.overwrite, plot=args.plot,
         progress=args.progress, seed=args.seed)

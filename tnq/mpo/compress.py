@@ -39,7 +39,8 @@ from .heal import check_heal_options, heal
 from .heal_checkpoint import check_checkpoint_path
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
-from .samples import cached_sample_text
+from .samples import cached_sample_text, cached_teacher_states
+from .teacher_states import teacher_states
 
 METHODS = ("mpo", "svd", "whitened-svd")
 
@@ -84,6 +85,7 @@ class CompressionReport:
     heal_sample_tokens: int = 0
     heal_samples_cached: bool = False
     heal_dense_layers: int = 0
+    heal_teacher_states: bool = False
     heal_losses: list[float] = field(default_factory=list)
     layers: list[LayerReport] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)
@@ -105,6 +107,7 @@ class CompressionReport:
         sampled = f", {self.heal_sample_tokens:,} sampled tokens{cached}" if self.heal_sample_tokens else ""
         n_dense = self.heal_dense_layers
         dense = f", {n_dense} dense layer{'s' * (n_dense != 1)} trained too" if n_dense else ""
+        dense += ", teacher states precomputed" if self.heal_teacher_states else ""
         quality = [("original", self.quality_before), ("compressed", self.quality_compressed),
                    (f"healed ({self.heal_steps} steps{sampled}{dense})", self.quality_healed)]
         lines.append(f"{self.metric}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality if v is not None))
@@ -219,7 +222,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
                    heal_label_weight: float = 0.5, heal_precision: str = "float32", heal_sample_tokens: int = 0,
                    heal_samples_cache: str | os.PathLike | None = None, heal_dense: bool = False,
-                   heal_checkpoint: str | os.PathLike | None = None, distill: bool = True,
+                   heal_checkpoint: str | os.PathLike | None = None, heal_teacher_states: bool = False,
+                   distill: bool = True,
                    window: int = 256, eval_tokens: int | None = 16384, eval_window: int = 512,
                    out: str | os.PathLike | None = None, overwrite: bool = False,
                    plot: str | os.PathLike | None = None, progress: bool | None = None,
@@ -244,7 +248,10 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     settings, see ``samples.cached_sample_text``, and cost no healing time; ``heal_dense``: the chosen layers the
     profile kept dense train too, not only the compressed ones; ``heal_checkpoint``: a safetensors file where
     healing saves its state every few minutes, at the end and on Ctrl-C, and from which the same call resumes it,
-    see ``heal_checkpoint.py``). Causal LMs
+    see ``heal_checkpoint.py``; ``heal_teacher_states``: causal LMs heal on whole ``window``-token windows (the
+    samples, then the training text cut into windows) over which the original's last hidden states are computed
+    once, and kept in ``heal_samples_cache``, so a step runs only its output head, see ``teacher_states.py``; the
+    time spent computing them, not loading them, counts against ``heal_seconds``). Causal LMs
     calibrate and heal on
     ``window``-token windows (batch 1 by default; loss (1 - ``heal_label_weight``) x distillation +
     ``heal_label_weight`` x next-token loss); encoders
@@ -263,6 +270,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     if heal_checkpoint is not None and not (heal_steps or heal_seconds):
         raise MPOError("heal_checkpoint saves healing progress: give heal_steps or heal_seconds too")
     check_checkpoint_path(heal_checkpoint)
+    if heal_teacher_states and not (distill and (heal_steps or heal_seconds)):
+        raise MPOError("heal_teacher_states speed up distillation: give heal_steps or heal_seconds, and distill")
     if heal_sample_tokens and not (heal_steps or heal_seconds):
         raise MPOError("heal_sample_tokens is text to heal on: give heal_steps or heal_seconds too")
     if sensitivity_strength < 0:
@@ -281,6 +290,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     times["load"] = time.perf_counter() - clock
     if heal_sample_tokens and kind != "causal-lm":
         raise MPOError(f"heal_sample_tokens: only causal LMs sample text; {loaded.source} is a {kind}")
+    if heal_teacher_states and kind != "causal-lm":
+        raise MPOError(f"heal_teacher_states: only causal LMs heal on token windows; {loaded.source} is a {kind}")
     names = find_linears(net, layers)
     modules = {n: net.get_submodule(n) for n in names}
     needs_text = (method == "whitened-svd" or fit_steps > 0 or sensitivity is True or heal_steps or heal_seconds
@@ -387,6 +398,14 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
             times["sample text" if sampled else "load cached samples"] = time.perf_counter() - clock
             if heal_seconds is not None and sampled:
                 heal_seconds = max(0.0, heal_seconds - times["sample text"])
+        heal_states = None
+        if heal_teacher_states:
+            heal_text, heal_states, spent = _windows_and_states(original, samples if heal_sample_tokens else None,
+                                                                train_ids, window, heal_samples_cache, progress)
+            report.heal_teacher_states = True
+            times["teacher states"] = spent
+            if heal_seconds is not None:
+                heal_seconds = max(0.0, heal_seconds - spent)
         clock = time.perf_counter()
         pad_id = getattr(loaded.tokenizer, "pad_token_id", None)
         trained = [n for n in names if n in specs or heal_dense]
@@ -398,7 +417,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                                   pad_id=0 if pad_id is None else pad_id, hidden_weight=heal_hidden_weight,
                                   dropout=kind == "causal-lm" or not distill, precision=heal_precision,
                                   label_weight=heal_label_weight if kind == "causal-lm" else 0.0,
-                                  checkpoint=heal_checkpoint)
+                                  checkpoint=heal_checkpoint, teacher_states=heal_states)
         report.heal_steps = len(report.heal_losses)
         times["heal"] = time.perf_counter() - clock
         original = None
@@ -444,3 +463,26 @@ def _json_safe(value: Any) -> Any:
 
 __all__ = ["METHODS", "CompressResult", "CompressionReport", "LayerReport", "LowRankLinear", "compress_layer",
            "compress_model", "model_size"]
+
+
+def _windows_and_states(original: nn.Module, samples: torch.Tensor | None, train_ids: torch.Tensor, window: int,
+                        cache: str | os.PathLike | None, progress: bool | None,
+                        ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Healing windows (the sampled sequences, then the training text cut into ``window``-token windows) with the
+    original's last hidden states over them, and the seconds spent computing (not loading) those states."""
+    rows, states, spent = [], [], 0.0
+    if samples is not None:
+        clock = time.perf_counter()
+        cached, computed = cached_teacher_states(original, samples, window, cache, progress)
+        rows.append(samples.reshape(-1, window))
+        states.append(cached)
+        if computed:
+            spent += time.perf_counter() - clock
+    real = train_ids[:len(train_ids) // window * window].reshape(-1, window)
+    if len(real):
+        clock = time.perf_counter()
+        rows.append(real)
+        states.append(teacher_states(original, real, progress=progress))
+        spent += time.perf_counter() - clock
+    return torch.cat(rows), torch.cat(states), spent
+

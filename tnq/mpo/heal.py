@@ -30,6 +30,7 @@ from .heal_checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from .teacher_states import output_head, teacher_log_probs
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -39,12 +40,15 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
          lr: float = 0.003, warmup: float = 0.1, teacher: nn.Module | None = None, seed: int = 0,
          progress: bool | None = None, pad_id: int = 0, hidden_weight: float = 1.0,
          dropout: bool = True, label_weight: float = 0.0, precision: str = "float32",
-         checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 300.0) -> list[float]:
+         checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 300.0,
+         teacher_states: torch.Tensor | None = None) -> list[float]:
     """Train the parameters of ``modules`` (all else frozen) on batches of ``batch_size`` random ``window``-token
-    slices of ``ids`` (a 1-D token tensor), or, when ``ids`` is a list of 1-D tensors (tokenized sentences), of
-    ``batch_size`` random sentences (drawn 8 batches at a time and grouped by length) padded with ``pad_id`` and
-    masked, until ``steps`` or ``seconds`` run out (whichever first). Loss: next-token cross-entropy, or with
-    ``teacher`` (1 - ``label_weight``) x the KL divergence to its output distribution + ``label_weight`` x the
+    slices of ``ids`` (a 1-D token tensor), or random rows of ``ids`` when it is 2-D (fixed windows), or, when
+    ``ids`` is a list of 1-D tensors (tokenized sentences), of ``batch_size`` random sentences (drawn 8 batches at a
+    time and grouped by length) padded with ``pad_id`` and masked, until ``steps`` or ``seconds`` run out (whichever
+    first). ``teacher_states`` (2-D ``ids`` only: the teacher's last hidden states over each row, see
+    ``teacher_states.py``) replace the teacher's forward pass by its output head. Loss: next-token cross-entropy,
+    or with ``teacher`` (1 - ``label_weight``) x the KL divergence to its output distribution + ``label_weight`` x the
     next-token loss (causal LMs); encoders distill: 1 - cosine between the student's and the teacher's mean-pooled
     embeddings plus ``hidden_weight`` times the relative MSE of the last hidden states. ``dropout=False`` trains in
     eval mode (a distilled student then matches the teacher's deterministic outputs). ``precision='bfloat16'``
@@ -58,7 +62,14 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     check_heal_options(label_weight, precision, "heal: ")
     check_checkpoint_path(checkpoint)
     sentences = not isinstance(ids, torch.Tensor)
-    if sentences:
+    rows = not sentences and ids.dim() == 2
+    if teacher_states is not None:
+        _check_states(ids, teacher_states, teacher, rows)
+    if rows:
+        if len(ids) == 0 or ids.shape[1] < 2:
+            raise MPOError(f"heal: need windows of at least 2 tokens, got shape {tuple(ids.shape)}")
+        window = ids.shape[1]
+    elif sentences:
         ids = [torch.as_tensor(s).reshape(-1).long() for s in ids if len(s) > 0]
         if not ids:
             raise MPOError("heal: got an empty list of sentences")
@@ -83,6 +94,7 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     settings = {"window": window, "batch_size": batch_size, "lr": lr, "warmup": warmup, "seed": seed,
                 "teacher": teacher is not None, "hidden_weight": hidden_weight, "dropout": dropout,
                 "label_weight": label_weight, "precision": precision, "text": text_digest(ids),
+                "teacher_states": teacher_states is not None,
                 "parameters": [[name, list(p.shape)] for name, p in named]} if checkpoint is not None else {}
     first = elapsed = 0
     if checkpoint_exists(checkpoint):
@@ -116,6 +128,11 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
                     if not queue:
                         queue = _sentence_batches(ids, batch_size, gen)
                     batch = pad_batch(queue.pop(), pad_id)
+                elif rows:
+                    picks = torch.randint(0, len(ids), (batch_size,), generator=gen)
+                    batch = {"input_ids": ids[picks]}
+                    if teacher_states is not None:
+                        batch["teacher_states"] = teacher_states[picks]
                 else:
                     starts = torch.randint(0, len(ids) - window, (batch_size,), generator=gen)
                     batch = {"input_ids": torch.stack([ids[s:s + window] for s in starts.tolist()])}
@@ -169,8 +186,21 @@ def _sentence_batches(sentences: Sequence[torch.Tensor], batch_size: int, gen: t
     return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
+def _check_states(ids: Any, states: torch.Tensor, teacher: nn.Module | None, rows: bool) -> None:
+    """One clear error for teacher states that do not fit the text or come without the teacher's head."""
+    if not rows:
+        raise MPOError("heal: teacher_states need the text as a 2-D tensor of windows (one row of states each)")
+    if teacher is None:
+        raise MPOError("heal: teacher_states need the teacher too (its output head turns them into targets)")
+    if states.dim() != 3 or tuple(states.shape[:2]) != tuple(ids.shape):
+        raise MPOError(f"heal: teacher_states of shape {tuple(states.shape)} do not fit windows of shape "
+                       f"{tuple(ids.shape)} (expected ({ids.shape[0]}, {ids.shape[1]}, hidden))")
+
+
 def _loss(model: nn.Module, inputs: dict[str, torch.Tensor], teacher: nn.Module | None,
           hidden_weight: float = 1.0, label_weight: float = 0.0) -> Any:
+    inputs = dict(inputs)
+    states = inputs.pop("teacher_states", None)
     batch = inputs["input_ids"]
     out = model(**inputs)
     if hasattr(out, "logits"):
@@ -179,7 +209,10 @@ def _loss(model: nn.Module, inputs: dict[str, torch.Tensor], teacher: nn.Module 
         if teacher is None:
             return next_token
         with torch.no_grad():
-            target = teacher(batch).logits[:, :-1].float().log_softmax(-1)
+            if states is None:
+                target = teacher(batch).logits[:, :-1].float().log_softmax(-1)
+            else:
+                target = teacher_log_probs(output_head(teacher), states)
         positions = log_probs.shape[0] * log_probs.shape[1]  # KL per predicted token, as the next-token loss
         distill = nn.functional.kl_div(log_probs, target, log_target=True, reduction="sum") / positions
         return (1 - label_weight) * distill + label_weight * next_token

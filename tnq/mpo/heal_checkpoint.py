@@ -21,6 +21,7 @@ from .errors import MPOError
 CHECKPOINT_KEY = "tnq_heal"
 FORMAT = "tnq.heal.checkpoint/1"
 MOMENTS = ("exp_avg", "exp_avg_sq")
+LATER_SETTINGS = {"teacher_states": False}  # settings added since format 1: their value in older files
 
 
 class HealingInterrupted(MPOError):
@@ -76,7 +77,7 @@ def load_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn
     arrays, meta = read_safetensors(path, CHECKPOINT_KEY, MPOError, "healing checkpoint")
     if meta is None or meta.get("format") != FORMAT:
         raise MPOError(f"{path}: not a tnq healing checkpoint; give another path or delete it")
-    differ = [k for k in settings if meta.get(k) != settings[k]]
+    differ = [k for k in settings if meta.get(k, LATER_SETTINGS.get(k)) != settings[k]]
     if differ:
         shown = ", ".join(f"{k}={meta.get(k)!r}" for k in differ if k != "parameters")
         raise MPOError(f"{path}: healing checkpoint made with other {', '.join(differ)}"

@@ -17,8 +17,10 @@ from ..io import read_safetensors, write_safetensors
 from ..progress import progress_bar
 from .errors import MPOError
 from .evaluate import text_digest
+from .teacher_states import teacher_states
 
 CACHE_KEY = "tnq_samples"
+STATES = "teacher_states"  # the original model's last hidden states over the samples, bfloat16 bits
 
 
 def sample_text(model: nn.Module, text: torch.Tensor, tokens: int, prompt_length: int = 32, length: int = 256,
@@ -89,6 +91,32 @@ def cached_sample_text(model: nn.Module, text: torch.Tensor, tokens: int, cache:
     samples = sample_text(model, text, tokens, prompt_length, length, batch_size, seed, progress)
     write_safetensors(cache, {"tokens": samples.numpy()}, CACHE_KEY, dict(wanted, tokens=len(samples)))
     return samples, True
+
+
+def cached_teacher_states(model: nn.Module, samples: torch.Tensor, length: int, cache: str | os.PathLike | None,
+                          progress: bool | None = None) -> tuple[torch.Tensor, bool]:
+    """``model``'s last hidden states over ``samples`` cut into ``length``-token sequences
+    (``teacher_states.teacher_states``): (states, whether computed now). With ``cache`` (the samples cache these
+    samples came from) they are kept in that file beside the tokens and read back by later runs; a file whose
+    tokens or model differ is refused, not overwritten."""
+    samples = torch.as_tensor(samples).reshape(-1).long()
+    if length < 2 or len(samples) % length:
+        raise MPOError(f"teacher states: {len(samples)} sampled tokens are not whole sequences of {length}")
+    rows = samples.reshape(-1, length)
+    if cache is None:
+        return teacher_states(model, rows, progress=progress), True
+    arrays, meta = read_safetensors(cache, CACHE_KEY, MPOError, "samples cache")
+    stored = torch.from_numpy(arrays["tokens"]).long() if meta is not None and "tokens" in arrays else None
+    if stored is None or len(stored) < len(samples) or not torch.equal(stored[:len(samples)], samples):
+        raise MPOError(f"{cache}: this samples cache does not hold these samples; give the cache they came from")
+    if meta.get("model") != weights_fingerprint(model):
+        raise MPOError(f"{cache}: samples cache made with another model; give another path or delete it")
+    if STATES in arrays and meta.get("states_length") == length and len(arrays[STATES]) >= len(rows):
+        return torch.from_numpy(arrays[STATES][:len(rows)]).view(torch.bfloat16), False
+    states = teacher_states(model, rows, progress=progress)
+    arrays[STATES] = states.view(torch.int16).numpy()  # bfloat16 bits: numpy has no bfloat16
+    write_safetensors(cache, arrays, CACHE_KEY, dict(meta, states_length=length))
+    return states, True
 
 
 def weights_fingerprint(model: nn.Module) -> str:
