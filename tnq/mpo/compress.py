@@ -451,20 +451,6 @@ def _decode_sentences(tokenizer: Any, ids: torch.Tensor, limit: int = 256) -> li
     return split_sentences(text.replace("\n", " "))[:limit] or read_sentences(limit=limit)
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-__all__ = ["METHODS", "CompressResult", "CompressionReport", "LayerReport", "LowRankLinear", "compress_layer",
-           "compress_model", "model_size"]
-
-
 def _windows_and_states(original: nn.Module, samples: torch.Tensor | None, train_ids: torch.Tensor, window: int,
                         cache: str | os.PathLike | None, progress: bool | None,
                         ) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -486,3 +472,16 @@ def _windows_and_states(original: nn.Module, samples: torch.Tensor | None, train
         spent += time.perf_counter() - clock
     return torch.cat(rows), torch.cat(states), spent
 
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+__all__ = ["METHODS", "CompressResult", "CompressionReport", "LayerReport", "LowRankLinear", "compress_layer",
+           "compress_model", "model_size"]
