@@ -44,7 +44,10 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     67.22 (1309 steps, 37% more than 955; 2.18x), mpo-auto 305.4 -> 70.22 (1042 steps, 20% more than 867;
     2.28x). The MPO gained far more (79.61 -> 70.22) than whitened SVD (69.3 -> 67.22) or its extra steps explain:
     whole windows (none straddling two unrelated sampled sequences) may suit its layers, or 79.61 was a bad draw
-    (one seed each). It stays 4.5% above whitened SVD.
+    (one seed each). It stays 4.5% above whitened SVD. mpo-auto given whitened-svd's 1309 steps (--heal-steps
+    1309) became unstable: its training loss rose from 3.1 to 3.9 over steps 400-700 (the lr stays near its peak
+    longer on a longer schedule) and it ended at 106.8; whitened-svd's loss fell steadily. Half the lr
+    (--heal-lr 0.0015, 15 min) kept mpo-auto stable but reached only 72.52 (1014 steps).
 """
 
 from __future__ import annotations
