@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -54,9 +55,10 @@ def write_safetensors(path: str | os.PathLike, tensors: dict, key: str, meta: di
 
 
 def read_safetensors(path: str | os.PathLike, key: str, error: type[Exception],
-                     what: str = "file") -> tuple[dict, dict | None]:
-    """(arrays, metadata entry ``key`` parsed from JSON, or None when absent) of a safetensors file; a missing,
-    unreadable or corrupt file raises ``error`` naming the path. Never unpickles anything."""
+                     what: str = "file", names: Sequence[str] | None = None) -> tuple[dict, dict | None]:
+    """(arrays, metadata entry ``key`` parsed from JSON, or None when absent) of a safetensors file: all its
+    arrays, or only those of ``names`` it holds (the others are not read); a missing, unreadable or corrupt file
+    raises ``error`` naming the path. Never unpickles anything."""
     import json
 
     from safetensors import SafetensorError, safe_open
@@ -67,7 +69,7 @@ def read_safetensors(path: str | os.PathLike, key: str, error: type[Exception],
     try:
         with safe_open(str(path), framework="numpy") as handle:
             raw = (handle.metadata() or {}).get(key)
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys() if names is None or name in names}
     except (SafetensorError, OSError, ValueError) as exc:
         raise error(f"{path}: not a readable safetensors file ({exc})") from None
     try:

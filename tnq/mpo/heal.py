@@ -124,6 +124,7 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
                 scale *= 0.5 * (1 + math.cos(math.pi * done))
                 for g in opt.param_groups:
                     g["lr"] = g["base_lr"] * max(scale, 0.02)
+                states = None
                 if sentences:
                     if not queue:
                         queue = _sentence_batches(ids, batch_size, gen)
@@ -131,13 +132,12 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
                 elif rows:
                     picks = torch.randint(0, len(ids), (batch_size,), generator=gen)
                     batch = {"input_ids": ids[picks]}
-                    if teacher_states is not None:
-                        batch["teacher_states"] = teacher_states[picks]
+                    states = None if teacher_states is None else teacher_states[picks]
                 else:
                     starts = torch.randint(0, len(ids) - window, (batch_size,), generator=gen)
                     batch = {"input_ids": torch.stack([ids[s:s + window] for s in starts.tolist()])}
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                    loss = _loss(model, batch, teacher, hidden_weight, label_weight)
+                    loss = _loss(model, batch, teacher, hidden_weight, label_weight, states)
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -198,9 +198,9 @@ def _check_states(ids: Any, states: torch.Tensor, teacher: nn.Module | None, row
 
 
 def _loss(model: nn.Module, inputs: dict[str, torch.Tensor], teacher: nn.Module | None,
-          hidden_weight: float = 1.0, label_weight: float = 0.0) -> Any:
-    inputs = dict(inputs)
-    states = inputs.pop("teacher_states", None)
+          hidden_weight: float = 1.0, label_weight: float = 0.0, states: torch.Tensor | None = None) -> Any:
+    """The healing loss of one batch; ``states``: the teacher's last hidden states over it, used instead of
+    running the teacher (causal LMs)."""
     batch = inputs["input_ids"]
     out = model(**inputs)
     if hasattr(out, "logits"):

@@ -76,7 +76,7 @@ def cached_sample_text(model: nn.Module, text: torch.Tensor, tokens: int, cache:
     wanted = {"model": weights_fingerprint(model), "text": text_digest(text), "prompt_length": prompt_length,
               "length": length, "batch_size": batch_size, "seed": seed}
     if cache.exists():
-        arrays, meta = read_safetensors(cache, CACHE_KEY, MPOError, "samples cache")
+        arrays, meta = read_safetensors(cache, CACHE_KEY, MPOError, "samples cache", names=["tokens"])  # not states
         if meta is None or "tokens" not in arrays:
             raise MPOError(f"{cache}: not a tnq samples cache (no {CACHE_KEY!r} metadata); give another path")
         differ = [k for k in wanted if meta.get(k) != wanted[k]]
