@@ -116,13 +116,27 @@ def test_budgets_combine_tightest_wins():
     assert b.num_params <= 300
 
 
-def test_balance_keeps_the_matrix_and_equalises_core_norms():
-    W = random_matrix(24, 30, seed=8)
-    mpo = MPO.from_matrix(W, max_bond=6)
-    before = mpo.to_matrix()
-    norms = [np.linalg.norm(c) for c in mpo.balance().cores]
-    np.testing.assert_allclose(norms, norms[0], rtol=1e-12)
+@pytest.mark.parametrize("n_cores", [2, 3, 4])
+def test_balance_keeps_the_matrix_and_balances_every_bond(n_cores):
+    W = random_matrix(24, 36, seed=8)
+    mpo = MPO.from_matrix(W, n_cores=n_cores, max_bond=5)
+    before, bonds = mpo.to_matrix(), mpo.bond_dims
+    assert mpo.imbalance() > 1.0  # TT-SVD leaves the spectrum in the last core
+    mpo.balance()
+    assert mpo.imbalance() < 1e-8
+    assert mpo.bond_dims == bonds
     np.testing.assert_allclose(mpo.to_matrix(), before, atol=1e-12)
+
+
+def test_balanced_rank_factorisation_is_the_svd_split():
+    """Sites (d_out, 1) x (1, d_in) make a rank-chi factorisation; balanced, its cores are U sqrt(s), sqrt(s) V^T."""
+    W = random_matrix(20, 30, seed=9)
+    mpo = MPO.from_matrix(W, n_cores=2, max_bond=4, out_factors=[20, 1], in_factors=[1, 30]).balance()
+    U, s, Vh = np.linalg.svd(W)
+    first, second = mpo.cores[0].reshape(20, 4), mpo.cores[1].reshape(4, 30)
+    signs = np.sign(np.sum(first * U[:, :4], axis=0))
+    np.testing.assert_allclose(first * signs, U[:, :4] * np.sqrt(s[:4]), atol=1e-10)
+    np.testing.assert_allclose(second * signs[:, None], np.sqrt(s[:4])[:, None] * Vh[:4], atol=1e-10)
 
 
 # --- matvec -----------------------------------------------------------------------------------------------------

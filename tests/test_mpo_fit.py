@@ -161,3 +161,35 @@ def test_auto_sites_are_never_worse_than_whitened_svd_and_find_kronecker_structu
         auto = fit_layer(W, gram, 90, 3, "auto", sweeps=1)
         assert auto.num_params <= 90
         assert activation_error(W, auto.to_matrix(), gram) <= activation_error(W, low, gram) * (1 + 1e-6)
+
+
+def test_fitted_mpo_is_balanced_in_the_whitened_metric_and_its_rank_factors_are_whitened_svds():
+    """``fit_layer`` balances its MPO in the metric it truncated in; for the low-rank sites (d_out, 1) x (1, d_in)
+    the cores are then exactly whitened SVD's two factors, so healing both starts from the same parameters."""
+    import torch
+
+    from tnq.mpo.baselines import svd_linear
+    from tnq.mpo.fit import fit_layer, input_whitening, whitened_mpo
+
+    W, gram = _problem(30)
+    for n_cores, sites in ((2, "balanced"), (3, "balanced"), (2, "auto")):
+        mpo = fit_layer(W, gram, 90, n_cores, sites, sweeps=1)
+        whitened = MPO([np.einsum("loir,ij->lojr", c, S)
+                        for c, S in zip(mpo.cores, input_whitening(gram, mpo.in_factors))])
+        assert whitened.imbalance() < 1e-6
+        assert mpo.imbalance() > 1e-3  # not balanced in the plain metric: the whitening matters
+    linear = torch.nn.Linear(18, 12, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        linear.weight.copy_(torch.as_tensor(W))
+    svd = svd_linear(linear, 90, gram)
+    rank = svd.rank
+    low = whitened_mpo(W, gram, 2, 90, [12, 1], [1, 18])
+    before = low.to_matrix()
+    low.balance(whitening=input_whitening(gram, [1, 18]))
+    np.testing.assert_allclose(low.to_matrix(), before, atol=1e-10)
+    second, first = low.cores[0].reshape(12, rank), low.cores[1].reshape(rank, 18)
+    signs = np.sign(np.sum(second * svd.second.detach().numpy(), axis=0))
+    np.testing.assert_allclose(second * signs, svd.second.detach().numpy(), rtol=1e-5)  # damping differs ~1e-7
+    np.testing.assert_allclose(first * signs[:, None], svd.first.detach().numpy(), rtol=1e-5)
+    with pytest.raises(MPOError, match="whitening"):
+        low.balance(whitening=[np.eye(18)])

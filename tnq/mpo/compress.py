@@ -181,7 +181,7 @@ def compress_layer(linear: nn.Linear, method: str, max_params: int, n_cores: int
     bias = None if linear.bias is None else linear.bias.detach().cpu()
     if method == "mpo":
         mpo = fit_layer(W, gram, max_params, n_cores, sites, fit_steps, fit_iters)
-        layer: nn.Module = MPOLinear(mpo.balance(), bias, dtype=linear.weight.dtype, allow_dense=True)
+        layer: nn.Module = MPOLinear(mpo, bias, dtype=linear.weight.dtype, allow_dense=True)
         M = mpo.to_matrix()
         chi = mpo.bond_dims
         sites_text = " | ".join(f"{o}x{i}" for o, i in zip(mpo.out_factors, mpo.in_factors))

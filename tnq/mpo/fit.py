@@ -74,6 +74,21 @@ def kron_factors(gram: np.ndarray, factors: Sequence[int], damp: float = 1e-4) -
     return out
 
 
+def input_whitening(gram: np.ndarray, in_factors: Sequence[int]) -> list[np.ndarray]:
+    """The Kronecker-factored whitening ``whitened_mpo`` truncates in: exact (damped 1e-6, as whitened SVD) when one
+    site holds all inputs, else ``kron_factors`` damped 1e-4. Only the Kronecker product matters for truncation, but
+    balancing (``MPO.balance``) sees each factor's scale, so the product's scale is shared among the sites in
+    proportion to the log of their dimension: a 1-dim site gets 1, as the output side of whitened SVD."""
+    factors = kron_factors(gram, in_factors, damp=1e-6 if max(in_factors) == len(gram) else 1e-4)
+    scales = [float(np.mean(np.sum(S * S, axis=1))) for S in factors]  # mean diagonal of S S^T
+    total_log = math.log(math.prod(in_factors))
+    if total_log == 0 or min(scales) <= 0:
+        return factors
+    log_scale = sum(math.log(v) for v in scales)  # of the product's mean diagonal
+    return [S * math.sqrt(math.exp(log_scale * math.log(i) / total_log) / v)
+            for S, v, i in zip(factors, scales, in_factors)]
+
+
 def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_params: int,
                  out_factors: Sequence[int] | None = None, in_factors: Sequence[int] | None = None) -> MPO:
     """TT-SVD of W within ``max_params`` (sites from the given factors, else balanced); with ``gram`` (C = X^T X)
@@ -84,7 +99,7 @@ def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_param
     ins = list(in_factors) if in_factors is not None else factorize(d_in, n_cores)
     if gram is None:
         return MPO.from_matrix(W, n_cores=n_cores, max_params=max_params, out_factors=outs, in_factors=ins)
-    factors = kron_factors(gram, ins, damp=1e-6 if max(ins) == d_in else 1e-4)
+    factors = input_whitening(gram, ins)
     WS = W.reshape([d_out, *ins])
     for k, S in enumerate(factors):
         WS = np.moveaxis(np.tensordot(WS, S, axes=([k + 1], [0])), -1, k + 1)
@@ -112,7 +127,9 @@ def fit_layer(W: np.ndarray, gram: np.ndarray | None, max_params: int, n_cores: 
               sweeps: int = 0, cg_iters: int = 10) -> MPO:
     """The best MPO within ``max_params`` over ``site_candidates``: each starts from ``whitened_mpo`` and (with
     ``gram``) is fitted by ``sweeps`` ALS sweeps (the low-rank candidate starts at its optimum, whitened SVD, and
-    is not swept); the winner has the lowest activation error (weight error without ``gram``)."""
+    is not swept); the winner has the lowest activation error (weight error without ``gram``). It is returned
+    balanced for training (``MPO.balance``), in the whitened metric with ``gram``: the low-rank candidate's cores
+    are then whitened SVD's factors U sqrt(s), sqrt(s) V^T S^-1."""
     best: tuple[float, MPO] | None = None
     d_out, d_in = W.shape
     for outs, ins in site_candidates(d_out, d_in, n_cores, sites):
@@ -124,7 +141,8 @@ def fit_layer(W: np.ndarray, gram: np.ndarray | None, max_params: int, n_cores: 
         if best is None or error < best[0]:
             best = (error, mpo)
     assert best is not None
-    return best[1]
+    mpo = best[1]
+    return mpo.balance(whitening=None if gram is None else input_whitening(gram, mpo.in_factors))
 
 
 def activation_error(W: np.ndarray, M: np.ndarray, gram: np.ndarray) -> float:

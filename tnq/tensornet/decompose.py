@@ -60,6 +60,16 @@ def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float,
     return keep, discarded
 
 
+def product_svd(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SVD of the product ``x @ y`` through QR factors of ``x`` and ``y``, at the cost of the inner dimension rather
+    than of the full product: (left, s, right) with orthonormal columns in ``left``, orthonormal rows in ``right``
+    and ``x @ y == (left * s) @ right``."""
+    q1, r1 = scipy.linalg.qr(x, mode="economic", check_finite=False)
+    q2t, l2t = scipy.linalg.qr(y.T, mode="economic", check_finite=False)  # y = l2t.T @ q2t.T
+    u, s, vh = svd(r1 @ l2t.T)
+    return q1 @ u, s, vh @ q2t.T
+
+
 def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0,
                   renormalize: bool = False, value_cutoff: float = 0.0) -> Truncation:
     """SVD keeping at most ``max_bond`` values, discarding at most ``cutoff`` relative weight and dropping values

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
-from .decompose import keep_count, svd
+from .decompose import keep_count, product_svd
 
 
 def operator_schmidt(matrix: np.ndarray, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
@@ -43,16 +42,12 @@ def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, ma
     r = left.shape[0]
     x = np.einsum("kab,lbm->lamk", left, a).reshape(chi_l * 2, chi_m * r)
     y = np.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
-    q1, r1 = scipy.linalg.qr(x, mode="economic", check_finite=False)
-    q2t, l2t = scipy.linalg.qr(y.T, mode="economic", check_finite=False)  # y = l2t.T @ q2t.T
-    u, s, vh = svd(r1 @ l2t.T)
+    left_core, s, right_core = product_svd(x, y)  # (2 chi_l, k) orthonormal columns, (k, 2 chi_r) orthonormal rows
     keep, weight = keep_count(s, max_bond, cutoff, value_cutoff)
     if keep < len(s):  # weight is 0 when nothing is dropped
-        u, s, vh = u[:, :keep], s[:keep], vh[:keep]
+        left_core, s, right_core = left_core[:, :keep], s[:keep], right_core[:keep]
         s = s / np.sqrt(1.0 - weight)
         mps.discarded.append(weight)
-    left_core = q1 @ u            # (2 chi_l, keep), orthonormal columns
-    right_core = vh @ q2t.T       # (keep, 2 chi_r), orthonormal rows
     if absorb == "left":
         mps.tensors[start] = (left_core * s).reshape(chi_l, 2, keep)
         mps.tensors[start + 1] = right_core.reshape(keep, 2, chi_r)
