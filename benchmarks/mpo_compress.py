@@ -48,6 +48,11 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     1309) became unstable: its training loss rose from 3.1 to 3.9 over steps 400-700 (the lr stays near its peak
     longer on a longer schedule) and it ended at 106.8; whitened-svd's loss fell steadily. Half the lr
     (--heal-lr 0.0015, 15 min) kept mpo-auto stable but reached only 72.52 (1014 steps).
+    ... MPO cores balanced (each bond's singular values split evenly between its two cores, in the whitened
+    metric: a low-rank layer then starts from whitened SVD's own factors; before, cores had equal norms with the
+    spectrum in the last core): mpo-auto 70.69 (1034 steps, 15 min; 70.22 before), and at --heal-steps 1309 it
+    stayed stable (training loss fell to 2.50; 70.44 vs 106.8 before), still 4.8% above whitened SVD at equal
+    steps. Balanced in the plain (unwhitened) metric instead: 76.12 (1028 steps, 15 min; loss ~0.1 higher).
 """
 
 from __future__ import annotations
