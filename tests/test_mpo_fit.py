@@ -193,3 +193,5 @@ def test_fitted_mpo_is_balanced_in_the_whitened_metric_and_its_rank_factors_are_
     np.testing.assert_allclose(first * signs[:, None], svd.first.detach().numpy(), rtol=1e-5)
     with pytest.raises(MPOError, match="whitening"):
         low.balance(whitening=[np.eye(18)])
+    with pytest.raises(MPOError, match="singular"):
+        low.balance(whitening=[np.eye(1), np.zeros((18, 18))])

@@ -197,9 +197,10 @@ class MPO:
         """Re-gauge the cores (in place) without changing the matrix so that at every bond the two cores carry the
         square roots of its singular values: the Gram matrices of core k over its (left, o, i) legs and of core k+1
         over its (o, i, right) legs are then equal, as for the factors U sqrt(s), sqrt(s) V^T of an SVD. TT-SVD
-        leaves the whole spectrum in the last core, which makes the cores' gradient training slow and unstable
-        (a deep linear network trains best from balanced factors). Two cores take one split; more sweep the bonds
-        until the largest relative mismatch is below ``tol``. A bond above its rank shrinks to it (exactly).
+        leaves the whole spectrum in the last core; healing SmolLM2's MPO layers from there (cores only rescaled to
+        equal norms) diverged on a longer schedule, balanced it did not (benchmarks/mpo_compress.py). Two cores
+        take one split; more sweep the bonds until the largest relative mismatch is below ``tol``. A bond larger
+        than a neighbouring core's other legs (l*o*i or o*i*r) shrinks to that size, exactly.
         ``whitening`` (an invertible S_k, i_k x i_k, per core) balances the cores of the whitened MPO W (S_1 (x) ...
         (x) S_N) instead, the metric an activation-aware fit truncates in."""
         if whitening is not None:
@@ -207,9 +208,13 @@ class MPO:
             if len(factors) != len(self.cores) or any(S.shape != (i, i) for S, i in zip(factors, self.in_factors)):
                 raise MPOError(f"MPO.balance: whitening needs one square matrix per core of sides {self.in_factors}, "
                                f"got shapes {[S.shape for S in factors]}")
+            try:
+                inverses = [np.linalg.inv(S) for S in factors]
+            except np.linalg.LinAlgError:
+                raise MPOError("MPO.balance: a whitening matrix is singular") from None
             self.cores = [np.einsum("loir,ij->lojr", c, S) for c, S in zip(self.cores, factors)]
             self.balance(tol=tol, max_sweeps=max_sweeps)
-            self.cores = [np.einsum("loir,ij->lojr", c, np.linalg.inv(S)) for c, S in zip(self.cores, factors)]
+            self.cores = [np.einsum("loir,ij->lojr", c, inv) for c, inv in zip(self.cores, inverses)]
             return self
         for _ in range(max_sweeps):
             for k in range(len(self.cores) - 1):
