@@ -17,7 +17,7 @@ from ..progress import progress_bar
 from .als import als_fit
 from .errors import MPOError
 from .factorize import factorize
-from .mpo import MPO
+from .mpo import MPO, scale_inputs
 
 
 def collect_grams(model: nn.Module, names: Sequence[str], batches: Iterable[Any],
@@ -90,22 +90,24 @@ def input_whitening(gram: np.ndarray, in_factors: Sequence[int]) -> list[np.ndar
 
 
 def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_params: int,
-                 out_factors: Sequence[int] | None = None, in_factors: Sequence[int] | None = None) -> MPO:
+                 out_factors: Sequence[int] | None = None, in_factors: Sequence[int] | None = None,
+                 whitening: Sequence[np.ndarray] | None = None) -> MPO:
     """TT-SVD of W within ``max_params`` (sites from the given factors, else balanced); with ``gram`` (C = X^T X)
-    the TT-SVD runs on W S for S = S_1 (x) ... (x) S_N a Kronecker-factored whitening of C, and S_k^-1 is folded
-    back into core k, so the result is exactly an MPO whose truncation favoured the directions the inputs use."""
+    the TT-SVD runs on W S for S = S_1 (x) ... (x) S_N a Kronecker-factored whitening of C (``whitening`` if
+    already computed, else ``input_whitening``), and S_k^-1 is folded back into core k, so the result is exactly
+    an MPO whose truncation favoured the directions the inputs use."""
     d_out, d_in = W.shape
     outs = list(out_factors) if out_factors is not None else factorize(d_out, n_cores)
     ins = list(in_factors) if in_factors is not None else factorize(d_in, n_cores)
     if gram is None:
         return MPO.from_matrix(W, n_cores=n_cores, max_params=max_params, out_factors=outs, in_factors=ins)
-    factors = input_whitening(gram, ins)
+    factors = list(whitening) if whitening is not None else input_whitening(gram, ins)
     WS = W.reshape([d_out, *ins])
     for k, S in enumerate(factors):
         WS = np.moveaxis(np.tensordot(WS, S, axes=([k + 1], [0])), -1, k + 1)
     mpo = MPO.from_matrix(WS.reshape(d_out, d_in), n_cores=n_cores, max_params=max_params, out_factors=outs,
                           in_factors=ins)
-    mpo.cores = [np.einsum("loir,ij->lojr", c, np.linalg.inv(S)) for c, S in zip(mpo.cores, factors)]
+    mpo.cores = scale_inputs(mpo.cores, [np.linalg.inv(S) for S in factors])
     return mpo
 
 
@@ -130,19 +132,20 @@ def fit_layer(W: np.ndarray, gram: np.ndarray | None, max_params: int, n_cores: 
     is not swept); the winner has the lowest activation error (weight error without ``gram``). It is returned
     balanced for training (``MPO.balance``), in the whitened metric with ``gram``: the low-rank candidate's cores
     are then whitened SVD's factors U sqrt(s), sqrt(s) V^T S^-1."""
-    best: tuple[float, MPO] | None = None
+    best: tuple[float, MPO, list[np.ndarray] | None] | None = None
     d_out, d_in = W.shape
     for outs, ins in site_candidates(d_out, d_in, n_cores, sites):
-        mpo = whitened_mpo(W, gram, len(outs), max_params, outs, ins)
+        whitening = None if gram is None else input_whitening(gram, ins)
+        mpo = whitened_mpo(W, gram, len(outs), max_params, outs, ins, whitening)
         if gram is not None and sweeps > 0 and not (outs[-1] == 1 and ins[0] == 1 and len(outs) == 2):
             mpo, _ = als_fit(mpo, W, gram, sweeps=sweeps, cg_iters=cg_iters, track=False)
         M = mpo.to_matrix()
         error = activation_error(W, M, gram) if gram is not None else float(np.linalg.norm(W - M))
         if best is None or error < best[0]:
-            best = (error, mpo)
+            best = (error, mpo, whitening)
     assert best is not None
-    mpo = best[1]
-    return mpo.balance(whitening=None if gram is None else input_whitening(gram, mpo.in_factors))
+    _, mpo, whitening = best
+    return mpo.balance(whitening=whitening)
 
 
 def activation_error(W: np.ndarray, M: np.ndarray, gram: np.ndarray) -> float:

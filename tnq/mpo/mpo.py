@@ -71,6 +71,12 @@ def bond_for_params(out_factors: Sequence[int], in_factors: Sequence[int], max_p
     return lo
 
 
+def scale_inputs(cores: Sequence[np.ndarray], matrices: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Cores (left, o_k, i_k, right) with each input leg multiplied by its (i_k x i_k) matrix: the MPO of
+    W (S_1 (x) ... (x) S_N)."""
+    return [np.einsum("loir,ij->lojr", c, S) for c, S in zip(cores, matrices)]
+
+
 class MPO:
     """A matrix as a chain of cores (left, o_k, i_k, right); entry W[(o_1..o_N), (i_1..i_N)] with o_1 and i_1
     the most significant digits. ``discarded`` is the TT-SVD's relative discarded weight (squared relative
@@ -212,9 +218,9 @@ class MPO:
                 inverses = [np.linalg.inv(S) for S in factors]
             except np.linalg.LinAlgError:
                 raise MPOError("MPO.balance: a whitening matrix is singular") from None
-            self.cores = [np.einsum("loir,ij->lojr", c, S) for c, S in zip(self.cores, factors)]
+            self.cores = scale_inputs(self.cores, factors)
             self.balance(tol=tol, max_sweeps=max_sweeps)
-            self.cores = [np.einsum("loir,ij->lojr", c, inv) for c, inv in zip(self.cores, inverses)]
+            self.cores = scale_inputs(self.cores, inverses)
             return self
         for _ in range(max_sweeps):
             for k in range(len(self.cores) - 1):
