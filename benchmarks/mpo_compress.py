@@ -147,6 +147,8 @@ def main() -> None:
                              "--samples-cache: once, before the methods) so steps skip the teacher's forward pass")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=16384)
+    parser.add_argument("--site-margin", type=float, default=1.0,
+                        help="mpo-auto keeps an MPO only when its activation error is below this times low-rank's")
     parser.add_argument("--window", type=int, default=256, help="healing / calibration window")
     parser.add_argument("--plot", help="sensitivity plot (with --sensitivity)")
     parser.add_argument("--json", help="write all results here")
@@ -186,7 +188,7 @@ def main() -> None:
         model = copy.deepcopy(loaded.model)
         result = compress_model(
             LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, method=method,
-            n_cores=cores, sites=sites, tokens=ids, extra_text=args.extra_text,
+            n_cores=cores, sites=sites, site_margin=args.site_margin, tokens=ids, extra_text=args.extra_text,
             calibration_tokens=args.calibration_tokens,
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
             sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,

@@ -248,6 +248,15 @@ def test_auto_sites_mpo_is_per_layer_no_worse_than_whitened_svd_and_reloads(tmp_
     for a, w in zip(auto.report.layers, white.layers):
         assert a.name == w.name and a.sites is not None
         assert a.activation_error <= w.activation_error * (1 + 1e-3) + 1e-6
+        assert a.site_errors is not None and a.sites in a.site_errors and len(a.site_errors) == 2
+        assert min(a.site_errors.values()) == pytest.approx(a.activation_error, rel=1e-4, abs=1e-7)
+    # a margin so small that no MPO can beat it: every layer keeps the low-rank sites, i.e. whitened SVD's matrix
+    low = compress_model(tiny_llama(), method="mpo", sites="auto", site_margin=1e-9, fit_steps=1, **kwargs).report
+    for a, w in zip(low.layers, white.layers):
+        assert a.sites.endswith("x1 | 1x" + str(a.shape[1])) and a.sites.startswith(str(a.shape[0]) + "x")
+        assert a.activation_error == pytest.approx(w.activation_error, rel=1e-4, abs=1e-7)
+    with pytest.raises(MPOError, match=r"site_margin must be in \(0, 1\], got 1.5"):
+        compress_model(tiny_llama(), method="mpo", sites="auto", site_margin=1.5, **kwargs)
     with pytest.raises(MPOError, match="sites must be"):
         compress_model(tiny_llama(), method="mpo", sites="best", **kwargs)
     with pytest.raises(MPOError, match="heal_batch_size must be >= 1, got 0"):
@@ -489,6 +498,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "matches no linear layer" in err and "q_proj" in err
     assert main(["compress", str(folder), "--heal-steps", "1", "--heal-batch", "0", "--eval-tokens", "0"]) == 2
     assert "heal_batch_size must be >= 1" in capsys.readouterr().err
+    assert main(["compress", str(folder), "--sites", "auto", "--site-margin", "2", "--eval-tokens", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "site_margin must be in (0, 1], got 2.0" in err
 
 
 def test_extra_text_is_added_to_the_training_tokens_only(tmp_path, monkeypatch):

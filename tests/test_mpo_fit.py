@@ -195,3 +195,26 @@ def test_fitted_mpo_is_balanced_in_the_whitened_metric_and_its_rank_factors_are_
         low.balance(whitening=[np.eye(18)])
     with pytest.raises(MPOError, match="singular"):
         low.balance(whitening=[np.eye(1), np.zeros((18, 18))])
+
+
+def test_site_margin_keeps_a_layer_low_rank_unless_the_mpo_gains_enough():
+    """``choose_fit`` takes the balanced MPO only when its activation error is below ``site_margin`` times the
+    low-rank candidate's; ``fit_layer`` follows it, and a margin outside (0, 1] is one MPOError."""
+    from tnq.mpo.fit import choose_fit, fit_candidates, fit_layer
+
+    rng = np.random.default_rng(12)
+    _, gram = _problem(12, 12, 18)
+    W = np.kron(rng.normal(size=(3, 3)), rng.normal(size=(4, 6))) + 0.05 * rng.normal(size=(12, 18))
+    fits = fit_candidates(W, gram, 40, 2, "auto", sweeps=2)
+    assert [f.low_rank for f in fits] == [False, True]
+    mpo_fit, low_fit = fits
+    ratio = mpo_fit.error / low_fit.error
+    assert 0 < ratio < 0.5  # near-Kronecker W: the (6, 2) x (2, 9) sites are far better than rank 1
+    assert choose_fit(fits) is mpo_fit and choose_fit(fits, ratio * 1.01) is mpo_fit
+    assert choose_fit(fits, ratio * 0.99) is low_fit
+    kept = fit_layer(W, gram, 40, 2, "auto", sweeps=2, site_margin=ratio * 0.99)
+    assert kept.out_factors == [12, 1] and kept.in_factors == [1, 18]
+    np.testing.assert_allclose(kept.to_matrix(), low_fit.mpo.to_matrix(), atol=1e-10)
+    for margin in (0.0, -1.0, 1.01):
+        with pytest.raises(MPOError, match="site_margin must be in"):
+            choose_fit(fits, margin)

@@ -49,6 +49,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     cmd.add_argument("--sites", choices=SITES, default="balanced",
                      help="MPO site factorisation: balanced, or auto = per layer the better (by activation error) "
                           "of the balanced MPO and a two-site low-rank one (default: balanced)")
+    cmd.add_argument("--site-margin", type=float, default=1.0, metavar="M",
+                     help="with --sites auto: keep the balanced MPO only when its activation error is below M times "
+                          "the low-rank one's (default: 1 = the lower error wins; e.g. 0.8 favours low-rank layers, "
+                          "which healed better on SmolLM2)")
     cmd.add_argument("--sensitivity", action="store_true",
                      help="measure the per-block sensitivity and share the budget by it")
     cmd.add_argument("--sensitivity-strength", type=float, default=2.0, metavar="S",
@@ -112,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         args.model, budget=args.budget, method=args.method, layers=args.layers, n_cores=args.cores, text=args.text,
         extra_text=args.extra_text,
         calibration_tokens=args.calibration_tokens, fit_steps=args.fit_steps, fit_iters=args.fit_iters,
-        sites=args.sites, sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength,
+        sites=args.sites, site_margin=args.site_margin, sensitivity=args.sensitivity,
+        sensitivity_strength=args.sensitivity_strength,
         heal_steps=args.heal_steps, heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr,
         heal_batch_size=args.heal_batch, heal_hidden_weight=args.heal_hidden_weight,
         heal_label_weight=args.heal_label_weight, heal_precision=args.heal_precision,

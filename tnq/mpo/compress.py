@@ -34,7 +34,7 @@ from .evaluate import (
     tokenize_text,
     windows,
 )
-from .fit import SITES, activation_error, collect_grams, fit_layer
+from .fit import SITES, activation_error, check_site_margin, choose_fit, collect_grams, fit_candidates
 from .heal import check_heal_options, heal
 from .heal_checkpoint import check_checkpoint_path
 from .linear import MPOLinear
@@ -61,6 +61,8 @@ class LayerReport:
     sensitivity: float | None = None
     sites: str | None = None
     """MPO site factorisation, e.g. '24x24 | 24x24' (out x in per site); None for low-rank layers."""
+    site_errors: dict[str, float] | None = None
+    """With ``sites='auto'``: the error (as ``activation_error``, else ``error``) of every factorisation tried."""
 
 
 @dataclass
@@ -173,31 +175,35 @@ def model_size(model: nn.Module) -> tuple[int, int]:
 
 def compress_layer(linear: nn.Linear, method: str, max_params: int, n_cores: int = 2,
                    gram: np.ndarray | None = None, fit_steps: int = 0, fit_iters: int = 10,
-                   sites: str = "balanced") -> tuple[nn.Module, LayerReport]:
+                   sites: str = "balanced", site_margin: float = 1.0) -> tuple[nn.Module, LayerReport]:
     """One replacement within ``max_params`` weight parameters and its report (name filled in by the caller). For
     MPOs with ``gram``, ``fit_steps`` ALS sweeps of ``fit_iters`` CG iterations per core update fit the cores;
-    ``sites`` picks the site factorisation ('balanced' or 'auto', see ``fit.site_candidates``)."""
+    ``sites`` picks the site factorisation ('balanced' or 'auto', see ``fit.site_candidates``; with 'auto' a
+    multi-site MPO must beat the low-rank one's error by the factor ``site_margin``, see ``fit.choose_fit``)."""
     W = linear.weight.detach().cpu().to(torch.float64).numpy()
     bias = None if linear.bias is None else linear.bias.detach().cpu()
     if method == "mpo":
-        mpo = fit_layer(W, gram, max_params, n_cores, sites, fit_steps, fit_iters)
+        fits = fit_candidates(W, gram, max_params, n_cores, sites, fit_steps, fit_iters)
+        best = choose_fit(fits, site_margin)
+        mpo = best.mpo.balance(whitening=best.whitening)
+        site_errors = {f.sites: f.error for f in fits} if len(fits) > 1 else None
         layer: nn.Module = MPOLinear(mpo, bias, dtype=linear.weight.dtype, allow_dense=True)
         M = mpo.to_matrix()
         chi = mpo.bond_dims
-        sites_text = " | ".join(f"{o}x{i}" for o, i in zip(mpo.out_factors, mpo.in_factors))
+        sites_text = best.sites
     elif method in ("svd", "whitened-svd"):
         if method == "whitened-svd" and gram is None:
             raise MPOError("whitened-svd needs calibration inputs (text tokens)")
         layer = svd_linear(linear, max_params, gram if method == "whitened-svd" else None)
         M = layer.weight_matrix().detach().double().numpy()
-        chi, sites_text = [layer.rank], None
+        chi, sites_text, site_errors = [layer.rank], None, None
     else:
         raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     norm = float(np.linalg.norm(W)) or 1.0
     report = LayerReport("", (W.shape[0], W.shape[1]), linear.weight.numel(), sum(p.numel() for p in layer.parameters())
                          - (0 if bias is None else bias.numel()), chi, float(np.linalg.norm(W - M)) / norm,
                          None if gram is None else activation_error(W, M, gram))
-    report.sites = sites_text
+    report.sites, report.site_errors = sites_text, site_errors
     return layer, report
 
 
@@ -216,7 +222,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    n_cores: int = 2, tokenizer: Any = None, text: str | os.PathLike | None = None,
                    tokens: torch.Tensor | None = None, extra_text: str | os.PathLike | None = None,
                    calibration_tokens: int = 4096, fit_steps: int = 0,
-                   fit_iters: int = 10, sites: str = "balanced", sensitivity: bool | Mapping[str, float] = False,
+                   fit_iters: int = 10, sites: str = "balanced", site_margin: float = 1.0,
+                   sensitivity: bool | Mapping[str, float] = False,
                    sensitivity_strength: float = 2.0,
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
                    heal_batch_size: int | None = None, heal_hidden_weight: float = 1.0,
@@ -236,7 +243,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     the original for encoders), the rest, followed by ``extra_text`` (a file, or ``'gensim-wiki'`` for
     ``evaluate.gensim_wiki_text``) when given, calibrate (``calibration_tokens``: Gram matrices for whitened SVD and
     activation-aware MPO fitting: ``fit_steps`` ALS sweeps over the cores, ``fit_iters`` CG iterations each;
-    ``sites='auto'`` also tries other site factorisations per layer, see ``fit.site_candidates``),
+    ``sites='auto'`` also tries other site factorisations per layer, see ``fit.site_candidates``, and keeps a
+    multi-site MPO only when its error is below ``site_margin`` times the low-rank one's, see ``fit.choose_fit``),
     profile sensitivity (``sensitivity=True``, or pass a measured
     ``{layer: loss increase}``; budgets follow sensitivity^``sensitivity_strength``, see ``budget.allocate``;
     layers given their full size stay dense) and heal (``heal_steps`` and/or
@@ -280,6 +288,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if sites not in SITES:
         raise MPOError(f"sites must be one of {', '.join(SITES)}, got {sites!r}")
+    check_site_margin(site_margin)
     if out is not None and Path(out).exists() and not overwrite:
         raise MPOError(f"output folder {str(out)!r} already exists (pass overwrite / --overwrite to replace it)")
     torch.manual_seed(seed)
@@ -355,7 +364,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                                       for b, t in zip(probe, base_out)]))
 
         profile = sensitivity_profile(
-            net, names, lambda n: compress_layer(modules[n], method, uniform[n], n_cores, grams.get(n), sites=sites)[0],
+            net, names, lambda n: compress_layer(modules[n], method, uniform[n], n_cores, grams.get(n), sites=sites,
+                                             site_margin=site_margin)[0],
             probe_loss, progress)
         times["sensitivity"] = time.perf_counter() - clock
 
@@ -371,7 +381,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                                        None if name not in grams else 0.0)
         else:
             layer, layer_report = compress_layer(modules[name], method, targets[name], n_cores, grams.get(name),
-                                                 fit_steps, fit_iters, sites)
+                                                 fit_steps, fit_iters, sites, site_margin)
             layer_report.name = name
             set_module(net, name, layer)
             specs[name] = layer_spec(layer)
