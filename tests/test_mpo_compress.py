@@ -250,8 +250,12 @@ def test_auto_sites_mpo_is_per_layer_no_worse_than_whitened_svd_and_reloads(tmp_
         assert a.activation_error <= w.activation_error * (1 + 1e-3) + 1e-6
         assert a.site_errors is not None and a.sites in a.site_errors and len(a.site_errors) == 2
         assert min(a.site_errors.values()) == pytest.approx(a.activation_error, rel=1e-4, abs=1e-7)
+    kept = sum(a.sites != f"{a.shape[0]}x1 | 1x{a.shape[1]}" for a in auto.report.layers)
+    assert f"sites auto: {kept} of {len(auto.report.layers)} layers kept a multi-site MPO" in auto.report.format_text()
     # a margin so small that no MPO can beat it: every layer keeps the low-rank sites, i.e. whitened SVD's matrix
     low = compress_model(tiny_llama(), method="mpo", sites="auto", site_margin=1e-9, fit_steps=1, **kwargs).report
+    assert f"sites auto: 0 of {len(low.layers)} layers kept a multi-site MPO, {len(low.layers)} the low" in \
+        low.format_text()
     for a, w in zip(low.layers, white.layers):
         assert a.sites.endswith("x1 | 1x" + str(a.shape[1])) and a.sites.startswith(str(a.shape[0]) + "x")
         assert a.activation_error == pytest.approx(w.activation_error, rel=1e-4, abs=1e-7)

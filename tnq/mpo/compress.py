@@ -34,7 +34,7 @@ from .evaluate import (
     tokenize_text,
     windows,
 )
-from .fit import SITES, activation_error, check_site_margin, choose_fit, collect_grams, fit_candidates
+from .fit import SITES, activation_error, check_site_margin, choose_fit, collect_grams, fit_candidates, low_rank_sites
 from .heal import check_heal_options, heal
 from .heal_checkpoint import check_checkpoint_path
 from .linear import MPOLinear
@@ -114,6 +114,13 @@ class CompressionReport:
                    (f"healed ({self.heal_steps} steps{sampled}{dense})", self.quality_healed)]
         lines.append(f"{self.metric}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality if v is not None))
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.times.items()))
+        auto = [r for r in self.layers if r.site_errors]
+        if auto:
+            gains = [1 - r.site_errors[r.sites] / r.site_errors[low_rank_sites(*r.shape)] for r in auto
+                     if r.sites != low_rank_sites(*r.shape)]
+            span = f" (activation error {min(gains):.1%} to {max(gains):.1%} below low-rank)" if gains else ""
+            lines.append(f"sites auto: {len(gains)} of {len(auto)} layers kept a multi-site MPO{span}, "
+                         f"{len(auto) - len(gains)} the low-rank sites")
         if per_layer:
             lines.append(f"{'layer':<44} {'shape':>11} {'params':>9} {'chi':>12} {'error':>7} {'act.err':>7}")
             for r in self.layers:

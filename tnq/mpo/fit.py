@@ -126,6 +126,16 @@ def site_candidates(d_out: int, d_in: int, n_cores: int, sites: str = "balanced"
     return [balanced] if sites == "balanced" or balanced == low_rank else [balanced, low_rank]
 
 
+def sites_text(out_factors: Sequence[int], in_factors: Sequence[int]) -> str:
+    """A site factorisation as reports write it: out x in per site, e.g. '24x32 | 24x48'."""
+    return " | ".join(f"{o}x{i}" for o, i in zip(out_factors, in_factors))
+
+
+def low_rank_sites(d_out: int, d_in: int) -> str:
+    """``sites_text`` of the two-site low-rank factorisation (d_out, 1) x (1, d_in)."""
+    return sites_text([d_out, 1], [1, d_in])
+
+
 @dataclass
 class SiteFit:
     """One site factorisation tried by ``fit_candidates``: its MPO (not yet balanced), activation error (weight
@@ -142,7 +152,7 @@ class SiteFit:
 
     @property
     def sites(self) -> str:
-        return " | ".join(f"{o}x{i}" for o, i in zip(self.mpo.out_factors, self.mpo.in_factors))
+        return sites_text(self.mpo.out_factors, self.mpo.in_factors)
 
 
 def fit_candidates(W: np.ndarray, gram: np.ndarray | None, max_params: int, n_cores: int = 2,
