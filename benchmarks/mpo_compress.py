@@ -53,6 +53,13 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     spectrum in the last core): mpo-auto 70.69 (1034 steps, 15 min; 70.22 before), and at --heal-steps 1309 it
     stayed stable (training loss fell to 2.50; 70.44 vs 106.8 before), still 4.8% above whitened SVD at equal
     steps. Balanced in the plain (unwhitened) metric instead: 76.12 (1028 steps, 15 min; loss ~0.1 higher).
+    ... per-layer gain of the MPO (the report's site_errors, compression only, --heal-minutes 0): 33 of the 161
+    compressed layers have a balanced MPO with lower activation error than low-rank, by 0.2% to 11.8% (11 layers
+    by >= 5%, 2 by >= 10%); the other 128 are better low-rank. --site-margin 0.95 (keep only the 11): mpo-auto
+    324 -> 69.4 (1103 steps, 15 min; 2.25x), whitened-svd rerun the same day 341.4 -> 68.06 (1235 steps; 2.21x).
+    Its steps are 11% slower with just 11 MPO layers: at 256 tokens a step, rebuilding a 576x1536 MPO (d_out d_in
+    chi multiply-adds, chi ~180, and again twice in the backward pass) costs about as much as the layer's matmul,
+    where low-rank factors cost (d_out + d_in) rank per token.
 """
 
 from __future__ import annotations

@@ -51,8 +51,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                           "of the balanced MPO and a two-site low-rank one (default: balanced)")
     cmd.add_argument("--site-margin", type=float, default=1.0, metavar="M",
                      help="with --sites auto: keep the balanced MPO only when its activation error is below M times "
-                          "the low-rank one's (default: 1 = the lower error wins; e.g. 0.8 favours low-rank layers, "
-                          "which healed better on SmolLM2)")
+                          "the low-rank one's (default: 1 = the lower error wins; e.g. 0.95 keeps only MPOs at least "
+                          "5%% better: low-rank layers heal faster, see benchmarks/mpo_compress.py)")
     cmd.add_argument("--sensitivity", action="store_true",
                      help="measure the per-block sensitivity and share the budget by it")
     cmd.add_argument("--sensitivity-strength", type=float, default=2.0, metavar="S",
