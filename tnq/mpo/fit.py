@@ -152,6 +152,7 @@ class SiteFit:
 
     @property
     def sites(self) -> str:
+        """The factorisation as reports write it (``sites_text``), e.g. '24x32 | 24x48'."""
         return sites_text(self.mpo.out_factors, self.mpo.in_factors)
 
 
