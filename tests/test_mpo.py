@@ -13,7 +13,7 @@ import torch
 
 from tnq.errors import TnqError
 from tnq.mpo import MPO, MPOError, MPOLinear, factorize, plan_contraction
-from tnq.mpo.mpo import params_at_bond
+from tnq.mpo.mpo import Whitening, params_at_bond
 from tnq.mpo.plan import Plan, _merge_cost, _sweep_cost, apply_cores
 
 RNG = np.random.default_rng(7)
@@ -273,3 +273,24 @@ def test_bad_input_raises_one_clear_error(call, match):
     with pytest.raises(MPOError, match=match) as info:
         call()
     assert isinstance(info.value, TnqError)
+
+
+def test_whitening_carries_its_inverses_and_refuses_bad_matrices():
+    """``Whitening.of`` inverts once (balance and the activation-aware fit reuse the inverses); balancing with a
+    Whitening or with the bare matrices gives the same cores."""
+    rng = np.random.default_rng(2)
+    factors = [np.tril(rng.normal(size=(n, n))) + 3 * np.eye(n) for n in (4, 6)]
+    metric = Whitening.of(factors)
+    assert metric.sides == [4, 6]
+    for S, inverse in zip(metric.factors, metric.inverses):
+        np.testing.assert_allclose(S @ inverse, np.eye(len(S)), atol=1e-12)
+    W = rng.normal(size=(6, 24))
+    a = MPO.from_matrix(W, n_cores=2, out_factors=[2, 3], in_factors=[4, 6]).balance(whitening=metric)
+    b = MPO.from_matrix(W, n_cores=2, out_factors=[2, 3], in_factors=[4, 6]).balance(whitening=factors)
+    for x, y in zip(a.cores, b.cores):
+        np.testing.assert_allclose(x, y, atol=1e-12)
+    np.testing.assert_allclose(a.to_matrix(), W, atol=1e-10)
+    with pytest.raises(MPOError, match="square"):
+        Whitening.of([np.ones((2, 3))])
+    with pytest.raises(MPOError, match="singular"):
+        Whitening.of([np.zeros((2, 2))])

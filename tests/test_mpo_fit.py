@@ -175,7 +175,7 @@ def test_fitted_mpo_is_balanced_in_the_whitened_metric_and_its_rank_factors_are_
     for n_cores, sites in ((2, "balanced"), (3, "balanced"), (2, "auto")):
         mpo = fit_layer(W, gram, 90, n_cores, sites, sweeps=1)
         whitened = MPO([np.einsum("loir,ij->lojr", c, S)
-                        for c, S in zip(mpo.cores, input_whitening(gram, mpo.in_factors))])
+                        for c, S in zip(mpo.cores, input_whitening(gram, mpo.in_factors).factors)])
         assert whitened.imbalance() < 1e-6
         assert mpo.imbalance() > 1e-3  # not balanced in the plain metric: the whitening matters
     linear = torch.nn.Linear(18, 12, bias=False, dtype=torch.float64)

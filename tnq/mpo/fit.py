@@ -18,7 +18,7 @@ from ..progress import progress_bar
 from .als import als_fit
 from .errors import MPOError
 from .factorize import factorize
-from .mpo import MPO, scale_inputs
+from .mpo import MPO, Whitening, scale_inputs
 
 
 def collect_grams(model: nn.Module, names: Sequence[str], batches: Iterable[Any],
@@ -75,7 +75,7 @@ def kron_factors(gram: np.ndarray, factors: Sequence[int], damp: float = 1e-4) -
     return out
 
 
-def input_whitening(gram: np.ndarray, in_factors: Sequence[int]) -> list[np.ndarray]:
+def input_whitening(gram: np.ndarray, in_factors: Sequence[int]) -> Whitening:
     """The Kronecker-factored whitening ``whitened_mpo`` truncates in: exact (damped 1e-6, as whitened SVD) when one
     site holds all inputs, else ``kron_factors`` damped 1e-4. Only the Kronecker product matters for truncation, but
     balancing (``MPO.balance``) sees each factor's scale, so the product's scale is shared among the sites in
@@ -84,15 +84,15 @@ def input_whitening(gram: np.ndarray, in_factors: Sequence[int]) -> list[np.ndar
     scales = [float(np.mean(np.sum(S * S, axis=1))) for S in factors]  # mean diagonal of S S^T
     total_log = math.log(math.prod(in_factors))
     if total_log == 0 or min(scales) <= 0:
-        return factors
+        return Whitening.of(factors)
     log_scale = sum(math.log(v) for v in scales)  # of the product's mean diagonal
-    return [S * math.sqrt(math.exp(log_scale * math.log(i) / total_log) / v)
-            for S, v, i in zip(factors, scales, in_factors)]
+    return Whitening.of([S * math.sqrt(math.exp(log_scale * math.log(i) / total_log) / v)
+                         for S, v, i in zip(factors, scales, in_factors)])
 
 
 def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_params: int,
                  out_factors: Sequence[int] | None = None, in_factors: Sequence[int] | None = None,
-                 whitening: Sequence[np.ndarray] | None = None) -> MPO:
+                 whitening: Whitening | None = None) -> MPO:
     """TT-SVD of W within ``max_params`` (sites from the given factors, else balanced); with ``gram`` (C = X^T X)
     the TT-SVD runs on W S for S = S_1 (x) ... (x) S_N a Kronecker-factored whitening of C (``whitening`` if
     already computed, else ``input_whitening``), and S_k^-1 is folded back into core k, so the result is exactly
@@ -102,13 +102,13 @@ def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_param
     ins = list(in_factors) if in_factors is not None else factorize(d_in, n_cores)
     if gram is None:
         return MPO.from_matrix(W, n_cores=n_cores, max_params=max_params, out_factors=outs, in_factors=ins)
-    factors = list(whitening) if whitening is not None else input_whitening(gram, ins)
+    metric = whitening if whitening is not None else input_whitening(gram, ins)
     WS = W.reshape([d_out, *ins])
-    for k, S in enumerate(factors):
+    for k, S in enumerate(metric.factors):
         WS = np.moveaxis(np.tensordot(WS, S, axes=([k + 1], [0])), -1, k + 1)
     mpo = MPO.from_matrix(WS.reshape(d_out, d_in), n_cores=n_cores, max_params=max_params, out_factors=outs,
                           in_factors=ins)
-    mpo.cores = scale_inputs(mpo.cores, [np.linalg.inv(S) for S in factors])
+    mpo.cores = scale_inputs(mpo.cores, metric.inverses)
     return mpo
 
 
@@ -143,7 +143,7 @@ class SiteFit:
 
     mpo: MPO
     error: float
-    whitening: list[np.ndarray] | None
+    whitening: Whitening | None
 
     @property
     def low_rank(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -75,6 +76,32 @@ def scale_inputs(cores: Sequence[np.ndarray], matrices: Sequence[np.ndarray]) ->
     """Cores (left, o_k, i_k, right) with each input leg multiplied by its (i_k x i_k) matrix: the MPO of
     W (S_1 (x) ... (x) S_N)."""
     return [np.einsum("loir,ij->lojr", c, S) for c, S in zip(cores, matrices)]
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """Invertible matrices S_k (i_k x i_k), one per core's input leg, with their inverses computed once: an
+    activation-aware fit truncates and balances the MPO of W (S_1 (x) ... (x) S_N) and folds S_k^-1 back into
+    core k (``scale_inputs``)."""
+
+    factors: tuple[np.ndarray, ...]
+    inverses: tuple[np.ndarray, ...]
+
+    @classmethod
+    def of(cls, factors: Sequence[Any]) -> Whitening:
+        """The whitening of ``factors`` (square matrices); one MPOError for a non-square or singular one."""
+        mats = tuple(np.asarray(S) for S in factors)
+        if any(S.ndim != 2 or S.shape[0] != S.shape[1] for S in mats):
+            raise MPOError(f"whitening: needs square matrices, got shapes {[S.shape for S in mats]}")
+        try:
+            return cls(mats, tuple(np.linalg.inv(S) for S in mats))
+        except np.linalg.LinAlgError:
+            raise MPOError("whitening: a whitening matrix is singular") from None
+
+    @property
+    def sides(self) -> list[int]:
+        """i_k of each factor."""
+        return [len(S) for S in self.factors]
 
 
 class MPO:
@@ -199,7 +226,8 @@ class MPO:
         diff = float(np.linalg.norm(W - self.to_matrix()))
         return diff / norm if norm > 0 else diff
 
-    def balance(self, whitening: Sequence[Any] | None = None, tol: float = 1e-10, max_sweeps: int = 100) -> MPO:
+    def balance(self, whitening: Whitening | Sequence[Any] | None = None, tol: float = 1e-10,
+                max_sweeps: int = 100) -> MPO:
         """Re-gauge the cores (in place) without changing the matrix so that at every bond the two cores carry the
         square roots of its singular values: the Gram matrices of core k over its (left, o, i) legs and of core k+1
         over its (o, i, right) legs are then equal, as for the factors U sqrt(s), sqrt(s) V^T of an SVD. TT-SVD
@@ -207,25 +235,21 @@ class MPO:
         equal norms) diverged on a longer schedule, balanced it did not (benchmarks/mpo_compress.py). Two cores
         take one split; more sweep the bonds until the largest relative mismatch is below ``tol``. A bond larger
         than a neighbouring core's other legs (l*o*i or o*i*r) shrinks to that size, exactly.
-        ``whitening`` (an invertible S_k, i_k x i_k, per core) balances the cores of the whitened MPO W (S_1 (x) ...
-        (x) S_N) instead, the metric an activation-aware fit truncates in."""
+        ``whitening`` (a ``Whitening``, or an invertible S_k, i_k x i_k, per core) balances the cores of the
+        whitened MPO W (S_1 (x) ... (x) S_N) instead, the metric an activation-aware fit truncates in."""
         if whitening is not None:
-            factors = [np.asarray(S) for S in whitening]
-            if len(factors) != len(self.cores) or any(S.shape != (i, i) for S, i in zip(factors, self.in_factors)):
+            metric = whitening if isinstance(whitening, Whitening) else Whitening.of(whitening)
+            if metric.sides != self.in_factors:
                 raise MPOError(f"MPO.balance: whitening needs one square matrix per core of sides {self.in_factors}, "
-                               f"got shapes {[S.shape for S in factors]}")
-            try:
-                inverses = [np.linalg.inv(S) for S in factors]
-            except np.linalg.LinAlgError:
-                raise MPOError("MPO.balance: a whitening matrix is singular") from None
-            self.cores = scale_inputs(self.cores, factors)
+                               f"got sides {metric.sides}")
+            self.cores = scale_inputs(self.cores, metric.factors)
             self.balance(tol=tol, max_sweeps=max_sweeps)
-            self.cores = scale_inputs(self.cores, inverses)
+            self.cores = scale_inputs(self.cores, metric.inverses)
             return self
         for _ in range(max_sweeps):
             for k in range(len(self.cores) - 1):
                 a, b = self.cores[k], self.cores[k + 1]
-                left, s, right = product_svd(a.reshape(-1, a.shape[3]), b.reshape(b.shape[0], -1))
+                left, s, right = product_svd(a.reshape(-1, a.shape[3]), b.reshape(b.shape[0], -1)).factors()
                 root = np.sqrt(s)
                 self.cores[k] = (left * root).reshape(*a.shape[:3], len(s))
                 self.cores[k + 1] = (root[:, None] * right).reshape(len(s), *b.shape[1:])
