@@ -12,6 +12,7 @@ from scipy.stats import chisquare
 from tnq.errors import SimulationError
 from tnq.tensornet import MPS, keep_count, tensor_train, truncated_svd
 from tnq.tensornet.batch import step_left, step_right
+from tnq.tensornet.decompose import product_svd
 
 
 def all_strings(n: int, d: int = 2) -> np.ndarray:
@@ -79,6 +80,23 @@ def test_split_block_and_apply_gate_apply_value_cutoff():
         assert trial.bond_dims[2] == max(1, int(np.sum(spectrum >= value_cutoff * spectrum[0] * (1 - 1e-12))))
     with pytest.raises(SimulationError, match="value_cutoff"):
         random.copy().apply_gate(2, gate, value_cutoff=1.5)
+
+
+def test_product_svd_is_the_svd_of_the_product_and_truncates_before_forming_factors():
+    """``product_svd(x, y)`` has the singular values of x @ y; ``factors()`` reconstructs it, ``factors(k)`` is the
+    best rank-k approximation (error = the dropped singular values) with orthonormal columns / rows."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 7)), rng.normal(size=(7, 30))
+    product = product_svd(x, y)
+    np.testing.assert_allclose(product.s, np.linalg.svd(x @ y, compute_uv=False)[:7], rtol=1e-10)
+    left, s, right = product.factors()
+    np.testing.assert_allclose((left * s) @ right, x @ y, atol=1e-10)
+    left, s, right = product.factors(3)
+    assert left.shape == (40, 3) and s.shape == (3,) and right.shape == (3, 30)
+    np.testing.assert_allclose(left.T @ left, np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(right @ right.T, np.eye(3), atol=1e-12)
+    error = np.linalg.norm(x @ y - (left * s) @ right)
+    assert error == pytest.approx(np.sqrt(np.sum(product.s[3:] ** 2)), rel=1e-10)
 
 
 def test_tensor_train_value_cutoff():

@@ -60,14 +60,31 @@ def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float,
     return keep, discarded
 
 
-def product_svd(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class ProductSVD(NamedTuple):
+    """SVD of a product ``x @ y`` = q1 @ (u * s) @ vh @ q2t.T kept in its QR-reduced form, so a caller can choose
+    how many singular values to keep (from ``s``) before the outer factors are formed (``factors``)."""
+
+    q1: np.ndarray
+    u: np.ndarray
+    s: np.ndarray
+    vh: np.ndarray
+    q2t: np.ndarray
+
+    def factors(self, keep: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(left, s, right) for the first ``keep`` singular values (all when None): orthonormal columns in
+        ``left``, orthonormal rows in ``right``, ``(left * s) @ right`` the best rank-``keep`` approximation."""
+        keep = len(self.s) if keep is None else keep
+        return self.q1 @ self.u[:, :keep], self.s[:keep], self.vh[:keep] @ self.q2t.T
+
+
+def product_svd(x: np.ndarray, y: np.ndarray) -> ProductSVD:
     """SVD of the product ``x @ y`` through QR factors of ``x`` and ``y``, at the cost of the inner dimension rather
-    than of the full product: (left, s, right) with orthonormal columns in ``left``, orthonormal rows in ``right``
-    and ``x @ y == (left * s) @ right``."""
+    than of the full product; ``.factors(keep)`` gives (left, s, right) with ``x @ y == (left * s) @ right`` when
+    nothing is dropped."""
     q1, r1 = scipy.linalg.qr(x, mode="economic", check_finite=False)
     q2t, l2t = scipy.linalg.qr(y.T, mode="economic", check_finite=False)  # y = l2t.T @ q2t.T
     u, s, vh = svd(r1 @ l2t.T)
-    return q1 @ u, s, vh @ q2t.T
+    return ProductSVD(q1, u, s, vh, q2t)
 
 
 def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float = 0.0,

@@ -42,10 +42,10 @@ def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, ma
     r = left.shape[0]
     x = np.einsum("kab,lbm->lamk", left, a).reshape(chi_l * 2, chi_m * r)
     y = np.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
-    left_core, s, right_core = product_svd(x, y)  # (2 chi_l, k) orthonormal columns, (k, 2 chi_r) orthonormal rows
-    keep, weight = keep_count(s, max_bond, cutoff, value_cutoff)
-    if keep < len(s):  # weight is 0 when nothing is dropped
-        left_core, s, right_core = left_core[:, :keep], s[:keep], right_core[:keep]
+    product = product_svd(x, y)
+    keep, weight = keep_count(product.s, max_bond, cutoff, value_cutoff)
+    left_core, s, right_core = product.factors(keep)  # (2 chi_l, keep) orthonormal columns, (keep, 2 chi_r) rows
+    if keep < len(product.s):  # weight is 0 when nothing is dropped
         s = s / np.sqrt(1.0 - weight)
         mps.discarded.append(weight)
     if absorb == "left":
