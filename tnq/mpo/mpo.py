@@ -78,7 +78,7 @@ def scale_inputs(cores: Sequence[np.ndarray], matrices: Sequence[np.ndarray]) ->
     return [np.einsum("loir,ij->lojr", c, S) for c, S in zip(cores, matrices)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq on arrays would be ambiguous
 class Whitening:
     """Invertible matrices S_k (i_k x i_k), one per core's input leg, with their inverses computed once: an
     activation-aware fit truncates and balances the MPO of W (S_1 (x) ... (x) S_N) and folds S_k^-1 back into
