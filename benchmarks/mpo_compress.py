@@ -61,6 +61,15 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     chi multiply-adds, chi ~180, and again twice in the backward pass) costs about as much as the layer's matmul,
     where low-rank factors cost (d_out + d_in) rank per token. Given whitened SVD's 1235 steps (--heal-steps 1235)
     it reached 69.14: still 1.6% above, so even the 11 layers whose MPO starts 5-12% closer heal less far.
+    ... whitened-svd healed 3x longer (--heal-steps 3705, ~51 min): 69.32, not below its 15-minute 68.06 (1235
+    steps): on the 295k sampled + 59k real tokens healing has saturated (3705 steps see ~2.7 passes), so longer
+    healing on this text does not approach 1.5x; more varied text would be needed, and its sampling costs time.
+    Tried in scratch wrappers, not built in: intermediate-state distillation (the relative error of the 29 inner
+    block outputs against the live teacher's added to the loss, weight 1) 67.4 at 1235 steps, within noise of
+    68.06, with steps 17% slower; splitting each block's budget among its layers by their whitened spectra
+    (compressed 581.8) or by block x role sensitivity (one role compressed in all 30 blocks: q and o at 50% cost
+    nothing, up_proj most; as a factor with power 1: 493.1, power 0.25: 336.4) instead of one fraction per block
+    (341.4): worse, or within 1.5% before healing.
 """
 
 from __future__ import annotations
