@@ -93,11 +93,12 @@ import torch  # noqa: E402
 
 from tnq.io import atomic_write_text  # noqa: E402
 from tnq.mpo import MPO  # noqa: E402
-from tnq.mpo.compress import compress_model  # noqa: E402
+from tnq.mpo.compress import CALIBRATIONS, compress_model  # noqa: E402
 from tnq.mpo.evaluate import perplexity, split_text, tokenize_text  # noqa: E402
 from tnq.mpo.heal import PRECISIONS  # noqa: E402
 from tnq.mpo.models import LoadedModel, find_linears, load_model  # noqa: E402
 from tnq.mpo.samples import cached_sample_text, cached_teacher_states  # noqa: E402
+from tnq.mpo.sequential import SEQUENTIAL_RIDGE  # noqa: E402
 
 
 def installed_file(dist: str, suffix: str) -> Path:
@@ -163,6 +164,9 @@ def main() -> None:
                         help="precompute the original's last hidden states over the healing windows (with "
                              "--samples-cache: once, before the methods) so steps skip the teacher's forward pass")
     parser.add_argument("--calibration-tokens", type=int, default=4096)
+    parser.add_argument("--calibration", choices=CALIBRATIONS, default="independent",
+                        help="sequential: layers fitted in forward order to the inputs the compressed ones give")
+    parser.add_argument("--sequential-ridge", type=float, default=SEQUENTIAL_RIDGE)
     parser.add_argument("--eval-tokens", type=int, default=16384)
     parser.add_argument("--site-margin", type=float, default=1.0,
                         help="mpo-auto keeps an MPO only when its activation error is below this times low-rank's")
@@ -206,7 +210,8 @@ def main() -> None:
         result = compress_model(
             LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, method=method,
             n_cores=cores, sites=sites, site_margin=args.site_margin, tokens=ids, extra_text=args.extra_text,
-            calibration_tokens=args.calibration_tokens,
+            calibration_tokens=args.calibration_tokens, calibration=args.calibration,
+            sequential_ridge=args.sequential_ridge,
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
             sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,

@@ -28,8 +28,16 @@ from tnq.mpo.evaluate import perplexity  # noqa: E402
 from tnq.mpo.fit import activation_error, collect_grams, whitened_mpo  # noqa: E402
 from tnq.mpo.heal import heal  # noqa: E402
 from tnq.mpo.linear import MPOLinear  # noqa: E402
-from tnq.mpo.models import ModelError, find_linears, layer_role, linear_layers, load_model  # noqa: E402
+from tnq.mpo.models import (  # noqa: E402
+    ModelError,
+    find_linears,
+    layer_role,
+    linear_layers,
+    load_model,
+    set_module,
+)
 from tnq.mpo.persist import load_compressed  # noqa: E402
+from tnq.mpo.sequential import compress_sequentially, corrected_target  # noqa: E402
 
 VOCAB = 96
 
@@ -137,6 +145,89 @@ def test_collect_grams_matches_captured_inputs():
     for n in names:
         X = torch.cat(captured[n]).numpy()
         np.testing.assert_allclose(grams[n], X.T @ X, rtol=1e-6, atol=1e-6)
+
+
+def test_corrected_target_is_the_sequential_least_squares_fit():
+    rng = np.random.default_rng(11)
+    W = rng.normal(size=(6, 10))
+    X_o = rng.normal(size=(80, 10)) * rng.uniform(0.2, 2.0, size=10)
+    X_c = X_o + 0.3 * rng.normal(size=X_o.shape)  # the inputs after upstream compression
+    gram, cross = X_c.T @ X_c, X_o.T @ X_c
+    target, _ = corrected_target(W, gram, cross, ridge=0.0)
+    np.testing.assert_allclose(target, np.linalg.lstsq(X_c, X_o @ W.T, rcond=None)[0].T, rtol=1e-8)
+    same, _ = corrected_target(W, X_o.T @ X_o, X_o.T @ X_o, ridge=0.3)
+    np.testing.assert_allclose(same, W, rtol=1e-8)  # unchanged inputs: nothing to correct
+
+    ridge = 0.3 * np.mean(np.diag(gram))
+
+    def objective(M: np.ndarray) -> float:
+        return np.linalg.norm(X_o @ W.T - X_c @ M.T) ** 2 + ridge * np.linalg.norm(W - M) ** 2
+
+    target, combined = corrected_target(W, gram, cross, ridge=0.3)
+    M1, M2 = rng.normal(size=W.shape), rng.normal(size=W.shape)
+    quadratic = [np.trace((target - M) @ combined @ (target - M).T) for M in (M1, M2)]
+    # the objective is ||(W* - M) S||^2 plus a constant: differences between two candidates agree
+    assert objective(M1) - objective(M2) == pytest.approx(quadratic[0] - quadratic[1], rel=1e-8)
+
+
+def test_sequential_calibration_goes_in_forward_order_and_sees_the_replaced_layers():
+    model = tiny_llama()
+    names = find_linears(model)
+    batches = [tokens(64, seed=s)[None] for s in range(3)]
+    calls: list[tuple[str, np.ndarray]] = []
+
+    def keep(name: str, linear: nn.Linear, gram: np.ndarray) -> None:  # put back the original: X_c = X_o
+        calls.append((name, linear.weight.detach().numpy().copy()))
+
+    compress_sequentially(model, names, batches, keep, ridge=0.0, progress=False)
+    assert [n for n, _ in calls] == [f"model.layers.{b}.{r}" for b in range(2) for r in (
+        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+        "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
+    for name, target in calls:
+        np.testing.assert_allclose(target, model.get_submodule(name).weight.detach().numpy(), atol=1e-4)
+
+    seen: dict[str, np.ndarray] = {}
+
+    def halve_first(name: str, linear: nn.Linear, gram: np.ndarray) -> None:  # a crude "compression" of layer 0
+        seen[name] = gram
+        if name == "model.layers.0.mlp.down_proj":
+            set_module(model, name, nn.Linear(linear.in_features, linear.out_features, bias=False))
+            model.get_submodule(name).weight.data = 0.5 * linear.weight.data
+
+    grams = collect_grams(model, names, batches, progress=False)
+    compress_sequentially(model, names, batches, halve_first, ridge=0.0, progress=False)
+    upstream = "model.layers.0.mlp.down_proj"
+    np.testing.assert_allclose(seen[upstream], grams[upstream], rtol=1e-4)  # before the change: the same inputs
+    later = "model.layers.1.self_attn.q_proj"
+    assert np.linalg.norm(seen[later] - grams[later]) > 1e-3 * np.linalg.norm(grams[later])  # after: it sees it
+
+
+def test_sequential_calibration_lowers_the_output_error_of_the_compressed_model(monkeypatch):
+    ids = tokens()
+    kwargs = dict(budget=0.4, method="whitened-svd", tokens=ids, eval_tokens=512, eval_window=128,
+                  calibration_tokens=1024, window=64, progress=False)
+    original = tiny_llama()
+    probe = ids[512:1536].reshape(-1, 64)
+    with torch.no_grad():
+        reference = torch.log_softmax(original(probe).logits, -1)
+
+    def kl(model: nn.Module) -> float:
+        with torch.no_grad():
+            logp = torch.log_softmax(model(probe).logits, -1)
+        return float((reference.exp() * (reference - logp)).sum(-1).mean())
+
+    independent = compress_model(tiny_llama(), calibration="independent", **kwargs)
+    sequential = compress_model(tiny_llama(), calibration="sequential", **kwargs)
+    assert sequential.report.layer_params_after == independent.report.layer_params_after
+    assert sequential.report.calibration == "sequential" and "sequential calibration" in sequential.report.format_text()
+    assert kl(sequential.model) < 0.9 * kl(independent.model)
+    monkeypatch.setattr("tnq.mpo.sequential.default_budget", lambda: 10_000)
+    with pytest.raises(MPOError, match="over the memory budget .* use fewer calibration tokens"):
+        compress_model(tiny_llama(), calibration="sequential", **kwargs)
+    with pytest.raises(MPOError, match="calibration must be one of"):
+        compress_model(tiny_llama(), calibration="greedy", **kwargs)
+    with pytest.raises(MPOError, match="method 'whitened-svd' or 'mpo'"):
+        compress_model(tiny_llama(), **{**kwargs, "method": "svd"}, calibration="sequential")
 
 
 def test_whitened_mpo_is_exact_at_full_budget_and_fitting_lowers_the_activation_error():
@@ -482,9 +573,10 @@ def test_cli_compresses_saves_and_reloads(tmp_path, capsys):
                  "--eval-window", "128", "--heal-steps", "3", "--window", "64", "--out", str(out), "--no-progress",
                  "--heal-batch", "2", "--sensitivity", "--sensitivity-strength", "1", "--heal-label-weight", "0.3",
                  "--heal-precision", "bfloat16", "--heal-samples", "64", "--heal-dense", "--samples-cache",
-                 str(tmp_path / "samples.safetensors")])
+                 str(tmp_path / "samples.safetensors"), "--calibration", "sequential", "--sequential-ridge", "0.2"])
     printed = capsys.readouterr().out
     assert code == 0 and "perplexity: original" in printed and "model.layers.1.mlp.down_proj" in printed
+    assert "method mpo, sequential calibration" in printed
     assert "3 steps, 64 sampled tokens" in printed and (tmp_path / "samples.safetensors").is_file()
     loaded = load_compressed(out)
     assert loaded.tokenizer is not None and list(linear_layers(loaded.model)) == ["lm_head"]

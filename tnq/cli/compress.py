@@ -21,9 +21,10 @@ from typing import Any
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``compress`` command to an argparse subparsers object."""
-    from ..mpo.compress import METHODS
+    from ..mpo.compress import CALIBRATIONS, METHODS
     from ..mpo.fit import SITES
     from ..mpo.heal import PRECISIONS
+    from ..mpo.sequential import SEQUENTIAL_RIDGE
 
     cmd = subparsers.add_parser("compress", help="compress a transformers model with MPOs (or SVD baselines)",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,6 +54,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                      help="with --sites auto: keep the balanced MPO only when its activation error is below M times "
                           "the low-rank one's (default: 1 = the lower error wins; e.g. 0.95 keeps only MPOs at least "
                           "5%% better: low-rank layers heal faster, see benchmarks/mpo_compress.py)")
+    cmd.add_argument("--calibration", choices=CALIBRATIONS, default="independent",
+                     help="independent: every layer fitted to the original model's inputs; sequential: layers "
+                          "compressed in forward order, each fitted to restore the original outputs from the inputs "
+                          "the already-compressed layers give it (one cut-off forward pass per group of layers "
+                          "sharing an input; measured better on SmolLM2, see benchmarks/) (default: independent)")
+    cmd.add_argument("--sequential-ridge", type=float, default=SEQUENTIAL_RIDGE, metavar="R",
+                     help="with --calibration sequential: ridge keeping each layer near its original where the "
+                          "calibration text says little, relative to the inputs' mean square (default: %(default)s)")
     cmd.add_argument("--sensitivity", action="store_true",
                      help="measure the per-block sensitivity and share the budget by it")
     cmd.add_argument("--sensitivity-strength", type=float, default=2.0, metavar="S",
@@ -116,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         args.model, budget=args.budget, method=args.method, layers=args.layers, n_cores=args.cores, text=args.text,
         extra_text=args.extra_text,
         calibration_tokens=args.calibration_tokens, fit_steps=args.fit_steps, fit_iters=args.fit_iters,
-        sites=args.sites, site_margin=args.site_margin, sensitivity=args.sensitivity,
+        sites=args.sites, site_margin=args.site_margin, calibration=args.calibration,
+        sequential_ridge=args.sequential_ridge, sensitivity=args.sensitivity,
         sensitivity_strength=args.sensitivity_strength,
         heal_steps=args.heal_steps, heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr,
         heal_batch_size=args.heal_batch, heal_hidden_weight=args.heal_hidden_weight,

@@ -40,9 +40,11 @@ from .heal_checkpoint import check_checkpoint_path
 from .linear import MPOLinear
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
 from .samples import cached_sample_text, cached_teacher_states
+from .sequential import SEQUENTIAL_RIDGE, compress_sequentially
 from .teacher_states import teacher_states
 
 METHODS = ("mpo", "svd", "whitened-svd")
+CALIBRATIONS = ("independent", "sequential")  # see sequential.py
 
 
 @dataclass
@@ -80,6 +82,8 @@ class CompressionReport:
     layer_params_before: int = 0
     layer_params_after: int = 0
     metric: str = "perplexity"
+    calibration: str = "independent"
+    """'sequential': layers fitted in forward order to corrected targets (see sequential.py)."""
     quality_before: float | None = None
     quality_compressed: float | None = None
     quality_healed: float | None = None
@@ -98,7 +102,8 @@ class CompressionReport:
 
     def format_text(self, per_layer: bool = True) -> str:
         """Readable summary (and one line per layer)."""
-        lines = [f"{self.source}: {self.kind}, method {self.method}, budget {self.budget:g} of "
+        calibrated = ", sequential calibration" if self.calibration == "sequential" else ""
+        lines = [f"{self.source}: {self.kind}, method {self.method}{calibrated}, budget {self.budget:g} of "
                  f"{len(self.layers)} layers' parameters",
                  f"parameters {self.params_before:,} -> {self.params_after:,} "
                  f"({self.params_after / max(self.params_before, 1):.1%}); compressed layers "
@@ -230,6 +235,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
                    tokens: torch.Tensor | None = None, extra_text: str | os.PathLike | None = None,
                    calibration_tokens: int = 4096, fit_steps: int = 0,
                    fit_iters: int = 10, sites: str = "balanced", site_margin: float = 1.0,
+                   calibration: str = "independent", sequential_ridge: float = SEQUENTIAL_RIDGE,
                    sensitivity: bool | Mapping[str, float] = False,
                    sensitivity_strength: float = 2.0,
                    heal_steps: int | None = None, heal_seconds: float | None = None, heal_lr: float = 0.003,
@@ -251,7 +257,11 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     ``evaluate.gensim_wiki_text``) when given, calibrate (``calibration_tokens``: Gram matrices for whitened SVD and
     activation-aware MPO fitting: ``fit_steps`` ALS sweeps over the cores, ``fit_iters`` CG iterations each;
     ``sites='auto'`` also tries other site factorisations per layer, see ``fit.site_candidates``, and keeps a
-    multi-site MPO only when its error is below ``site_margin`` times the low-rank one's, see ``fit.choose_fit``),
+    multi-site MPO only when its error is below ``site_margin`` times the low-rank one's, see ``fit.choose_fit``;
+    ``calibration='sequential'`` compresses the layers in forward order, each fitted to restore the original
+    outputs from the inputs the compressed layers before it give, ``sequential_ridge`` keeping each layer near
+    its original where the text says little, see ``sequential.py``; layer errors are then measured against that
+    corrected target),
     profile sensitivity (``sensitivity=True``, or pass a measured
     ``{layer: loss increase}``; budgets follow sensitivity^``sensitivity_strength``, see ``budget.allocate``;
     layers given their full size stay dense) and heal (``heal_steps`` and/or
@@ -293,6 +303,12 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         raise MPOError(f"sensitivity_strength must be >= 0, got {sensitivity_strength}")
     if method not in METHODS:
         raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    if calibration not in CALIBRATIONS:
+        raise MPOError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}")
+    if sequential_ridge < 0:
+        raise MPOError(f"sequential_ridge must be >= 0, got {sequential_ridge}")
+    if calibration == "sequential" and method == "svd":
+        raise MPOError("calibration='sequential' fits layers to their inputs: use method 'whitened-svd' or 'mpo'")
     if sites not in SITES:
         raise MPOError(f"sites must be one of {', '.join(SITES)}, got {sites!r}")
     check_site_margin(site_margin)
@@ -310,11 +326,12 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         raise MPOError(f"heal_teacher_states: only causal LMs heal on token windows; {loaded.source} is a {kind}")
     names = find_linears(net, layers)
     modules = {n: net.get_submodule(n) for n in names}
-    needs_text = (method == "whitened-svd" or fit_steps > 0 or sensitivity is True or heal_steps or heal_seconds
-                  or eval_tokens)
+    needs_text = (method == "whitened-svd" or fit_steps > 0 or calibration == "sequential" or sensitivity is True
+                  or heal_steps or heal_seconds or eval_tokens)
     ids = tokens if tokens is not None else (tokenize_text(loaded.tokenizer, text) if needs_text else None)
     report = CompressionReport(loaded.source, method, budget, kind,
-                               metric="perplexity" if kind == "causal-lm" else "embedding cosine", times=times)
+                               metric="perplexity" if kind == "causal-lm" else "embedding cosine",
+                               calibration=calibration, times=times)
     report.params_before, report.bytes_before = model_size(net)
     report.layer_params_before = sum(m.weight.numel() for m in modules.values())
 
@@ -347,7 +364,10 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     else:
         calib = [] if train_ids is None else windows(train_ids, window, calibration_tokens)
     grams: dict[str, np.ndarray] = {}
-    if calib and (method == "whitened-svd" or (method == "mpo" and fit_steps > 0)):
+    if calibration == "sequential" and not calib:
+        raise MPOError("calibration='sequential' needs calibration text (tokens after the evaluation tokens)")
+    if calib and (method == "whitened-svd" or (method == "mpo" and fit_steps > 0)) and (
+            calibration == "independent" or sensitivity is True):  # sequential calibration makes its own
         clock = time.perf_counter()
         grams = collect_grams(net, names, calib, progress)
         times["calibrate"] = time.perf_counter() - clock
@@ -381,21 +401,31 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     specs: dict[str, dict[str, Any]] = {}
     from .persist import layer_spec
 
-    for name in progress_bar(names, progress, f"compress ({method})"):
+    layer_reports: dict[str, LayerReport] = {}
+
+    def replace(name: str, linear: nn.Linear, gram: np.ndarray | None) -> None:
         if targets[name] >= sizes[name]:  # the profile gave this layer its full size: keep it exact and dense
-            d_out, d_in = modules[name].weight.shape
+            d_out, d_in = linear.weight.shape
             layer_report = LayerReport(name, (d_out, d_in), sizes[name], sizes[name], [], 0.0,
-                                       None if name not in grams else 0.0)
+                                       None if gram is None else 0.0)
         else:
-            layer, layer_report = compress_layer(modules[name], method, targets[name], n_cores, grams.get(name),
+            layer, layer_report = compress_layer(linear, method, targets[name], n_cores, gram,
                                                  fit_steps, fit_iters, sites, site_margin)
             layer_report.name = name
             set_module(net, name, layer)
             specs[name] = layer_spec(layer)
         layer_report.sensitivity = None if profile is None else profile[name]
-        report.layers.append(layer_report)
+        layer_reports[name] = layer_report
+
+    if calibration == "sequential":
+        compress_sequentially(net, names, calib, replace, sequential_ridge, progress)
+    else:
+        for name in progress_bar(names, progress, f"compress ({method})"):
+            replace(name, modules[name], grams.get(name))
+    report.layers.extend(layer_reports[n] for n in names)
     grams.clear()
-    times["decompose" + (" + fit" if fit_steps and method == "mpo" and calib else "")] = time.perf_counter() - clock
+    step = "sequential calibration + decompose" if calibration == "sequential" else "decompose"
+    times[step + (" + fit" if fit_steps and method == "mpo" and calib else "")] = time.perf_counter() - clock
     report.layer_params_after = sum(r.params_after for r in report.layers)
     if quality is not None:
         clock = time.perf_counter()
