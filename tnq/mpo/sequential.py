@@ -7,7 +7,8 @@ the inputs the layer now gets, with a ridge r (``ridge`` x the mean diagonal of 
 where the calibration text says little. With G = X_c^T X_c + r I and K = X_o^T X_c + r I that is ||(W* - M) S||^2
 plus a constant, for W* = W K G^-1 and S S^T = G: the usual activation-aware fit (whitened SVD or MPO ALS) of the
 corrected target W* in the Gram matrix G. On SmolLM2 at 50% this took whitened SVD from perplexity 341 to 196
-before healing (ridge 0.1; 0.01: 223, 0.3: 202; an anchor on the original inputs instead of the ridge: 206-230).
+before healing (ridge 0.1; 0.01: 223, 0.3: 202; an anchor on the original inputs instead of the ridge: 206-230),
+but healing erases the lead: after 15 minutes both reach 68-69 (benchmarks/mpo_compress.py).
 """
 
 from __future__ import annotations
