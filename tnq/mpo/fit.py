@@ -21,23 +21,45 @@ from .factorize import factorize
 from .mpo import MPO, Whitening, scale_inputs
 
 
+class SharedInputs:
+    """Which hooked linears receive the very tensor an earlier one got in the same forward pass (q/k/v, gate/up):
+    learned on the first batch, then fixed. ``groups`` lists the names by shared input, in first-use order."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+        self.alias: dict[str, str] = {}
+        self._seen: dict[int, tuple[str, torch.Tensor]] = {}  # holding the tensor keeps its id from being reused
+        self._learning = True
+
+    def owner(self, name: str, x: torch.Tensor) -> str:
+        """The layer whose input ``x`` counts as: an earlier layer given the same tensor, else ``name`` itself."""
+        if self._learning:
+            seen = self._seen.get(id(x))
+            if seen is not None and seen[1] is x and seen[0] != name:
+                self.alias[name] = seen[0]
+                next(g for g in self.groups if g[0] == seen[0]).append(name)
+            elif seen is None and not any(g[0] == name for g in self.groups):
+                self._seen[id(x)] = (name, x)
+                self.groups.append([name])
+        return self.alias.get(name, name)
+
+    def end_batch(self) -> None:
+        """Call after each forward pass: the first one taught the groups."""
+        self._seen.clear()
+        self._learning = False
+
+
 def collect_grams(model: nn.Module, names: Sequence[str], batches: Iterable[Any],
                   progress: bool | None = None) -> dict[str, np.ndarray]:
     """``{name: X^T X}`` (float64, d_in x d_in) of the inputs each named linear sees over ``batches`` (each a
     tensor of input ids or a dict of model inputs). Layers fed the same tensor (q/k/v, gate/up) share one matrix."""
     grams: dict[str, torch.Tensor] = {}
-    alias: dict[str, str] = {}
-    seen: dict[int, tuple[str, torch.Tensor]] = {}  # holding the tensor keeps its id from being reused
-    first_batch = [True]
+    sharing = SharedInputs()
 
     def hook(name: str) -> Any:
         def record(_module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             x = inputs[0]
-            owner = seen.get(id(x))
-            if first_batch[0] and owner is not None and owner[1] is x and owner[0] != name:
-                alias[name] = owner[0]
-            seen.setdefault(id(x), (name, x))
-            if name in alias:
+            if sharing.owner(name, x) != name:
                 return
             flat = x.detach().reshape(-1, x.shape[-1]).to(torch.float64)
             gram = flat.T @ flat
@@ -48,13 +70,12 @@ def collect_grams(model: nn.Module, names: Sequence[str], batches: Iterable[Any]
     try:
         with torch.no_grad():
             for batch in progress_bar(list(batches), progress, "calibration"):
-                seen.clear()
                 model(**batch) if isinstance(batch, dict) else model(batch)
-                first_batch[0] = False
+                sharing.end_batch()
     finally:
         for h in handles:
             h.remove()
-    return {n: grams[alias.get(n, n)].numpy() for n in names}
+    return {n: grams[sharing.alias.get(n, n)].numpy() for n in names}
 
 
 def kron_factors(gram: np.ndarray, factors: Sequence[int], damp: float = 1e-4) -> list[np.ndarray]:

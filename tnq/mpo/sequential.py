@@ -23,6 +23,7 @@ from torch import nn
 from ..backends.memory import default_budget, format_bytes
 from ..progress import progress_bar
 from .errors import MPOError
+from .fit import SharedInputs
 
 SEQUENTIAL_RIDGE = 0.1  # measured on SmolLM2 at 50% (see the module docstring)
 
@@ -41,42 +42,33 @@ def _run(model: nn.Module, batch: Any) -> None:
 def _record_inputs(model: nn.Module, names: Sequence[str], batches: Sequence[Any]
                    ) -> tuple[list[list[str]], dict[str, list[torch.Tensor]]]:
     """Forward ``batches`` through ``model`` once: the stages (names grouped by the input tensor they share, in
-    the order the model first uses them) and each stage's inputs per batch (float32, tokens x d_in)."""
-    stages: list[list[str]] = []
+    the order the model first uses them, see ``fit.SharedInputs``) and each stage's inputs per batch (float32,
+    tokens x d_in)."""
     inputs: dict[str, list[torch.Tensor]] = {}
-    owner: dict[int, tuple[str, torch.Tensor]] = {}
-    first = [True]
+    sharing = SharedInputs()
 
     def hook(name: str) -> Any:
         def record(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             x = args[0]
-            seen = owner.get(id(x))
-            if seen is not None and seen[1] is x:
-                if first[0]:
-                    next(s for s in stages if s[0] == seen[0]).append(name)
-                return
-            owner[id(x)] = (name, x)
-            if first[0]:
-                stages.append([name])
-            inputs.setdefault(name, []).append(x.detach().reshape(-1, x.shape[-1]).float().clone())
+            if sharing.owner(name, x) == name:
+                inputs.setdefault(name, []).append(x.detach().reshape(-1, x.shape[-1]).float().clone())
         return record
 
     handles = [model.get_submodule(n).register_forward_pre_hook(hook(n)) for n in names]
     try:
         with torch.no_grad():
-            for batch in batches:
-                owner.clear()
+            for index, batch in enumerate(batches):
                 _run(model, batch)
-                if first[0]:
+                sharing.end_batch()
+                if index == 0:
                     _check_memory(sum(x[0].numel() * x[0].element_size() for x in inputs.values()), len(batches))
-                first[0] = False
     finally:
         for h in handles:
             h.remove()
-    missing = [n for n in names if not any(n in s for s in stages)]
+    missing = [n for n in names if not any(n in g for g in sharing.groups)]
     if missing:
         raise MPOError(f"sequential calibration: the calibration text never reached {', '.join(missing[:5])}")
-    return stages, inputs
+    return sharing.groups, inputs
 
 
 def _check_memory(batch_bytes: int, n_batches: int) -> None:
