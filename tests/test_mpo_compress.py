@@ -202,6 +202,37 @@ def test_sequential_calibration_goes_in_forward_order_and_sees_the_replaced_laye
     assert np.linalg.norm(seen[later] - grams[later]) > 1e-3 * np.linalg.norm(grams[later])  # after: it sees it
 
 
+def test_sequential_calibration_skips_the_stages_it_leaves_unchanged():
+    model = tiny_llama()
+    names = find_linears(model)
+    batches = [tokens(64, seed=s)[None] for s in range(3)]
+    passes = [0]
+    model.model.embed_tokens.register_forward_pre_hook(lambda *_: passes.__setitem__(0, passes[0] + 1))
+
+    def run(unchanged: set[str]) -> dict[str, np.ndarray | None]:
+        seen: dict[str, np.ndarray | None] = {}
+
+        def keep(name: str, linear: nn.Linear, gram: np.ndarray | None) -> None:
+            seen[name] = gram
+            if gram is None:  # a skipped stage hands over the layer itself, uncorrected
+                assert linear is model.get_submodule(name)
+
+        passes[0] = 0
+        compress_sequentially(model, names, batches, keep, progress=False, unchanged=unchanged.__contains__)
+        return seen
+
+    everything = run(set())
+    assert passes[0] == 3 + 8 * 3  # one recording pass per batch, then 8 stages (q/k/v, o, gate/up, down) x 2
+    attention = {f"model.layers.0.self_attn.{r}_proj" for r in "qkv"}
+    skipped = run(attention)
+    assert passes[0] == 3 + 7 * 3
+    assert all(skipped[n] is None for n in attention)
+    for name in set(names) - attention:
+        np.testing.assert_allclose(skipped[name], everything[name], rtol=1e-6)
+    partly = run({"model.layers.0.self_attn.k_proj"})  # q and v change: their stage (k's too) is still fitted
+    assert passes[0] == 3 + 8 * 3 and partly["model.layers.0.self_attn.k_proj"] is not None
+
+
 def test_sequential_calibration_lowers_the_output_error_of_the_compressed_model(monkeypatch):
     ids = tokens()
     kwargs = dict(budget=0.4, method="whitened-svd", tokens=ids, eval_tokens=512, eval_window=128,

@@ -403,11 +403,16 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
 
     layer_reports: dict[str, LayerReport] = {}
 
+    def kept_dense(name: str) -> bool:
+        """The profile gave this layer its full size: it stays exact and dense."""
+        return targets[name] >= sizes[name]
+
     def replace(name: str, linear: nn.Linear, gram: np.ndarray | None) -> None:
-        if targets[name] >= sizes[name]:  # the profile gave this layer its full size: keep it exact and dense
+        if kept_dense(name):
             d_out, d_in = linear.weight.shape
+            calibrated = gram is not None or calibration == "sequential"  # sequential skips dense-only stages
             layer_report = LayerReport(name, (d_out, d_in), sizes[name], sizes[name], [], 0.0,
-                                       None if gram is None else 0.0)
+                                       0.0 if calibrated else None)
         else:
             layer, layer_report = compress_layer(linear, method, targets[name], n_cores, gram,
                                                  fit_steps, fit_iters, sites, site_margin)
@@ -418,7 +423,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
         layer_reports[name] = layer_report
 
     if calibration == "sequential":
-        compress_sequentially(net, names, calib, replace, sequential_ridge, progress)
+        compress_sequentially(net, names, calib, replace, sequential_ridge, progress, unchanged=kept_dense)
     else:
         for name in progress_bar(names, progress, f"compress ({method})"):
             replace(name, modules[name], grams.get(name))

@@ -39,18 +39,19 @@ def _run(model: nn.Module, batch: Any) -> None:
         pass
 
 
-def _record_inputs(model: nn.Module, names: Sequence[str], batches: Sequence[Any]
-                   ) -> tuple[list[list[str]], dict[str, list[torch.Tensor]]]:
+def _record_inputs(model: nn.Module, names: Sequence[str], batches: Sequence[Any],
+                   unchanged: Callable[[str], bool]) -> tuple[list[list[str]], dict[str, list[torch.Tensor]]]:
     """Forward ``batches`` through ``model`` once: the stages (names grouped by the input tensor they share, in
     the order the model first uses them, see ``fit.SharedInputs``) and each stage's inputs per batch (float32,
-    tokens x d_in)."""
+    tokens x d_in), kept only for stages with a layer that is not ``unchanged``."""
     inputs: dict[str, list[torch.Tensor]] = {}
     sharing = SharedInputs()
+    needed: set[str] | None = None  # stages with a layer to change: known once the first pass taught the groups
 
     def hook(name: str) -> Any:
         def record(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             x = args[0]
-            if sharing.owner(name, x) == name:
+            if sharing.owner(name, x) == name and (needed is None or name in needed):
                 inputs.setdefault(name, []).append(x.detach().reshape(-1, x.shape[-1]).float().clone())
         return record
 
@@ -61,7 +62,11 @@ def _record_inputs(model: nn.Module, names: Sequence[str], batches: Sequence[Any
                 _run(model, batch)
                 sharing.end_batch()
                 if index == 0:
-                    _check_memory(sum(x[0].numel() * x[0].element_size() for x in inputs.values()), len(batches))
+                    needed = {g[0] for g in sharing.groups if not all(unchanged(n) for n in g)}
+                    for head in set(inputs) - needed:
+                        inputs[head] = []
+                    _check_memory(sum(x[0].numel() * x[0].element_size() for x in inputs.values() if x),
+                                  len(batches))
     finally:
         for h in handles:
             h.remove()
@@ -115,15 +120,23 @@ def corrected_target(weight: np.ndarray, gram: np.ndarray, cross: np.ndarray, ri
 
 
 def compress_sequentially(model: nn.Module, names: Sequence[str], batches: Sequence[Any],
-                          replace: Callable[[str, nn.Linear, np.ndarray], None], ridge: float = SEQUENTIAL_RIDGE,
-                          progress: bool | None = None) -> None:
+                          replace: Callable[[str, nn.Linear, np.ndarray | None], None],
+                          ridge: float = SEQUENTIAL_RIDGE, progress: bool | None = None,
+                          unchanged: Callable[[str], bool] = lambda name: False) -> None:
     """Call ``replace(name, corrected linear, G)`` for every named linear of ``model`` in forward order; it is
     expected to put the compressed layer in place, so later layers see its outputs. ``batches`` are the
-    calibration inputs; each stage (layers sharing one input) costs a forward pass cut off at that stage."""
+    calibration inputs; each stage (layers sharing one input) costs a forward pass cut off at that stage, except
+    stages whose layers are all ``unchanged`` (kept as they are: e.g. kept dense by the budget), which get
+    ``replace(name, original linear, None)`` without a pass and without keeping their inputs."""
     batches = list(batches)
-    stages, reference = _record_inputs(model, names, batches)
+    stages, reference = _record_inputs(model, names, batches, unchanged)
     for stage in progress_bar(stages, progress, "sequential calibration"):
-        gram, cross = _stage_grams(model, stage[0], batches, reference.pop(stage[0]))
+        inputs = reference.pop(stage[0])
+        if not inputs:
+            for name in stage:
+                replace(name, model.get_submodule(name), None)
+            continue
+        gram, cross = _stage_grams(model, stage[0], batches, inputs)
         for name in stage:
             linear = model.get_submodule(name)
             weight = linear.weight.detach().cpu().double().numpy()
