@@ -77,6 +77,12 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     healing erased the 43% lead (68.06 and 67.22 independent on other days), so it helps when there is no healing.
     With 3 minutes of healing (--heal-minutes 3, same day): independent 341.4 -> 100.6 (203 steps), sequential
     196.3 -> 96.81 (272 steps): 4% lower, with a third more steps; the lead shrinks from 43% to a few percent early on.
+    ... --window 512 (calibration, sensitivity probes and healing in 512-token windows, the evaluation's; the
+    samples drawn again as 576 sequences of 512 tokens, 33 min with another job beside it, into a new cache):
+    whitened-svd 299.3 -> 64.38 (594 steps; 2.09x), and in one process with --methods whitened-svd,mpo-auto
+    --site-margin 0.95: whitened-svd 299.3 -> 64.68 (606 steps; 2.10x), mpo-auto 318.4 -> 65.52 (568 steps; 2.12x).
+    Half the steps of 256-token windows, but every position the evaluation scores is trained: 4-5% below the
+    256-token runs (67.22-68.06), the best figures so far; the MPO stays 1.3% above whitened SVD.
 """
 
 from __future__ import annotations

@@ -99,7 +99,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                           "(kept in --samples-cache) so each distillation step runs only its output head, not a "
                           "whole forward pass; heals on whole windows")
     cmd.add_argument("--no-distill", action="store_true", help="heal on next-token loss instead of distillation")
-    cmd.add_argument("--window", type=int, default=256, help="calibration / healing window in tokens")
+    cmd.add_argument("--window", type=int, default=256,
+                     help="calibration / healing window in tokens (SmolLM2 at 50%%, 15 minutes, evaluated in "
+                          "512-token windows: 512 healed to perplexity 64.4-64.7, 256 to 67-68)")
     cmd.add_argument("--eval-tokens", type=int, default=16384, help="evaluation tokens (0: no evaluation)")
     cmd.add_argument("--eval-window", type=int, default=512)
     cmd.add_argument("--out", default=None, metavar="DIR", help="save the compressed model in this folder")
