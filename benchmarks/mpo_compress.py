@@ -72,8 +72,9 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     nothing, up_proj most; as a factor with power 1: 493.1, power 0.25: 336.4) instead of one fraction per block
     (341.4): worse, or within 1.5% before healing.
     ... --calibration sequential (layers compressed in forward order, each fitted to restore the original outputs
-    from the inputs the compressed layers give it; tnq.mpo.sequential; ~4.4 min on 2 threads): whitened-svd 196.3
-    before healing (341.4 independent; ridge 0.01: 223.3, 0.3: 201.9) -> 69.45 healed (1548 steps, 15 min; 2.25x):
+    from the inputs the compressed layers give it; tnq.mpo.sequential; ~4.4 min on 2 threads, 213 s since the
+    stages the budget keeps dense are skipped, same 196.3): whitened-svd 196.3 before healing (341.4 independent;
+    ridge 0.01: 223.3, 0.3: 201.9) -> 69.45 healed (1548 steps, 15 min; 2.25x):
     healing erased the 43% lead (68.06 and 67.22 independent on other days), so it helps when there is no healing.
     With 3 minutes of healing (--heal-minutes 3, same day): independent 341.4 -> 100.6 (203 steps), sequential
     196.3 -> 96.81 (272 steps): 4% lower, with a third more steps; the lead shrinks from 43% to a few percent early on.
