@@ -34,7 +34,16 @@ from .evaluate import (
     tokenize_text,
     windows,
 )
-from .fit import SITES, activation_error, check_site_margin, choose_fit, collect_grams, fit_candidates, low_rank_sites
+from .fit import (
+    SITES,
+    activation_error,
+    check_site_margin,
+    choose_fit,
+    collect_grams,
+    fit_candidates,
+    low_rank_sites,
+    run_batch,
+)
 from .heal import check_heal_options, heal
 from .heal_checkpoint import check_checkpoint_path
 from .linear import MPOLinear
@@ -494,7 +503,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
 
 def _encode(model: nn.Module, batch: Any) -> torch.Tensor:
     """Last hidden states of an encoder for a batch (input ids or a dict of model inputs)."""
-    return (model(**batch) if isinstance(batch, dict) else model(batch)).last_hidden_state
+    return run_batch(model, batch).last_hidden_state
 
 
 def _decode_sentences(tokenizer: Any, ids: torch.Tensor, limit: int = 256) -> list[str]:

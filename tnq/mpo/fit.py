@@ -21,6 +21,11 @@ from .factorize import factorize
 from .mpo import MPO, Whitening, scale_inputs
 
 
+def run_batch(model: nn.Module, batch: Any) -> Any:
+    """``model``'s output for one calibration batch: a tensor of input ids, or a dict of model inputs."""
+    return model(**batch) if isinstance(batch, dict) else model(batch)
+
+
 class SharedInputs:
     """Which hooked linears receive the very tensor an earlier one got in the same forward pass (q/k/v, gate/up):
     learned on the first batch, then fixed. ``groups`` lists the names by shared input, in first-use order."""
@@ -70,7 +75,7 @@ def collect_grams(model: nn.Module, names: Sequence[str], batches: Iterable[Any]
     try:
         with torch.no_grad():
             for batch in progress_bar(list(batches), progress, "calibration"):
-                model(**batch) if isinstance(batch, dict) else model(batch)
+                run_batch(model, batch)
                 sharing.end_batch()
     finally:
         for h in handles:

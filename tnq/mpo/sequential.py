@@ -23,7 +23,7 @@ from torch import nn
 from ..backends.memory import default_budget, format_bytes
 from ..progress import progress_bar
 from .errors import MPOError
-from .fit import SharedInputs
+from .fit import SharedInputs, run_batch
 
 SEQUENTIAL_RIDGE = 0.1  # measured on SmolLM2 at 50% (see the module docstring)
 
@@ -34,7 +34,7 @@ class _Stop(Exception):
 
 def _run(model: nn.Module, batch: Any) -> None:
     try:
-        model(**batch) if isinstance(batch, dict) else model(batch)
+        run_batch(model, batch)
     except _Stop:
         pass
 
