@@ -8,16 +8,23 @@ B_k (alpha, s, beta) is an isometry |alpha>|0> -> sum B |s>|beta>, completed to 
 
 Optimisation: each gate in turn is replaced by the unitary maximising |<psi|C|0>| given its environment
 (polar decomposition), sweeping forward through the circuit with cached backward states (dense, n <= 22).
+
+The result depends on the state only, not on the MPS's gauge or the CPU's BLAS kernels: the truncation fixes its
+singular vectors canonically (also inside clusters of equal Schmidt values, which symmetric data sets produce),
+gate completions are canonical, and where an environment leaves part of a gate free the sweep keeps the current one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
 from ..circuit import Circuit
 from ..tensornet import MPS
+from ..tensornet.decompose import canonical_basis
 from .errors import BornError
 
 DENSE_LIMIT = 22
@@ -39,14 +46,10 @@ class CompiledCircuit:
 
 def complete_unitary(columns: np.ndarray, n: int) -> np.ndarray:
     """An n x n unitary whose first ``columns.shape[1]`` columns (orthonormal up to round-off) are ``columns``;
-    the rest span the orthogonal complement."""
+    the rest are the ``canonical_basis`` of their orthogonal complement, fixed by ``columns`` alone."""
     k = columns.shape[1]
-    q, _ = np.linalg.qr(np.hstack([columns, np.eye(n, dtype=complex)]))
-    q = q[:, :n]
-    # QR keeps the span of the first k columns; restore their exact phases
-    phases = np.sum(q[:, :k].conj() * columns, axis=0)
-    q[:, :k] = q[:, :k] * (phases / np.abs(np.where(phases == 0, 1, phases)))
-    return q
+    complement = np.eye(n, dtype=complex) - columns @ columns.conj().T  # its own square root: a projector
+    return np.hstack([columns, canonical_basis(complement, n - k)])
 
 
 def _pad(t: np.ndarray, left: int, right: int) -> np.ndarray:
@@ -55,14 +58,21 @@ def _pad(t: np.ndarray, left: int, right: int) -> np.ndarray:
     return out
 
 
+NEGLIGIBLE = 1e-7
+"""The analytic step drops singular values below this times the largest (weight < 1e-14, far below any fidelity
+the sweeps resolve): their vectors are set by rounding, and as gate columns they would steer the later layers."""
+
+
 def truncate_right_canonical(mps: MPS, max_bond: int) -> MPS:
-    """A copy truncated to ``max_bond`` by a right-to-left sweep of ``split_block`` (centre ends at site 0)."""
+    """A copy truncated to ``max_bond`` by a right-to-left sweep of ``split_block`` (centre ends at site 0). The
+    sweep starts at the last site, so each split sees its right-hand bond in the basis the previous split fixed, and
+    ``split_block``'s canonical vectors make the result depend on the state alone."""
     out = MPS([np.asarray(t, dtype=complex) for t in mps.tensors])
     out.canonicalize(out.num_sites - 1)
     out.normalize()
     for k in range(out.num_sites - 2, -1, -1):
         block = np.tensordot(out.tensors[k], out.tensors[k + 1], axes=(2, 0))
-        out.split_block(k, block, max_bond, 0.0, absorb="left")
+        out.split_block(k, block, max_bond, 0.0, absorb="left", value_cutoff=NEGLIGIBLE)
     out.normalize()
     return out
 
@@ -73,15 +83,10 @@ def analytic_layer(mps: MPS) -> list[Gate]:
     b = truncate_right_canonical(mps, 2).tensors
     gates: list[Gate] = []
     for k in range(n - 1):
-        t = _pad(b[k], 2 if k else 1, 2)  # (alpha, s, beta)
-        cols = t.reshape(t.shape[0], 4).T  # column alpha: the state (s, beta) that |alpha>|0> maps to
-        full = np.zeros((4, 4), dtype=complex)
-        full[:, [0, 2][: cols.shape[1]]] = cols
-        used = [0, 2][: cols.shape[1]]
-        unitary = complete_unitary(full[:, used], 4)
-        order = used + [c for c in range(4) if c not in used]
+        t = _pad(b[k], b[k].shape[0], 2)  # (alpha, s, beta), beta padded to the bond qubit
+        used = [0, 2][: t.shape[0]]  # |alpha>|0> is input 2 alpha; it maps to the state (s, beta) in row alpha
         gate = np.empty((4, 4), dtype=complex)
-        gate[:, order] = unitary
+        gate[:, used + [c for c in range(4) if c not in used]] = complete_unitary(t.reshape(t.shape[0], 4).T, 4)
         gates.append((k, gate))
     last = _pad(b[n - 1], 2, 1)[:, :, 0].T  # (s, alpha): maps the bond qubit to the last physical qubit
     last = complete_unitary(last[:, : b[n - 1].shape[0]], 2) if b[n - 1].shape[0] < 2 else last
@@ -108,10 +113,34 @@ def circuit_fidelity(target: MPS, layers: list[list[Gate]]) -> float:
 
 
 def _apply_dense(psi: np.ndarray, k: int, gate: np.ndarray) -> np.ndarray:
-    n = psi.ndim
-    g = gate.reshape(2, 2, 2, 2)
-    out = np.tensordot(g, psi, axes=([2, 3], [k, k + 1]))
-    return np.moveaxis(out, [0, 1], [k, k + 1]) if n > 2 else out
+    """A 4x4 gate on qubits (k, k+1) of a dense state tensor of shape (2,)*n."""
+    return np.matmul(gate, psi.reshape(2**k, 4, -1)).reshape(psi.shape)
+
+
+def _environment(forward: np.ndarray, backward: np.ndarray, k: int) -> np.ndarray:
+    """env[in, out] = sum over the other qubits of forward[.., in, ..] conj(backward[.., out, ..])."""
+    f = forward.reshape(2**k, 4, -1).transpose(1, 0, 2).reshape(4, -1)
+    b = backward.reshape(2**k, 4, -1).transpose(1, 0, 2).reshape(4, -1)
+    return f @ b.conj().T
+
+
+RANK_TOL = 1e-12
+"""Singular values of a gate's environment below this times the largest are zero: the environment has no say there."""
+
+
+def best_unitary(env: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The unitary g maximising Re Tr(g env) = sum(s) (the polar factor of env^H) and env's singular values s.
+    Where env is rank deficient every completion is a maximiser; the one closest to ``current`` is taken
+    (the polar factor of ``current`` between the null spaces), so the choice is not left to LAPACK's rounding."""
+    u, s, vh = np.linalg.svd(env)
+    rank = int(np.count_nonzero(s > RANK_TOL * s[0])) if s[0] > 0 else 0
+    g = vh[:rank].conj().T @ u[:, :rank].conj().T
+    if rank < len(s):
+        out_null = np.eye(len(s)) - vh[:rank].conj().T @ vh[:rank]
+        in_null = np.eye(len(s)) - u[:, :rank] @ u[:, :rank].conj().T
+        a, _, bh = np.linalg.svd(out_null @ current @ in_null)
+        g = g + a[:, :len(s) - rank] @ bh[:len(s) - rank]
+    return g, s
 
 
 def optimise_gates(target: np.ndarray, gates: list[Gate], iterations: int,
@@ -133,10 +162,7 @@ def optimise_gates(target: np.ndarray, gates: list[Gate], iterations: int,
         f = zero
         overlap = 0.0
         for j, (k, g) in enumerate(gates):
-            rest = [a for a in range(n) if a not in (k, k + 1)]
-            env = np.tensordot(f, backward[j].conj(), axes=(rest, rest)).reshape(4, 4)  # env[in, out]
-            u, s, vh = np.linalg.svd(env)
-            g = (u @ vh).conj().T  # maximises |Tr(g env)| = sum(s)
+            g, s = best_unitary(_environment(f, backward[j], k), g)
             gates[j] = (k, g)
             overlap = float(s.sum())
             f = _apply_dense(f, k, g)
@@ -148,11 +174,60 @@ def optimise_gates(target: np.ndarray, gates: list[Gate], iterations: int,
     return gates, fidelity
 
 
-def mps_to_circuit(mps: MPS, n_layers: int, optimise: bool = True, iterations: int = 200) -> CompiledCircuit:
+RESTART_ANGLE = 0.1
+"""Restarts turn every start gate by exp(i RESTART_ANGLE H), H a fixed pseudo-random Hermitian matrix (unit entries)."""
+
+RESTART_SEED = 20220310
+"""Seed of those rotations: restarts are deterministic, the same for every gauge of the state and every CPU."""
+
+RESTART_MARGIN = 1e-9
+"""A later run replaces the best one only if it is better by more than this, so rounding cannot pick the run."""
+
+
+def _perturbed(gates: list[Gate], rng: np.random.Generator) -> list[Gate]:
+    """Each gate turned by a small fixed-seed unitary on its input, to leave a stationary point of the sweeps."""
+    out = []
+    for k, g in gates:
+        h = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
+        out.append((k, g @ scipy.linalg.expm(0.5j * RESTART_ANGLE * (h + h.conj().T))))
+    return out
+
+
+def _staircase(target: MPS, n_layers: int,
+               refine: Callable[[list[Gate], int], list[Gate]] | None = None) -> tuple[list[list[Gate]], list[float]]:
+    """Add Ran's analytic layers one at a time (each from the residual L_K^dag ... L_1^dag |target>); after each,
+    ``refine(gates in application order, layer index)`` may replace all gates. Returns layers and fidelities."""
+    layers: list[list[Gate]] = []
+    fidelities = []
+    for index in range(n_layers):
+        residual = target
+        for layer in layers:
+            residual = apply_gates_mps(residual, layer, dagger=True)
+        layers.append(analytic_layer(residual))
+        if refine is not None:
+            flat = refine([g for layer in reversed(layers) for g in layer], index)  # L_K first
+            sizes = [len(layer) for layer in reversed(layers)]
+            chunks, start = [], 0
+            for size in sizes:
+                chunks.append(flat[start:start + size])
+                start += size
+            layers = list(reversed(chunks))
+        fidelities.append(circuit_fidelity(target, layers))
+    return layers, fidelities
+
+
+def mps_to_circuit(mps: MPS, n_layers: int, optimise: bool = True, iterations: int = 200,
+                   restarts: int = 3) -> CompiledCircuit:
     """Encode a qubit MPS (d = 2) as ``n_layers`` staircase layers of two-qubit gates.
 
     Layers are added one at a time by Ran's analytic step; with ``optimise`` all gates are then optimised
     (up to ``iterations`` sweeps) before the next layer is added. Fidelities are reported per layer count.
+    The result depends on the state alone, not on the gauge of ``mps`` or on the CPU's rounding: the analytic
+    layers come from a canonical form fixed by the state (``MPS.split_block``, ``complete_unitary``) and the sweeps
+    make no arbitrary choice (``best_unitary``). The sweeps stop at the nearest local optimum, and symmetric states
+    (data sets like bars and stripes) start them on a stationary point; so ``restarts`` more runs start every
+    optimisation from fixed-seed small rotations of the gates, and the run with the best final fidelity is kept
+    (each run costs about as much as the first).
     """
     if not isinstance(mps, MPS):
         raise BornError(f"mps_to_circuit expects a tnq.MPS, got {type(mps).__name__}")
@@ -162,36 +237,29 @@ def mps_to_circuit(mps: MPS, n_layers: int, optimise: bool = True, iterations: i
         raise BornError("mps_to_circuit needs at least two sites")
     if isinstance(n_layers, bool) or not isinstance(n_layers, (int, np.integer)) or n_layers < 1:
         raise BornError(f"n_layers must be a positive integer, got {n_layers!r}")
+    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 0:
+        raise BornError(f"restarts must be a non-negative integer, got {restarts!r}")
     if optimise and mps.num_sites > DENSE_LIMIT:
         raise BornError(f"gate optimisation is dense and limited to {DENSE_LIMIT} qubits; "
                         f"got {mps.num_sites} (use optimise=False)")
     target_mps = MPS([np.asarray(t, dtype=complex) for t in mps.tensors])
     target_mps.canonicalize(0)
     target_mps.normalize()
-    dense = target_mps.to_dense().reshape((2,) * mps.num_sites) if optimise else None
-    layers: list[list[Gate]] = []
-    analytic: list[list[Gate]] = []
-    fidelities, analytic_fids = [], []
-    for _ in range(n_layers):
-        for collection in ([analytic] + ([layers] if optimise else [])):
-            residual = target_mps
-            for layer in collection:  # L_K^dag ... L_1^dag |psi>
-                residual = apply_gates_mps(residual, layer, dagger=True)
-            collection.append(analytic_layer(residual))
-        analytic_fids.append(circuit_fidelity(target_mps, analytic))
-        if optimise:
-            flat = [g for layer in reversed(layers) for g in layer]  # application order: L_K first
-            flat, fid = optimise_gates(dense, flat, iterations)
-            sizes = [len(layer) for layer in reversed(layers)]
-            chunks, start = [], 0
-            for size in sizes:
-                chunks.append(flat[start:start + size])
-                start += size
-            layers = list(reversed(chunks))
-            fidelities.append(circuit_fidelity(target_mps, layers))
-        else:
-            fidelities.append(analytic_fids[-1])
-    final = layers if optimise else analytic
+    analytic, analytic_fids = _staircase(target_mps, n_layers)
+    final, fidelities = analytic, analytic_fids
+    if optimise:
+        dense = target_mps.to_dense().reshape((2,) * mps.num_sites)
+        best: tuple[list[list[Gate]], list[float]] | None = None
+        for run in range(restarts + 1):
+            def refine(flat: list[Gate], index: int, run: int = run) -> list[Gate]:
+                if run:
+                    flat = _perturbed(flat, np.random.default_rng([RESTART_SEED, run, index]))
+                return optimise_gates(dense, flat, iterations)[0]
+
+            layers, fids = _staircase(target_mps, n_layers, refine)
+            if best is None or fids[-1] > best[1][-1] + RESTART_MARGIN:
+                best = (layers, fids)
+        final, fidelities = best
     circuit = Circuit(mps.num_sites, name=f"mps_to_circuit({n_layers} layers)")
     for layer in reversed(final):
         for k, g in layer:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..tensornet import MPS
 from ..tensornet.batch import normalise_rows, step_left, step_right
-from ..tensornet.decompose import svd
+from ..tensornet.decompose import fixed_svd
 from .errors import BornError
 
 SMALL_PAIRS = 16
@@ -279,7 +279,8 @@ def spectral_embedding(X: np.ndarray, weights: np.ndarray, vocab: int, dim: int,
                        rng: np.random.Generator) -> np.ndarray:
     """Initial measurement vectors from symbol statistics: rows of diag(sqrt(P(v))) [P(next | v), P(prev | v)],
     reduced to ``dim`` orthonormal columns by SVD, so symbols seen in similar contexts start with aligned vectors
-    and sum_v e_v e_v^T = I holds exactly. Columns the statistics cannot fill are completed at random."""
+    and sum_v e_v e_v^T = I holds exactly. Columns the statistics cannot fill are completed at random. The vectors
+    depend on the statistics alone (``fixed_svd``), not on the column order or the CPU's rounding."""
     counts = np.zeros((vocab, vocab))
     np.add.at(counts, (X[:, :-1].ravel(), X[:, 1:].ravel()), np.repeat(weights, X.shape[1] - 1))
     unigram = np.bincount(X.ravel(), weights=np.repeat(weights, X.shape[1]), minlength=vocab)
@@ -287,7 +288,7 @@ def spectral_embedding(X: np.ndarray, weights: np.ndarray, vocab: int, dim: int,
         nxt = np.nan_to_num(counts / counts.sum(1, keepdims=True))
         prv = np.nan_to_num(counts.T / counts.T.sum(1, keepdims=True))
     context = np.sqrt(unigram / unigram.sum())[:, None] * np.hstack([nxt, prv])
-    u, s, _ = svd(context)
+    u, s, _ = fixed_svd(context)  # a canonical basis where symmetric statistics give equal singular values
     rank = int(np.count_nonzero(s > 1e-10 * max(s[0], 1e-300)))
     cols = u[:, : min(rank, dim)]
     extra = rng.normal(size=(vocab, dim - cols.shape[1]))

@@ -40,6 +40,83 @@ def svd(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesvd", check_finite=False)
 
 
+DEGENERATE = 1e-10
+"""Neighbouring singular values closer than this relative to the larger form one cluster: LAPACK's vectors for them
+are any basis of their span, chosen by rounding (so by the CPU's BLAS kernels), and ``fix_gauge`` replaces them by a
+canonical one. Relative, not to the largest value: tiny values of different size stay apart (Born training keeps
+the largest of them, which it grows into new amplitude)."""
+
+PIVOT_TIE = 1e-9
+"""``canonical_basis`` treats weights within this (relative) of the largest as tied and takes the lowest index."""
+
+
+def canonical_basis(spanning: np.ndarray, count: int) -> np.ndarray:
+    """``count`` orthonormal columns in the span of ``spanning`` (m x g, with spanning @ spanning^H the orthogonal
+    projector P onto that span), fixed by the span alone: the first is P e_j for the coordinate j of largest weight
+    P_jj (ties within ``PIVOT_TIE`` to the lowest j), normalised, then the same on what is left of P. Every column
+    has a real positive entry at its pivot, so no phase is left to chance."""
+    basis = np.array(spanning, dtype=np.result_type(spanning, np.float64))
+    out = np.zeros((basis.shape[0], count), dtype=basis.dtype)
+    for i in range(count):
+        weight = np.einsum("ij,ij->i", basis.conj(), basis).real  # diagonal of the remaining projector
+        j = int(np.argmax(weight >= (1.0 - PIVOT_TIE) * weight.max()))
+        column = basis @ basis[j].conj() / np.sqrt(weight[j])
+        column -= out[:, :i] @ (out[:, :i].conj().T @ column)  # re-orthogonalise against rounding
+        out[:, i] = column / np.linalg.norm(column)
+        basis -= np.outer(out[:, i], out[:, i].conj() @ basis)
+    return out
+
+
+def cluster_starts(s: np.ndarray, degenerate: float = DEGENERATE) -> np.ndarray:
+    """Indices where a new cluster of (descending) singular values begins: a gap above ``degenerate`` times the
+    larger neighbour (exact zeros form one cluster)."""
+    return np.flatnonzero(np.r_[True, s[:-1] - s[1:] > degenerate * s[:-1]])
+
+
+def cluster_end(s: np.ndarray, keep: int, degenerate: float = DEGENERATE) -> int:
+    """The end of the cluster holding value ``keep - 1``: how many values a truncation to ``keep`` must see."""
+    starts = cluster_starts(s, degenerate)
+    later = starts[starts >= keep]
+    return int(later[0]) if len(later) else len(s)
+
+
+def fix_gauge(u: np.ndarray, s: np.ndarray, vh: np.ndarray, side: str = "left",
+              degenerate: float = DEGENERATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same product u @ (s[:, None] * vh) (s descending, u orthonormal columns, vh orthonormal rows) with the
+    singular vectors on ``side`` ('left': columns of u, 'right': rows of vh) fixed by the product alone, not by
+    LAPACK's rounding: a single value's vector gets the phase that makes its largest entry real positive, and each
+    cluster of values (``cluster_starts``) the ``canonical_basis`` of its span. In a cluster ``s`` becomes the
+    norms of the rows of the rotated (s vh) and ``vh`` those rows normalised, so the product stays exact and the
+    discarded weight of a truncation is still sum(s_dropped^2)."""
+    if side == "right":
+        v, s, uh = fix_gauge(vh.T, s, u.T, "left", degenerate)
+        return uh.T, s, v.T
+    u, s, vh = u.copy(), s.copy(), vh.copy()
+    if len(s) == 0 or s[0] == 0.0:
+        return u, s, vh
+    weight = (u.conj() * u).real
+    pivot = np.argmax(weight >= (1.0 - PIVOT_TIE) * weight.max(axis=0), axis=0)
+    phase = u[pivot, np.arange(len(s))]
+    phase = phase / np.abs(phase)
+    u *= phase.conj()
+    vh *= phase[:, None]
+    starts = cluster_starts(s, degenerate)
+    ends = np.r_[starts[1:], len(s)]
+    for lo, hi in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+        fixed = canonical_basis(u[:, lo:hi], hi - lo)
+        rest = (fixed.conj().T @ u[:, lo:hi]) @ (s[lo:hi, None] * vh[lo:hi])  # fixed^H @ product
+        u[:, lo:hi] = fixed
+        s[lo:hi] = np.linalg.norm(rest, axis=1)
+        vh[lo:hi] = rest / np.where(s[lo:hi] > 0, s[lo:hi], 1.0)[:, None]
+    return u, s, vh
+
+
+def fixed_svd(matrix: np.ndarray, degenerate: float = DEGENERATE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``svd`` with the left singular vectors fixed by ``fix_gauge``: ``u`` depends only on matrix @ matrix^H, so a
+    unitary change of basis of the columns leaves it as it is, and neither LAPACK nor the CPU picks it."""
+    return fix_gauge(*svd(matrix), "left", degenerate)
+
+
 def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float,
                value_cutoff: float = 0.0) -> tuple[int, float]:
     """How many of the (descending) singular values to keep so the relative discarded weight stays <= ``cutoff``,
@@ -91,8 +168,9 @@ def truncated_svd(matrix: np.ndarray, max_bond: int | None = None, cutoff: float
                   renormalize: bool = False, value_cutoff: float = 0.0) -> Truncation:
     """SVD keeping at most ``max_bond`` values, discarding at most ``cutoff`` relative weight and dropping values
     below ``value_cutoff * s_max`` (see ``keep_count``).
-    With ``renormalize`` the kept values are rescaled to the original Frobenius norm."""
-    U, S, Vh = svd(matrix)
+    With ``renormalize`` the kept values are rescaled to the original Frobenius norm. ``U`` is gauge-fixed
+    (``fixed_svd``): a cut through equal singular values keeps the same subspace on every CPU."""
+    U, S, Vh = fixed_svd(matrix)
     keep, discarded = keep_count(S, max_bond, cutoff, value_cutoff)
     if keep < len(S):
         U, S, Vh = U[:, :keep], S[:keep], Vh[:keep]

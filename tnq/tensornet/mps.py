@@ -16,7 +16,7 @@ import scipy.linalg
 
 from ..errors import SimulationError
 from .batch import normalise_rows, step_right
-from .decompose import check_truncation, keep_count, svd
+from .decompose import check_truncation, fixed_svd, keep_count
 
 
 def _qr(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +190,10 @@ class MPS:
                     absorb: str = "right", value_cutoff: float = 0.0) -> float:
         """Write a normalised block tensor ``(left, d_1..d_k, right)`` back as k sites by truncated SVDs
         (``decompose.keep_count``: at most ``max_bond`` values, discarded weight <= ``cutoff``, values >=
-        ``value_cutoff * s_max``); the centre ends at the rightmost (``absorb='right'``) or leftmost site."""
+        ``value_cutoff * s_max``); the centre ends at the rightmost (``absorb='right'``) or leftmost site.
+        The orthonormal cores come from ``decompose.fixed_svd``: given the basis of the outer bond on their side
+        they depend on the block alone (not on the basis of the other side, nor on LAPACK's rounding), which also
+        fixes which vectors a truncation keeps from a cluster of equal singular values."""
         check_truncation(max_bond, cutoff, value_cutoff)
         k = block.ndim - 2
         if absorb == "left":  # mirror the block, split left-to-right, mirror back
@@ -211,7 +214,7 @@ class MPS:
         cores, kept = [], 1.0
         for d in dims[:-1]:
             left = rest.shape[0]
-            u, s, vh = svd(rest.reshape(left * d, -1))
+            u, s, vh = fixed_svd(rest.reshape(left * d, -1))  # same cores whatever the CPU's rounding
             keep, weight = keep_count(s, max_bond, cutoff, value_cutoff)
             if keep < len(s):
                 u, s, vh = u[:, :keep], s[:keep], vh[:keep]

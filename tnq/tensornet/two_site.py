@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .decompose import keep_count, product_svd
+from .decompose import cluster_end, fix_gauge, keep_count, product_svd
 
 
 def operator_schmidt(matrix: np.ndarray, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +35,9 @@ def reduced_pays(rank: int, chi_left: int, chi_mid: int, chi_right: int) -> bool
 def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, max_bond: int | None,
                    cutoff: float, value_cutoff: float, absorb: str) -> float:
     """Apply sum_k L_k (x) R_k to sites (start, start+1) of a canonical MPS whose centre is one of
-    them; truncate as ``keep_count`` says and leave the centre on the ``absorb`` side."""
+    them; truncate as ``keep_count`` says and leave the centre on the ``absorb`` side. The new orthonormal core is
+    gauge-fixed (``decompose.fix_gauge``), so a cut through equal singular values keeps the same state whatever
+    the CPU's rounding."""
     a, b = mps.tensors[start], mps.tensors[start + 1]
     chi_l, _, chi_m = a.shape
     chi_r = b.shape[2]
@@ -44,8 +46,13 @@ def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, ma
     y = np.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
     product = product_svd(x, y)
     keep, weight = keep_count(product.s, max_bond, cutoff, value_cutoff)
-    left_core, s, right_core = product.factors(keep)  # (2 chi_l, keep) orthonormal columns, (keep, 2 chi_r) rows
+    end = cluster_end(product.s, keep)  # a truncation inside a cluster of equal values must see all of it
+    # (2 chi_l, keep) orthonormal columns, (keep, 2 chi_r) rows; the orthonormal side fixed by the state, not LAPACK
+    left_core, s, right_core = fix_gauge(*product.factors(end), "left" if absorb == "right" else "right")
     if keep < len(product.s):  # weight is 0 when nothing is dropped
+        if end > keep:  # the cluster's values were rotated: its dropped part is what its dropped rows hold
+            weight = float(np.sum(s[keep:] ** 2) + np.sum(product.s[end:] ** 2)) / float(np.sum(product.s ** 2))
+        left_core, s, right_core = left_core[:, :keep], s[:keep], right_core[:keep]
         s = s / np.sqrt(1.0 - weight)
         mps.discarded.append(weight)
     if absorb == "left":
