@@ -25,7 +25,7 @@ from .circuit import (
     qft,
     random_circuit,
 )
-from .errors import CircuitError, ObservableError, QasmError, SimulationError, TnqError
+from .errors import CircuitError, ObservableError, QasmError, SimulationError, TnqError, UsageError
 from .observables import Hamiltonian, PauliString
 from .simulate import amplitudes, expectation, simulate
 from .state import State
@@ -38,5 +38,5 @@ __all__ = [
     "simulate", "expectation", "amplitudes",
     "State", "DenseState", "MPSState", "ContractState", "MPS", "PauliString", "Hamiltonian",
     "ghz", "qft", "brickwork", "grid_random", "qaoa", "bernstein_vazirani", "random_circuit",
-    "TnqError", "CircuitError", "QasmError", "ObservableError", "SimulationError",
+    "TnqError", "CircuitError", "QasmError", "ObservableError", "SimulationError", "UsageError",
 ]

@@ -21,3 +21,8 @@ class ObservableError(TnqError, ValueError):
 
 class SimulationError(TnqError, ValueError):
     """Simulation options are invalid (method, max_bond, cutoff) or a request exceeds a budget."""
+
+
+class UsageError(TnqError, ValueError):
+    """An option or path given by the user is invalid: an output that would overwrite an input, an unwritable
+    folder, an unknown plot format, a non-finite number."""

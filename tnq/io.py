@@ -70,9 +70,61 @@ def read_safetensors(path: str | os.PathLike, key: str, error: type[Exception],
         with safe_open(str(path), framework="numpy") as handle:
             raw = (handle.metadata() or {}).get(key)
             tensors = {name: handle.get_tensor(name) for name in handle.keys() if names is None or name in names}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise error(f"{path}: not a readable safetensors file ({exc})") from None
+    except (SafetensorError, OSError, ValueError, TypeError, AttributeError) as exc:
+        # TypeError / AttributeError: dtypes numpy cannot hold (bf16, fp8) in a well-formed header
+        raise error(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
     try:
         return tensors, (json.loads(raw) if raw is not None else None)
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: corrupt {key} metadata ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, over-long integers, absurd nesting
+        raise error(f"{path}: corrupt {key} metadata ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+# Formats matplotlib writes with its default backends (tests check this against matplotlib's own list); kept
+# static so an output path is checked before matplotlib is imported and before any work starts.
+PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp", "pgf")
+
+
+def check_output(path: str | os.PathLike, *, option: str, inputs: Sequence[str | os.PathLike] = (),
+                 suffixes: Sequence[str] | None = None, folder: bool = False) -> Path:
+    """Refuse, before any work starts, an output that would lose data or fail at the end: ``path`` equal to one of
+    ``inputs``, inside one, or (for a ``folder`` output, which is replaced whole) containing one; a suffix not in
+    ``suffixes``; a place that cannot be written. Raises ``UsageError`` naming ``option``; returns the path."""
+    from .errors import UsageError
+
+    out = Path(path)
+    target = out.expanduser().resolve()
+    for given in inputs:
+        source = Path(given).expanduser().resolve()
+        if target == source:
+            raise UsageError(f"{option} {str(out)!r} is the input {str(given)!r}: choose another path")
+        if source in target.parents:
+            raise UsageError(f"{option} {str(out)!r} is inside the input {str(given)!r}: choose another path")
+        if target in source.parents:
+            raise UsageError(f"{option} {str(out)!r} contains the input {str(given)!r}: choose another path")
+    if suffixes is not None:
+        suffix = out.suffix.lower().lstrip(".")
+        if suffix not in suffixes:
+            raise UsageError(f"{option} {str(out)!r}: unsupported file type {('.' + suffix) if suffix else '(none)'}"
+                             f"; use one of {', '.join('.' + s for s in suffixes)}")
+    if not folder and target.is_dir():
+        raise UsageError(f"{option} {str(out)!r} is a folder; give a file name")
+    if folder and target.exists() and not target.is_dir():
+        raise UsageError(f"{option} {str(out)!r} is a file; give a folder")
+    parent = target if folder and target.is_dir() else target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {str(out)!r}: {str(parent)!r} is a file, not a folder")
+    try:  # a real probe: permission bits say nothing for root or on a read-only file system
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {str(out)!r}: cannot write in {str(parent)!r} ({exc.strerror or exc})") from None
+    return out
+
+
+def check_plot(path: str | os.PathLike | None, option: str = "--plot",
+               inputs: Sequence[str | os.PathLike] = ()) -> None:
+    """``check_output`` for a matplotlib figure: the suffix must be a format matplotlib writes; None passes."""
+    if path is not None:  # no suffix: save_figure writes PNG
+        check_output(path, option=option, inputs=inputs, suffixes=PLOT_FORMATS if Path(path).suffix else None)
