@@ -25,12 +25,15 @@ class Gate:
     """A gate on wires; its matrix (big-endian in ``wires`` order) is built on first use, so passes
     that only look at structure (the lightcone) never pay for matrices they drop."""
 
-    __slots__ = ("wires", "_matrix", "op")
+    __slots__ = ("wires", "_matrix", "op", "source")
 
-    def __init__(self, wires: tuple[int, ...], matrix: Any = None, op: Operation | None = None) -> None:
+    def __init__(self, wires: tuple[int, ...], matrix: Any = None, op: Operation | None = None,
+                 source: str | None = None) -> None:
         self.wires = tuple(wires)
         self._matrix = matrix
         self.op = op
+        # ``file:line`` the gate was read from (a fused gate: its multi-qubit gate's), for error messages
+        self.source = source if source is not None or op is None else op.source
 
     @property
     def matrix(self) -> Any:
@@ -47,7 +50,7 @@ class Gate:
 
     def moved(self, wires: Sequence[int]) -> Gate:
         """The same gate on other wires (matrix not built if not built yet)."""
-        return Gate(tuple(wires), self._matrix, self.op)
+        return Gate(tuple(wires), self._matrix, self.op, self.source)
 
     def __repr__(self) -> str:
         return f"Gate({list(self.wires)}, {self.op.name if self.op is not None else 'matrix'})"
@@ -139,7 +142,8 @@ def fuse(gates: Sequence[Gate]) -> list[Gate]:
             w = wires[0]
             if w in last:  # fold into the last gate on this wire (later gates elsewhere commute)
                 prev = out[last[w]]
-                out[last[w]] = Gate(prev.wires, apply_to_slot(matrix, prev.matrix, prev.wires.index(w), True))
+                out[last[w]] = Gate(prev.wires, apply_to_slot(matrix, prev.matrix, prev.wires.index(w), True),
+                                    source=prev.source)
             else:
                 pending[w] = matrix @ pending[w] if w in pending else matrix
             continue
@@ -152,9 +156,9 @@ def fuse(gates: Sequence[Gate]) -> list[Gate]:
             prev = out[p]
             if set(prev.wires) == set(wires):
                 order = [wires.index(w) for w in prev.wires]
-                out[p] = Gate(prev.wires, permute_gate(matrix, order) @ prev.matrix)
+                out[p] = Gate(prev.wires, permute_gate(matrix, order) @ prev.matrix, source=prev.source)
                 continue
-        out.append(Gate(tuple(wires), matrix))
+        out.append(Gate(tuple(wires), matrix, source=gate.source))
         for w in wires:
             last[w] = len(out) - 1
     result = [g for g in out if g is not None]

@@ -6,6 +6,7 @@ Accepted text: ``"Z0 Z1"``, ``"X3*Z5"``, ``"0.5*Z0 Z1 + X2 - 0.25*Y1"``, or a de
 
 from __future__ import annotations
 
+import cmath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ class Hamiltonian:
                     raise ObservableError(f"bad coefficient {match.group(1)!r} in {text!r}") from None
                 body = match.group(2)
             terms.append(PauliString.parse(body))
-            coeffs.append(sign * coeff)
+            coeffs.append(sign * _finite(coeff, f"term {body!r} in {text!r}", match.group(1) if match else None))
         return cls(tuple(terms), tuple(coeffs))
 
     @property
@@ -104,6 +105,18 @@ class Hamiltonian:
 
     def __str__(self) -> str:
         return " + ".join(f"{c:g}*{t}" for c, t in zip(self.coeffs, self.terms))
+
+
+def _finite(coeff: complex, where: str, written: str | None = None) -> complex:
+    """``coeff`` if it is a finite number; else an ObservableError naming the term (1e400 reads as inf)."""
+    shown = written if written is not None else repr(coeff)
+    try:  # a torch coefficient is checked without its autograd graph
+        finite = cmath.isfinite(complex(coeff.detach() if hasattr(coeff, "detach") else coeff))
+    except (TypeError, ValueError):
+        raise ObservableError(f"coefficient {shown} of {where} is not a number") from None
+    if not finite:
+        raise ObservableError(f"coefficient {shown} of {where} is not finite")
+    return coeff
 
 
 def _split_terms(text: str) -> list[tuple[float, str]]:
@@ -147,7 +160,7 @@ def as_hamiltonian(observable: Observable, num_qubits: int | None = None) -> Ham
     else:
         pairs = list(observable)
         h = Hamiltonian(tuple(t if isinstance(t, PauliString) else PauliString.parse(t) for _, t in pairs),
-                        tuple(c for c, _ in pairs))
+                        tuple(_finite(c, f"term {str(t)!r}") for c, t in pairs))
     if num_qubits is not None:
         bad = [q for q in h.support if q >= num_qubits]
         if bad:

@@ -136,6 +136,7 @@ class ParametricGates:
             for p in self._each:
                 op = self.gates[p].op
                 bound = tuple(v.bind(named) if isinstance(v, ParameterExpression) else v for v in op.params)
-                gates[p] = Gate(self.gates[p].wires, op=Operation(op.name, op.qubits, bound, op.matrix, op.label))
+                gates[p] = Gate(self.gates[p].wires,
+                                op=Operation(op.name, op.qubits, bound, op.matrix, op.label, op.source))
         return gates
 

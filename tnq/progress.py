@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
+
+NOTE_SECONDS = 5.0
+"""Work expected to take longer than this is announced on stderr before it starts (unless progress is off)."""
 
 
 def progress_bar(items: Iterable[Any], progress: bool | None, desc: str, unit: str = "it",
@@ -15,3 +19,10 @@ def progress_bar(items: Iterable[Any], progress: bool | None, desc: str, unit: s
 
     return tqdm(items, desc=desc, unit=unit, total=total, delay=0 if progress else 2.0,
                 leave=False, mininterval=0.5)
+
+
+def announce(message: str, progress: bool | None, expected_seconds: float) -> None:
+    """Say on stderr what long work is about to run and how long it should take: always with ``progress=True``,
+    with None when ``expected_seconds`` exceeds NOTE_SECONDS, never with False."""
+    if progress or (progress is None and expected_seconds > NOTE_SECONDS):
+        print(message, file=sys.stderr, flush=True)

@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 
 from .backends import contract, dense, mps
+from .backends.memory import budget_bytes
 from .circuit import Circuit
 from .compile import Gate, build_matrices, compact, fuse, lightcone, lower
 from .errors import SimulationError
 from .observables import Hamiltonian, Observable, PauliString, as_hamiltonian
 from .parametric import ParametricGates
 from .state import State
+from .tensornet.decompose import check_truncation
 
 log = logging.getLogger("tnq")
 
@@ -82,7 +84,7 @@ def _numeric(gates: Sequence[Gate], backend: str) -> list[Gate]:
             raise SimulationError(f"gate on wires {list(g.wires)} has parameters that require gradients; "
                                   f"method={backend!r} runs on numpy: use method='contract' for autodiff")
         else:
-            out.append(Gate(g.wires, np.asarray(g.matrix, dtype=np.complex128)))
+            out.append(Gate(g.wires, np.asarray(g.matrix, dtype=np.complex128), source=g.source))
     return out
 
 
@@ -92,7 +94,15 @@ def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.nd
     if backend != "contract":
         gates = _numeric(gates, backend)
         gates = fuse(gates) if backend == "mps" and fuse_gates else gates
-    return _BACKENDS[backend](gates, num_wires, wire_of, **options)
+    state = _BACKENDS[backend](gates, num_wires, wire_of, **options)
+    state.memory_budget = options.get("memory_budget")  # sampling checks it too
+    return state
+
+
+def _check_options(max_bond: Any, cutoff: Any, memory_budget: Any) -> None:
+    """Refuse bad truncation and budget options at the door, whichever backend would (or would not) use them."""
+    check_truncation(max_bond, cutoff)
+    budget_bytes(memory_budget)
 
 
 class _Rebinder:
@@ -130,6 +140,7 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     - ``memory_budget`` (bytes, default 80% of free memory) is checked before large allocations.
     """
     _check_circuit(circuit, "simulate")
+    _check_options(max_bond, cutoff, memory_budget)
     start = time.perf_counter()
     backend, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
     # The dense backend is the reference: it runs the gates exactly as written.
@@ -176,6 +187,7 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     """
     _check_circuit(circuit, "expectation")
     h = as_hamiltonian(observable, circuit.num_qubits)
+    _check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
     if not use_lightcone or method == "contract":  # the contraction backend takes lightcones per term
         state = simulate(circuit, method, **options)
         value = state.expectation(h)

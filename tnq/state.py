@@ -8,12 +8,13 @@ expectations, sampling and counts.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .backends.memory import check_budget
+from .checks import SEED
 from .errors import ObservableError, SimulationError
 from .observables import Observable, as_hamiltonian, pauli_matrix
 
@@ -27,6 +28,7 @@ class State(ABC):
         self.num_qubits = num_qubits
         self.wire_of = np.asarray(wire_of)
         self.info = info
+        self.memory_budget: float | None = None  # bytes; set by simulate (None: 80% of free memory)
         self.rebinder: Any = None  # set by simulate(..., parameters=...): builds the state for new values
 
     def rebind(self, values: Any) -> State:
@@ -47,6 +49,10 @@ class State(ABC):
 
     @abstractmethod
     def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray: ...
+
+    @abstractmethod
+    def _sample_bytes(self, shots: int) -> int:
+        """About the most memory ``_sample(shots)`` allocates at once, in bytes (checked before it runs)."""
 
     # --- public API ------------------------------------------------------------------------------
     def amplitudes(self, bitstrings: Any) -> np.ndarray:
@@ -80,27 +86,48 @@ class State(ABC):
 
     def sample(self, shots: int, seed: int | np.random.Generator | None = None,
                qubits: Sequence[int] | None = None) -> np.ndarray:
-        """Exact samples from |psi|^2: an array (shots, len(qubits)) of 0/1, column j = qubits[j]."""
-        if not isinstance(shots, (int, np.integer)) or shots < 0:
+        """Exact samples from |psi|^2: an array (shots, len(qubits)) of 0/1, column j = qubits[j]. ``seed``: None
+        (random), an integer in [0, 2**32) or a numpy Generator. Refused before anything is allocated when the
+        samples would not fit the memory budget."""
+        if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or shots < 0:
             raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = _generator(seed)
         qubits = list(range(self.num_qubits)) if qubits is None else list(qubits)
-        bad = [q for q in qubits if not 0 <= q < self.num_qubits]
+        bad = [q for q in qubits if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, np.integer))
+               or not 0 <= q < self.num_qubits]
         if bad:
-            raise SimulationError(f"cannot sample qubit {bad[0]}: the state has {self.num_qubits} qubits")
+            raise SimulationError(f"cannot sample qubit {bad[0]!r}: the state has {self.num_qubits} qubits "
+                                  f"(0..{self.num_qubits - 1})")
+        # the backend's arrays, then the selected columns and what counts() needs to tally them
+        needed = self._sample_bytes(int(shots)) + int(shots) * (3 * len(qubits) + 32)
+        check_budget(needed, self.memory_budget, f"sampling {shots} shots of {len(qubits)} qubit(s)",
+                     "draw fewer shots (seeded runs of fewer shots add up)")
         wire_samples = self._sample(int(shots), rng)
         return wire_samples[:, self.wire_of[qubits]]
 
     def counts(self, shots: int, seed: int | np.random.Generator | None = None,
                qubits: Sequence[int] | None = None) -> dict[str, int]:
-        """Histogram of sampled bitstrings (character j = qubits[j])."""
+        """Histogram of sampled bitstrings (character j = qubits[j]), most common first (ties: first drawn
+        first)."""
         samples = self.sample(shots, seed, qubits)
-        rows = ["".join(map(str, row)) for row in samples]
-        return dict(Counter(rows).most_common())
+        if not len(samples):
+            return {}
+        rows, first, tally = np.unique(samples, axis=0, return_index=True, return_counts=True)
+        order = np.lexsort((first, -tally))  # by count, descending; ties in the order they were drawn
+        return {"".join(map(str, rows[i])): int(tally[i]) for i in order}
 
     def __repr__(self) -> str:
         extras = ", ".join(f"{k}={v}" for k, v in self.info.items() if k in ("method", "max_bond", "fidelity"))
         return f"{type(self).__name__}({self.num_qubits} qubits, {extras})"
+
+
+def _generator(seed: Any) -> np.random.Generator:
+    """A numpy Generator from a seed that is None, an integer in [0, 2**32) or a Generator already."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if SEED.problem(seed):
+        raise SimulationError(f"seed must be None, an integer in [0, 2**32) or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(seed)
 
 
 def as_bits(bitstrings: Any, n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..compile import Gate, compact, lightcone
-from ..contract.execute import ContractionReport, _report, contract, unify_arrays
+from ..contract.execute import ContractionReport, _report, contract, estimated_seconds, unify_arrays
 from ..contract.network import (
     BasisTemplate,
     CircuitNetwork,
@@ -23,10 +23,13 @@ from ..contract.network import (
     expectation_network,
     marginal_network,
 )
-from ..contract.paths import DEFAULT_CACHE, TreeCache, TreeInfo
+from ..contract.paths import ASSUMED_FLOPS_PER_SECOND, DEFAULT_CACHE, TreeCache, TreeInfo
 from ..contract.program import Program
 from ..errors import SimulationError
+from ..progress import announce
 from ..state import State
+from .dense import sample_bytes
+from .memory import budget_bytes, format_bytes
 
 BATCH_MIN = 32
 """From this many bitstrings on, amplitudes are computed in stacks (one contraction per chunk, with a
@@ -44,12 +47,13 @@ class ContractState(State):
 
     def __init__(self, gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, info: dict[str, Any],
                  optimize: str | Any = "auto", search_time: float = 10.0, memory_budget: int | None = None,
-                 cache: TreeCache | None = None, client: Any = None) -> None:
+                 cache: TreeCache | None = None, client: Any = None, progress: bool | None = None) -> None:
         super().__init__(num_wires, wire_of, info)
+        budget_bytes(memory_budget)  # nan, inf or negative: refused now, not at the first query
         self.gates = list(gates)
         self.optimize, self.search_time, self.memory_budget = optimize, search_time, memory_budget
         self.cache = cache if cache is not None else DEFAULT_CACHE
-        self.client = client
+        self.client, self.progress = client, progress
         self.reports: list[ContractionReport] = []
         self._ket: CircuitNetwork | None = None
         self._templates: dict[tuple[int, ...], BasisTemplate] = {}
@@ -62,9 +66,26 @@ class ContractState(State):
 
     def _run(self, net: Network) -> Any:
         info = self.cache.get_program(net, self.optimize, self.search_time, self.memory_budget)
-        value, report = contract(net, info, self.client)
+        return self._contract(net, info)
+
+    def _contract(self, net: Network, info: TreeInfo) -> Any:
+        self._plan(info)
+        value, report = contract(net, info, self.client, self.progress)
         self.reports.append(report)
         return value
+
+    def _plan(self, info: TreeInfo, batch: int = 1) -> None:
+        """Record the contraction about to run in ``info["contraction"]`` (slices, flops, peak memory, estimated
+        seconds); a sliced one that should take a while is also announced on stderr, before it starts."""
+        seconds = estimated_seconds(info.flops * batch)
+        self.info["contraction"] = {"slices": info.slices, "flops": info.flops * batch,
+                                    "peak_bytes": info.peak_bytes, "estimated_seconds": seconds}
+        if info.slices > 1:
+            budget = format_bytes(budget_bytes(self.memory_budget))
+            announce(f"tnq: contraction sliced into {info.slices} slices to fit the memory budget of {budget} "
+                     f"(peak {format_bytes(info.peak_bytes)} per slice): 10^{np.log10(max(info.flops, 1)):.1f} "
+                     f"flops, about {seconds:.3g} s at {ASSUMED_FLOPS_PER_SECOND / 1e9:g} GFLOP/s",
+                     self.progress, seconds)
 
     # --- primitives -------------------------------------------------------------------------------
     def _template(self, open_wires: Sequence[int] = ()) -> BasisTemplate:
@@ -114,6 +135,7 @@ class ContractState(State):
             self._folds[(template.open_wires, batch)] = (finish, replace(info, cache_hit=True, search_seconds=0.0),
                                                          net)
         if finish is not None:
+            self._plan(info, batch or 1)
             start = time.perf_counter()
             value = finish(variable)
             report = _report(net, info, time.perf_counter() - start)
@@ -124,9 +146,7 @@ class ContractState(State):
         arrays = list(net.arrays)
         for pos, array in variable.items():
             arrays[pos] = array
-        value, report = contract(Network(net.inputs, arrays, net.output, net.size_dict), info, self.client)
-        self.reports.append(report)
-        return value
+        return self._contract(Network(net.inputs, arrays, net.output, net.size_dict), info)
 
     def _amplitudes(self, wire_bits: np.ndarray) -> Any:
         """A few bitstrings: one small contraction each (only the steps a bitstring touches). Many:
@@ -204,11 +224,18 @@ class ContractState(State):
         value = self._run(marginal_network(gates, len(index), [index[w] for w in wires]))
         return value.real
 
-    def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
+    def _sample_bytes(self, shots: int) -> int:
+        self._check_sampling()  # before the estimate: 2^n of a large state would only say "over budget"
+        return sample_bytes(shots, self.num_qubits, 32 * 2**self.num_qubits)  # the complex marginal too
+
+    def _check_sampling(self) -> None:
         if self.num_qubits > SAMPLE_LIMIT:
             raise SimulationError(f"sampling with method='contract' goes through the full marginal and is "
                                   f"limited to {SAMPLE_LIMIT} qubits (this state has {self.num_qubits}); "
                                   "use method='mps' to sample larger circuits")
+
+    def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
+        self._check_sampling()
         probs = np.asarray(self.marginal(list(range(self.num_qubits)))).reshape(-1)
         probs = np.clip(probs, 0, None)
         cumulative = np.cumsum(probs)
@@ -243,8 +270,9 @@ def stacked_amplitude_tensor(gates: Sequence[Gate], num_wires: int, fixed: Mappi
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, memory_budget: int | None = None,
         optimize: str | Any = "auto", search_time: float = 10.0, cache: TreeCache | None = None,
-        client: Any = None, **_: Any) -> ContractState:
+        client: Any = None, progress: bool | None = None, **_: Any) -> ContractState:
     """Nothing is contracted until a query arrives; this only records the gates and options."""
     info = {"method": "contract", "optimize": optimize if isinstance(optimize, str) else "custom",
             "search_time": search_time, "fidelity": 1.0}
-    return ContractState(gates, num_wires, wire_of, info, optimize, search_time, memory_budget, cache, client)
+    return ContractState(gates, num_wires, wire_of, info, optimize, search_time, memory_budget, cache, client,
+                         progress)

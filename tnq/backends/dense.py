@@ -46,6 +46,15 @@ class DenseState(State):
         n = self.tensor.ndim
         return ((idx[:, None] >> np.arange(n - 1, -1, -1)) & 1).astype(np.uint8)
 
+    def _sample_bytes(self, shots: int) -> int:
+        return sample_bytes(shots, self.tensor.ndim, 24 * 2**self.tensor.ndim)
+
+
+def sample_bytes(shots: int, n: int, table: int) -> int:
+    """Peak bytes of drawing ``shots`` indices of n bits from a probability table of ``table`` bytes: the table and
+    its cumulative sum, the uniforms and indices (int64 each) and the (shots, n) int64 bit table."""
+    return table + shots * (17 * n + 32)
+
 
 def apply_matrix(psi: np.ndarray, matrix: np.ndarray, wires: Sequence[int]) -> np.ndarray:
     """Apply a k-qubit matrix (big-endian in ``wires``) to an n-axis state tensor."""

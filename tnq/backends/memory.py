@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+
+import numpy as np
 
 from ..errors import SimulationError
 
@@ -29,9 +32,21 @@ def format_bytes(n: float) -> str:
     return f"{n:.3g} PiB"
 
 
-def check_budget(needed: int, budget: int | None, what: str, hint: str = "") -> None:
+def budget_bytes(budget: float | None, name: str = "memory_budget") -> float:
+    """The memory budget in bytes: ``budget`` when it is a finite number >= 0, the default (80% of free memory)
+    when None; anything else (nan, inf, negative, not a number) raises a SimulationError naming ``name``."""
+    if budget is None:
+        return default_budget()
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(budget) or budget < 0:
+        raise SimulationError(f"{name} must be a finite number of bytes >= 0 (or None for 80% of free memory), "
+                              f"got {budget!r}")
+    return budget
+
+
+def check_budget(needed: float, budget: float | None, what: str, hint: str = "") -> None:
     """Raise a clear error when ``needed`` bytes exceed the budget (default: 80% of free memory)."""
-    budget = default_budget() if budget is None else budget
+    budget = budget_bytes(budget)
     if needed > budget:
         raise SimulationError(f"{what} needs about {format_bytes(needed)}, over the memory budget of "
                               f"{format_bytes(budget)}{'; ' + hint if hint else ''}")

@@ -19,7 +19,7 @@ from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
 from ..tensornet.two_site import apply_two_site, operator_schmidt, reduced_pays
 from ..threads import blas_threads, mps_blas_threads
-from .memory import check_budget, default_budget
+from .memory import budget_bytes, check_budget
 
 
 class MPSState(State):
@@ -61,6 +61,11 @@ class MPSState(State):
     def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
         with blas_threads(mps_blas_threads(self.info.get("max_bond"))):
             return self.mps.sample(shots, rng)[:, self.site_of]
+
+    def _sample_bytes(self, shots: int) -> int:
+        """Site by site, per shot: the output row and uniforms, the environment, the two-outcome amplitudes and
+        their probabilities (complex, bond-sized), a few of each alive at once."""
+        return shots * (9 * self.num_qubits + 128 * self.mps.max_bond + 64)
 
     def expectation(self, observable: Any) -> float | complex:
         with blas_threads(mps_blas_threads(self.info.get("max_bond"))):
@@ -170,7 +175,7 @@ def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: in
 
 def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None, cutoff: float,
          memory_budget: int | None, progress: bool | None) -> MPSState:
-    budget = default_budget() if memory_budget is None else memory_budget
+    budget = budget_bytes(memory_budget)
     mps = MPS.product_state(num_wires)
     layout = _Layout(gates, num_wires)
     swaps = fused_swaps = 0
@@ -205,7 +210,8 @@ def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: i
         left, right = mps.tensors[start].shape[0], mps.tensors[start + k - 1].shape[2]
         needed = 6 * 16 * left * right * 2**k  # block, its SVD factors and LAPACK workspace
         if needed > budget:
-            check_budget(needed, budget, f"gate {index} on wires {list(gate.wires)} (bond {left}x{right})",
+            what = f"the gate at {gate.source}" if gate.source else f"gate {index}"
+            check_budget(needed, budget, f"{what} on wires {list(gate.wires)} (bond {left}x{right})",
                          "set max_bond to bound the MPS")
         _apply(mps, start, matrix, max_bond, cutoff)
     info = {"method": "mps", "max_bond": max_bond, "cutoff": cutoff, "gates_applied": len(gates),

@@ -29,6 +29,8 @@ class Operation:
     params: tuple[Any, ...] = ()
     matrix: np.ndarray | None = field(default=None, repr=False)
     label: str | None = None
+    source: str | None = None
+    """Where the operation was read from, as ``file:line`` (QASM input); errors raised later name it."""
 
     @property
     def is_gate(self) -> bool:
@@ -50,13 +52,20 @@ class Operation:
         if self.name == "unitary":
             return self.matrix
         if self.is_symbolic:
-            raise CircuitError(f"gate {self.name} on qubits {self.qubits} has unbound parameters "
+            raise CircuitError(f"{self.where} has unbound parameters "
                                f"{sorted(set().union(*(p.symbols for p in self.params if is_symbolic(p))))}; "
                                "call circuit.bind({...}) first")
         return gate_matrix(self.name, self.params)
 
+    @property
+    def where(self) -> str:
+        """``'file:line: gate NAME on qubits [...]'`` (without the place when it is not known): how errors about
+        this operation name it."""
+        gate = f"gate {self.name} on qubits {list(self.qubits)}"
+        return f"{self.source}: {gate}" if self.source else gate
+
     def with_qubits(self, qubits: Sequence[int]) -> Operation:
-        return Operation(self.name, tuple(qubits), self.params, self.matrix, self.label)
+        return Operation(self.name, tuple(qubits), self.params, self.matrix, self.label, self.source)
 
     def __repr__(self) -> str:
         args = ", ".join(repr(p) for p in self.params)
@@ -81,11 +90,13 @@ class Circuit:
 
     # --- building -------------------------------------------------------------------------------
     def append(self, name: str, qubits: Sequence[int], params: Sequence[Any] = (),
-               matrix: Any = None, label: str | None = None) -> Circuit:
-        """Append one operation after validating its name, qubits and parameters."""
+               matrix: Any = None, label: str | None = None, source: str | None = None) -> Circuit:
+        """Append one operation after validating its name, qubits and parameters; ``source`` (``file:line``)
+        says where it was read from, and errors about it name that place."""
         name = name.lower()
-        qubits = self._check_qubits(name, qubits)
-        where = f"gate {name} on qubits {list(qubits)} (operation {len(self.ops)})"
+        qubits = self._check_qubits(name, qubits, source)
+        where = f"{source}: gate {name} on qubits {list(qubits)}" if source else \
+            f"gate {name} on qubits {list(qubits)} (operation {len(self.ops)})"
         if name == "unitary":
             matrix = self._check_matrix(matrix, len(qubits), where)
             params = ()
@@ -94,7 +105,8 @@ class Circuit:
         else:
             spec = GATES.get(name)
             if spec is None:
-                raise CircuitError(f"unknown gate {name!r}; known gates: {', '.join(sorted(GATES))}")
+                raise CircuitError(f"{source + ': ' if source else ''}unknown gate {name!r}; known gates: "
+                                   f"{', '.join(sorted(GATES))}")
             if len(qubits) != spec.num_qubits:
                 raise CircuitError(f"{where}: {name} acts on {spec.num_qubits} qubit(s), got {len(qubits)}")
             if len(params) != spec.num_params:
@@ -107,7 +119,7 @@ class Circuit:
                                    "measurement followed by more operations is not supported")
         if name == "measure":
             self._measured.update(qubits)
-        self.ops.append(Operation(name, qubits, tuple(params), matrix, label))
+        self.ops.append(Operation(name, qubits, tuple(params), matrix, label, source))
         return self
 
     def unitary(self, matrix: Any, qubits: Sequence[int] | int, label: str | None = None) -> Circuit:
@@ -133,7 +145,7 @@ class Circuit:
             raise CircuitError(f"compose: {other.num_qubits} qubits need {other.num_qubits} targets, "
                                f"got {len(mapping)}")
         for op in other.ops:
-            self.append(op.name, [mapping[q] for q in op.qubits], op.params, op.matrix, op.label)
+            self.append(op.name, [mapping[q] for q in op.qubits], op.params, op.matrix, op.label, op.source)
         return self
 
     # --- inspection -------------------------------------------------------------------------------
@@ -198,9 +210,10 @@ class Circuit:
             if op.is_symbolic:  # only rebound parameters need checking; the others were checked when added
                 op = Operation(op.name, op.qubits,
                                tuple(p.bind(values) if isinstance(p, ParameterExpression) else p for p in op.params),
-                               op.matrix, op.label)
+                               op.matrix, op.label, op.source)
                 for p in op.params:
-                    check_numeric(p, f"bind: gate {op.name} on qubits {list(op.qubits)}")
+                    check_numeric(p, f"bind: {op.source + ': ' if op.source else ''}gate {op.name} on qubits "
+                                     f"{list(op.qubits)}")
             ops.append(op)
         new.ops = ops
         return new
@@ -240,19 +253,20 @@ class Circuit:
         return to_qasm(self)
 
     # --- validation helpers ----------------------------------------------------------------------
-    def _check_qubits(self, name: str, qubits: Iterable[int]) -> tuple[int, ...]:
+    def _check_qubits(self, name: str, qubits: Iterable[int], source: str | None = None) -> tuple[int, ...]:
+        gate = f"{source}: gate {name}" if source else f"gate {name}"
         out = []
         for q in qubits:
             if not isinstance(q, (int, np.integer)) or isinstance(q, bool):
-                raise CircuitError(f"gate {name}: qubit index must be an integer, got {q!r}")
+                raise CircuitError(f"{gate}: qubit index must be an integer, got {q!r}")
             if not 0 <= q < self.num_qubits:
-                raise CircuitError(f"gate {name}: qubit {q} is out of range for a "
+                raise CircuitError(f"{gate}: qubit {q} is out of range for a "
                                    f"{self.num_qubits}-qubit circuit (valid: 0..{self.num_qubits - 1})")
             out.append(int(q))
         if len(set(out)) != len(out):
-            raise CircuitError(f"gate {name}: repeated qubit in {out}")
+            raise CircuitError(f"{gate}: repeated qubit in {out}")
         if not out and name not in NON_UNITARY:
-            raise CircuitError(f"gate {name}: no qubits given")
+            raise CircuitError(f"{gate}: no qubits given")
         return tuple(out)
 
     @staticmethod

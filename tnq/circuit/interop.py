@@ -23,20 +23,27 @@ _UNSUPPORTED = [
 ]
 
 
+MAX_QASM_BITS = 100_000
+"""Most qubits plus classical bits a QASM file may declare: the parser allocates an object for each one."""
+_REGISTER = re.compile(r"\b([qc])reg\s+([A-Za-z_]\w*)\s*\[\s*(\d+)\s*\]")
+
+
 def _looks_like_path(source: str) -> bool:
     return "\n" not in source and ";" not in source and (source.endswith(".qasm") or os.path.exists(source))
 
 
 def from_qasm(source: str | os.PathLike) -> Circuit:
-    """Read OpenQASM 2 from a string or a file path; errors name the file, line and instruction."""
+    """Read OpenQASM 2 from a string or a file path; errors name the file, line and instruction, and every
+    operation keeps its source line (``Operation.source``) for errors raised later."""
     text, origin = str(source), "<string>"
     if isinstance(source, os.PathLike) or _looks_like_path(text):
         origin = str(source)
-        try:
-            text = Path(source).read_text()
-        except OSError as exc:
-            raise QasmError(f"{origin}: cannot read QASM file ({exc.strerror})") from None
+        text = _read_text(Path(source), origin)
+    if not text.strip():
+        raise QasmError(f"{origin}: empty QASM {'file' if origin != '<string>' else 'text'}: expected "
+                        "'OPENQASM 2.0;' and a qreg")
     _scan_unsupported(text, origin)
+    _check_sizes(text, origin)
     import qiskit.qasm2 as qasm2
 
     try:
@@ -46,16 +53,100 @@ def from_qasm(source: str | os.PathLike) -> Circuit:
         match = re.search(r":(\d+),\d+:", message)
         line = f"\n  line {match.group(1)}: {_line(text, int(match.group(1)))}" if match else ""
         raise QasmError(f"{message}{line}") from None
-    return from_qiskit(qc, origin=origin)
+    if qc.num_qubits == 0:
+        raise QasmError(f"{origin}: declares no qubits: add a register such as 'qreg q[2];'")
+    lines = _instruction_lines(text)
+    if lines is not None and len(lines) != len(qc.data):  # the light scan misread the program: no lines
+        lines = None
+    return from_qiskit(qc, origin=origin, lines=lines)
+
+
+def _read_text(path: Path, origin: str) -> str:
+    """The file's text as UTF-8 (a byte-order mark is dropped); errors name the file, line and byte."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise QasmError(f"{origin}: cannot read QASM file ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a path with a NUL byte
+        raise QasmError(f"{origin!r}: not a usable file name ({exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise QasmError(f"{origin}:{line}:{column}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                        f"{exc.start}); OpenQASM files are UTF-8") from None
+
+
+def _check_sizes(text: str, origin: str) -> None:
+    """Refuse registers too large to read before the parser allocates them."""
+    total = 0
+    for match in _REGISTER.finditer(text):
+        total += int(match.group(3))
+        if total > MAX_QASM_BITS:
+            line = text.count("\n", 0, match.start()) + 1
+            raise QasmError(f"{origin}:{line}: registers declare over {MAX_QASM_BITS} bits; tnq reads at most "
+                            f"{MAX_QASM_BITS}: {match.group(0)}")
+
+
+def _instruction_lines(text: str) -> list[int] | None:
+    """The line of each instruction qiskit's parser makes from ``text`` (a gate on whole registers makes one per
+    qubit), by a light scan of the top-level statements of a program that parsed; None where the scan cannot
+    tell (an include other than qelib1.inc may hold statements)."""
+    code = _COMMENT.sub("", text)
+    sizes: dict[str, int] = {}
+    lines: list[int] = []
+    depth, line, pos = 0, 1, 0
+    for match in _STATEMENT.finditer(code):
+        body, end = match.group(1), match.group(2)
+        line += code.count("\n", pos, match.start(1))  # lines numbered as the parser numbers them
+        pos = match.start(1)
+        if end != ";":
+            depth += 1 if end == "{" else -1  # a gate declaration's header and body make no instruction
+        elif depth == 0 and body:
+            count = _statement_count(body, sizes)
+            if count is None:
+                return None
+            lines += [line] * count
+    return lines
+
+
+_COMMENT = re.compile(r"//[^\n]*")
+_STATEMENT = re.compile(r"\s*([^;{}]*)([;{}])")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
+
+def _statement_count(statement: str, sizes: dict[str, int]) -> int | None:
+    """How many instructions one top-level statement makes (None: an include the scan cannot follow)."""
+    keyword = _NAME.match(statement)
+    name = keyword.group(0) if keyword else ""
+    if name in ("OPENQASM", "creg"):
+        return 0
+    if name == "include":
+        return 0 if "qelib1.inc" in statement else None
+    if name == "qreg":
+        match = _REGISTER.search(statement)
+        if match:
+            sizes[match.group(2)] = int(match.group(3))
+        return 0
+    if name == "barrier":
+        return 1
+    # the arguments follow the parameters, if any (they hold no parentheses themselves)
+    args = statement[statement.rfind(")") + 1:] if ")" in statement else statement[len(name):]
+    if name == "measure":
+        args = args.split("->", 1)[0]
+    if args.count("[") == args.count(",") + 1:  # every argument is one qubit
+        return 1
+    return max(1 if "[" in arg else sizes.get(arg.strip(), 1) for arg in args.split(","))
 
 
 def _line(text: str, number: int) -> str:
-    lines = text.splitlines()
+    lines = text.split("\n")
     return lines[number - 1].strip() if 0 < number <= len(lines) else ""
 
 
 def _scan_unsupported(text: str, origin: str) -> None:
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
         code = raw.split("//", 1)[0]
         for statement in code.split(";"):
             for pattern, what in _UNSUPPORTED:
@@ -83,10 +174,11 @@ def _param_from_qiskit(value: Any, where: str) -> Any:
     return ParameterExpression(terms, const)
 
 
-def from_qiskit(qc: Any, origin: str = "qiskit circuit") -> Circuit:
-    """Convert a qiskit ``QuantumCircuit``; custom gates are expanded through their definitions."""
+def from_qiskit(qc: Any, origin: str = "qiskit circuit", lines: list[int] | None = None) -> Circuit:
+    """Convert a qiskit ``QuantumCircuit``; custom gates are expanded through their definitions. ``lines``: the
+    source line of each instruction (from QASM), kept as ``origin:line`` in each operation's ``source``."""
     circuit = Circuit(qc.num_qubits, name=qc.name)
-    phase = _append_qiskit(circuit, qc, list(range(qc.num_qubits)), origin)
+    phase = _append_qiskit(circuit, qc, list(range(qc.num_qubits)), origin, lines)
     if abs(cmath.exp(1j * phase) - 1) > 1e-14:
         # A Circuit has no global-phase field: keep qiskit's (circuit, GlobalPhaseGate and expanded
         # definitions, e.g. ecr's) as a phase gate in front, so amplitudes match qiskit's exactly.
@@ -103,34 +195,38 @@ def _numeric_phase(value: Any) -> float:
         return 0.0
 
 
-def _append_qiskit(circuit: Circuit, qc: Any, mapping: list[int], origin: str) -> float:
-    """Append ``qc``'s instructions; returns the global phase they carry (not representable in a Circuit)."""
+def _append_qiskit(circuit: Circuit, qc: Any, mapping: list[int], origin: str, lines: list[int] | None = None,
+                   source: str | None = None) -> float:
+    """Append ``qc``'s instructions; returns the global phase they carry (not representable in a Circuit).
+    ``lines`` gives each instruction's source line; ``source`` is that of the gate a definition expands."""
     from qiskit.quantum_info import Operator
 
     phase = _numeric_phase(qc.global_phase)
     for index, instruction in enumerate(qc.data):
         op = instruction.operation
         qubits = [mapping[qc.find_bit(q).index] for q in instruction.qubits]
-        where = f"{origin}: instruction {index} ({op.name} on qubits {qubits})"
+        here = f"{origin}:{lines[index]}" if lines is not None else source
+        where = f"{here}: {op.name} on qubits {qubits}" if here is not None else \
+            f"{origin}: instruction {index} ({op.name} on qubits {qubits})"
         if getattr(op, "condition", None) is not None or op.name in ("if_else", "while_loop", "for_loop",
                                                                       "switch_case", "reset", "initialize"):
             raise QasmError(f"{where}: {op.name} is not supported by tnq's pure-state simulators")
         if op.name in ("barrier", "measure"):
-            circuit.append(op.name, qubits)
+            circuit.append(op.name, qubits, source=here)
         elif op.name == "global_phase":
             phase += _numeric_phase(op.params[0])
         elif op.name == "delay":
             continue
         elif op.name in GATES:
-            circuit.append(op.name, qubits, [_param_from_qiskit(p, where) for p in op.params])
+            circuit.append(op.name, qubits, [_param_from_qiskit(p, where) for p in op.params], source=here)
         elif op.definition is not None and op.name != "unitary":
-            phase += _append_qiskit(circuit, op.definition, qubits, origin)
+            phase += _append_qiskit(circuit, op.definition, qubits, origin, source=here)
         else:
             try:
                 matrix = Operator(op).data
             except Exception as exc:  # qiskit raises several types for non-unitary instructions
                 raise QasmError(f"{where}: cannot convert to a unitary ({exc})") from None
-            circuit.unitary(reverse_qubit_order(matrix), qubits, label=op.name)
+            circuit.append("unitary", qubits, matrix=reverse_qubit_order(matrix), label=op.name, source=here)
     return phase
 
 

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import TnqError
 from ..simulate import METHODS
+from . import options
 
 DEFAULT_TOUR_OUT = "tnq-tour-output"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tnq`` parser with its subcommands; each subparser sets ``func``."""
-    parser = argparse.ArgumentParser(
+    parser = options.OneLineParser(
         prog="tnq", description="Tensor-network quantum circuit simulation and its applications.")
     parser.add_argument("--version", action="version", version=f"tnq {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -31,14 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("file", metavar="FILE.qasm", help="OpenQASM 2 file (qelib1.inc gates)")
     sim.add_argument("--method", choices=METHODS, default="auto",
                      help="backend; auto picks one by circuit size and says why (default: auto)")
-    sim.add_argument("--max-bond", type=int, default=None, metavar="N",
+    sim.add_argument("--max-bond", type=options.positive, default=None, metavar="N",
                      help="largest MPS bond dimension kept (default: no limit)")
-    sim.add_argument("--cutoff", type=float, default=1e-16, metavar="X",
-                     help="largest relative weight discarded per MPS truncation (default: 1e-16)")
-    sim.add_argument("--shots", type=int, default=None, metavar="N",
+    sim.add_argument("--cutoff", type=options.real(0.0, below=1.0), default=1e-16, metavar="X",
+                     help="largest relative weight discarded per MPS truncation, in [0, 1) (default: 1e-16)")
+    sim.add_argument("--shots", type=options.count, default=None, metavar="N",
                      help="samples to draw from the measured qubits (all qubits if none is measured); "
                           "default: 1024 when the circuit measures, else 0")
-    sim.add_argument("--seed", type=int, default=None, metavar="S", help="sampling seed (default: random)")
+    sim.add_argument("--seed", type=options.seed, default=None, metavar="S",
+                     help="sampling seed, in [0, 2**32) (default: random)")
     sim.add_argument("--expect", action="append", default=[], metavar="OBS",
                      help="expectation value of a Pauli string ('Z0 Z1') or Hamiltonian ('0.5*Z0 Z1 + X2'); "
                           "repeatable")
@@ -72,13 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .simulate_cmd import format_text, run_simulate
+    from .simulate_cmd import format_text, run_simulate, strict_json
 
     result = run_simulate(args)
     if args.json:
-        import json
-
-        print(json.dumps(result, indent=2))
+        print(strict_json(result))
     else:
         print(format_text(result))
     return 0

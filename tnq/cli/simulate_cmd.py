@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..circuit import Circuit
-from ..errors import SimulationError, TnqError
+from ..errors import SimulationError, TnqError, UsageError
+from ..io import check_plot
 from ..observables import Hamiltonian, as_hamiltonian
 from ..simulate import choose_method, expectation, simulate
 from ..state import State, as_bits
@@ -38,6 +41,7 @@ def _for_option(option: str, value: str, check: Callable[[], T]) -> T:
 def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
     """Simulate ``args.file`` as the options ask; every option is validated before any heavy work."""
     start = time.perf_counter()
+    check_plot(args.plot_bonds, "--plot-bonds", inputs=[args.file])
     circuit = Circuit.from_qasm(Path(args.file))
     timings = {"load": time.perf_counter() - start}
     n = circuit.num_qubits
@@ -47,8 +51,6 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
     check_truncation(args.max_bond, args.cutoff)  # also when the chosen backend would ignore them
     measured = circuit.measured_qubits
     shots = args.shots if args.shots is not None else (DEFAULT_SHOTS if measured else 0)
-    if shots < 0:
-        raise SimulationError(f"--shots must be a non-negative integer, got {shots}")
     backend, reason = choose_method(n, args.method, max_bond=args.max_bond)
     if args.plot_bonds and backend != "mps":
         raise SimulationError(f"--plot-bonds needs the MPS backend, but method {args.method!r} runs {backend} "
@@ -78,6 +80,8 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
             result["sampling"] = {"shots": shots, "seed": args.seed, "qubits": qubits,
                                   "counts": state.counts(shots, seed=args.seed, qubits=qubits)}
             timings["sampling"] = time.perf_counter() - tick
+        if getattr(state, "reports", None):  # contraction backend: what its queries cost
+            result["simulation"]["contractions"] = _contractions(state)
         if args.plot_bonds:
             state.plot_bonds(args.plot_bonds)
             result["plot_bonds"] = str(args.plot_bonds)
@@ -132,8 +136,40 @@ def _lightcone_expectation(circuit: Circuit, text: str, h: Hamiltonian, args: ar
                    gates_in_circuit=int(info["gates_in_circuit"]))
     if info["method"] == "mps":
         run["largest_bond"] = int(info["largest_bond"])
+    if getattr(state, "reports", None):
+        run["contractions"] = _contractions(state)
     entry["run"] = run
     return entry
+
+
+def _contractions(state: Any) -> dict[str, Any]:
+    """What a contraction state's queries cost: how many contractions, the most slices one took, flops, seconds."""
+    reports = state.reports
+    return {"count": len(reports), "max_slices": max(r.slices for r in reports),
+            "flops": float(sum(r.flops for r in reports)), "peak_bytes": max(r.peak_bytes for r in reports),
+            "search_seconds": sum(r.search_seconds for r in reports),
+            "contract_seconds": sum(r.contract_seconds for r in reports)}
+
+
+def strict_json(result: dict[str, Any]) -> str:
+    """``result`` as strict JSON; a value JSON cannot hold (inf, nan) is an error naming where it is."""
+    where = _non_finite(result)
+    if where is not None:
+        raise UsageError(f"--json: the result {where} is not finite, which JSON cannot represent; run without "
+                         "--json to see it")
+    return json.dumps(result, indent=2, allow_nan=False)
+
+
+def _non_finite(value: Any, path: str = "") -> str | None:
+    """The path (``expectations[0].value``) of the first inf or nan in a JSON-ready value, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} = {value}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}".lstrip(".") if isinstance(key, str) else f"{path}[{key}]")
+        if found is not None:
+            return found
+    return None
 
 
 def _amplitude_entry(bits: str, amplitude: complex) -> dict[str, Any]:
@@ -179,6 +215,8 @@ def _run_note(run: dict[str, Any], num_qubits: int) -> str:
     parts.append(f"{run['method']} ({run['reason']})")
     if run["method"] == "mps":
         parts.append(f"largest bond {run['largest_bond']}, fidelity ~ {run['fidelity_estimate']:.6g}")
+    if "contractions" in run:
+        parts.append(_contractions_note(run["contractions"]))
     parts.append(fmt.seconds(run["seconds"]))
     return "; ".join(parts)
 
@@ -187,12 +225,19 @@ def _state_line(sim: dict[str, Any]) -> str:
     if sim["method"] == "dense":
         return f"exact statevector, {fmt.seconds(sim['seconds'])}"
     if sim["method"] != "mps":
-        return f"{sim['method']}, {fmt.seconds(sim['seconds'])}"
+        note = f", {_contractions_note(sim['contractions'])}" if "contractions" in sim else ""
+        return f"{sim['method']}, {fmt.seconds(sim['seconds'])}{note}"
     limit = f"max_bond {sim['max_bond']}" if sim["max_bond"] else "no bond limit"
     return (f"MPS ({limit}, cutoff {sim['cutoff']:g}): largest bond {sim['largest_bond']}, "
             f"fidelity estimate {sim['fidelity_estimate']:.6g} after {sim['truncations']} truncations; "
             f"{sim['swaps_relabelled']} SWAP gates relabelled, {sim['routing_swaps']} routing swaps, "
             f"{sim['fused_swaps']} swaps fused into gates; {fmt.seconds(sim['seconds'])}")
+
+
+def _contractions_note(c: dict[str, Any]) -> str:
+    slices = f", up to {c['max_slices']} slices" if c["max_slices"] > 1 else ""
+    return (f"{c['count']} contraction(s) of 10^{math.log10(max(c['flops'], 1)):.1f} flops{slices}, "
+            f"search {fmt.seconds(c['search_seconds'])}, contraction {fmt.seconds(c['contract_seconds'])}")
 
 
 def _counts_lines(sampling: dict[str, Any]) -> list[str]:

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ..progress import progress_bar
 from .network import Network
-from .paths import TreeInfo
+from .paths import ASSUMED_FLOPS_PER_SECOND, TreeInfo
 from .simplify import apply_plan
 
 REAL_FLOPS_PER_COMPLEX_MAC = 8
@@ -58,8 +59,15 @@ def _contract_slice(tree: Any, arrays: list[Any], i: int) -> Any:
     return tree.contract_slice(arrays, i)
 
 
-def contract(net: Network, info: TreeInfo, client: Any = None) -> tuple[Any, ContractionReport]:
-    """Contract ``net`` with the tree in ``info``; slices go to a ``dask.distributed.Client`` if given.
+def estimated_seconds(flops: float) -> float:
+    """A conservative contraction time for ``flops`` multiply-adds (ASSUMED_FLOPS_PER_SECOND real FLOP/s)."""
+    return REAL_FLOPS_PER_COMPLEX_MAC * flops / ASSUMED_FLOPS_PER_SECOND
+
+
+def contract(net: Network, info: TreeInfo, client: Any = None,
+             progress: bool | None = None) -> tuple[Any, ContractionReport]:
+    """Contract ``net`` with the tree in ``info``; slices go to a ``dask.distributed.Client`` if given, else
+    run one by one under a progress bar (``progress``: None shows it once the slices take over two seconds).
     With ``info.program`` (TreeCache.get_program) ``net`` is the unsimplified network and the compiled
     program runs on it; with only ``info.plan`` it is simplified first; otherwise ``net`` is taken as
     the network the tree was found for."""
@@ -75,6 +83,9 @@ def contract(net: Network, info: TreeInfo, client: Any = None) -> tuple[Any, Con
         shared = client.scatter(arrays, broadcast=True)
         futures = client.map(_contract_slice, [tree] * tree.nslices, [shared] * tree.nslices, range(tree.nslices))
         value = tree.gather_slices(client.gather(futures))
+    elif tree.nslices > 1:
+        slices = (tree.contract_slice(arrays, i) for i in range(tree.nslices))
+        value = tree.gather_slices(progress_bar(slices, progress, "tnq contract", unit="slice", total=tree.nslices))
     else:
         value = tree.contract(arrays)
     return value, _report(net, info, time.perf_counter() - start)

@@ -481,7 +481,8 @@ def _basis_plan(layout: _Layout, has_final: tuple[bool, ...], num_wires: int,
     zeros = layout.zero_inputs - set(fixed_by_bit)
     entries, inputs, variable = [], [], []
     for source, inds in enumerate(tensors):
-        if len(inds) == 1 and inds[0] in zeros:
+        # the |0> input itself is dropped; a diagonal gate run on a still-|0> index is kept, sliced to its phase
+        if source < len(layout.tensors) and layout.tensors[source][1] == "zero" and inds[0] in zeros:
             continue
         slicer = tuple(0 if i in zeros else slice(None) for i in inds) if any(i in zeros for i in inds) else None
         inds = tuple(i for i in inds if i not in zeros)

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backends.memory import default_budget, format_bytes
+from ..backends.memory import budget_bytes, format_bytes
 from ..errors import SimulationError
 from ..io import atomic_write_text
 from .network import Network
@@ -139,7 +139,7 @@ class TreeCache:
     def get_tree(self, net: Network, optimize: str | Any = "auto", search_time: float = 10.0,
                  memory_budget: int | None = None) -> TreeInfo:
         """The cached tree for this network's structure, searching (and slicing) on a miss."""
-        budget = default_budget() if memory_budget is None else memory_budget
+        budget = budget_bytes(memory_budget)
         key = (net.structure_key(), optimize if isinstance(optimize, str) else id(optimize), search_time)
         entry = self._trees.get(key)
         start = time.perf_counter()
