@@ -297,3 +297,38 @@ def test_large_alphabet_paths_agree():
             training.SMALL_PAIRS = saved
         probs.append(model.prob(X))
     assert np.allclose(probs[0], probs[1], rtol=1e-8)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("seed", -3), ("seed", 2**32), ("seed", 1.5), ("seed", True), ("max_bond", 0), ("cutoff", float("nan")),
+    ("cutoff", 1.0), ("value_cutoff", -0.1), ("learning_rate", float("inf")), ("learning_rate", 0.0),
+    ("learning_rate", np.float32(1.5)), ("n_steps", 0), ("n_sweeps", 2.0), ("n_batches", -1), ("init_bond", 0),
+    ("patience", -1), ("patience", True), ("embedding_lr", float("nan")), ("embedding_lr", "0.1"),
+    ("embedding_lr", 0), ("embedding_steps", -1), ("d", 1), ("n_sites", np.int64(1)),
+])
+def test_estimator_refuses_what_the_cli_refuses(option, value):
+    """The same bounds as the command-line options, with a BornError naming the parameter (checked at
+    construction, where this estimator validates)."""
+    params = {"n_sites": 4, option: value}
+    with pytest.raises(BornError, match=option.split()[0]):
+        MPSBornMachine(**params)
+
+
+def test_fit_and_sample_arguments_are_checked(tmp_path, small):
+    model, X = small
+    with pytest.raises(BornError, match="n_sweeps"):
+        MPSBornMachine(6, progress=False).fit(X, n_sweeps=0)
+    with pytest.raises(TnqError, match="checkpoint .* is a file, not a folder"):
+        (tmp_path / "file").write_text("")
+        MPSBornMachine(6, progress=False).fit(X, checkpoint=tmp_path / "file" / "c.safetensors")
+    with pytest.raises(BornError, match="seed"):
+        model.sample(3, seed=-3)
+    with pytest.raises(BornError, match="over the memory budget"):
+        model.sample(10**15)
+    assert model.sample(3, seed=np.random.default_rng(2)).shape == (3, 6)
+    assert model.sample(3, seed=np.uint32(7)).shape == (3, 6)
+    ckpt = tmp_path / "ckpt.safetensors"
+    MPSBornMachine(4, n_sweeps=1, progress=False).fit(X[:, :4], checkpoint=ckpt)
+    with pytest.raises(BornError, match="ckpt.safetensors: checkpoint has n_sites=4, d=2, embedding_dim=None; "
+                                        "this model has n_sites=6"):
+        MPSBornMachine(6, progress=False).fit(X, checkpoint=ckpt, resume=True)

@@ -6,7 +6,17 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.memory import check_budget
+from ..errors import SimulationError
 from .errors import BornError
+
+
+def check_memory(needed: int, what: str, hint: str = "") -> None:
+    """BornError naming ``what`` when ``needed`` bytes exceed the memory budget (80% of the memory free now)."""
+    try:
+        check_budget(needed, None, what, hint)
+    except SimulationError as exc:
+        raise BornError(str(exc)) from None
 
 
 def check_data(X: Any, n_sites: int | None = None, d: int = 2, name: str = "X") -> np.ndarray:

@@ -8,6 +8,7 @@ from itertools import product
 
 import numpy as np
 
+from .data import check_memory
 from .errors import BornError
 
 
@@ -15,6 +16,8 @@ def bars_and_stripes(rows: int = 4, cols: int = 4) -> np.ndarray:
     """All distinct bars-and-stripes images (row-major, 2^rows + 2^cols - 2 of them; 30 for 4x4)."""
     if rows < 1 or cols < 1:
         raise BornError(f"bars_and_stripes: rows and cols must be >= 1, got {rows}x{cols}")
+    # every image is built as a tuple of numpy scalars (~40 bytes a pixel) before the final array
+    check_memory(48 * (2**rows + 2**cols) * rows * cols, f"bars_and_stripes({rows}, {cols})")
     images = set()
     for pattern in product((0, 1), repeat=rows):  # horizontal stripes: each row constant
         images.add(tuple(np.repeat(pattern, cols)))
@@ -90,6 +93,7 @@ def random_strings(n_samples: int, length: int, d: int = 2, n_distinct: int | No
                    seed: int = 0) -> np.ndarray:
     """``n_samples`` strings drawn uniformly from ``n_distinct`` random strings over [0, d)
     (all of them distinct patterns when n_distinct is None)."""
+    check_memory(24 * n_samples * length, f"random_strings: {n_samples} strings of length {length}")
     rng = np.random.default_rng(seed)
     if n_distinct is None:
         return rng.integers(0, d, size=(n_samples, length)).astype(np.intp)

@@ -10,15 +10,36 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import SEED, Number, check_numbers
 from ..errors import SimulationError
+from ..io import check_output
 from ..progress import progress_bar
 from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
 from .conditional import check_given, log_marginal, sample_conditional
-from .data import check_data
+from .data import check_data, check_memory
 from .errors import BornError
 from .smoothing import DEFAULT_GRID, smooth_mps
 from .training import SweepTrainer, embed_tensor, fit_embedding, spectral_embedding
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+# The estimator's numeric settings (the tnq born options refuse the same values)
+_NUMBERS: dict[str, Number] = {
+    "n_sites": Number(integer=True, minimum=2), "d (symbols per site)": Number(integer=True, minimum=2),
+    "n_steps": Number(integer=True, minimum=1), "n_sweeps": Number(integer=True, minimum=1),
+    "init_bond": Number(integer=True, minimum=1), "n_batches": Number(integer=True, minimum=1),
+    "patience": Number(integer=True, minimum=0), "embedding_steps": Number(integer=True, minimum=0),
+    "learning_rate": Number(above=0, below=1), "embedding_lr": Number(above=0), "seed": SEED,
+}
+
+
+def _check(**values: Any) -> None:
+    """Refuse (BornError naming it) a setting that breaks its rule in ``_NUMBERS``."""
+    check_numbers(_NUMBERS, BornError, **values)
 
 
 class MPSBornMachine:
@@ -39,29 +60,19 @@ class MPSBornMachine:
                  patience: int = 2, n_batches: int = 1, embedding_dim: int | None = None,
                  embedding_lr: float = 0.1, embedding_steps: int = 10, seed: int | None = 0,
                  progress: bool | None = None) -> None:
-        if isinstance(n_sites, bool) or not isinstance(n_sites, (int, np.integer)) or n_sites < 2:
-            raise BornError(f"n_sites must be an integer >= 2, got {n_sites!r}")
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 2:
-            raise BornError(f"d (symbols per site) must be an integer >= 2, got {d!r}")
+        _check(n_sites=n_sites, **{"d (symbols per site)": d})
         try:
             check_truncation(max_bond, cutoff, value_cutoff)
         except SimulationError as exc:
             raise BornError(str(exc)) from None
-        for name, value in (("n_steps", n_steps), ("n_sweeps", n_sweeps), ("init_bond", init_bond),
-                            ("n_batches", n_batches)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise BornError(f"{name} must be a positive integer, got {value!r}")
-        if not (isinstance(learning_rate, (int, float)) and 0 < learning_rate < 1):
-            raise BornError(f"learning_rate must be in (0, 1), got {learning_rate!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise BornError(f"patience must be a non-negative integer, got {patience!r}")
+        _check(n_steps=n_steps, n_sweeps=n_sweeps, init_bond=init_bond, n_batches=n_batches, patience=patience,
+               embedding_steps=embedding_steps, learning_rate=learning_rate, embedding_lr=embedding_lr, seed=seed)
         self.n_sites, self.d = int(n_sites), int(d)
         self.max_bond, self.cutoff, self.value_cutoff = max_bond, float(cutoff), float(value_cutoff)
         self.learning_rate, self.n_steps, self.n_sweeps = float(learning_rate), int(n_steps), int(n_sweeps)
         self.init_bond, self.patience, self.seed, self.progress = int(init_bond), int(patience), seed, progress
         self.n_batches = int(n_batches)
-        if embedding_dim is not None and (isinstance(embedding_dim, bool) or not 2 <= embedding_dim <= d
-                                          or not isinstance(embedding_dim, (int, np.integer))):
+        if embedding_dim is not None and (not _is_int(embedding_dim) or not 2 <= embedding_dim <= d):
             raise BornError(f"embedding_dim must be an integer in [2, d={d}] or None, got {embedding_dim!r}")
         self.embedding_dim = None if embedding_dim is None else int(embedding_dim)
         self.embedding_lr, self.embedding_steps = float(embedding_lr), int(embedding_steps)
@@ -95,11 +106,15 @@ class MPSBornMachine:
         With ``X_val``, stop after ``patience`` sweeps without validation improvement and keep the best MPS.
         With ``checkpoint``, save after every sweep; ``resume=True`` first loads that file if it exists.
         """
+        if n_sweeps is not None:
+            _check(n_sweeps=n_sweeps)
+        if checkpoint is not None:  # a checkpoint that cannot be written fails now, not after the first sweep
+            check_output(checkpoint, option="checkpoint", suffixes=("safetensors",))
         X = check_data(X, self.n_sites, self.d, "X")
         X_val = None if X_val is None else check_data(X_val, self.n_sites, self.d, "X_val")
         total = self.n_sweeps if n_sweeps is None else n_sweeps
         if checkpoint is not None and resume and Path(checkpoint).exists():
-            self._restore(MPSBornMachine.load(checkpoint))
+            self._restore(MPSBornMachine.load(checkpoint), checkpoint)
         if self.mps_ is None:
             self.mps_ = self._init_mps()
         unique, counts = np.unique(X, axis=0, return_counts=True)
@@ -120,29 +135,33 @@ class MPSBornMachine:
         stale = 0
         done = len(self.history_)
         bar = progress_bar(range(done, total), self.progress, "tnq born", unit="sweep", total=max(total - done, 0))
-        for sweep in bar:
-            trainer.sweep()
-            if self.embedding_ is not None:  # descend on the measurement vectors, then rebuild the environments
-                self.embedding_, self.embedding_step_ = fit_embedding(
-                    self.mps_, self.embedding_, unique, weights, self.embedding_steps,
-                    self.embedding_step_ or self.embedding_lr)
-                trainer = make_trainer()
-            record = {"sweep": sweep + 1, "train_nll": self.nll(X), "max_bond": self.mps_.max_bond}
-            if X_val is not None:
-                record["val_nll"] = self.nll(X_val)
-            self.history_.append(record)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix({k: round(v, 4) for k, v in record.items() if k.endswith("nll")})
-            metric = record.get("val_nll", record["train_nll"])
-            if metric < best[0] - 1e-9:
-                best, stale = (metric, self._snapshot() if X_val is not None else None), 0
-                self.best_sweep_ = sweep + 1
-            else:
-                stale += 1
-            if checkpoint is not None:
-                self.save(checkpoint)
-            if X_val is not None and stale > self.patience:
-                break
+        try:
+            for sweep in bar:
+                trainer.sweep()
+                if self.embedding_ is not None:  # descend on the measurement vectors, then rebuild the environments
+                    self.embedding_, self.embedding_step_ = fit_embedding(
+                        self.mps_, self.embedding_, unique, weights, self.embedding_steps,
+                        self.embedding_step_ or self.embedding_lr)
+                    trainer = make_trainer()
+                record = {"sweep": sweep + 1, "train_nll": self.nll(X), "max_bond": self.mps_.max_bond}
+                if X_val is not None:
+                    record["val_nll"] = self.nll(X_val)
+                self.history_.append(record)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix({k: round(v, 4) for k, v in record.items() if k.endswith("nll")}, refresh=False)
+                metric = record.get("val_nll", record["train_nll"])
+                if metric < best[0] - 1e-9:
+                    best, stale = (metric, self._snapshot() if X_val is not None else None), 0
+                    self.best_sweep_ = sweep + 1
+                else:
+                    stale += 1
+                if checkpoint is not None:
+                    self.save(checkpoint)
+                if X_val is not None and stale > self.patience:
+                    break
+        finally:  # clear the bar also on Ctrl-C or an error, so their message starts a clean line
+            if hasattr(bar, "close"):
+                bar.close()
         if X_val is not None and best[1] is not None and self.best_sweep_ != len(self.history_):
             self.mps_, self.embedding_ = best[1]
         return self
@@ -154,10 +173,12 @@ class MPSBornMachine:
         last = self.history_[-1]
         return last.get("val_nll", last["train_nll"])
 
-    def _restore(self, other: MPSBornMachine) -> None:
-        if other.n_sites != self.n_sites or other.d != self.d:
-            raise BornError(f"checkpoint has n_sites={other.n_sites}, d={other.d}; this model has "
-                            f"n_sites={self.n_sites}, d={self.d}")
+    def _restore(self, other: MPSBornMachine, path: str | os.PathLike) -> None:
+        def shape(model: MPSBornMachine) -> str:
+            return f"n_sites={model.n_sites}, d={model.d}, embedding_dim={model.embedding_dim}"
+
+        if shape(other) != shape(self):
+            raise BornError(f"{path}: checkpoint has {shape(other)}; this model has {shape(self)}")
         self.mps_, self.history_, self.best_sweep_ = other.mps_, other.history_, other.best_sweep_
         self.embedding_ = other.embedding_
 
@@ -219,8 +240,13 @@ class MPSBornMachine:
         """``n`` exact samples (shape (n, n_sites), uint8 for d <= 256); with ``given={site: value}`` the
         other sites are drawn from the conditional distribution (inpainting)."""
         mps = self._fitted()
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        if not _is_int(n) or n < 0:
             raise BornError(f"sample: n must be a non-negative integer, got {n!r}")
+        if not isinstance(seed, np.random.Generator):
+            SEED.check("sample: seed", seed, BornError)
+        # MPS.sample holds, per shot, a uniform and a symbol per site and complex amplitudes of (d + 3) x bond
+        needed = int(n) * (9 * self.n_sites + 16 * (max(t.shape[1] for t in mps.tensors) + 3) * mps.max_bond)
+        check_memory(needed, f"sample: n={n} samples of {self.n_sites} sites", "draw fewer at a time")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         if given:
             return sample_conditional(mps, int(n), check_given(given, self.n_sites, self.d), rng)

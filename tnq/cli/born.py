@@ -9,13 +9,22 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import TnqError
+from ..errors import TnqError, UsageError
+from ..io import check_output, check_plot
+from . import options
+
+PLOT_SAMPLES = 100
+"""``sample --plot`` draws at most this many samples (one small image each)."""
 
 
 def _given(text: str) -> dict[int, int]:
@@ -34,8 +43,32 @@ def _shape(text: str) -> tuple[int, int]:
     try:
         rows, cols = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--shape expects ROWSxCOLS like 4x4, got {text!r}") from None
+        rows = cols = 0
+    if rows < 1 or cols < 1:
+        raise argparse.ArgumentTypeError(f"--shape expects ROWSxCOLS of positive integers like 4x4, got {text!r}")
     return rows, cols
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is when it arrives, so it unwinds exactly like Ctrl-C."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While active (in the main thread), SIGTERM raises ``Terminated``: half-written files are removed and the
+    last checkpoint stays whole, as with Ctrl-C. The previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(_signum: int, _frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,59 +85,83 @@ def add_subcommands(born: argparse.ArgumentParser) -> None:
 
     train = sub.add_parser("train", help="train a Born machine on a dataset")
     train.add_argument("--data", required=True, help="basN, basRxC, digits, mnist, mnistN or random:LENGTH:COUNT")
-    train.add_argument("--max-bond", type=int, default=16)
-    train.add_argument("--cutoff", type=float, default=1e-7, help="largest relative discarded weight per split")
-    train.add_argument("--lr", type=float, default=0.1, help="learning rate (step on the merged tensor)")
-    train.add_argument("--steps", type=int, default=10, help="gradient steps per bond visit")
-    train.add_argument("--sweeps", type=int, default=4)
-    train.add_argument("--batches", type=int, default=1, help="minibatches per bond visit (1 = full batch)")
-    train.add_argument("--patience", type=int, default=2,
+    train.add_argument("--max-bond", type=options.positive, default=16)
+    train.add_argument("--cutoff", type=options.real(0.0, below=1.0), default=1e-7,
+                       help="largest relative discarded weight per split, in [0, 1)")
+    train.add_argument("--lr", type=options.real(above=0.0, below=1.0), default=0.1,
+                       help="learning rate (step on the merged tensor), in (0, 1)")
+    train.add_argument("--steps", type=options.positive, default=10, help="gradient steps per bond visit")
+    train.add_argument("--sweeps", type=options.positive, default=4)
+    train.add_argument("--batches", type=options.positive, default=1,
+                       help="minibatches per bond visit (1 = full batch)")
+    train.add_argument("--patience", type=options.count, default=2,
                        help="early-stopping patience on 10%% of the training data (datasets with a test split)")
     train.add_argument("--order", choices=("row", "hilbert"), default="row",
                        help="pixel order along the chain for square power-of-two images")
     train.add_argument("--smooth", action="store_true",
                        help="after training, pick an amplitude-smoothing strength on the held-out data")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=options.seed, default=0)
     train.add_argument("--out", help="save the trained model here (.safetensors)")
-    train.add_argument("--checkpoint", help="save after every sweep here; with --resume continue from it")
+    train.add_argument("--checkpoint", help="save after every sweep here (.safetensors); with --resume continue "
+                                             "from it (an interrupted run keeps its last finished sweep there)")
     train.add_argument("--resume", action="store_true")
     train.add_argument("--plot", help="write the NLL curve here (png/pdf)")
 
     sample = sub.add_parser("sample", help="draw exact samples from a saved model")
     sample.add_argument("model")
-    sample.add_argument("-n", "--shots", type=int, default=10)
+    sample.add_argument("-n", "--shots", type=options.count, default=10)
     sample.add_argument("--given", type=_given, default={}, help="condition, e.g. 0=1,3=0 (inpainting)")
-    sample.add_argument("--seed", type=int, default=None)
+    sample.add_argument("--seed", type=options.seed, default=None)
     sample.add_argument("--shape", type=_shape, help="print / plot samples as ROWSxCOLS images")
-    sample.add_argument("--plot", help="write a grid of the samples here (needs --shape)")
+    sample.add_argument("--plot", help=f"write a grid of the first {PLOT_SAMPLES} samples here (needs --shape)")
 
     evaluate = sub.add_parser("eval", help="NLL of a dataset under a saved model")
     evaluate.add_argument("model")
     evaluate.add_argument("--data", required=True)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=options.seed, default=0, help="seed of the train/test split")
 
     compile_ = sub.add_parser("compile", help="turn a saved binary model into a circuit (mps_to_circuit)")
     compile_.add_argument("model")
-    compile_.add_argument("--layers", type=int, default=4)
+    compile_.add_argument("--layers", type=options.positive, default=4)
     compile_.add_argument("--no-optimise", action="store_true", help="analytic layers only")
-    compile_.add_argument("--iterations", type=int, default=200, help="gate-optimisation sweeps")
+    compile_.add_argument("--iterations", type=options.count, default=200, help="gate-optimisation sweeps")
+    compile_.add_argument("--restarts", type=options.count, default=3,
+                          help="extra optimisation runs from fixed-seed perturbed gates, best kept (each costs about "
+                               "as much as the first; 0 = one run; default: 3)")
     compile_.add_argument("--qasm", help="write the circuit as OpenQASM 2 here")
     compile_.add_argument("--plot", help="write fidelity per layer here")
     born.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed ``tnq born ...`` command; TnqErrors become one line on stderr and exit code 2."""
+    """Dispatch a parsed ``tnq born ...`` command; TnqErrors become one line on stderr and exit code 2, Ctrl-C and
+    SIGTERM one line and exit code 130 / 143."""
     try:
-        return {"train": _train, "sample": _sample, "eval": _eval, "compile": _compile}[args.born_command](args)
+        with sigterm_as_interrupt():
+            return {"train": _train, "sample": _sample, "eval": _eval, "compile": _compile}[args.born_command](args)
     except TnqError as exc:
         print(f"tnq born: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        kind = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"tnq born: {kind}{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
 
 
 def _train(args: argparse.Namespace) -> int:
     from ..born import BornError, MPSBornMachine, hilbert_order, is_bars_and_stripes, load_dataset
 
+    if args.checkpoint:
+        check_output(args.checkpoint, option="--checkpoint", suffixes=("safetensors",))
+        if not args.resume and Path(args.checkpoint).exists():
+            raise UsageError(f"--checkpoint {args.checkpoint!r} exists: add --resume to continue from it, or delete "
+                            f"it to start over")
+    elif args.resume:
+        raise UsageError("--resume needs --checkpoint FILE to continue from")
+    if args.out:  # the checkpoint holds the last sweep, --out the kept one: two files
+        check_output(args.out, option="--out", suffixes=("safetensors",),
+                     inputs=[args.checkpoint] if args.checkpoint else [])
+    check_plot(args.plot)
     train, test, info = load_dataset(args.data, seed=args.seed)
     if args.order == "hilbert":
         side = info.get("shape", [0, 1])
@@ -119,7 +176,16 @@ def _train(args: argparse.Namespace) -> int:
     model = MPSBornMachine(train.shape[1], max_bond=args.max_bond, cutoff=args.cutoff, learning_rate=args.lr,
                            n_steps=args.steps, n_sweeps=args.sweeps, patience=args.patience,
                            n_batches=args.batches, seed=args.seed, progress=None)
-    model.fit(train, X_val=val, checkpoint=args.checkpoint, resume=args.resume)
+    try:
+        model.fit(train, X_val=val, checkpoint=args.checkpoint, resume=args.resume)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what was kept
+        if not args.checkpoint:
+            note = "nothing saved (--checkpoint FILE keeps every finished sweep)"
+        elif Path(args.checkpoint).exists():
+            note = f"{args.checkpoint} holds the last finished sweep; run again with --resume to continue"
+        else:
+            note = "no sweep had finished; nothing saved"
+        raise type(exc)(note) from None
     print(f"data {args.data}: {len(train)} train" + (f", {len(val)} validation, {len(test)} test" if test is not None
                                                       else "") + f" samples, {train.shape[1]} sites")
     print(f"{'sweep':>5} {'train NLL':>10}" + (f" {'val NLL':>10}" if val is not None else "") + f" {'max bond':>8}")
@@ -149,26 +215,32 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from ..born import BornError, MPSBornMachine
+    from ..born import MPSBornMachine
 
+    if args.plot:
+        if not args.shape:
+            raise UsageError("--plot needs --shape ROWSxCOLS")
+        if args.shots == 0:
+            raise UsageError("--plot needs at least one sample (-n 1 or more)")
+        check_plot(args.plot, inputs=[args.model])
     model = MPSBornMachine.load(args.model)
+    if args.shape and args.shape[0] * args.shape[1] != model.n_sites:
+        raise UsageError(f"--shape {args.shape[0]}x{args.shape[1]} does not fit {model.n_sites} sites")
     samples = model.sample(args.shots, given=args.given or None, seed=args.seed)
     symbols = "0123456789abcdefghijklmnopqrstuvwxyz"
     for row in samples:
         text = "".join(symbols[v] if v < len(symbols) else "?" for v in row)
         if args.shape:
-            rows, cols = args.shape
-            if rows * cols != model.n_sites:
-                raise BornError(f"--shape {rows}x{cols} does not fit {model.n_sites} sites")
-            print("\n".join(text[r * cols:(r + 1) * cols] for r in range(rows)) + "\n")
+            cols = args.shape[1]
+            print("\n".join(text[r * cols:(r + 1) * cols] for r in range(args.shape[0])) + "\n")
         else:
             print(text)
     if args.plot:
-        if not args.shape:
-            raise BornError("--plot needs --shape ROWSxCOLS")
         from ..born.plots import plot_samples
 
-        plot_samples(samples, args.shape, args.plot, title=f"{args.shots} samples")
+        shown = samples[:PLOT_SAMPLES]
+        title = f"{len(shown)} samples" if len(shown) == len(samples) else f"{len(shown)} of {len(samples)} samples"
+        plot_samples(shown, args.shape, args.plot, title=title)
     return 0
 
 
@@ -188,8 +260,12 @@ def _compile(args: argparse.Namespace) -> int:
     from ..born.circuit import mps_to_circuit
     from ..io import atomic_write_text
 
+    if args.qasm:
+        check_output(args.qasm, option="--qasm", suffixes=("qasm",), inputs=[args.model])
+    check_plot(args.plot, inputs=[args.model])
     model = MPSBornMachine.load(args.model)
-    result = mps_to_circuit(model.mps_, args.layers, optimise=not args.no_optimise, iterations=args.iterations)
+    result = mps_to_circuit(model.mps_, args.layers, optimise=not args.no_optimise, iterations=args.iterations,
+                            restarts=args.restarts)
     for k, (ran, opt) in enumerate(zip(result.analytic_fidelities, result.fidelities, strict=True), start=1):
         print(f"layers {k}: analytic fidelity {ran:.4f}, optimised {opt:.4f}")
     circuit = result.circuit
@@ -206,7 +282,7 @@ def _compile(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m tnq.cli.born train ...``) until the main CLI registers ``born``."""
-    parser = argparse.ArgumentParser(prog="tnq born", description=__doc__,
+    parser = options.OneLineParser(prog="tnq born", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_subcommands(parser)
     args = parser.parse_args(argv)
