@@ -623,11 +623,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["compress", str(folder), "--layers", "decoder.*.wq", "--eval-tokens", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "matches no linear layer" in err and "q_proj" in err
-    assert main(["compress", str(folder), "--heal-steps", "1", "--heal-batch", "0", "--eval-tokens", "0"]) == 2
-    assert "heal_batch_size must be >= 1" in capsys.readouterr().err
-    assert main(["compress", str(folder), "--sites", "auto", "--site-margin", "2", "--eval-tokens", "0"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "site_margin must be in (0, 1], got 2.0" in err
+    for argv, message in (
+            (["--heal-steps", "1", "--heal-batch", "0"], "argument --heal-batch: must be >= 1, got 0"),
+            (["--sites", "auto", "--site-margin", "2"], "argument --site-margin: must be in (0, 1], got 2")):
+        with pytest.raises(SystemExit) as refused:  # argparse refuses bad numbers itself
+            main(["compress", str(folder), *argv, "--eval-tokens", "0"])
+        err = capsys.readouterr().err
+        assert refused.value.code == 2 and err.count("\n") == 1 and message in err
 
 
 def test_extra_text_is_added_to_the_training_tokens_only(tmp_path, monkeypatch):

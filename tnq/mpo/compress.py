@@ -18,11 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import SEED_MAX, Number
+from ..checks import check_numbers as check_many
 from ..progress import progress_bar
 from .baselines import LowRankLinear, svd_linear
 from .budget import allocate, check_budget, groups_by_block, sensitivity_profile
 from .errors import MPOError
 from .evaluate import (
+    WIKI_SAMPLE,
     embedding_cosine,
     encode_sentences,
     length_batches,
@@ -37,7 +40,6 @@ from .evaluate import (
 from .fit import (
     SITES,
     activation_error,
-    check_site_margin,
     choose_fit,
     collect_grams,
     fit_candidates,
@@ -228,6 +230,76 @@ def compress_layer(linear: nn.Linear, method: str, max_params: int, n_cores: int
     return layer, report
 
 
+# compress_model's numeric settings (the tnq compress options refuse the same values)
+_NUMBERS: dict[str, Number] = {
+    "n_cores": Number(integer=True, minimum=1),
+    "calibration_tokens": Number(integer=True, minimum=1),
+    "fit_steps": Number(integer=True, minimum=0),
+    "fit_iters": Number(integer=True, minimum=1),
+    "site_margin": Number(above=0, maximum=1),
+    "sequential_ridge": Number(minimum=0),
+    "sensitivity_strength": Number(minimum=0),
+    "heal_steps": Number(integer=True, minimum=0, optional=True),
+    "heal_seconds": Number(minimum=0, optional=True),
+    "heal_lr": Number(above=0),
+    "heal_batch_size": Number(integer=True, minimum=1, optional=True),
+    "heal_hidden_weight": Number(minimum=0),
+    "heal_label_weight": Number(minimum=0, maximum=1),
+    "heal_sample_tokens": Number(integer=True, minimum=0),
+    "window": Number(integer=True, minimum=2),
+    "eval_tokens": Number(integer=True, minimum=0, optional=True),
+    "eval_window": Number(integer=True, minimum=2),
+    "seed": Number(integer=True, minimum=0, maximum=SEED_MAX),
+}
+
+
+def check_numbers(**values: Any) -> None:
+    """Refuse (``MPOError`` naming the parameter) a setting of ``compress_model`` that is not a finite number of
+    the right kind and range: the same values the ``tnq compress`` options refuse."""
+    check_many(_NUMBERS, MPOError, **values)
+
+
+def check_paths(model: Any, *, text: str | os.PathLike | None = None, extra_text: str | os.PathLike | None = None,
+                out: str | os.PathLike | None = None, overwrite: bool = False, plot: str | os.PathLike | None = None,
+                heal_checkpoint: str | os.PathLike | None = None, samples_cache: str | os.PathLike | None = None,
+                options: Mapping[str, str] | None = None) -> None:
+    """Before any work: refuse an output that would overwrite or sit inside an input (the model, the text files),
+    a folder ``out`` that is or holds the model or that ``overwrite`` could not replace (see
+    ``persist.check_replaceable``), a plot format matplotlib cannot write, a file output inside ``out`` (replaced
+    whole) or two outputs on one path, and a place that cannot be written. ``options`` names the parameters in
+    the errors (the CLI passes its option names)."""
+    from ..errors import UsageError
+    from ..io import check_output, check_plot
+    from .persist import check_replaceable
+
+    def name(key: str) -> str:
+        return (options or {}).get(key, key)
+
+    inputs = [Path(p) for p in (text, None if extra_text == WIKI_SAMPLE else extra_text) if p is not None]
+    if isinstance(model, (str, os.PathLike)):
+        inputs += [Path(model)] + ([Path(model).parent / "config.json"] if Path(model).is_file() else [])
+    if out is not None:
+        check_output(out, option=name("out"), inputs=inputs, folder=True)
+        check_replaceable(out, overwrite, name("out"))
+    files = {key: path for key, path in (("plot", plot), ("heal_checkpoint", heal_checkpoint),
+                                         ("samples_cache", samples_cache)) if path is not None}
+    seen: dict[Path, str] = {}
+    for key, path in files.items():
+        target = Path(path).expanduser().resolve()
+        if out is not None and Path(out).expanduser().resolve() in target.parents:
+            raise UsageError(f"{name(key)} {str(path)!r} is inside {name('out')} {str(out)!r}, which is written "
+                             f"whole at the end: choose another path")
+        if target in seen:
+            raise UsageError(f"{name(key)} and {name(seen[target])} are the same file {str(path)!r}: give each its "
+                             f"own path")
+        seen[target] = key
+    check_plot(plot, name("plot"), inputs)
+    check_checkpoint_path(heal_checkpoint)
+    for key in ("heal_checkpoint", "samples_cache"):
+        if key in files:
+            check_output(files[key], option=name(key), inputs=inputs)
+
+
 def _as_loaded(model: Any, tokenizer: Any) -> LoadedModel:
     if isinstance(model, LoadedModel):
         return model
@@ -281,12 +353,12 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     ``heal_samples_cache`` (a safetensors file) samples are reused from an earlier run with the same model, text and
     settings, see ``samples.cached_sample_text``, and cost no healing time; ``heal_dense``: the chosen layers the
     profile kept dense train too, not only the compressed ones; ``heal_checkpoint``: a safetensors file where
-    healing saves its state every few minutes, at the end and on Ctrl-C, and from which the same call resumes it,
-    see ``heal_checkpoint.py``; ``heal_teacher_states``: causal LMs heal on whole ``window``-token windows (the
-    samples, then the training text cut into windows) over which the original's last hidden states are computed
-    once, and kept in ``heal_samples_cache``, so a step runs only its output head, see ``teacher_states.py``; the
-    time spent computing them, not loading them, counts against ``heal_seconds``). Causal LMs
-    calibrate and heal on
+    healing saves its state every few minutes, at the end and on Ctrl-C or SIGTERM, and from which the same call
+    resumes it, see ``heal_checkpoint.py``; ``heal_teacher_states``: causal LMs heal on whole ``window``-token
+    windows (the samples, then the training text cut into windows) over which the original's last hidden states
+    are computed once, and kept in ``heal_samples_cache``, so a step runs only its output head, see
+    ``teacher_states.py``; the time spent computing them, not loading them, counts against ``heal_seconds``).
+    Causal LMs calibrate and heal on
     ``window``-token windows (batch 1 by default; loss (1 - ``heal_label_weight``) x distillation +
     ``heal_label_weight`` x next-token loss); encoders
     with a tokenizer on the training text's sentences tokenized as the evaluation tokenizes them (special tokens;
@@ -294,35 +366,33 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
     1 - embedding cosine + ``heal_hidden_weight`` x relative hidden-state MSE, dropout off when distilling).
     With ``out`` the result is saved (``save_compressed``); with ``plot`` the sensitivity profile is drawn."""
     budget = check_budget(budget)
-    if heal_batch_size is not None and heal_batch_size < 1:
-        raise MPOError(f"heal_batch_size must be >= 1, got {heal_batch_size}")
+    check_numbers(n_cores=n_cores, calibration_tokens=calibration_tokens, fit_steps=fit_steps, fit_iters=fit_iters,
+                  site_margin=site_margin, sequential_ridge=sequential_ridge,
+                  sensitivity_strength=sensitivity_strength, heal_steps=heal_steps, heal_seconds=heal_seconds,
+                  heal_lr=heal_lr, heal_batch_size=heal_batch_size, heal_hidden_weight=heal_hidden_weight,
+                  heal_label_weight=heal_label_weight, heal_sample_tokens=heal_sample_tokens, window=window,
+                  eval_tokens=eval_tokens, eval_window=eval_window, seed=seed)
     check_heal_options(heal_label_weight, heal_precision, "heal_")
-    if heal_sample_tokens < 0:
-        raise MPOError(f"heal_sample_tokens must be >= 0, got {heal_sample_tokens}")
     if heal_samples_cache is not None and not heal_sample_tokens:
         raise MPOError("heal_samples_cache caches sampled text: give heal_sample_tokens too")
     if heal_checkpoint is not None and not (heal_steps or heal_seconds):
         raise MPOError("heal_checkpoint saves healing progress: give heal_steps or heal_seconds too")
-    check_checkpoint_path(heal_checkpoint)
     if heal_teacher_states and not (distill and (heal_steps or heal_seconds)):
         raise MPOError("heal_teacher_states speed up distillation: give heal_steps or heal_seconds, and distill")
     if heal_sample_tokens and not (heal_steps or heal_seconds):
         raise MPOError("heal_sample_tokens is text to heal on: give heal_steps or heal_seconds too")
-    if sensitivity_strength < 0:
-        raise MPOError(f"sensitivity_strength must be >= 0, got {sensitivity_strength}")
+    if plot is not None and sensitivity is False:
+        raise MPOError("a sensitivity plot needs the sensitivity profile (sensitivity=True / --sensitivity)")
     if method not in METHODS:
         raise MPOError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     if calibration not in CALIBRATIONS:
         raise MPOError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}")
-    if sequential_ridge < 0:
-        raise MPOError(f"sequential_ridge must be >= 0, got {sequential_ridge}")
     if calibration == "sequential" and method == "svd":
         raise MPOError("calibration='sequential' fits layers to their inputs: use method 'whitened-svd' or 'mpo'")
     if sites not in SITES:
         raise MPOError(f"sites must be one of {', '.join(SITES)}, got {sites!r}")
-    check_site_margin(site_margin)
-    if out is not None and Path(out).exists() and not overwrite:
-        raise MPOError(f"output folder {str(out)!r} already exists (pass overwrite / --overwrite to replace it)")
+    check_paths(model, text=text, extra_text=extra_text, out=out, overwrite=overwrite, plot=plot,
+                heal_checkpoint=heal_checkpoint, samples_cache=heal_samples_cache)
     torch.manual_seed(seed)
     clock = time.perf_counter()
     times: dict[str, float] = {}
@@ -488,15 +558,13 @@ def compress_model(model: Any, budget: float = 0.5, method: str = "mpo", layers:
             times["evaluate healed"] = time.perf_counter() - clock
     report.params_after, report.bytes_after = model_size(net)
     if plot is not None:
-        if profile is None:
-            raise MPOError("a sensitivity plot needs the sensitivity profile (sensitivity=True / --sensitivity)")
         report.plot_sensitivity(plot)
     if out is not None:
-        from .persist import save_compressed
+        from .persist import compressed_layers, save_compressed
 
         clock = time.perf_counter()
         report.output = str(out)
-        save_compressed(net, out, specs, loaded.tokenizer, _json_safe(report.to_dict()), overwrite)
+        save_compressed(net, out, compressed_layers(net), loaded.tokenizer, _json_safe(report.to_dict()), overwrite)
         times["save"] = time.perf_counter() - clock
     return CompressResult(net, loaded.tokenizer, report, specs)
 

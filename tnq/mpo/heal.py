@@ -5,7 +5,8 @@ sentence embeddings see them) with a loss matching the embedding-cosine metric. 
 weight on the next-token loss (measured better than either alone), optionally in bfloat16 autocast. Each tensor
 gets an Adam step size relative to its own rms (MPO cores of very different scales train together), with linear
 warm-up and cosine decay over a step and/or wall-clock budget. With a checkpoint file the state is saved every few
-minutes, at the end and on Ctrl-C, and a later call with the file goes on from there (see ``heal_checkpoint``)."""
+minutes, at the end and on Ctrl-C or SIGTERM, and a later call with the file goes on from there (see
+``heal_checkpoint``)."""
 
 from __future__ import annotations
 
@@ -54,9 +55,10 @@ def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Seq
     eval mode (a distilled student then matches the teacher's deterministic outputs). ``precision='bfloat16'``
     runs the forward passes in bfloat16 autocast (parameters and optimiser stay float32; ~1.6x more steps on CPUs
     with AVX512-BF16). With ``checkpoint`` (a safetensors file) the state is saved every ``checkpoint_seconds``, at
-    the end and on Ctrl-C (then ``HealingInterrupted`` says where); when the file exists, healing first restores it
-    and continues (the step and time already spent count against ``steps`` / ``seconds``, which may differ from the
-    first run's; every other setting and the text must match). Returns the losses, a resumed run's included."""
+    the end and on Ctrl-C or SIGTERM (then ``HealingInterrupted`` says where); when the file exists, healing first
+    restores it and continues (the step and time already spent count against ``steps`` / ``seconds``, which may
+    differ from the first run's; every other setting and the text must match). Returns the losses, a resumed run's
+    included."""
     if steps is None and seconds is None:
         raise MPOError("heal: give steps and/or seconds")
     check_heal_options(label_weight, precision, "heal: ")

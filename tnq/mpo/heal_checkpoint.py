@@ -25,17 +25,20 @@ LATER_SETTINGS = {"teacher_states": False}  # settings added since format 1: the
 
 
 class HealingInterrupted(MPOError):
-    """Healing stopped by Ctrl-C after its state was saved: the message says where and how to go on."""
+    """Healing stopped by Ctrl-C or SIGTERM after its state was saved: the message says where and how to go on."""
 
 
 class DeferredInterrupt:
-    """While active (and ``enabled``, in the main thread), a first Ctrl-C only sets ``requested``, so the step in
-    progress finishes and a consistent state can be saved; a second one interrupts at once."""
+    """While active (and ``enabled``, in the main thread), a first Ctrl-C (SIGINT) or SIGTERM only sets
+    ``requested``, so the step in progress finishes and a consistent state can be saved; a second one interrupts
+    at once. The previous handlers are restored on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, _signum: int, _frame: Any) -> None:
         if self.requested:
@@ -44,12 +47,14 @@ class DeferredInterrupt:
 
     def __enter__(self) -> DeferredInterrupt:
         if self.enabled:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if self.enabled:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous.clear()
 
 
 def save_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn.Parameter]],

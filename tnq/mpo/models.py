@@ -5,20 +5,37 @@ was found when the architecture or a requested layer name is not recognised."""
 from __future__ import annotations
 
 import fnmatch
+import itertools
+import math
 import re
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from torch import nn
 
+from ..errors import TnqError
 from .errors import MPOError
 
 ROLES = ("attention", "mlp")
 _BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)(?:\.|$)")
 _ATTENTION = {"attention", "self_attn", "attn", "self_attention", "cross_attn", "crossattention"}
 _MLP = {"mlp", "intermediate", "output", "ffn", "feed_forward", "feedforward", "fc1", "fc2"}
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")  # files transformers reads weights from
+
+try:  # huggingface_hub's config validation (transformers 5)
+    from huggingface_hub.errors import StrictDataclassError
+except ImportError:  # older versions do not validate
+    StrictDataclassError = ValueError  # type: ignore[assignment,misc]
+
+# What transformers, huggingface_hub, safetensors, gguf and torch raise on a damaged file or a config that builds no
+# model (a string where a size belongs, a negative or zero size, a missing key, a truncated record).
+READ_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, ArithmeticError,
+               AssertionError, struct.error, SafetensorError, StrictDataclassError)
 
 
 class ModelError(MPOError):
@@ -49,7 +66,8 @@ def _quiet_transformers() -> None:
 
 def load_model(source: str | Path) -> LoadedModel:
     """Load ``source`` offline: a ``.gguf`` file, a ``.safetensors`` file (config.json beside it), a transformers
-    model folder or a folder written by ``tnq compress`` (which rebuilds without the original checkpoint)."""
+    model folder or a folder written by ``tnq compress`` (which rebuilds without the original checkpoint). A
+    missing, damaged or oversized model raises ``ModelError`` naming the file."""
     path = Path(source)
     if not path.exists():
         raise ModelError(f"model {str(source)!r} does not exist (expected a model folder, a .safetensors or a "
@@ -72,24 +90,88 @@ def load_model(source: str | Path) -> LoadedModel:
         raise ModelError(f"model folder {str(folder)!r} has no config.json (found: {', '.join(found) or 'nothing'})")
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(folder, local_files_only=True)
-    causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+    with reading(folder / "config.json", "not a transformers config"):
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        causal = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
     auto = AutoModelForCausalLM if causal else AutoModel
-    if path.is_file():
-        from safetensors.torch import load_file
+    files = [path] if path.is_file() else [f for f in folder.iterdir() if f.suffix in WEIGHT_SUFFIXES]
+    check_memory(config, lambda: auto.from_config(config), folder / "config.json", files)
+    weights = files[0] if len(files) == 1 else folder
+    with reading(weights, "cannot load the model's weights"):
+        if path.is_file():
+            from safetensors.torch import load_file
 
-        model = auto.from_config(config)
-        state = load_file(str(path))
-        prefix = getattr(model, "base_model_prefix", "")
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected and prefix and all(not k.startswith(prefix + ".") for k in state):
-            missing, unexpected = getattr(model, prefix).load_state_dict(state, strict=False)
-        if unexpected:
-            raise ModelError(f"{path.name}: weights {unexpected[:5]} do not belong to a {type(model).__name__}")
-        model.tie_weights()
-    else:
-        model = auto.from_pretrained(folder, local_files_only=True)
-    return LoadedModel(model.eval(), _tokenizer(folder), model_kind(model), str(path))
+            with reading(folder / "config.json", "does not build a model"):
+                model = auto.from_config(config)
+            state = load_file(str(path))
+            prefix = getattr(model, "base_model_prefix", "")
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if unexpected and prefix and all(not k.startswith(prefix + ".") for k in state):
+                missing, unexpected = getattr(model, prefix).load_state_dict(state, strict=False)
+            if unexpected:
+                raise ModelError(f"{path.name}: weights {unexpected[:5]} do not belong to a {type(model).__name__}")
+            model.tie_weights()
+        else:
+            model = auto.from_pretrained(folder, local_files_only=True)
+    return LoadedModel(model.eval(), load_tokenizer(folder), model_kind(model), str(path))
+
+
+@contextmanager
+def reading(path: Path, what: str) -> Iterator[None]:
+    """Turn the errors of reading ``path`` (``READ_ERRORS``) into one ``ModelError`` naming it: '<path>: <what>
+    (<the reader's message>)'. TnqErrors pass unchanged."""
+    try:
+        yield
+    except TnqError:
+        raise
+    except READ_ERRORS as exc:
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ModelError(f"{path}: {what} ({detail})") from None
+
+
+def check_memory(config: Any, build: Callable[[], nn.Module], where: Path, weights: Sequence[Path] = (),
+                 ratio: float = 4.0, replaced: Mapping[str, int] | None = None) -> None:
+    """Refuse, naming ``where`` (the config), a model that would not fit, before allocating it: ``build()`` runs on
+    torch's meta device (no memory); the model's parameters and buffers must fit the memory budget (80% of the
+    free memory) and take at most ``ratio`` times the size of the ``weights`` files they are read from, plus
+    64 MiB: a damaged config may describe terabytes, or a model its weights do not fill. ``replaced``: layers the
+    loader then swaps for compressed ones, with their parameter counts. A model that does not build on the meta
+    device is left to the real build to report."""
+    import torch
+
+    from ..backends.memory import default_budget, format_bytes
+
+    budget, stored = default_budget(), sum(f.stat().st_size for f in weights)
+    limit = ratio * stored + 2**26 if stored else math.inf
+    over_budget = f"over the memory budget of {format_bytes(budget)} (80% of the free memory)"
+    over_weights = f"far more than its weights ({format_bytes(stored)}): the config does not fit them"
+
+    def check(needed: float, allowed: float, why: str, at_least: str = "") -> None:
+        if needed > allowed:
+            raise ModelError(f"{where}: the model it describes needs {at_least}{format_bytes(needed)}, {why}")
+
+    sizes = [getattr(config, key, None) for key in ("vocab_size", "hidden_size", "num_hidden_layers")]
+    if all(isinstance(n, int) and n > 0 for n in sizes):  # before building: a config may ask for a million layers
+        vocab, hidden, blocks = sizes
+        least = 2 * (vocab * hidden + blocks * hidden * hidden)  # embeddings and a matrix per block, 16-bit
+        check(least, budget, over_budget, "at least ")
+        if replaced is None:  # compressed blocks may be far smaller than hidden x hidden
+            check(least, limit, over_weights, "at least ")
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except TnqError:
+        raise
+    except Exception:  # noqa: BLE001 - the real build raises it again, as a ModelError naming the file
+        return
+    tensors = list(itertools.chain(skeleton.parameters(), skeleton.buffers()))
+    needed = sum(t.numel() * t.element_size() for t in tensors)
+    check(needed, budget, over_budget)  # the peak: the dense model is built before layers are swapped
+    modules, item = dict(skeleton.named_modules()), tensors[0].element_size() if tensors else 4
+    for name, params in (replaced or {}).items():
+        if name in modules:
+            needed += item * (params - sum(p.numel() for p in modules[name].parameters()))
+    check(needed, limit, over_weights)
 
 
 def _load_gguf(path: Path) -> LoadedModel:
@@ -97,26 +179,33 @@ def _load_gguf(path: Path) -> LoadedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
     from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
 
-    try:
+    with reading(path, "not a GGUF model transformers can read"):
         config = AutoConfig.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-    except (ValueError, KeyError, OSError) as exc:
-        raise ModelError(f"{path.name}: not a GGUF model transformers can read ({exc})") from None
-    model = AutoModelForCausalLM.from_config(config)
-    tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
-    _, unexpected = model.load_state_dict(tensors, strict=False)
-    if unexpected:
-        raise ModelError(f"{path.name}: tensors {unexpected[:5]} do not fit a {type(model).__name__}")
-    model.tie_weights()
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    check_memory(config, lambda: AutoModelForCausalLM.from_config(config), path, [path], ratio=16.0)  # de-quantised
+    with reading(path, "not a GGUF model transformers can read"):
+        model = AutoModelForCausalLM.from_config(config)
+        tensors = load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=model)["tensors"]
+        _, unexpected = model.load_state_dict(tensors, strict=False)
+        if unexpected:
+            raise ModelError(f"{path.name}: tensors {unexpected[:5]} do not fit a {type(model).__name__}")
+        model.tie_weights()
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
     return LoadedModel(model.eval(), tokenizer, model_kind(model), str(path))
 
 
-def _tokenizer(folder: Path) -> Any:
-    if not any((folder / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt")):
+def load_tokenizer(folder: Path) -> Any:
+    """The tokenizer saved in ``folder`` (None when it holds no tokenizer files); damaged files raise
+    ``ModelError``."""
+    files = [f for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt") if (folder / f).exists()]
+    if not files:
         return None
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    try:
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exceptions on damaged files
+        raise ModelError(f"{folder}: the tokenizer ({', '.join(files)}) cannot be read "
+                         f"({' '.join(str(exc).split())[:300] or type(exc).__name__})") from None
 
 
 def layer_role(name: str) -> str | None:

@@ -2,11 +2,13 @@
 ``config.json`` and tokenizer files) in one folder that rebuilds without the original checkpoint: the model is
 built from its config, the compressed layers are recreated empty from their recorded shapes, and the weights are
 loaded strictly. The folder is written into a temporary sibling and renamed into place, so a failed save leaves
-no half-written model. No pickle anywhere."""
+no half-written model, and an existing folder is replaced only when tnq compress wrote it, only after the new one
+is complete. Damaged files raise an MPOError naming them. No pickle anywhere."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -20,7 +22,7 @@ from ..io import atomic_write_text
 from .baselines import LowRankLinear
 from .errors import MPOError
 from .linear import MPOLinear
-from .models import LoadedModel, model_kind, set_module
+from .models import LoadedModel, check_memory, load_tokenizer, model_kind, reading, set_module
 
 FORMAT = "tnq-compressed-model"
 VERSION = 1
@@ -37,6 +39,11 @@ def layer_spec(module: nn.Module) -> dict[str, Any]:
     raise MPOError(f"cannot describe a {type(module).__name__} layer for saving")
 
 
+def compressed_layers(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """``layer_spec`` of every compressed layer of ``model``, those of an earlier compression included."""
+    return {name: layer_spec(m) for name, m in model.named_modules() if isinstance(m, (MPOLinear, LowRankLinear))}
+
+
 def empty_layer(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
     if spec.get("kind") == "mpo":
         return MPOLinear.empty([tuple(s) for s in spec["core_shapes"]], bias=spec["bias"], dtype=dtype,
@@ -47,17 +54,36 @@ def empty_layer(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
     raise MPOError(f"unknown compressed layer kind {spec.get('kind')!r}")
 
 
+COMPRESSED_FILES = ("config.json", "model.safetensors", "tnq_compress.json")  # in every folder tnq compress writes
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def check_replaceable(out: str | os.PathLike, overwrite: bool, option: str = "out") -> None:
+    """Refuse (``MPOError`` naming ``option``) an existing ``out`` unless ``overwrite`` is given, and even then a
+    non-empty folder that tnq compress did not write (one without ``COMPRESSED_FILES``), so that a mistyped path
+    never wipes an unrelated folder."""
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise MPOError(f"{option} {str(out)!r} exists and is not a folder")
+    if not overwrite:
+        raise MPOError(f"{option} folder {str(out)!r} already exists (pass overwrite / --overwrite to replace it)")
+    missing = [name for name in COMPRESSED_FILES if not (out / name).is_file()]
+    if missing and any(out.iterdir()):
+        raise MPOError(f"{option} {str(out)!r} is not a folder tnq compress wrote (it has no {', '.join(missing)}), "
+                       f"so it is not replaced: choose another folder, or empty this one yourself")
+
+
 def save_compressed(model: nn.Module, out: str | os.PathLike, layers: dict[str, dict[str, Any]],
                     tokenizer: Any = None, report: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
     """Write the model into folder ``out`` atomically (temporary sibling folder, then rename). ``layers`` maps each
-    compressed layer's name to ``layer_spec``. An existing ``out`` is replaced only with ``overwrite``."""
+    compressed layer's name to ``layer_spec``. An existing ``out`` is replaced only with ``overwrite`` and only
+    when tnq compress wrote it (``check_replaceable``), after the new folder is complete."""
     from safetensors.torch import save_model
 
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise MPOError(f"output folder {str(out)!r} already exists (pass overwrite / --overwrite to replace it)")
-    if out.exists() and not out.is_dir():
-        raise MPOError(f"output {str(out)!r} exists and is not a folder")
+    check_replaceable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
@@ -73,18 +99,27 @@ def save_compressed(model: nn.Module, out: str | os.PathLike, layers: dict[str, 
                 "report": report or {}}
         atomic_write_text(tmp / "tnq_compress.json", json.dumps(meta, indent=1))
         _readable(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        _swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Rename the complete folder ``new`` to ``out``. An existing ``out`` is first renamed aside, put back if the
+    second rename fails, and deleted only once ``new`` is in place: a failure never loses both."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+    os.replace(out, old)  # onto the empty folder just made: a fresh name no earlier run left behind
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _readable(folder: Path) -> None:
@@ -97,34 +132,95 @@ def _readable(folder: Path) -> None:
 
 
 def load_compressed(folder: str | os.PathLike) -> LoadedModel:
-    """Rebuild a model saved by ``save_compressed`` from its folder alone."""
+    """Rebuild a model saved by ``save_compressed`` from its folder alone; a missing or damaged file raises
+    ``MPOError`` naming it."""
     import transformers
+    from safetensors import safe_open
     from safetensors.torch import load_model
 
     folder = Path(folder)
+    described, weights = folder / "tnq_compress.json", folder / "model.safetensors"
     try:
-        meta = json.loads((folder / "tnq_compress.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MPOError(f"{str(folder)!r} is not a tnq compressed model (tnq_compress.json: {exc})") from None
-    if meta.get("format") != FORMAT:
-        raise MPOError(f"{folder}/tnq_compress.json: format {meta.get('format')!r} is not {FORMAT!r}")
-    config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+        meta = json.loads(described.read_text())
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, not UTF-8
+        raise MPOError(f"{str(folder)!r} is not a tnq compressed model ({described.name}: {exc})") from None
+    layers = _check_meta(meta, described)
     cls = getattr(transformers, meta["model_class"], None)
-    if cls is None:
-        raise MPOError(f"{folder}: transformers has no model class {meta['model_class']!r}")
+    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+        raise MPOError(f"{described}: transformers has no model class {meta['model_class']!r}")
+    with reading(folder / "config.json", "not a transformers config"):
+        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    with reading(weights, "not a readable safetensors file"), safe_open(str(weights), framework="pt") as handle:
+        stored = sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
+    needed = sum(layers.values())
+    if needed > stored:
+        raise MPOError(f"{described}: the compressed layers it records need {needed:,} parameters, but "
+                       f"{weights.name} holds only {stored:,}")
     dtype = getattr(torch, meta.get("dtype", "float32"))
-    model = cls._from_config(config, dtype=dtype) if hasattr(cls, "_from_config") else cls(config)
+
+    def build() -> nn.Module:
+        return cls._from_config(config, dtype=dtype) if hasattr(cls, "_from_config") else cls(config)
+
+    check_memory(config, build, folder / "config.json", [weights], replaced=layers)
+    with reading(folder / "config.json", f"does not build a {cls.__name__}"):
+        model = build()
     for name, spec in meta["layers"].items():
-        set_module(model, name, empty_layer(spec, dtype))
-    missing, unexpected = load_model(model, str(folder / "model.safetensors"), strict=False)
+        if not isinstance(_submodule(model, name), nn.Linear):
+            raise MPOError(f"{described}: {name!r} is not a linear layer of a {cls.__name__}")
+        try:
+            set_module(model, name, empty_layer(spec, dtype))
+        except MPOError as exc:
+            raise MPOError(f"{described}: layer {name!r}: {exc}") from None
+    with reading(weights, "cannot load the weights"):
+        missing, unexpected = load_model(model, str(weights), strict=False)
     missing = [k for k in missing if not _tied(model, k)]
     if missing or unexpected:
-        raise MPOError(f"{folder}/model.safetensors does not match the recorded layers: missing {missing[:5]}, "
+        raise MPOError(f"{weights} does not match the recorded layers: missing {missing[:5]}, "
                        f"unexpected {unexpected[:5]}")
-    tokenizer = None
-    if any((folder / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    return LoadedModel(model.eval(), tokenizer, meta.get("kind", model_kind(model)), str(folder))
+    return LoadedModel(model.eval(), load_tokenizer(folder), meta.get("kind", model_kind(model)), str(folder))
+
+
+def _submodule(model: nn.Module, name: str) -> nn.Module | None:
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        return None
+
+
+def _check_meta(meta: Any, path: Path) -> dict[str, int]:
+    """Check the structure of ``tnq_compress.json`` (read from ``path``); returns each recorded layer's number of
+    parameters."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise MPOError(f"{path}: format {found!r} is not {FORMAT!r}")
+    if not isinstance(meta.get("model_class"), str):
+        raise MPOError(f"{path}: no model_class recorded")
+    if meta.get("kind", "causal-lm") not in ("causal-lm", "encoder"):
+        raise MPOError(f"{path}: kind {meta.get('kind')!r} is neither 'causal-lm' nor 'encoder'")
+    if meta.get("dtype", "float32") not in DTYPES:
+        raise MPOError(f"{path}: dtype {meta.get('dtype')!r} is not one of {', '.join(DTYPES)}")
+    if not isinstance(meta.get("layers"), dict):
+        raise MPOError(f"{path}: no layers recorded")
+    return {name: _spec_size(name, spec, path) for name, spec in meta["layers"].items()}
+
+
+def _spec_size(name: str, spec: Any, path: Path) -> int:
+    """Parameters of the layer ``spec`` describes; ``MPOError`` naming ``path`` and the layer when it is
+    malformed."""
+
+    def dims(value: Any, n: int) -> bool:
+        return isinstance(value, list) and len(value) == n and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
+
+    kind = spec.get("kind") if isinstance(spec, dict) else None
+    shapes = spec.get("core_shapes") if kind == "mpo" else None
+    if isinstance(shapes, list) and shapes and all(dims(s, 4) for s in shapes) and isinstance(spec.get("bias"), bool):
+        return sum(math.prod(s) for s in shapes) + spec["bias"] * math.prod(s[1] for s in shapes)
+    if kind == "lowrank" and dims(spec.get("shape"), 2) and dims([spec.get("rank")], 1) \
+            and isinstance(spec.get("bias"), bool):
+        (d_out, d_in), rank = spec["shape"], spec["rank"]
+        return rank * (d_in + d_out) + spec["bias"] * d_out
+    raise MPOError(f"{path}: layer {name!r} has a malformed description {json.dumps(spec)[:200]}")
 
 
 def _tied(model: nn.Module, key: str) -> bool:
