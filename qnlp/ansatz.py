@@ -10,6 +10,7 @@ several words or boxes onto one symbol set (e.g. both relative pronouns "that" o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import cycle
 
@@ -22,6 +23,14 @@ from discopy.quantum.gates import CX, Bra, Controlled, CRz, H, Ket, Rx, Ry, Rz, 
 from qnlp.errors import QnlpError
 
 Rotation = type[Rx] | type[Ry] | type[Rz]
+
+MAX_TYPE_QUBITS = 16
+"""The most qubits ``ob_map`` may give one atomic type (a noun on 16 qubits is far beyond what sentence circuits
+are contracted with)."""
+
+MAX_BOX_PARAMETERS = 1000
+"""The most parameters one box's circuit may have: building a circuit costs time quadratic in its gates (seconds
+for 1000 gates on one box), so a larger box is refused before any gate is made."""
 
 
 def box_label(box: pregroup.Box) -> str:
@@ -96,15 +105,14 @@ class CircuitAnsatz:
 
     def __init__(self, ob_map: Mapping[pregroup.Ty | str, int], n_layers: int, n_single_qubit_params: int = 3,
                  single_qubit_rotations: Sequence[Rotation] | None = None, share: Mapping[str, str] | None = None):
-        if not isinstance(n_layers, int) or n_layers < 0:
-            raise QnlpError(f"n_layers must be a non-negative integer, got {n_layers!r}")
-        if not isinstance(n_single_qubit_params, int) or n_single_qubit_params < 0:
-            raise QnlpError(f"n_single_qubit_params must be a non-negative integer, got {n_single_qubit_params!r}")
+        for name, value in (("n_layers", n_layers), ("n_single_qubit_params", n_single_qubit_params)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BOX_PARAMETERS:
+                raise QnlpError(f"{name} must be an integer in 0..{MAX_BOX_PARAMETERS}, got {value!r}")
         self.ob_map: dict[str, int] = {}
         for ty, size in ob_map.items():
             name = _atomic_name(ty)
-            if not isinstance(size, (int, np.integer)) or size < 0:
-                raise QnlpError(f"ob_map[{name!r}] must be a non-negative number of qubits, got {size!r}")
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 0 <= size <= MAX_TYPE_QUBITS:
+                raise QnlpError(f"ob_map[{name!r}] must be a number of qubits in 0..{MAX_TYPE_QUBITS}, got {size!r}")
             self.ob_map[name] = int(size)
         self.n_layers = n_layers
         self.n_single_qubit_params = n_single_qubit_params
@@ -150,20 +158,30 @@ class CircuitAnsatz:
         """The ansatz on ``n_qubits`` >= 2 qubits with a parameter array of shape ``params_shape(n_qubits)``."""
         raise NotImplementedError
 
+    def symbols_of(self, box: pregroup.Box, count: int) -> list[sympy.Symbol]:
+        """The ``count`` parameter symbols of ``box`` (``LABEL_0`` ...); more than ``MAX_BOX_PARAMETERS`` is an
+        error naming the box, before any gate is built."""
+        if count > MAX_BOX_PARAMETERS:
+            raise QnlpError(f"box {box.name!r} would have {count} parameters, more than {MAX_BOX_PARAMETERS} "
+                            f"(n_layers={self.n_layers}, n_single_qubit_params={self.n_single_qubit_params}, "
+                            f"qubits {self.ob_map}): use fewer layers, rotations or qubits")
+        label = self.label(box)
+        return [sympy.Symbol(f"{label}_{i}") for i in range(count)]
+
     def box_circuit(self, box: pregroup.Box) -> Circuit:
         """The circuit of one box, as lambeq builds it."""
-        label = self.label(box)
         dom, cod = self.ob_size(box.dom), self.ob_size(box.cod)
         n_qubits = max(dom, cod)
         if n_qubits == 0:
             circuit = _wire(0)
         elif n_qubits == 1:
             circuit = _wire(1)
-            for i, rotation in zip(range(self.n_single_qubit_params), cycle(self.single_qubit_rotations)):
-                circuit = circuit >> rotation(sympy.Symbol(f"{label}_{i}"))
+            for symbol, rotation in zip(self.symbols_of(box, self.n_single_qubit_params),
+                                        cycle(self.single_qubit_rotations)):
+                circuit = circuit >> rotation(symbol)
         else:
             shape = self.params_shape(n_qubits)
-            names = [sympy.Symbol(f"{label}_{i}") for i in range(int(np.prod(shape)))]
+            names = self.symbols_of(box, math.prod(shape))
             params = np.empty(len(names), dtype=object)
             params[:] = names
             circuit = self.circuit(n_qubits, params.reshape(shape))

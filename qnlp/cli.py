@@ -4,62 +4,80 @@
     qnlp draw "man_N prepares_TV tasty_ADJ dinner_N" --out drawings/
     qnlp protein train --fasta seqs.fa --label-from header --model ptn --sharing hierarchical
 
-Errors in the input are one line on stderr and exit code 2.
+Errors in the input are one line on stderr and exit code 2, found before any work starts where they can be (options,
+output paths, data files, labels, words the training data lacks). Ctrl-C and SIGTERM stop training the same way:
+the ``--checkpoint`` keeps the last finished epoch and the same command resumes from it (exit code 130 / 143).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qnlp.ansatz import MAX_BOX_PARAMETERS, MAX_TYPE_QUBITS
+from qnlp.errors import located
+from qnlp.model import NUMBERS
 from qnlp.pipeline import ANSATZE, READERS
+from tnq.cli import options
+
+LAYERS = options.integer(1, MAX_BOX_PARAMETERS)
+"""Ansatz layers: at least one, at most the parameters a box may have."""
 
 
 def _qubits(text: str) -> dict[str, int]:
     """``n=1,s=1`` -> {"n": 1, "s": 1}."""
     out = {}
     for item in filter(None, text.split(",")):
+        name, sep, count = item.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected type=count pairs like n=1,s=1, got {item!r}")
         try:
-            name, count = item.split("=")
-            out[name.strip()] = int(count)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"--qubits expects type=count pairs like n=1,s=1, got {item!r}") from None
+            out[name.strip()] = options.integer(0, MAX_TYPE_QUBITS)(count)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{name.strip()}: {exc}") from None
     return out
 
 
 def add_model_options(parser: argparse.ArgumentParser, default_ansatz: str = "iqp") -> None:
     """Ansatz and training options shared by ``qnlp train`` and ``qnlp protein train``."""
     parser.add_argument("--ansatz", choices=sorted(ANSATZE), default=default_ansatz, help="circuit ansatz")
-    parser.add_argument("--layers", type=int, default=1, metavar="L", help="ansatz layers (default: 1)")
-    parser.add_argument("--single-qubit-params", type=int, default=3, metavar="P",
+    parser.add_argument("--layers", type=LAYERS, default=1, metavar="L", help="ansatz layers (default: 1)")
+    parser.add_argument("--single-qubit-params", type=options.integer(0, MAX_BOX_PARAMETERS), default=3, metavar="P",
                         help="rotations on one-qubit boxes (default: 3)")
     parser.add_argument("--optimizer", choices=("adam", "spsa"), default="adam",
                         help="adam: exact gradients by torch autograd; spsa: two loss evaluations per step")
-    parser.add_argument("--shots", type=int, default=None, metavar="N",
+    parser.add_argument("--shots", type=options.of(NUMBERS["shots"]), default=None, metavar="N",
                         help="estimate probabilities from N shots (spsa only; default: exact)")
-    parser.add_argument("--epochs", type=int, default=100, metavar="E")
-    parser.add_argument("--lr", type=float, default=0.1, metavar="X", help="Adam learning rate (default: 0.1)")
-    parser.add_argument("--batch-size", type=int, default=None, metavar="B", help="mini-batch size (default: all)")
-    parser.add_argument("--patience", type=int, default=20, metavar="P",
+    parser.add_argument("--epochs", type=options.of(NUMBERS["epochs"]), default=100, metavar="E")
+    parser.add_argument("--lr", type=options.of(NUMBERS["learning_rate"]), default=0.1, metavar="X",
+                        help="Adam learning rate (default: 0.1)")
+    parser.add_argument("--batch-size", type=options.of(NUMBERS["batch_size"]), default=None, metavar="B",
+                        help="mini-batch size (default: all)")
+    parser.add_argument("--patience", type=options.of(NUMBERS["patience"]), default=20, metavar="P",
                         help="stop after P epochs without a better dev score (default: 20)")
     parser.add_argument("--unknown-words", choices=("error", "random", "zero"), default="error",
                         help="parameters of words seen only in dev/test: an error, fixed random values (as an "
                              "untrained lambeq weight) or zeros (default: error)")
     parser.add_argument("--readout", choices=("outcomes", "marginal"), default="outcomes",
                         help="marginal: class = first output qubit(s), the others traced out (with 2+ qubits)")
-    parser.add_argument("--weight-decay", type=float, default=0.0, metavar="L2",
+    parser.add_argument("--weight-decay", type=options.of(NUMBERS["weight_decay"]), default=0.0, metavar="L2",
                         help="L2 penalty on the trained parameters (the angles, or the protein log-weights)")
-    parser.add_argument("--lr-decay", type=float, default=1.0, metavar="G", help="learning rate factor per epoch")
-    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
+    parser.add_argument("--lr-decay", type=options.of(NUMBERS["lr_decay"]), default=1.0, metavar="G",
+                        help="learning rate factor per epoch, in (0, 1]")
+    parser.add_argument("--label-smoothing", type=options.of(NUMBERS["label_smoothing"]), default=0.0, metavar="EPS",
+                        help="in [0, 0.5)")
     parser.add_argument("--selection", choices=("accuracy", "loss"), default="accuracy",
                         help="keep the epoch with the best dev accuracy (ties: loss) or the lowest dev loss")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=options.of(NUMBERS["seed"]), default=0)
     parser.add_argument("--checkpoint", default=None, metavar="PATH",
                         help="save after every epoch and resume from this file when it exists")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="resume from an existing --checkpoint (--no-resume: start over and overwrite it)")
     parser.add_argument("--out", default=None, metavar="MODEL.safetensors", help="save the trained model")
     parser.add_argument("--plot", default=None, metavar="CURVE.png", help="save the learning curve")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -68,8 +86,8 @@ def add_model_options(parser: argparse.ArgumentParser, default_ansatz: str = "iq
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qnlp", description="Quantum NLP on tnq: sentences -> DisCoPy diagrams -> "
-                                                              "circuits -> trained classifiers.")
+    parser = options.OneLineParser(prog="qnlp", description="Quantum NLP on tnq: sentences -> DisCoPy diagrams -> "
+                                                            "circuits -> trained classifiers.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
@@ -101,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--reader", choices=READERS, default="pregroup")
     draw.add_argument("--target", default="s")
     draw.add_argument("--ansatz", choices=sorted(ANSATZE), default="iqp")
-    draw.add_argument("--layers", type=int, default=1)
+    draw.add_argument("--layers", type=LAYERS, default=1)
     draw.add_argument("--qubits", type=_qubits, default=None, metavar="n=1,s=1")
     draw.add_argument("--remove-cups", action="store_true", help="draw the diagram after cup removal")
     draw.add_argument("--out", default="qnlp-drawings", metavar="DIR", help="folder for diagram.png and circuit.png")
@@ -113,36 +131,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lexicon(path: str | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
+def read_lexicon(path: str | os.PathLike) -> dict[str, Any]:
+    """A lexicon file: a JSON object word -> POS tag or type string (or a list of them), checked entry by entry;
+    every error names the file."""
     from qnlp.errors import LexiconError
+    from qnlp.files import read_text
+    from qnlp.grammar import Lexicon
 
+    text = read_text(path, LexiconError)
     try:
-        entries = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LexiconError(f"{path}: cannot read the lexicon as JSON ({exc})") from None
+        entries = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LexiconError(f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise LexiconError(f"{path}: JSON nested too deeply") from None
     if not isinstance(entries, dict):
         raise LexiconError(f"{path}: the lexicon must be a JSON object word -> tag or type string")
+    try:
+        Lexicon(entries)
+    except LexiconError as exc:
+        raise LexiconError(f"{path}: {exc}") from None
     return entries
 
 
 def _texts(examples: list, reader: str) -> list[str]:
-    """Sentences as the reader wants them: tagged tokens for the pregroup parser when the data has tags."""
-    return [" ".join(e.tagged) if reader == "pregroup" and e.tags is not None else e.sentence for e in examples]
+    """Sentences as the reader wants them (tagged tokens for the pregroup parser when the data has tags), each
+    carrying the file and line it was read from for error messages."""
+    return [located(" ".join(e.tagged) if reader == "pregroup" and e.tags is not None else e.sentence,
+                    e.where.rpartition(":")[0], e.where) for e in examples]
 
 
 def _train(args: argparse.Namespace) -> int:
     from qnlp.corpus import load_examples
+    from qnlp.model import check_labels, training_classes
     from qnlp.pipeline import Pipeline
 
-    splits = {name: load_examples(path, args.text_column, args.label_column)
-              for name, path in (("train", args.data), ("dev", args.dev), ("test", args.test)) if path}
+    paths = {name: path for name, path in (("train", args.data), ("dev", args.dev), ("test", args.test)) if path}
+    check_outputs(args, [*paths.values(), *([args.lexicon] if args.lexicon else [])])
+    splits = {name: load_examples(path, args.text_column, args.label_column) for name, path in paths.items()}
     qubits = args.qubits or {"n": 1, "s": 1, args.target: 1}
+    lexicon = read_lexicon(args.lexicon) if args.lexicon else None
     pipeline = Pipeline(reader=args.reader, ansatz=args.ansatz, qubits=qubits, layers=args.layers,
                         single_qubit_params=args.single_qubit_params, remove_cups=not args.keep_cups,
-                        target=args.target, share={w: w for w in args.share}, lexicon=_lexicon(args.lexicon))
+                        target=args.target, share={w: w for w in args.share}, lexicon=lexicon)
     data = {name: (_texts(ex, args.reader), [e.label for e in ex]) for name, ex in splits.items()}
+    classes = training_classes(data["train"][1], data["train"][0])
+    for name in ("dev", "test"):
+        if name in data:
+            check_labels(data[name][1], classes, data[name][0])
     return run_training(pipeline, data, args)
 
 
@@ -162,7 +198,8 @@ def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argpars
     clf = QuantumClassifier(compile, **training_options(args))
     X, y = data["train"]
     dev = data.get("dev", (None, None))
-    result = fit_timed(clf, X, y, dev[0], dev[1], args.checkpoint, [items for items, _ in data.values()])
+    result = fit_timed(clf, X, y, dev[0], dev[1], args.checkpoint, [items for items, _ in data.values()],
+                       args.resume)
     for name, (Xs, ys) in data.items():
         result[f"{name}_accuracy"] = round(clf.score(Xs, ys), 4)
     result.update(extra or {})
@@ -176,21 +213,56 @@ def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argpars
 
 
 def fit_timed(clf: Any, X: list, y: Any, dev_X: list | None, dev_y: Any, checkpoint: str | None,
-              compile_sets: list[list]) -> dict[str, Any]:
-    """Compile the circuits of every set in ``compile_sets`` (timed apart from training), fit ``clf`` and return
-    the training figures both training CLIs report: parameters, epochs, best epoch, compile / train seconds and
-    seconds per epoch."""
+              compile_sets: list[list], resume: bool = True, check_sets: Sequence[list] = ()) -> dict[str, Any]:
+    """Compile the circuits of every set in ``compile_sets`` (timed apart from training), fit ``clf``
+    (``checkpoint`` / ``resume`` as in ``fit``) and return the training figures both training CLIs report:
+    parameters, epochs, best epoch, compile / train seconds and seconds per epoch. Items of ``compile_sets`` and
+    ``check_sets`` (compiled for the check only, not cached) with words the training set lacks are refused before
+    training, not after it."""
     start = time.perf_counter()
+    known = {s for c in clf.circuits(X) for s in c.symbols}
     for items in compile_sets:
-        clf.circuits(items)
+        clf.check_symbols(clf.circuits(items), items, known)
     compile_seconds = time.perf_counter() - start
+    for items in check_sets:
+        clf.check_symbols([clf.compile(item) for item in items], items, known)
     start = time.perf_counter()
-    clf.fit(X, y, dev_X, dev_y, checkpoint=checkpoint)
+    try:
+        clf.fit(X, y, dev_X, dev_y, checkpoint=checkpoint, resume=resume)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what was kept
+        if checkpoint is None:
+            note = "nothing saved (--checkpoint FILE keeps every finished epoch)"
+        elif Path(checkpoint).is_file():
+            note = f"{checkpoint} holds the last finished epoch; the same command resumes from it"
+        else:
+            note = "no epoch had finished; nothing saved"
+        raise type(exc)(note) from None
     train_seconds = time.perf_counter() - start
     epochs = len(clf.history_)
     return {"parameters": clf.n_parameters, "epochs": epochs, "best_epoch": clf.best_epoch_,
             "compile_seconds": round(compile_seconds, 3), "train_seconds": round(train_seconds, 3),
             "seconds_per_epoch": round(sum(h["seconds"] for h in clf.history_) / max(epochs, 1), 4)}
+
+
+def check_outputs(args: argparse.Namespace, inputs: Sequence[str]) -> None:
+    """Refuse, before any work, a ``--out`` / ``--plot`` / ``--checkpoint`` that is an input, that names the same
+    file as another of them, that cannot be written, or (``--plot``) whose suffix matplotlib cannot write."""
+    from tnq.errors import UsageError
+    from tnq.io import check_output, check_plot
+
+    outputs = {option: getattr(args, option.lstrip("-")) for option in ("--out", "--plot", "--checkpoint")}
+    outputs = {option: path for option, path in outputs.items() if path}
+    for option, path in outputs.items():
+        if option == "--plot":
+            check_plot(path, inputs=inputs)
+        else:
+            check_output(path, option=option, inputs=inputs)
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        target = Path(path).expanduser().resolve()
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {option} name the same file {path!r}: choose different paths")
+        seen[target] = option
 
 
 def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> None:
@@ -208,12 +280,13 @@ def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> 
 def _draw(args: argparse.Namespace) -> int:
     from qnlp.draw import save_drawings
     from qnlp.pipeline import Pipeline, tokens
+    from tnq.io import check_output
 
+    out = check_output(args.out, option="--out", folder=True)
     qubits = args.qubits or {"n": 1, "s": 1, args.target: 1}
     pipeline = Pipeline(reader=args.reader, ansatz=args.ansatz, qubits=qubits, layers=args.layers,
                         remove_cups=False, target=args.target)
     diagram = pipeline.reader(tokens(args.sentence))
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save_drawings(diagram, out / "diagram.png", out / "circuit.png", ansatz=pipeline.ansatz,
                   rewrite=args.remove_cups)
@@ -222,7 +295,8 @@ def _draw(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``qnlp`` command line; returns the exit code (2 for errors in the input)."""
+    """Run the ``qnlp`` command line; returns the exit code: 2 for errors in the input, 130 after Ctrl-C and 143
+    after SIGTERM (both stop the command the same safe way)."""
     from tnq.cli.main import run_command
 
     return run_command(build_parser().parse_args(argv), "qnlp")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qnlp.errors import LexiconError
+from qnlp.files import read_lines, read_text
 from qnlp.grammar import split_tagged
 
 _PUNCTUATION = {".", "?", "!"}
+_LABEL = re.compile(r"[+-]?[0-9]{1,18}")  # an integer class label (int() would also take "1_0" or other digits)
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,8 @@ class Example:
     label: int
     words: tuple[str, ...]
     tags: tuple[str, ...] | None = None
+    where: str | None = field(default=None, compare=False, repr=False)
+    """``FILE:LINE`` of a sentence read from a file (None otherwise); not part of equality."""
 
     @property
     def sentence(self) -> str:
@@ -32,40 +39,41 @@ class Example:
         return [f"{w}_{t}" for w, t in zip(self.words, self.tags)]
 
 
-def _read(path: str | os.PathLike, tagged: bool) -> list[Example]:
+def _read(path: str | os.PathLike, tagged: bool | None) -> list[Example]:
     path = Path(path)
-    return _parse_lines(path, path.read_text().splitlines(), tagged, first_line=1)
+    return _parse_lines(path, enumerate(read_lines(path, LexiconError), start=1), tagged)
 
 
-def _is_tagged(lines: list[str]) -> bool:
-    tokens = [t for line in lines for t in line.strip().split()[1:] if t not in _PUNCTUATION]
+def _is_tagged(lines: list[tuple[int, str]]) -> bool:
+    tokens = [t for _, line in lines for t in line.strip().split()[1:] if t not in _PUNCTUATION]
     return bool(tokens) and all("_" in t.strip("_") for t in tokens)
 
 
-def _parse_lines(path: Path, lines: list[str], tagged: bool | None, first_line: int) -> list[Example]:
-    """``label token token ...`` lines; ``tagged=None`` decides from the tokens."""
+def _parse_lines(path: Path, numbered: Iterable[tuple[int, str]], tagged: bool | None) -> list[Example]:
+    """``label token token ...`` lines, each with its line number; ``tagged=None`` decides from the tokens. A file
+    without any sentence is an error naming it."""
+    lines = [(number, line) for number, line in numbered if line.strip()]
     if tagged is None:
         tagged = _is_tagged(lines)
     examples = []
-    for number, line in enumerate(lines, start=first_line):
-        if not line.strip():
-            continue
-        label_text, _, rest = line.strip().partition(" ")
+    for number, line in lines:
+        label_text, _, rest = line.strip().replace("\t", " ").partition(" ")
         tokens = [t for t in rest.split() if t not in _PUNCTUATION]
-        try:
-            label = int(label_text)
-        except ValueError:
-            raise LexiconError(f"{path}:{number}: label {label_text!r} is not an integer") from None
+        if not _LABEL.fullmatch(label_text):
+            raise LexiconError(f"{path}:{number}: label {label_text!r} is not an integer")
         if not tokens:
             raise LexiconError(f"{path}:{number}: no sentence after the label")
+        where = f"{path}:{number}"
         if not tagged:
-            examples.append(Example(label, tuple(tokens)))
+            examples.append(Example(int(label_text), tuple(tokens), where=where))
             continue
         try:
             pairs = [split_tagged(t) for t in tokens]
         except LexiconError as exc:
-            raise LexiconError(f"{path}:{number}: {exc}") from None
-        examples.append(Example(label, tuple(w for w, _ in pairs), tuple(t for _, t in pairs)))
+            raise LexiconError(f"{where}: {exc}") from None
+        examples.append(Example(int(label_text), tuple(w for w, _ in pairs), tuple(t for _, t in pairs), where))
+    if not examples:
+        raise LexiconError(f"{path}: no labelled sentences in the file")
     return examples
 
 
@@ -90,13 +98,17 @@ def read_csv(path: str | os.PathLike, text_column: str = "sentence", label_colum
 
     path = Path(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(read_text(path, LexiconError), newline=""), delimiter=delimiter)
+    lines = []
+    try:
         missing = [c for c in (text_column, label_column) if c not in (reader.fieldnames or [])]
         if missing:
-            raise LexiconError(f"{path}: no column(s) {missing}; the header has {reader.fieldnames}")
-        lines = [f"{row[label_column]} {row[text_column]}" for row in reader]
-    return _parse_lines(path, lines, tagged=None, first_line=2)
+            raise LexiconError(f"{path}:1: no column(s) {missing}; the header has {reader.fieldnames}")
+        for row in reader:  # a row's line number is that of its last line (a quoted field may span lines)
+            lines.append((reader.line_num, f"{row[label_column] or ''} {row[text_column] or ''}"))
+    except csv.Error as exc:
+        raise LexiconError(f"{path}:{reader.line_num}: malformed CSV row ({exc})") from None
+    return _parse_lines(path, lines, tagged=None)
 
 
 def load_examples(path: str | os.PathLike, text_column: str = "sentence", label_column: str = "label") -> list[Example]:
@@ -107,4 +119,4 @@ def load_examples(path: str | os.PathLike, text_column: str = "sentence", label_
         raise LexiconError(f"{path}: no such data file")
     if path.suffix.lower() in (".csv", ".tsv"):
         return read_csv(path, text_column, label_column)
-    return _parse_lines(path, path.read_text(encoding="utf-8").splitlines(), tagged=None, first_line=1)
+    return _read(path, tagged=None)

@@ -29,3 +29,49 @@ class NoParseError(QnlpError):
         super().__init__(message)
         self.target = target
         self.partials = partials
+
+
+class LocatedText(str):
+    """A text item (a sentence) that remembers where it was read: ``source`` (the file) and ``where``
+    (``FILE:LINE``), for error messages; otherwise the plain string."""
+
+    source: str
+    where: str
+
+    def __new__(cls, text: str, source: str, where: str) -> LocatedText:
+        item = super().__new__(cls, text)
+        item.source, item.where = source, where
+        return item
+
+
+class LocatedTokens(tuple):
+    """A token tuple (a residue sequence or window) that remembers where it was read, as :class:`LocatedText`."""
+
+    source: str
+    where: str
+
+    def __new__(cls, tokens: tuple, source: str, where: str) -> LocatedTokens:
+        item = super().__new__(cls, tokens)
+        item.source, item.where = source, where
+        return item
+
+
+def located(item: str | tuple, source: str, where: str) -> LocatedText | LocatedTokens:
+    """``item`` (a string or a tuple) carrying its ``source`` file and ``where`` (``FILE:LINE``) for errors."""
+    return LocatedText(item, source, where) if isinstance(item, str) else LocatedTokens(item, source, where)
+
+
+def place(items: object, index: int) -> str:
+    """Where ``items[index]`` came from: its ``FILE:LINE`` when it was read from a file, else ``item INDEX``."""
+    try:
+        return getattr(items[index], "where", None) or f"item {index}"  # type: ignore[index]
+    except (TypeError, IndexError, KeyError):
+        return f"item {index}"
+
+
+def source(items: object, default: str) -> str:
+    """The file ``items`` were read from (that of the first item), or ``default`` when they were not."""
+    try:
+        return getattr(items[0], "source", None) or default  # type: ignore[index]
+    except (TypeError, IndexError, KeyError):
+        return default

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from qnlp.circuits import SentenceCircuit
-from qnlp.errors import QnlpError
+from qnlp.errors import QnlpError, place, source
 from qnlp.evaluate import CompiledBatch
+from tnq.checks import SEED_MAX, Number, check_numbers
 from tnq.progress import progress_bar
 
 Compiler = Callable[[Any], SentenceCircuit]
@@ -38,6 +39,60 @@ Compiler = Callable[[Any], SentenceCircuit]
 
 READOUTS = ("outcomes", "marginal")
 """How output-qubit probabilities become class probabilities (see the module docstring)."""
+
+SPSA_DEFAULTS = {"a": 0.2, "c": 0.06, "A": 10.0, "alpha": 0.602, "gamma": 0.101}
+"""SPSA gains: step ``a / (k + 1 + A) ** alpha``, perturbation ``c / (k + 1) ** gamma`` at iteration ``k``."""
+
+NUMBERS: dict[str, Number] = {
+    "learning_rate": Number(above=0.0),
+    "epochs": Number(integer=True, minimum=0),
+    "batch_size": Number(integer=True, minimum=1, optional=True),
+    "patience": Number(integer=True, minimum=1, optional=True),
+    "shots": Number(integer=True, minimum=1, optional=True),
+    "init_scale": Number(minimum=0.0),
+    "seed": Number(integer=True, minimum=0, maximum=SEED_MAX),
+    "weight_decay": Number(minimum=0.0),
+    "lr_decay": Number(above=0.0, maximum=1.0),
+    "label_smoothing": Number(minimum=0.0, below=0.5),
+}
+"""The classifier's numeric settings; the command lines' option types are made from the same rules."""
+
+SPSA_GAINS = {"a": Number(above=0.0), "c": Number(above=0.0), "A": Number(minimum=0.0),
+              "alpha": Number(minimum=0.0), "gamma": Number(minimum=0.0)}
+"""The rule of each SPSA gain (``a`` and ``c`` scale the steps and the perturbations: zero would stall or divide)."""
+
+
+def _checked_spsa(spsa: Any) -> dict[str, float]:
+    """The SPSA gains given (a dict of names of ``SPSA_GAINS``, each a finite number within its rule)."""
+    if spsa is None:
+        return {}
+    if not isinstance(spsa, dict):
+        raise QnlpError(f"spsa must be a dict of gains {sorted(SPSA_GAINS)}, got {spsa!r}")
+    for name, value in spsa.items():
+        if name not in SPSA_GAINS:
+            raise QnlpError(f"spsa: unknown gain {name!r}; the gains are {sorted(SPSA_GAINS)}")
+        SPSA_GAINS[name].check(f"spsa[{name!r}]", value, QnlpError)
+    return dict(spsa)
+
+
+def training_classes(y: Sequence[Any], X: Sequence[Any] | None = None) -> np.ndarray:
+    """The sorted classes of training labels ``y``; fewer than two is an error naming the file ``X`` was read
+    from (items that carry their place, see :func:`qnlp.errors.located`), else the parameter ``y``."""
+    classes = np.unique(np.asarray(y))
+    if len(classes) < 2:
+        found = f"only the label {classes[0].item()!r}" if len(classes) else "no labels"
+        raise QnlpError(f"{source(X, 'y')}: the training data has {found}; a classifier needs at least two classes")
+    return classes
+
+
+def check_labels(y: Sequence[Any], classes: np.ndarray, X: Sequence[Any] | None = None) -> None:
+    """Every label of ``y`` must be one of the training ``classes``; the error names the first other one's place."""
+    y = np.asarray(y)
+    unknown = ~np.isin(y, classes)
+    if unknown.any():
+        i = int(np.argmax(unknown))
+        raise QnlpError(f"{place(X, i)}: label {y[i].item()!r} does not occur in the training data "
+                        f"(classes {classes.tolist()})")
 
 
 class QuantumClassifier:
@@ -59,11 +114,10 @@ class QuantumClassifier:
             raise QnlpError(f"readout must be one of {READOUTS}, got {readout!r}")
         if selection not in ("accuracy", "loss"):
             raise QnlpError(f"selection must be 'accuracy' or 'loss', got {selection!r}")
-        for name, value, ok, want in (("weight_decay", weight_decay, weight_decay >= 0, ">= 0"),
-                                      ("lr_decay", lr_decay, 0 < lr_decay <= 1, "in (0, 1]"),
-                                      ("label_smoothing", label_smoothing, 0 <= label_smoothing < 0.5, "in [0, 0.5)")):
-            if not ok:
-                raise QnlpError(f"{name} must be {want}, got {value!r}")
+        check_numbers(NUMBERS, QnlpError, learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
+                      patience=patience, shots=shots, init_scale=init_scale, seed=seed, weight_decay=weight_decay,
+                      lr_decay=lr_decay, label_smoothing=label_smoothing)
+        spsa = {**SPSA_DEFAULTS, **_checked_spsa(spsa)}
         if optimizer == "spsa" and (weight_decay or lr_decay != 1 or label_smoothing):
             raise QnlpError("weight_decay, lr_decay and label_smoothing apply to optimizer='adam' only")
         self.weight_decay, self.lr_decay = float(weight_decay), float(lr_decay)
@@ -71,7 +125,7 @@ class QuantumClassifier:
         self.compile = compile
         self.optimizer, self.learning_rate, self.epochs = optimizer, learning_rate, epochs
         self.batch_size, self.patience, self.shots, self.seed = batch_size, patience, shots, seed
-        self.spsa = {"a": 0.2, "c": 0.06, "A": 10.0, "alpha": 0.602, "gamma": 0.101, **(spsa or {})}
+        self.spsa = spsa
         self.init_scale, self.unknown_words, self.progress = init_scale, unknown_words, progress
         self.symbols_: list[str] = []
         self.weights_: np.ndarray | None = None
@@ -93,19 +147,16 @@ class QuantumClassifier:
                 except QnlpError as exc:
                     located = type(exc).__new__(type(exc))  # same type and fields, message names the item
                     located.__dict__.update(exc.__dict__)
-                    located.args = (f"item {i} ({str(item)[:60]!r}): {exc}",)
+                    located.args = (f"{place(X, i)} ({str(item)[:60]!r}): {exc}",)
                     raise located from None
             out.append(self._circuits[key])
         return out
 
-    def _labels(self, y: Sequence[Any], fitting: bool) -> np.ndarray:
-        y = np.asarray(y)
+    def _labels(self, y: Sequence[Any], X: Sequence[Any], fitting: bool) -> np.ndarray:
         if fitting:
-            self.classes_ = np.unique(y)
-        unknown = sorted(set(y.tolist()) - set(self.classes_.tolist()))
-        if unknown:
-            raise QnlpError(f"labels {unknown} were not seen in training (classes {self.classes_.tolist()})")
-        return np.searchsorted(self.classes_, y)
+            self.classes_ = training_classes(y, X)
+        check_labels(y, self.classes_, X)
+        return np.searchsorted(self.classes_, np.asarray(y))
 
     # --- forward ---------------------------------------------------------------------------------
     def _compiled(self, circuits: list[SentenceCircuit]) -> CompiledBatch:
@@ -143,22 +194,33 @@ class QuantumClassifier:
         return probs / probs.sum(-1, keepdims=True) if isinstance(probs, np.ndarray) else \
             probs / probs.sum(-1, keepdim=True)
 
-    def _check_symbols(self, circuits: list[SentenceCircuit], X: Sequence[Any]) -> None:
+    def check_symbols(self, circuits: list[SentenceCircuit], X: Sequence[Any], known: set[str] | None = None) -> None:
+        """With ``unknown_words="error"``, refuse circuits with parameters outside ``known`` (default: the trained
+        symbols), naming the first such item's place."""
         if self.unknown_words != "error":
             return
-        known = set(self.symbols_)
+        known = set(self.symbols_) if known is None else known
         for i, c in enumerate(circuits):
             missing = [s for s in c.symbols if s not in known]
             if missing:
-                raise QnlpError(f"item {i} ({str(X[i])[:60]!r}) uses parameters never seen in training: "
+                raise QnlpError(f"{place(X, i)} ({str(X[i])[:60]!r}) uses parameters never seen in training: "
                                 f"{missing[:4]} (unknown words? unknown_words='random' or 'zero' gives them "
                                 "fixed values)")
+
+    def _check_outcomes(self, circuits: list[SentenceCircuit], X: Sequence[Any]) -> None:
+        """Each circuit needs an outcome per class (``2 ** output qubits >= classes``); the error names the item."""
+        k = len(self.classes_)
+        for i, c in enumerate(circuits):
+            if 2 ** len(c.outputs) < k:
+                raise QnlpError(f"{place(X, i)} ({str(X[i])[:60]!r}): {k} classes {self.classes_.tolist()} but its "
+                                f"circuit has {len(c.outputs)} output qubit(s), {2 ** len(c.outputs)} outcome(s); "
+                                "give its output type more qubits (--qubits)")
 
     def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Class probabilities, shape (len(X), n_classes), columns in ``classes_`` order."""
         self._fitted()
         circuits = self.circuits(X)
-        self._check_symbols(circuits, X)
+        self.check_symbols(circuits, X)
         return np.asarray(self._class_probs(circuits, self.weights_))
 
     def predict(self, X: Sequence[Any]) -> np.ndarray:
@@ -182,13 +244,18 @@ class QuantumClassifier:
         ``resume`` and the file exists, training continues from it."""
         if len(X) != len(y) or len(X) == 0:
             raise QnlpError(f"X and y must be non-empty and of equal length (got {len(X)} and {len(y)})")
-        labels = self._labels(y, fitting=True)
+        if X_dev is not None and (y_dev is None or len(X_dev) != len(y_dev) or len(X_dev) == 0):
+            raise QnlpError(f"X_dev and y_dev must be non-empty and of equal length (got {len(X_dev)} and "
+                            f"{None if y_dev is None else len(y_dev)}); X_dev=None trains without a dev set")
+        labels = self._labels(y, X, fitting=True)
         circuits = self.circuits(X)
         self.symbols_ = sorted({s for c in circuits for s in c.symbols})
+        self._check_outcomes(circuits, X)
         dev = None
         if X_dev is not None:
-            dev = (self.circuits(X_dev), self._labels(y_dev, fitting=False))
-            self._check_symbols(dev[0], X_dev)
+            dev = (self.circuits(X_dev), self._labels(y_dev, X_dev, fitting=False))
+            self.check_symbols(dev[0], X_dev)
+            self._check_outcomes(dev[0], X_dev)
         rng = np.random.default_rng(self.seed)
         theta = rng.uniform(-self.init_scale, self.init_scale, len(self.symbols_))
         state: dict[str, Any] = {}

@@ -40,7 +40,10 @@ def fasta(tmp_path):
 
 
 def _run(argv, capsys):
-    code = main([a for a in argv if a != "--progress"])
+    try:
+        code = main([a for a in argv if a != "--progress"])
+    except SystemExit as exc:  # argparse refuses an option value
+        code = exc.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -94,7 +97,6 @@ def test_csv_labels_from_column(tmp_path, capsys):
     (["--fasta", "{bad}"], "bad.fa:2: record 'a', column 3"),
     (["--fasta", "{fasta}", "--label-from", "column"], "--label-from column applies to --csv"),
     (["--fasta", "{fasta}", "--windows", "4", "--max-len", "8"], "exclude each other"),
-    (["--fasta", "{fasta}", "--test-fraction", "1.5"], "--test-fraction"),
     (["--fasta", "{fasta}", "--baseline-k", "x"], "--baseline-k"),
     (["--fasta", "{unknown}"], "non-standard residue 'X'"),
     (["--fasta", "{fasta}", "--coordinates", "log-weights"], "coordinates='log-weights' are the mixture ansatz"),
@@ -108,3 +110,64 @@ def test_bad_input_is_one_line_and_exit_2(fasta, tmp_path, capsys, argv, message
     code, _, err = _run(["protein", "train", *[a.format(**paths) for a in argv], "--epochs", "1"], capsys)
     assert code == 2
     assert err.startswith("qnlp: error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--seed", "-3"), ("--lr", "nan"), ("--epochs", "-1"), ("--batch-size", "0"), ("--patience", "0"),
+    ("--layers", "0"), ("--qubits", "0"), ("--qubits", "17"), ("--max-len", "0"), ("--windows", "0"),
+    ("--stride", "-1"), ("--position-classes", "0"), ("--init-scale", "inf"), ("--test-fraction", "1.5"),
+    ("--test-fraction", "0"), ("--dev-fraction", "-0.1"), ("--label-field", "x")])
+def test_numeric_options_are_refused_before_any_work(tmp_path, capsys, option, value):
+    code, _, err = _run(["protein", "train", "--fasta", str(tmp_path / "missing.fa"), option, value], capsys)
+    assert code == 2 and err.startswith(f"qnlp protein train: error: argument {option}: ")
+    assert len(err.splitlines()) == 1
+
+
+def _no_training(monkeypatch):
+    from qnlp.model import QuantumClassifier
+
+    for step in ("_adam_step", "_spsa_step"):
+        monkeypatch.setattr(QuantumClassifier, step, lambda *a, **k: pytest.fail("training started"))
+
+
+@pytest.mark.parametrize("kind", ["fa", "csv"])
+def test_non_utf8_files_are_one_line_naming_file_and_line(tmp_path, capsys, kind):
+    path = tmp_path / f"bad.{kind}"
+    text = ">a x\nMKV\n>b y\nKK\xffR\n" if kind == "fa" else "id,sequence,label\na,MKV,x\nb,KK\xffR,y\n"
+    path.write_bytes(text.encode("latin-1"))
+    code, _, err = _run(["protein", "train", f"--{'fasta' if kind == 'fa' else 'csv'}", str(path)], capsys)
+    assert code == 2 and err.startswith("qnlp: error:") and len(err.strip().splitlines()) == 1
+    assert f"bad.{kind}:{4 if kind == 'fa' else 3}: not UTF-8 text (byte 0xff" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--out", "{fasta}"], "--out '{fasta}' is the input"),
+    (["--plot", "{tmp}/curve.xyz"], "unsupported file type .xyz"),
+    (["--checkpoint", "{tmp}/m.png", "--plot", "{tmp}/m.png"], "--plot and --checkpoint name the same file"),
+    (["--baseline-k", "0"], "k must be distinct positive integers"),
+    (["--label-regex", "("], "label_regex '(' is not a regular expression"),
+])
+def test_outputs_and_settings_are_checked_before_training(fasta, tmp_path, capsys, monkeypatch, argv, message):
+    _no_training(monkeypatch)
+    before = fasta.read_bytes()
+    paths = {"fasta": fasta, "tmp": tmp_path}
+    code, _, err = _run(["protein", "train", "--fasta", str(fasta), *[a.format(**paths) for a in argv], *FAST[2:]],
+                        capsys)
+    assert code == 2 and message.format(**paths) in err and len(err.strip().splitlines()) == 1, err
+    assert fasta.read_bytes() == before
+
+
+def test_one_class_is_refused_naming_the_file(tmp_path, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    path = tmp_path / "one.fa"
+    path.write_text("".join(f">{i} membrane\n{s}\n" for i, s, _ in _records(8)))
+    code, _, err = _run(["protein", "train", "--fasta", str(path), "--classes", "membrane,soluble"], capsys)
+    assert code == 2 and f"{path}: need labelled sequences of at least two classes, found ['membrane']" in err
+
+
+def test_too_few_records_for_the_splits_are_refused(tmp_path, capsys, monkeypatch):
+    _no_training(monkeypatch)
+    path = tmp_path / "two.fa"
+    path.write_text(">a membrane\nLLIVF\n>b soluble\nKKRDE\n")
+    code, _, err = _run(["protein", "train", "--fasta", str(path)], capsys)
+    assert code == 2 and f"{path}: 2 records leave the test set empty (--test-fraction 0.25)" in err

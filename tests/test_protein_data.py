@@ -147,7 +147,7 @@ def test_unreadable_files_give_one_clear_error(tmp_path: Path):
         read_fasta(tmp_path / "missing.fa")
     binary = tmp_path / "b.fa"
     binary.write_bytes(b">P1\n\xff\xfe\n")
-    with pytest.raises(ProteinDataError, match="b.fa: not UTF-8"):
+    with pytest.raises(ProteinDataError, match=r"b.fa:2: not UTF-8 text \(byte 0xff at byte offset 4\)"):
         read_fasta(binary)
 
 

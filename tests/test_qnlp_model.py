@@ -150,3 +150,56 @@ def test_loss_selection_keeps_the_epoch_with_the_lowest_dev_loss(data) -> None:
     np.testing.assert_allclose(-np.mean(np.log(kept[np.arange(len(labels)), labels])), min(losses), rtol=1e-9)
     with pytest.raises(QnlpError, match="selection"):
         _classifier(selection="f1")
+
+
+@pytest.mark.parametrize("name,bad", [
+    ("learning_rate", float("nan")), ("learning_rate", 0.0), ("learning_rate", float("inf")), ("learning_rate", "0.1"),
+    ("epochs", -1), ("epochs", 2.5), ("batch_size", 0), ("patience", 0), ("init_scale", -0.1),
+    ("seed", -3), ("seed", 2**32), ("seed", True), ("weight_decay", float("inf")), ("lr_decay", float("nan")),
+    ("label_smoothing", -0.1)])
+def test_numeric_settings_are_refused_naming_the_parameter(name, bad) -> None:
+    """The values the CLI's option types refuse are refused by the estimator too, naming the parameter."""
+    with pytest.raises(QnlpError, match=rf"^{name} must be"):
+        _classifier(**{name: bad})
+
+
+def test_sampling_settings_are_refused_naming_the_parameter() -> None:
+    with pytest.raises(QnlpError, match="shots must be"):
+        _classifier(optimizer="spsa", shots=0)
+    with pytest.raises(QnlpError, match=r"spsa\['c'\] must be > 0, got 0.0"):
+        _classifier(optimizer="spsa", spsa={"c": 0.0})
+    with pytest.raises(QnlpError, match="unknown gain 'x'"):
+        _classifier(optimizer="spsa", spsa={"x": 1.0})
+
+
+def test_labels_need_two_classes_and_dev_labels_from_training(data) -> None:
+    from qnlp.errors import located
+
+    X, y, X_dev, y_dev, *_ = data
+    with pytest.raises(QnlpError, match="^y: the training data has only the label 1; a classifier needs at least two"):
+        _classifier(epochs=1).fit(X[:3], [1, 1, 1])
+    items = [located(x, "train.txt", f"train.txt:{i + 1}") for i, x in enumerate(X[:3])]
+    with pytest.raises(QnlpError, match="^train.txt: the training data has only the label 0"):
+        _classifier(epochs=1).fit(items, [0, 0, 0])
+    dev = [located(x, "dev.txt", f"dev.txt:{i + 1}") for i, x in enumerate(X_dev)]
+    with pytest.raises(QnlpError, match=r"^dev.txt:3: label 7 does not occur in the training data \(classes \[0, 1"):
+        _classifier(epochs=1).fit(X, y, dev, [y_dev[0], y_dev[1], 7, *y_dev[3:]])
+
+
+def test_errors_name_the_file_and_line_of_located_items(data) -> None:
+    """Items read from a file carry FILE:LINE into the classifier's errors (compile errors, unknown words, too few
+    outcomes for the classes) instead of 'item i'."""
+    from qnlp.errors import located
+
+    X, y, *_ = data
+    clf = _classifier(epochs=1).fit(X, y)
+    bad = [located("man_N cooks_TV meal_N", "t.txt", "t.txt:1"), located("man_N cooks_TV", "t.txt", "t.txt:2")]
+    with pytest.raises(QnlpError, match=r"^t.txt:2 \('man_N cooks_TV'\): "):
+        clf.predict(bad)
+    unknown = [located("astronaut_N debugs_TV rocket_N", "t.txt", "t.txt:9")]
+    with pytest.raises(QnlpError, match=r"^t.txt:9 \('astronaut_N .*never seen in training"):
+        clf.predict(unknown)
+    three = [located(x, "three.txt", f"three.txt:{i + 1}") for i, x in enumerate(X[:3])]
+    with pytest.raises(QnlpError, match=r"^three.txt:1 \(.*\): 3 classes \[0, 1, 2\] but its circuit has 1 output "
+                                        r"qubit\(s\), 2 outcome\(s\)"):
+        _classifier(epochs=1).fit(three, [0, 1, 2])

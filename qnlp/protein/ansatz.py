@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import sympy
 from discopy.grammar import pregroup
 from discopy.quantum.circuit import Circuit
 from discopy.quantum.gates import Bra, Ket, Ry, X
@@ -143,7 +142,7 @@ class MixtureAnsatz(CircuitAnsatz):
     def box_circuit(self, box: pregroup.Box) -> Circuit:
         dom, cod = self.ob_size(box.dom), self.ob_size(box.cod)
         if dom == 0 and cod > 0:
-            symbols = [sympy.Symbol(f"{self.label(box)}_{i}") for i in range(*self.params_shape(cod))]
+            symbols = self.symbols_of(box, *self.params_shape(cod))
             return Ket(*[0] * cod) >> real_state(cod, symbols)
         if dom == 2 * cod and cod > 0:
             circuit = _wire(dom)

@@ -19,10 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from qnlp.ansatz import MAX_TYPE_QUBITS
+from qnlp.errors import located
+from qnlp.model import NUMBERS
 from qnlp.protein.alphabet import ALPHABETS, POLICIES
 from qnlp.protein.compile import COORDINATES, PROTEIN_ANSATZE
 from qnlp.protein.diagrams import MODELS, SHARING
 from qnlp.protein.windows import KEEP, POOLING
+from tnq.cli import options
 
 DEFAULTS = {"ansatz": "controlled", "lr": 0.003, "batch_size": 16, "epochs": 60, "patience": 20}
 """Training defaults that reach ~0.95 on AMPvsTM (see benchmarks/protein_quantum.py); the generic ansätze train
@@ -47,7 +51,7 @@ def register(commands: Any) -> None:
                        help="where labels are: FASTA header or CSV column (default: header for FASTA, column for CSV)")
     train.add_argument("--label-regex", default=None, metavar="RE",
                        help="FASTA: label = named group 'label', first group or whole match of RE in the header")
-    train.add_argument("--label-field", type=int, default=-1, metavar="I",
+    train.add_argument("--label-field", type=options.integer(), default=-1, metavar="I",
                        help="FASTA: label = header field I (split by --field-sep)")
     train.add_argument("--field-sep", default=None, metavar="SEP", help="FASTA header field separator")
     train.add_argument("--label-map", default=None, metavar="FILE", help="FASTA: two-column file id,label")
@@ -58,28 +62,31 @@ def register(commands: Any) -> None:
     train.add_argument("--model", choices=MODELS, default="ptn", help="ptn: stairs (RNN-like); ctn: tree (CNN-like)")
     train.add_argument("--sharing", choices=SHARING, default="uniform",
                        help="one combining box everywhere, or one per step (ptn) / tree level (ctn)")
-    train.add_argument("--position-classes", type=int, default=None, metavar="C",
+    train.add_argument("--position-classes", type=options.positive, default=None, metavar="C",
                        help="ptn hierarchical: C boxes for C equal segments of the chain (any length)")
     train.add_argument("--alphabet", choices=sorted(ALPHABETS), default="aa20", help="residue classes")
     train.add_argument("--unknown", choices=POLICIES, default="error", help="non-standard residues (X, B, Z, ...)")
     train.add_argument("--start", action="store_true",
                        help="begin every sequence with a learned START state (a bias; the experts' prior weights "
                             "with --ansatz mixture)")
-    train.add_argument("--max-len", type=int, default=None, metavar="N", help="truncate to N residues")
+    train.add_argument("--max-len", type=options.positive, default=None, metavar="N", help="truncate to N residues")
     train.add_argument("--keep", choices=KEEP, default="both", help="which residues truncation keeps")
-    train.add_argument("--windows", type=int, default=None, metavar="W",
+    train.add_argument("--windows", type=options.positive, default=None, metavar="W",
                        help="train on windows of W residues and pool window predictions per sequence")
-    train.add_argument("--stride", type=int, default=None, metavar="S", help="window stride (default: W)")
+    train.add_argument("--stride", type=options.positive, default=None, metavar="S",
+                       help="window stride, at most W (default: W)")
     train.add_argument("--pool", choices=POOLING, default="mean", help="how window predictions are pooled")
-    train.add_argument("--qubits", type=int, default=1, metavar="Q", help="qubits per residue wire")
+    train.add_argument("--qubits", type=options.integer(1, MAX_TYPE_QUBITS), default=1, metavar="Q",
+                       help="qubits per residue wire")
     train.add_argument("--coordinates", choices=COORDINATES, default="angles",
                        help="what training moves: the circuit's angles, or (--ansatz mixture) each residue's "
                             "log-weights, mapped to its angles (better conditioned)")
-    train.add_argument("--init-scale", type=float, default=0.1, metavar="X",
+    train.add_argument("--init-scale", type=options.of(NUMBERS["init_scale"]), default=0.1, metavar="X",
                        help="initial parameters uniform in [-X, X] (small: boxes start near the identity)")
-    train.add_argument("--test-fraction", type=float, default=0.25, metavar="F")
-    train.add_argument("--dev-fraction", type=float, default=0.15, metavar="F",
-                       help="part of the training data held out for early stopping (0: none)")
+    train.add_argument("--test-fraction", type=options.real(above=0.0, below=1.0), default=0.25, metavar="F",
+                       help="part of the data held out for testing, in (0, 1)")
+    train.add_argument("--dev-fraction", type=options.real(0.0, below=1.0), default=0.15, metavar="F",
+                       help="part of the training data held out for early stopping, in [0, 1) (0: none)")
     train.add_argument("--baseline-k", default="1", metavar="K[,K]", help="k-mer sizes of the classical baseline")
     add_model_options(train)
     for action in train._actions:  # the protein ansatz joins the shared choices
@@ -117,14 +124,18 @@ def load_data(args: argparse.Namespace) -> Any:
 
 
 def _items(reader: Any, data: Any, args: argparse.Namespace) -> tuple[list[tuple[str, ...]], np.ndarray]:
-    """Token tuples to classify (whole sequences, or windows) and the sequence each came from."""
+    """Token tuples to classify (whole sequences, or windows), each carrying its record's file and line for error
+    messages, and the sequence each came from."""
     if args.windows is None:
-        return [reader.tokens(s, i) for s, i in zip(data.sequences, data.ids)], np.arange(len(data.sequences))
-    return reader.window_tokens(data, args.windows, args.stride)
+        items = [reader.tokens(s, i) for s, i in zip(data.sequences, data.ids)]
+        owner = np.arange(len(data.sequences))
+    else:
+        items, owner = reader.window_tokens(data, args.windows, args.stride)
+    return [located(item, data.source, data.place(int(k))) for item, k in zip(items, owner)], owner
 
 
 def _train(args: argparse.Namespace) -> int:
-    from qnlp.cli import fit_timed, training_options
+    from qnlp.cli import check_outputs, fit_timed, training_options
     from qnlp.protein.baseline import KmerBaseline
     from qnlp.protein.compile import ProteinCompiler
     from qnlp.protein.diagrams import ProteinReader
@@ -134,20 +145,25 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.windows is not None and args.max_len is not None:
         raise ProteinDataError("--windows and --max-len exclude each other (windows cover the whole sequence)")
-    for name in ("test_fraction", "dev_fraction"):
-        value = getattr(args, name)
-        if not 0 <= value < 1 or (name == "test_fraction" and value == 0):
-            raise ProteinDataError(f"--{name.replace('_', '-')} must be in {'(0' if name == 'test_fraction' else '[0'}"
-                                   f", 1), got {value}")
     try:
         k = tuple(int(x) for x in args.baseline_k.split(","))
     except ValueError:
         raise ProteinDataError(f"--baseline-k expects integers like 1 or 1,2, got {args.baseline_k!r}") from None
+    baseline = KmerBaseline(k=k, alphabet=args.alphabet, unknown=args.unknown, max_len=args.max_len,
+                            keep=args.keep)  # checked now: a bad --baseline-k must not cost a training run
+    check_outputs(args, [path for path in (args.fasta, args.csv, args.label_map) if path])
     data = load_data(args)
-    if data.labels is None or len(data.label_names) < 2:
-        raise ProteinDataError(f"{data.source}: need labelled sequences of at least two classes")
+    present = sorted(set(data.labels.tolist())) if data.labels is not None else []
+    if len(present) < 2:
+        raise ProteinDataError(f"{data.source}: need labelled sequences of at least two classes, found "
+                               f"{[data.label_names[i] for i in present]}")
     train, test = data.split(args.test_fraction, seed=args.seed)
     fit_set, dev_set = train.split(args.dev_fraction, seed=args.seed) if args.dev_fraction else (train, None)
+    for name, part, fraction in (("test", test, args.test_fraction), ("dev", dev_set, args.dev_fraction)):
+        if part is not None and len(part) == 0:
+            raise ProteinDataError(f"{data.source}: {len(data)} records leave the {name} set empty "
+                                   f"(--{name}-fraction {fraction:g}); give more data or a larger fraction"
+                                   + (" (or --dev-fraction 0: no early stopping)" if name == "dev" else ""))
     reader = ProteinReader(args.model, args.sharing, alphabet=args.alphabet, unknown=args.unknown,
                            max_len=args.max_len, keep=args.keep, position_classes=args.position_classes,
                            start=args.start)
@@ -158,7 +174,7 @@ def _train(args: argparse.Namespace) -> int:
     y = fit_set.labels[owner]
     dev = _items(reader, dev_set, args) if dev_set is not None else None
     figures = fit_timed(clf, X, y, dev[0] if dev else None, dev_set.labels[dev[1]] if dev else None,
-                        args.checkpoint, [X])
+                        args.checkpoint, [X], args.resume, check_sets=[_items(reader, test, args)[0]])
 
     def accuracy(subset: Any) -> tuple[float, float]:
         """(accuracy, sequences per second including compilation of unseen sequences)."""
@@ -171,8 +187,7 @@ def _train(args: argparse.Namespace) -> int:
         return float(np.mean(clf.classes_[probs.argmax(1)] == subset.labels)), rate
 
     test_acc, rate = accuracy(test)
-    baseline = KmerBaseline(k=k, alphabet=args.alphabet, unknown=args.unknown, max_len=args.max_len,
-                            keep=args.keep).fit(train)
+    baseline.fit(train)
     epochs = figures["epochs"]
     result: dict[str, Any] = {
         "data": data.summary(), "classes": list(data.label_names),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from discopy.grammar.pregroup import Box, Word
 
-from qnlp.ansatz import CircuitAnsatz
+from qnlp.ansatz import MAX_BOX_PARAMETERS, MAX_TYPE_QUBITS, CircuitAnsatz
 from qnlp.circuits import SentenceCircuit, from_layers
 from qnlp.errors import QnlpError
 from qnlp.protein.ansatz import ControlledAnsatz, MixtureAnsatz, real_state_angles
@@ -65,11 +65,12 @@ class ProteinCompiler:
         if ansatz not in ANSATZE and ansatz not in PROTEIN_ANSATZE:
             raise ProteinDataError(f"unknown ansatz {ansatz!r}; choose one of "
                                    f"{', '.join([*ANSATZE, *PROTEIN_ANSATZE])}")
-        for name, value, low in (("qubits", qubits, 1), ("layers", layers, 1),
-                                 ("single_qubit_params", single_qubit_params, 0),
-                                 ("word_layers", 1 if word_layers is None else word_layers, 1)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ProteinDataError(f"{name} must be an integer >= {low}, got {value!r}")
+        most = MAX_BOX_PARAMETERS
+        for name, value, low, high in (("qubits", qubits, 1, MAX_TYPE_QUBITS), ("layers", layers, 1, most),
+                                       ("single_qubit_params", single_qubit_params, 0, most),
+                                       ("word_layers", 1 if word_layers is None else word_layers, 1, most)):
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ProteinDataError(f"{name} must be an integer in {low}..{high}, got {value!r}")
         if coordinates not in COORDINATES:
             raise ProteinDataError(f"coordinates must be one of {COORDINATES}, got {coordinates!r}")
         if coordinates == "log-weights" and ansatz != "mixture":

@@ -8,32 +8,17 @@ Sequences are upper-cased with whitespace removed; any letter, and ``* - .``, pa
 from __future__ import annotations
 
 import csv
-import gzip
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from qnlp.files import read_lines
 from qnlp.protein.alphabet import NON_RESIDUES
 from qnlp.protein.errors import ProteinDataError
 from qnlp.protein.sequences import SequenceSet, encode_labels
 
 Column = str | int
-
-
-def _lines(path: str | os.PathLike) -> list[str]:
-    """The text lines of ``path`` (gunzipped for ``.gz``), with one clear error for unreadable files."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-        if p.suffix == ".gz":
-            data = gzip.decompress(data)
-    except (OSError, EOFError) as exc:
-        raise ProteinDataError(f"{p}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    try:
-        return data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise ProteinDataError(f"{p}: not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
 def _check_residues(text: str, place: str, offset: int = 0) -> str:
@@ -77,7 +62,7 @@ def read_fasta(path: str | os.PathLike, label_from: str | Mapping[str, str] | No
     id -> label (see :func:`read_label_map`). ``classes`` fixes the label order (``classes[0]`` -> 0)."""
     p = Path(path)
     records: list[tuple[str, str, int, list[str]]] = []
-    for number, line in enumerate(_lines(p), start=1):
+    for number, line in enumerate(read_lines(p, ProteinDataError), start=1):
         text = line.strip()
         if not text or text.startswith(";"):
             continue
@@ -103,12 +88,16 @@ def read_fasta(path: str | os.PathLike, label_from: str | Mapping[str, str] | No
     ids = [r[0] for r in records]
     sequences = ["".join(r[3]) for r in records]
     places = [f"{p}:{r[2]}: record {r[0]!r}" for r in records]
+    lines = [r[2] for r in records]
     if label_from is None:
-        return SequenceSet(ids, sequences, None, (), str(p))
+        return SequenceSet(ids, sequences, None, (), str(p), lines)
     if isinstance(label_from, str):
         if label_from != "header":
             raise ProteinDataError(f"label_from must be 'header', a mapping id -> label, or None; got {label_from!r}")
-        pattern = re.compile(label_regex) if label_regex is not None else None
+        try:
+            pattern = re.compile(label_regex) if label_regex is not None else None
+        except re.error as exc:
+            raise ProteinDataError(f"label_regex {label_regex!r} is not a regular expression ({exc})") from None
         raw = [_header_label(r[1], place, pattern, label_field, field_sep) for r, place in zip(records, places)]
     elif isinstance(label_from, Mapping):
         raw = []
@@ -119,7 +108,7 @@ def read_fasta(path: str | os.PathLike, label_from: str | Mapping[str, str] | No
     else:
         raise ProteinDataError(f"label_from must be 'header', a mapping id -> label, or None; got {label_from!r}")
     labels, names = encode_labels(raw, places, classes, str(p))
-    return SequenceSet(ids, sequences, labels, names, str(p))
+    return SequenceSet(ids, sequences, labels, names, str(p), lines)
 
 
 # --- CSV / TSV ------------------------------------------------------------------------------------
@@ -129,7 +118,7 @@ def _table(path: Path, delimiter: str | None, header: bool) -> tuple[list[str] |
         suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
         delimiter = "\t" if suffixes and suffixes[-1] in (".tsv", ".tab") else ","
     rows: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(_lines(path), start=1):
+    for number, line in enumerate(read_lines(path, ProteinDataError), start=1):
         if not line.strip():
             continue
         try:
@@ -175,7 +164,7 @@ def read_csv(path: str | os.PathLike, sequence_column: Column = "sequence", labe
     seq_index = _column(p, names, sequence_column, "sequence")
     label_index = None if label_column is None else _column(p, names, label_column, "label")
     id_index = None if id_column is None else _column(p, names, id_column, "id")
-    ids, sequences, raw, places = [], [], [], []
+    ids, sequences, raw, places, lines = [], [], [], [], []
     seen: dict[str, int] = {}
     for number, fields in rows:
         seq_id = f"{p.name}:{number}" if id_index is None else _field(p, number, fields, id_index, "id")
@@ -193,12 +182,13 @@ def read_csv(path: str | os.PathLike, sequence_column: Column = "sequence", labe
         ids.append(seq_id)
         sequences.append(sequence)
         places.append(place)
+        lines.append(number)
     if not ids:
         raise ProteinDataError(f"{p}: no records after the header")
     if label_index is None:
-        return SequenceSet(ids, sequences, None, (), str(p))
+        return SequenceSet(ids, sequences, None, (), str(p), lines)
     labels, label_names = encode_labels(raw, places, classes, str(p))
-    return SequenceSet(ids, sequences, labels, label_names, str(p))
+    return SequenceSet(ids, sequences, labels, label_names, str(p), lines)
 
 
 def read_label_map(path: str | os.PathLike, id_column: Column = 0, label_column: Column = 1, *,

@@ -31,8 +31,9 @@ class ProteinClassifier(QuantumClassifier):
         """A model written by :meth:`save` (or by ``qnlp protein train --out``)."""
         from qnlp.persist import MODEL_FORMAT, _read, load_model
 
-        config = _read(path, MODEL_FORMAT)[1].get("pipeline") or {}
-        if config.get("compiler") != COMPILER:
-            raise ProteinDataError(f"{path}: not a protein model (its compiler is {config.get('compiler')!r}); "
+        config = _read(path, MODEL_FORMAT)[1].get("pipeline")
+        compiler = config.get("compiler") if isinstance(config, dict) else None
+        if compiler != COMPILER:
+            raise ProteinDataError(f"{path}: not a protein model (its compiler is {compiler!r}); "
                                    "load it with QuantumClassifier.load")
         return load_model(path, ProteinClassifier)

@@ -13,18 +13,25 @@ from qnlp.protein.errors import ProteinDataError
 
 @dataclass(frozen=True)
 class SequenceSet:
-    """``labels[i]`` indexes ``label_names``; ``labels`` is None for unlabelled data (e.g. sequences to predict)."""
+    """``labels[i]`` indexes ``label_names``; ``labels`` is None for unlabelled data (e.g. sequences to predict).
+    ``lines[i]``: the line of record ``i`` in the file ``source`` (empty when the records were not read from a file),
+    for error messages (:meth:`place`)."""
 
     ids: tuple[str, ...]
     sequences: tuple[str, ...]
     labels: np.ndarray | None
     label_names: tuple[str, ...] = ()
     source: str = ""
+    lines: tuple[int, ...] = ()
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ids", tuple(self.ids))
         object.__setattr__(self, "sequences", tuple(self.sequences))
+        object.__setattr__(self, "lines", tuple(int(n) for n in self.lines))
+        if self.lines and len(self.lines) != len(self.ids):
+            raise ProteinDataError(f"{self.source or 'SequenceSet'}: {len(self.lines)} line numbers for "
+                                   f"{len(self.ids)} records")
         if len(self.ids) != len(self.sequences):
             raise ProteinDataError(f"{self.source or 'SequenceSet'}: {len(self.ids)} ids for "
                                    f"{len(self.sequences)} sequences")
@@ -57,6 +64,11 @@ class SequenceSet:
         except KeyError:
             raise ProteinDataError(f"{self.source or 'SequenceSet'}: no record with id {seq_id!r}") from None
 
+    def place(self, i: int) -> str:
+        """Where record ``i`` comes from: ``FILE:LINE: record 'ID'`` (``SOURCE: record 'ID'`` without lines)."""
+        line = f":{self.lines[i]}" if self.lines else ""
+        return f"{self.source or 'SequenceSet'}{line}: record {self.ids[i]!r}"
+
     @property
     def lengths(self) -> np.ndarray:
         return np.array([len(s) for s in self.sequences], dtype=np.int64)
@@ -75,7 +87,7 @@ class SequenceSet:
             raise ProteinDataError(f"{self.source or 'SequenceSet'}: subset index out of range 0..{len(self) - 1}")
         labels = None if self.labels is None else self.labels[idx]
         return SequenceSet(tuple(self.ids[i] for i in idx), tuple(self.sequences[i] for i in idx), labels,
-                           self.label_names, self.source)
+                           self.label_names, self.source, tuple(self.lines[i] for i in idx) if self.lines else ())
 
     def split(self, test_fraction: float = 0.25, seed: int = 0) -> tuple[SequenceSet, SequenceSet]:
         """Stratified random split: each class gives round(test_fraction * count) records (at least one when it
