@@ -23,8 +23,7 @@ from test_mpo_compress import _heal_setup, _model_dir, _tokenizer, tiny_llama, t
 
 import tnq.mpo.compress as compress_module  # noqa: E402
 import tnq.mpo.persist as persist_module  # noqa: E402
-from tnq.cli.compress import terminate_as_interrupt  # noqa: E402
-from tnq.cli.main import main  # noqa: E402
+from tnq.cli.main import main, sigterm_as_interrupt  # noqa: E402
 from tnq.errors import TnqError, UsageError  # noqa: E402
 from tnq.mpo import MPOError  # noqa: E402
 from tnq.mpo.compress import compress_model  # noqa: E402
@@ -259,14 +258,14 @@ def test_sigterm_in_the_cli_saves_healing_and_removes_half_written_output(copies
         signal.raise_signal(signal.SIGTERM)
 
     monkeypatch.setattr(safetensors.torch, "save_model", terminated)  # SIGTERM while the output is written
-    assert main(["compress", *argv, "--out", str(out)]) == 130
-    assert "interrupted" in capsys.readouterr().err
+    assert main(["compress", *argv, "--out", str(out)]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err == "tnq: terminated\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["heal.safetensors", model.name, text.name,
                                                                  copies["compressed"].name])
 
 
-def test_terminate_as_interrupt_raises_keyboard_interrupt_and_restores_the_handler(sigterm_ignored):
-    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+def test_sigterm_as_interrupt_raises_keyboard_interrupt_and_restores_the_handler(sigterm_ignored):
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
         signal.raise_signal(signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is sigterm_ignored
 

@@ -9,17 +9,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import TnqError, UsageError
+from ..errors import UsageError
 from ..io import check_output, check_plot
 from . import options
 
@@ -47,28 +43,6 @@ def _shape(text: str) -> tuple[int, int]:
     if rows < 1 or cols < 1:
         raise argparse.ArgumentTypeError(f"--shape expects ROWSxCOLS of positive integers like 4x4, got {text!r}")
     return rows, cols
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is when it arrives, so it unwinds exactly like Ctrl-C."""
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """While active (in the main thread), SIGTERM raises ``Terminated``: half-written files are removed and the
-    last checkpoint stays whole, as with Ctrl-C. The previous handler is restored afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(_signum: int, _frame: Any) -> None:
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -134,18 +108,8 @@ def add_subcommands(born: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Dispatch a parsed ``tnq born ...`` command; TnqErrors become one line on stderr and exit code 2, Ctrl-C and
-    SIGTERM one line and exit code 130 / 143."""
-    try:
-        with sigterm_as_interrupt():
-            return {"train": _train, "sample": _sample, "eval": _eval, "compile": _compile}[args.born_command](args)
-    except TnqError as exc:
-        print(f"tnq born: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        kind = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        print(f"tnq born: {kind}{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+    """Dispatch a parsed ``tnq born ...`` command (errors, Ctrl-C and SIGTERM are reported by ``run_command``)."""
+    return {"train": _train, "sample": _sample, "eval": _eval, "compile": _compile}[args.born_command](args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -285,8 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = options.OneLineParser(prog="tnq born", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_subcommands(parser)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    from .main import run_command
+
+    return run_command(parser.parse_args(argv), "tnq born")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from . import options
@@ -128,9 +124,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``tnq compress``; TnqErrors are reported by the main CLI as one line (exit code 2). Every path is
-    checked before the model loads, and SIGTERM stops the command as Ctrl-C does (healing saves its checkpoint,
-    a half-written output is removed)."""
+    """Run ``tnq compress``; TnqErrors are reported by the main CLI as one line (exit code 2), which also makes
+    SIGTERM stop the command as Ctrl-C does (healing saves its checkpoint, a half-written output is removed). Every
+    path is checked before the model loads."""
     import torch
 
     from ..mpo.compress import check_paths, compress_model
@@ -140,40 +136,21 @@ def run(args: argparse.Namespace) -> int:
                 options=PATH_OPTIONS)
     if args.threads:
         torch.set_num_threads(args.threads)
-    with terminate_as_interrupt():
-        result = compress_model(
-            args.model, budget=args.budget, method=args.method, layers=args.layers, n_cores=args.cores,
-            text=args.text, extra_text=args.extra_text, calibration_tokens=args.calibration_tokens,
-            fit_steps=args.fit_steps, fit_iters=args.fit_iters, sites=args.sites, site_margin=args.site_margin,
-            calibration=args.calibration, sequential_ridge=args.sequential_ridge, sensitivity=args.sensitivity,
-            sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
-            heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr, heal_batch_size=args.heal_batch,
-            heal_hidden_weight=args.heal_hidden_weight, heal_label_weight=args.heal_label_weight,
-            heal_precision=args.heal_precision, heal_sample_tokens=args.heal_samples,
-            heal_samples_cache=args.samples_cache, heal_dense=args.heal_dense, heal_checkpoint=args.heal_checkpoint,
-            heal_teacher_states=args.heal_teacher_states, distill=not args.no_distill, window=args.window,
-            eval_tokens=args.eval_tokens or None, eval_window=args.eval_window, out=args.out,
-            overwrite=args.overwrite, plot=args.plot, progress=args.progress, seed=args.seed)
+    result = compress_model(
+        args.model, budget=args.budget, method=args.method, layers=args.layers, n_cores=args.cores,
+        text=args.text, extra_text=args.extra_text, calibration_tokens=args.calibration_tokens,
+        fit_steps=args.fit_steps, fit_iters=args.fit_iters, sites=args.sites, site_margin=args.site_margin,
+        calibration=args.calibration, sequential_ridge=args.sequential_ridge, sensitivity=args.sensitivity,
+        sensitivity_strength=args.sensitivity_strength, heal_steps=args.heal_steps,
+        heal_seconds=60 * args.heal_minutes or None, heal_lr=args.heal_lr, heal_batch_size=args.heal_batch,
+        heal_hidden_weight=args.heal_hidden_weight, heal_label_weight=args.heal_label_weight,
+        heal_precision=args.heal_precision, heal_sample_tokens=args.heal_samples,
+        heal_samples_cache=args.samples_cache, heal_dense=args.heal_dense, heal_checkpoint=args.heal_checkpoint,
+        heal_teacher_states=args.heal_teacher_states, distill=not args.no_distill, window=args.window,
+        eval_tokens=args.eval_tokens or None, eval_window=args.eval_window, out=args.out,
+        overwrite=args.overwrite, plot=args.plot, progress=args.progress, seed=args.seed)
     if args.json:
         print(json.dumps(result.report.to_dict(), indent=1))
     else:
         print(result.report.format_text())
     return 0
-
-
-@contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While active (in the main thread), SIGTERM raises ``KeyboardInterrupt`` as Ctrl-C does, so that the same
-    clean-up runs (temporary files removed, healing's state saved); the previous handler is restored after."""
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

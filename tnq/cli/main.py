@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from .. import __version__
 from ..errors import TnqError
@@ -96,11 +100,35 @@ def one_line(message: str) -> str:
     return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
 
 
-def run_command(args: argparse.Namespace, prog: str) -> int:
-    """Run a parsed command: errors in the input become one line on stderr and exit code 2 (shared by the
-    ``tnq`` and ``qnlp`` commands)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is when it arrives, so it unwinds exactly like Ctrl-C."""
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While active (in the main thread), SIGTERM raises ``Terminated``: the same clean-up as Ctrl-C runs
+    (half-written files removed, checkpoints kept whole). The previous handler is restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield
+        return
+
+    def handle(_signum: int, _frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handle)
     try:
-        return args.func(args)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def run_command(args: argparse.Namespace, prog: str) -> int:
+    """Run a parsed command (shared by the ``tnq`` and ``qnlp`` commands): errors in the input become one line on
+    stderr and exit code 2; Ctrl-C and SIGTERM stop it the same safe way, with one line (the interrupt's message,
+    e.g. what was kept) and exit code 130 or 143."""
+    try:
+        with sigterm_as_interrupt():
+            return args.func(args)
     except TnqError as exc:
         print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
@@ -109,9 +137,10 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
     except OSError as exc:  # an output path that cannot be written
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"{prog}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        kind = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{prog}: {kind}{': ' + str(exc) if str(exc) else ''}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     return 2
 
 
