@@ -247,8 +247,7 @@ def fit_timed(clf: Any, X: list, y: Any, dev_X: list | None, dev_y: Any, checkpo
 def check_outputs(args: argparse.Namespace, inputs: Sequence[str]) -> None:
     """Refuse, before any work, a ``--out`` / ``--plot`` / ``--checkpoint`` that is an input, that names the same
     file as another of them, that cannot be written, or (``--plot``) whose suffix matplotlib cannot write."""
-    from tnq.errors import UsageError
-    from tnq.io import check_output, check_plot
+    from tnq.io import check_distinct, check_output, check_plot
 
     outputs = {option: getattr(args, option.lstrip("-")) for option in ("--out", "--plot", "--checkpoint")}
     outputs = {option: path for option, path in outputs.items() if path}
@@ -257,12 +256,7 @@ def check_outputs(args: argparse.Namespace, inputs: Sequence[str]) -> None:
             check_plot(path, inputs=inputs)
         else:
             check_output(path, option=option, inputs=inputs)
-    seen: dict[Path, str] = {}
-    for option, path in outputs.items():
-        target = Path(path).expanduser().resolve()
-        if target in seen:
-            raise UsageError(f"{seen[target]} and {option} name the same file {path!r}: choose different paths")
-        seen[target] = option
+    check_distinct(outputs)
 
 
 def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ line and exit code 2), and it never changes the file it reads."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,3 +86,22 @@ def assert_cli_cleanly(main: Callable[[list[str]], int], argv: list[str], capsys
         assert err.strip(), f"exit 2 without a message for {argv}"
     assert [digest(p) for p in inputs] == before, f"{argv} changed an input"
     return code
+
+
+def field_edits(meta: dict, paths: list[tuple], values: list, count: int, seed: int) -> list[str]:
+    """``count`` JSON texts of ``meta``, each with the field at one seeded path of ``paths`` (keys and list
+    indices) set to a seeded one of ``values`` or, one time in ten where it sits in a dict, removed."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        edited = json.loads(json.dumps(meta))
+        path = paths[int(rng.integers(len(paths)))]
+        target = edited
+        for key in path[:-1]:
+            target = target[key]
+        if rng.random() < 0.1 and isinstance(target, dict):
+            del target[path[-1]]
+        else:
+            target[path[-1]] = values[int(rng.integers(len(values)))]
+        out.append(json.dumps(edited))
+    return out

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzzing import assert_cli_cleanly, assert_reads_cleanly, mutations, random_bytes
+from fuzzing import assert_cli_cleanly, assert_reads_cleanly, field_edits, mutations, random_bytes
 from safetensors import safe_open
 from safetensors.numpy import save
 
@@ -222,25 +222,12 @@ VALUES = [None, -1, 0, 1, 3, 99, 2**64, -0.5, 0.5, 1e308, float("nan"), float("i
           [1, 2], {"a": 1}]
 
 
-def field_edits(meta: dict, count: int, seed: int) -> list[str]:
+def metadata_edits(meta: dict, count: int, seed: int) -> list[str]:
     """``count`` metadata texts, each with one seeded field (top level, hyperparameter, history entry) set to a
     seeded odd value or removed."""
-    rng = np.random.default_rng(seed)
     paths = ([(k,) for k in meta] + [("params", k) for k in meta["params"]]
              + [("history", i, k) for i, r in enumerate(meta["history"]) for k in r] + [("history", 0)])
-    out = []
-    for _ in range(count):
-        edited = json.loads(json.dumps(meta))
-        path = paths[int(rng.integers(len(paths)))]
-        target = edited
-        for key in path[:-1]:
-            target = target[key]
-        if rng.random() < 0.1:
-            del target[path[-1]]
-        else:
-            target[path[-1]] = VALUES[int(rng.integers(len(VALUES)))]
-        out.append(json.dumps(edited))
-    return out
+    return field_edits(meta, paths, VALUES, count, seed)
 
 
 def tensor_edits(tensors: dict[str, np.ndarray], raw: str, count: int, seed: int) -> list[bytes]:
@@ -264,7 +251,7 @@ def fuzz_cases(source: Path, seed: int) -> list[bytes]:
     valid = source.read_bytes()
     tensors, raw = read(source)
     texts = [m.decode("utf-8", errors="replace") for m in mutations(raw.encode(), 30, seed)]
-    texts += field_edits(json.loads(raw), 40, seed)
+    texts += metadata_edits(json.loads(raw), 40, seed)
     return (random_bytes(10, seed) + mutations(valid, 30, seed)
             + [save(tensors, metadata={KEY: text}) for text in texts] + tensor_edits(tensors, raw, 20, seed))
 

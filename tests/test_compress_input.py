@@ -171,7 +171,7 @@ def test_bad_output_paths_are_refused_before_the_model_loads(copies, tmp_path, c
         (["--out", str(tmp_path / "o"), *healing, "--heal-checkpoint", str(tmp_path / "o" / "h.safetensors")],
          "--heal-checkpoint '", "is inside --out"),
         ([*healing, "--heal-checkpoint", str(tmp_path / "h.safetensors"), "--heal-samples", "64", "--samples-cache",
-          str(tmp_path / "h.safetensors")], "--samples-cache and --heal-checkpoint are the same file"),
+          str(tmp_path / "h.safetensors")], "--heal-checkpoint and --samples-cache name the same file"),
         ([*healing, "--heal-checkpoint", str(model / "h.safetensors")], "--heal-checkpoint '", "is inside the input"),
         ([*healing, "--heal-checkpoint", str(tmp_path / "missing" / "h.safetensors")], "folder", "does not exist"),
     ]

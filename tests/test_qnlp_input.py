@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzzing import assert_cli_cleanly, assert_reads_cleanly, mutations, random_bytes
+from fuzzing import assert_cli_cleanly, assert_reads_cleanly, field_edits, mutations, random_bytes
 
 pytest.importorskip("torch")
 pytest.importorskip("discopy")
@@ -100,27 +100,14 @@ VALUES = [None, -1, 0, 1, 2.5, 2**64, float("nan"), float("inf"), "x", "", [], {
           ["s", "s"], "qnlp.protein.diagrams:ProteinReader"]
 
 
-def field_edits(meta: dict, count: int, seed: int) -> list[str]:
+def metadata_edits(meta: dict, count: int, seed: int) -> list[str]:
     """``count`` metadata texts, each with one seeded field (top level, or one level down: the training settings,
     the compiler's config, a history record) set to a seeded odd value or removed."""
-    rng = np.random.default_rng(seed)
     paths = [(k,) for k in meta] + [(k, j) for k, v in meta.items() if isinstance(v, dict) for j in v]
     paths += [(k, 0) for k, v in meta.items() if isinstance(v, list) and v]
     reader = meta.get("pipeline", {}).get("reader")  # a protein model's reader config
     paths += [("pipeline", "reader", j) for j in reader] if isinstance(reader, dict) else []
-    out = []
-    for _ in range(count):
-        edited = json.loads(json.dumps(meta))
-        path = paths[int(rng.integers(len(paths)))]
-        target = edited
-        for key in path[:-1]:
-            target = target[key]
-        if rng.random() < 0.1 and isinstance(target, dict):
-            del target[path[-1]]
-        else:
-            target[path[-1]] = VALUES[int(rng.integers(len(VALUES)))]
-        out.append(json.dumps(edited))
-    return out
+    return field_edits(meta, paths, VALUES, count, seed)
 
 
 def tensor_edits(tensors: dict[str, np.ndarray], raw: str, seed: int) -> list[bytes]:
@@ -142,7 +129,7 @@ def fuzz_cases(source: Path, seed: int, count: int) -> list[bytes]:
     it, so the damage reaches qnlp's field checks), odd field values and odd tensors."""
     tensors, raw = read_model(source)
     texts = [m.decode("utf-8", errors="replace") for m in mutations(raw.encode(), count, seed)]
-    texts += field_edits(json.loads(raw), 3 * count, seed)
+    texts += metadata_edits(json.loads(raw), 3 * count, seed)
     return (random_bytes(count // 4, seed) + mutations(source.read_bytes(), count, seed)
             + [save(tensors, metadata={KEY: text}) for text in texts] + tensor_edits(tensors, raw, seed))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -128,3 +128,18 @@ def check_plot(path: str | os.PathLike | None, option: str = "--plot",
     """``check_output`` for a matplotlib figure: the suffix must be a format matplotlib writes; None passes."""
     if path is not None:  # no suffix: save_figure writes PNG
         check_output(path, option=option, inputs=inputs, suffixes=PLOT_FORMATS if Path(path).suffix else None)
+
+
+def check_distinct(outputs: Mapping[str, str | os.PathLike | None]) -> None:
+    """Refuse two outputs (option name -> path; None skipped) that name the same file: the second would overwrite
+    the first."""
+    from .errors import UsageError
+
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        target = Path(path).expanduser().resolve()
+        if target in seen:
+            raise UsageError(f"{seen[target]} and {option} name the same file {str(path)!r}: choose different paths")
+        seen[target] = option

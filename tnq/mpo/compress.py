@@ -269,7 +269,7 @@ def check_paths(model: Any, *, text: str | os.PathLike | None = None, extra_text
     whole) or two outputs on one path, and a place that cannot be written. ``options`` names the parameters in
     the errors (the CLI passes its option names)."""
     from ..errors import UsageError
-    from ..io import check_output, check_plot
+    from ..io import check_distinct, check_output, check_plot
     from .persist import check_replaceable
 
     def name(key: str) -> str:
@@ -283,16 +283,11 @@ def check_paths(model: Any, *, text: str | os.PathLike | None = None, extra_text
         check_replaceable(out, overwrite, name("out"))
     files = {key: path for key, path in (("plot", plot), ("heal_checkpoint", heal_checkpoint),
                                          ("samples_cache", samples_cache)) if path is not None}
-    seen: dict[Path, str] = {}
     for key, path in files.items():
-        target = Path(path).expanduser().resolve()
-        if out is not None and Path(out).expanduser().resolve() in target.parents:
+        if out is not None and Path(out).expanduser().resolve() in Path(path).expanduser().resolve().parents:
             raise UsageError(f"{name(key)} {str(path)!r} is inside {name('out')} {str(out)!r}, which is written "
                              f"whole at the end: choose another path")
-        if target in seen:
-            raise UsageError(f"{name(key)} and {name(seen[target])} are the same file {str(path)!r}: give each its "
-                             f"own path")
-        seen[target] = key
+    check_distinct({name(key): path for key, path in files.items()})
     check_plot(plot, name("plot"), inputs)
     check_checkpoint_path(heal_checkpoint)
     for key in ("heal_checkpoint", "samples_cache"):
