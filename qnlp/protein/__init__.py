@@ -1,4 +1,4 @@
-"""Protein sequences as sentences of residues (issue #7; Kundu et al. 2024, arXiv 2403.06890).
+"""Protein sequences as sentences of residues (Kundu et al. 2024, arXiv 2403.06890).
 
 Data side: residue alphabets with an explicit unknown-residue policy (alphabet), FASTA/CSV loaders (loaders), the
 modlamp peptide sets (datasets), a labelled-sequence container with seeded stratified splits (sequences),

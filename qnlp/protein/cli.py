@@ -37,7 +37,7 @@ def register(commands: Any) -> None:
     """Add ``protein`` (with ``train``) to the ``qnlp`` subcommands."""
     from qnlp.cli import add_model_options
 
-    protein = commands.add_parser("protein", help="protein / peptide sequence classification (issue #7)",
+    protein = commands.add_parser("protein", help="protein / peptide sequence classification",
                                   description="Residues as words: PTN (stairs) and CTN (tree) circuits.")
     sub = protein.add_subparsers(dest="protein_command", required=True, metavar="COMMAND")
     train = sub.add_parser("train", help="train and evaluate a PTN / CTN classifier",

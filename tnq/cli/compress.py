@@ -27,10 +27,7 @@ PATH_OPTIONS = {"out": "--out", "plot": "--plot", "heal_checkpoint": "--heal-che
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``compress`` command to an argparse subparsers object."""
-    from ..mpo.compress import CALIBRATIONS, METHODS
-    from ..mpo.fit import SITES
-    from ..mpo.heal import PRECISIONS
-    from ..mpo.sequential import SEQUENTIAL_RIDGE
+    from ..mpo.choices import CALIBRATIONS, METHODS, PRECISIONS, SEQUENTIAL_RIDGE, SITES
 
     cmd = subparsers.add_parser("compress", help="compress a transformers model with MPOs (or SVD baselines)",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

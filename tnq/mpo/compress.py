@@ -23,6 +23,7 @@ from ..checks import check_numbers as check_many
 from ..progress import progress_bar
 from .baselines import LowRankLinear, svd_linear
 from .budget import allocate, check_budget, groups_by_block, sensitivity_profile
+from .choices import CALIBRATIONS, METHODS
 from .errors import MPOError
 from .evaluate import (
     WIKI_SAMPLE,
@@ -53,9 +54,6 @@ from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, se
 from .samples import cached_sample_text, cached_teacher_states
 from .sequential import SEQUENTIAL_RIDGE, compress_sequentially
 from .teacher_states import teacher_states
-
-METHODS = ("mpo", "svd", "whitened-svd")
-CALIBRATIONS = ("independent", "sequential")  # see sequential.py
 
 
 @dataclass

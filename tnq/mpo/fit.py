@@ -16,6 +16,7 @@ from torch import nn
 
 from ..progress import progress_bar
 from .als import als_fit
+from .choices import SITES
 from .errors import MPOError
 from .factorize import factorize
 from .mpo import MPO, Whitening, scale_inputs
@@ -138,7 +139,6 @@ def whitened_mpo(W: np.ndarray, gram: np.ndarray | None, n_cores: int, max_param
     return mpo
 
 
-SITES = ("balanced", "auto")
 
 
 def site_candidates(d_out: int, d_in: int, n_cores: int, sites: str = "balanced") -> list[tuple[list[int], list[int]]]:

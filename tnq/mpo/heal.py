@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..progress import progress_bar
+from .choices import PRECISIONS
 from .errors import MPOError
 from .evaluate import mean_pool, pad_batch, text_digest
 from .heal_checkpoint import (
@@ -32,8 +33,6 @@ from .heal_checkpoint import (
     save_checkpoint,
 )
 from .teacher_states import output_head, teacher_log_probs
-
-PRECISIONS = ("float32", "bfloat16")
 
 
 def heal(model: nn.Module, modules: Sequence[nn.Module], ids: torch.Tensor | Sequence[torch.Tensor],

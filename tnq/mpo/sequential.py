@@ -22,10 +22,9 @@ from torch import nn
 
 from ..backends.memory import default_budget, format_bytes
 from ..progress import progress_bar
+from .choices import SEQUENTIAL_RIDGE
 from .errors import MPOError
 from .fit import SharedInputs, run_batch
-
-SEQUENTIAL_RIDGE = 0.1  # measured on SmolLM2 at 50% (see the module docstring)
 
 
 class _Stop(Exception):
