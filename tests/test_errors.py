@@ -35,8 +35,6 @@ def test_malformed_qasm_file_names_the_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("statement, what", [
-    ("if(c==1) x q[1];", "classical control (if)"),
-    ("reset q[0];", "reset"),
     ("opaque magic q;", "opaque"),
 ])
 def test_unsupported_qasm_statements_name_the_line(statement, what):
@@ -47,6 +45,36 @@ def test_unsupported_qasm_statements_name_the_line(statement, what):
     assert "<string>:6" in message and what in message and statement.rstrip(";") in message
 
 
+def test_if_and_reset_are_read_with_their_lines():
+    c = Circuit.from_qasm(HEADER + "h q[0];\nmeasure q[0] -> c[0];\nif(c==1) x q[1];\nreset q[0];\n")
+    assert [(op.name, op.source) for op in c.ops][1:] == [("measure", "<string>:6"), ("x", "<string>:7"),
+                                                           ("reset", "<string>:8")]
+    assert c.ops[2].condition == ((0, 1), 1) and c.is_dynamic
+
+
+@pytest.mark.parametrize("statement, what", [
+    ("if(c==4) x q[1];", "condition value 4 does not fit register c (2 bit(s)): expected 0..3"),
+    ("if(d==1) x q[1];", "'d' is not defined"),
+    ("measure q[0] -> c[2];", "out-of-range"),
+])
+def test_bad_classical_control_names_the_line(statement, what):
+    with pytest.raises(QasmError if "fit" not in what else CircuitError) as info:
+        Circuit.from_qasm(HEADER + "h q[0];\n" + statement + "\n")
+    assert "<string>:6" in str(info.value) and what in str(info.value)
+
+
+def test_dynamic_circuit_has_no_single_state():
+    c = Circuit(2, num_clbits=1).h(0).measure(0, clbits=[0]).x(1).c_if(0, 1)
+    with pytest.raises(CircuitError, match=r"gate x on qubits \[1\].*no single final state; sample it with tnq.sample"):
+        tnq.simulate(c)
+    with pytest.raises(CircuitError, match="classical bit 1 is out of range"):
+        c.measure(1, clbits=[1])
+    with pytest.raises(CircuitError, match="condition on no classical register named 'd'"):
+        c.h(0).c_if("d", 1)
+    with pytest.raises(CircuitError, match="say which bits receive the outcomes"):
+        c.measure(1)
+
+
 def test_missing_qasm_file(tmp_path):
     missing = tmp_path / "nowhere" / "missing.qasm"
     for source in (str(missing), missing):
@@ -55,14 +83,23 @@ def test_missing_qasm_file(tmp_path):
         assert str(missing) in str(info.value) and "cannot read" in str(info.value)
 
 
-def test_qiskit_reset_and_non_affine_parameters_are_refused():
+def test_qiskit_loops_and_non_affine_parameters_are_refused():
     from qiskit import QuantumCircuit
     from qiskit.circuit import Parameter as QiskitParameter
 
-    qc = QuantumCircuit(2)
+    qc = QuantumCircuit(2, 1)
     qc.h(0)
-    qc.reset(1)
-    with pytest.raises(QasmError, match=r"instruction 1 \(reset on qubits \[1\]\)"):
+    with qc.for_loop(range(2)):
+        qc.x(1)
+    with pytest.raises(QasmError, match=r"instruction 1 \(for_loop on qubits \[1\]\): for_loop is not supported"):
+        Circuit.from_qiskit(qc)
+    qc = QuantumCircuit(2, 1)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)) as orelse:
+        qc.x(1)
+    with orelse:
+        qc.z(1)
+    with pytest.raises(QasmError, match=r"instruction 1 .*an if with an else branch"):
         Circuit.from_qiskit(qc)
     a = QiskitParameter("a")
     qc = QuantumCircuit(1)

@@ -116,7 +116,7 @@ def test_source_lines_of_a_long_random_circuit(tmp_path):
 
 @pytest.mark.parametrize("body, line, what", [
     ("h q[0];\n\nrx(1e400) q[1];\n", 7, "parameter is not finite"),
-    ("measure q[0] -> c[0];\nh q[1];\nx q[0];\n", 7, "already measured"),
+    ("measure q[0] -> c[0];\nh q[1];\nif(c==9) x q[0];\n", 7, "does not fit register c"),
 ])
 def test_conversion_errors_name_the_file_and_line(tmp_path, capsys, body, line, what):
     path = write(tmp_path, body)

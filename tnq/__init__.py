@@ -6,6 +6,7 @@ Quick start::
     c = tnq.ghz(50)
     state = tnq.simulate(c, method="mps", max_bond=64)
     state.counts(1000)
+    tnq.sample(tnq.Circuit.from_qasm("examples/teleport.qasm"), 1000, seed=1)  # any circuit, dynamic too
     tnq.expectation(tnq.brickwork(40, 12), "Z0 Z1", method="mps", max_bond=64)
 """
 
@@ -25,6 +26,7 @@ from .circuit import (
     qft,
     random_circuit,
 )
+from .dynamic import sample
 from .errors import CircuitError, ObservableError, QasmError, SimulationError, TnqError, UsageError
 from .observables import Hamiltonian, PauliString
 from .simulate import amplitudes, expectation, simulate
@@ -35,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Circuit", "Operation", "Parameter", "GATES",
-    "simulate", "expectation", "amplitudes",
+    "simulate", "sample", "expectation", "amplitudes",
     "State", "DenseState", "MPSState", "ContractState", "MPS", "PauliString", "Hamiltonian",
     "ghz", "qft", "brickwork", "grid_random", "qaoa", "bernstein_vazirani", "random_circuit",
     "TnqError", "CircuitError", "QasmError", "ObservableError", "SimulationError", "UsageError",

@@ -88,6 +88,10 @@ def build_matrices(gates: Sequence[Gate]) -> None:
             g._matrix = matrix
 
 
+DYNAMIC_WHAT = "a mid-circuit measurement, reset or classically controlled operation"
+"""What makes a circuit dynamic (``Circuit.dynamic_operation``), as error messages say it."""
+
+
 class Lowered(NamedTuple):
     gates: list[Gate]
     wire_of: np.ndarray
@@ -97,6 +101,10 @@ class Lowered(NamedTuple):
 def lower(circuit: Circuit, relabel_swaps: bool = True, symbolic: bool = False) -> Lowered:
     """Gates of ``circuit`` on wires; raises if parameters are still symbolic, unless ``symbolic`` (the gates
     then keep their symbols, for ``tnq.parametric.ParametricGates`` to bind)."""
+    dynamic = circuit.dynamic_operation()
+    if dynamic is not None:
+        raise CircuitError(f"{dynamic.where}: {DYNAMIC_WHAT}: the circuit has no single final state; sample it "
+                           "with tnq.sample(circuit, shots)")
     wire_of = list(range(circuit.num_qubits))  # a list: indexing it is much faster than a numpy array
     gates: list[Gate] = []
     for op in circuit.ops:

@@ -109,16 +109,22 @@ class State(ABC):
                qubits: Sequence[int] | None = None) -> dict[str, int]:
         """Histogram of sampled bitstrings (character j = qubits[j]), most common first (ties: first drawn
         first)."""
-        samples = self.sample(shots, seed, qubits)
-        if not len(samples):
-            return {}
-        rows, first, tally = np.unique(samples, axis=0, return_index=True, return_counts=True)
-        order = np.lexsort((first, -tally))  # by count, descending; ties in the order they were drawn
-        return {"".join(map(str, rows[i])): int(tally[i]) for i in order}
+        return tally(self.sample(shots, seed, qubits))
 
     def __repr__(self) -> str:
         extras = ", ".join(f"{k}={v}" for k, v in self.info.items() if k in ("method", "max_bond", "fidelity"))
         return f"{type(self).__name__}({self.num_qubits} qubits, {extras})"
+
+
+def tally(samples: np.ndarray) -> dict[str, int]:
+    """Histogram of the rows of a (shots, k) 0/1 array as bitstrings, most common first (ties: first drawn first)."""
+    if not len(samples):
+        return {}
+    if not samples.shape[1]:
+        return {"": len(samples)}
+    rows, first, counts = np.unique(samples, axis=0, return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))  # by count, descending; ties in the order they were drawn
+    return {"".join(map(str, rows[i])): int(counts[i]) for i in order}
 
 
 def _generator(seed: Any) -> np.random.Generator:

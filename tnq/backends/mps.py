@@ -126,10 +126,10 @@ LOOKAHEAD_DECAY = 0.9
 class _Layout:
     """Which MPS site holds which wire, plus the look-ahead used to route lazily."""
 
-    def __init__(self, gates: Sequence[Gate], num_wires: int) -> None:
+    def __init__(self, gates: Sequence[Gate], num_wires: int, site_of: np.ndarray | None = None) -> None:
         self.gates = gates
-        self.site_of = np.arange(num_wires)   # wire -> site
-        self.wire_at = np.arange(num_wires)   # site -> wire
+        self.site_of = np.arange(num_wires) if site_of is None else np.array(site_of)  # wire -> site
+        self.wire_at = np.argsort(self.site_of)  # site -> wire
         self.next_use: list[dict[int, int | None] | None] = [None] * len(gates)
         upcoming: dict[int, int] = {}
         for i in range(len(gates) - 1, -1, -1):  # index of each wire's next multi-qubit gate
@@ -160,8 +160,9 @@ class _Layout:
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None = None,
         cutoff: float = 1e-16, memory_budget: int | None = None, progress: bool | None = None,
-        blas: int | str | None = "auto", **_: Any) -> MPSState:
-    """Apply ``gates`` to |0...0> as an MPS.
+        blas: int | str | None = "auto", initial: MPSState | None = None, **_: Any) -> MPSState:
+    """Apply ``gates`` to |0...0> as an MPS (or to ``initial``'s MPS, which is updated in place, keeping its
+    layout and truncation record).
 
     Routing is lazy: a far-apart pair is brought together by swaps that are not undone, and after
     every two-qubit gate the pair is also exchanged (fused into the same SVD, so for free) when
@@ -170,14 +171,14 @@ def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: in
     """
     check_truncation(max_bond, cutoff)
     with blas_threads(mps_blas_threads(max_bond, blas)):
-        return _run(gates, num_wires, wire_of, max_bond, cutoff, memory_budget, progress)
+        return _run(gates, num_wires, wire_of, max_bond, cutoff, memory_budget, progress, initial)
 
 
 def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None, cutoff: float,
-         memory_budget: int | None, progress: bool | None) -> MPSState:
+         memory_budget: int | None, progress: bool | None, initial: MPSState | None = None) -> MPSState:
     budget = budget_bytes(memory_budget)
-    mps = MPS.product_state(num_wires)
-    layout = _Layout(gates, num_wires)
+    mps = MPS.product_state(num_wires) if initial is None else initial.mps
+    layout = _Layout(gates, num_wires, None if initial is None else initial.site_of)
     swaps = fused_swaps = 0
 
     def swap(site: int) -> None:

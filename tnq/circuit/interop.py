@@ -15,10 +15,8 @@ from .circuit import Circuit, Operation
 from .gates import GATES, reverse_qubit_order
 from .parameters import Parameter, ParameterExpression
 
-# Statements tnq cannot simulate as a pure state; found by a light scan so errors can name the line.
+# Statements tnq cannot simulate; found by a light scan so errors can name the line.
 _UNSUPPORTED = [
-    (re.compile(r"^\s*if\s*\("), "classical control (if)"),
-    (re.compile(r"^\s*reset\b"), "reset"),
     (re.compile(r"^\s*opaque\b"), "opaque gate declaration"),
 ]
 
@@ -122,6 +120,8 @@ def _statement_count(statement: str, sizes: dict[str, int]) -> int | None:
     name = keyword.group(0) if keyword else ""
     if name in ("OPENQASM", "creg"):
         return 0
+    if name == "if":  # if(creg==k) STATEMENT: as many instructions as the statement makes
+        return _statement_count(statement[statement.find(")") + 1:].strip(), sizes)
     if name == "include":
         return 0 if "qelib1.inc" in statement else None
     if name == "qreg":
@@ -151,8 +151,7 @@ def _scan_unsupported(text: str, origin: str) -> None:
         for statement in code.split(";"):
             for pattern, what in _UNSUPPORTED:
                 if pattern.search(statement):
-                    raise QasmError(f"{origin}:{number}: {what} is not supported by tnq's pure-state "
-                                    f"simulators: {statement.strip()}")
+                    raise QasmError(f"{origin}:{number}: {what} is not supported by tnq: {statement.strip()}")
 
 
 def _param_from_qiskit(value: Any, where: str) -> Any:
@@ -178,6 +177,7 @@ def from_qiskit(qc: Any, origin: str = "qiskit circuit", lines: list[int] | None
     """Convert a qiskit ``QuantumCircuit``; custom gates are expanded through their definitions. ``lines``: the
     source line of each instruction (from QASM), kept as ``origin:line`` in each operation's ``source``."""
     circuit = Circuit(qc.num_qubits, name=qc.name)
+    _add_registers(circuit, qc)
     phase = _append_qiskit(circuit, qc, list(range(qc.num_qubits)), origin, lines)
     if abs(cmath.exp(1j * phase) - 1) > 1e-14:
         # A Circuit has no global-phase field: keep qiskit's (circuit, GlobalPhaseGate and expanded
@@ -185,6 +185,31 @@ def from_qiskit(qc: Any, origin: str = "qiskit circuit", lines: list[int] | None
         matrix = Circuit._check_matrix(cmath.exp(1j * phase) * np.eye(2), 1, f"{origin}: global phase")
         circuit.ops.insert(0, Operation("unitary", (0,), (), matrix, "global_phase"))
     return circuit
+
+
+def _add_registers(circuit: Circuit, qc: Any) -> None:
+    """qiskit's classical registers, in declaration order, when they number its bits consecutively; else one
+    register ``c`` over all of them."""
+    indices = [qc.find_bit(bit).index for reg in qc.cregs for bit in reg]
+    if indices == list(range(qc.num_clbits)):
+        for reg in qc.cregs:
+            circuit.add_creg(reg.name, reg.size)
+    elif qc.num_clbits:
+        circuit.add_creg("c", qc.num_clbits)
+
+
+def _condition_from_qiskit(qc: Any, condition: Any, where: str) -> tuple[tuple[int, ...], int]:
+    """A qiskit ``(ClassicalRegister or Clbit, value)`` condition as ``(bits, value)``."""
+    from qiskit.circuit import ClassicalRegister, Clbit
+
+    if isinstance(condition, tuple) and len(condition) == 2:
+        target, value = condition
+        if isinstance(target, ClassicalRegister):
+            return tuple(qc.find_bit(bit).index for bit in target), int(value)
+        if isinstance(target, Clbit):
+            return (qc.find_bit(target).index,), int(value)
+    raise QasmError(f"{where}: only conditions 'register == value' or 'bit == value' are supported, "
+                    f"got {condition}")
 
 
 def _numeric_phase(value: Any) -> float:
@@ -196,37 +221,50 @@ def _numeric_phase(value: Any) -> float:
 
 
 def _append_qiskit(circuit: Circuit, qc: Any, mapping: list[int], origin: str, lines: list[int] | None = None,
-                   source: str | None = None) -> float:
+                   source: str | None = None, clmap: list[int] | None = None,
+                   condition: tuple[tuple[int, ...], int] | None = None) -> float:
     """Append ``qc``'s instructions; returns the global phase they carry (not representable in a Circuit).
-    ``lines`` gives each instruction's source line; ``source`` is that of the gate a definition expands."""
+    ``lines`` gives each instruction's source line; ``source`` is that of the gate a definition expands;
+    ``clmap`` maps ``qc``'s classical bits to the circuit's; ``condition`` (an if's) applies to every instruction."""
     from qiskit.quantum_info import Operator
 
     phase = _numeric_phase(qc.global_phase)
+    clmap = list(range(qc.num_clbits)) if clmap is None else clmap
     for index, instruction in enumerate(qc.data):
         op = instruction.operation
         qubits = [mapping[qc.find_bit(q).index] for q in instruction.qubits]
+        clbits = [clmap[qc.find_bit(c).index] for c in instruction.clbits]
         here = f"{origin}:{lines[index]}" if lines is not None else source
         where = f"{here}: {op.name} on qubits {qubits}" if here is not None else \
             f"{origin}: instruction {index} ({op.name} on qubits {qubits})"
-        if getattr(op, "condition", None) is not None or op.name in ("if_else", "while_loop", "for_loop",
-                                                                      "switch_case", "reset", "initialize"):
-            raise QasmError(f"{where}: {op.name} is not supported by tnq's pure-state simulators")
-        if op.name in ("barrier", "measure"):
-            circuit.append(op.name, qubits, source=here)
+        if op.name == "if_else" and condition is None and (len(op.blocks) == 1 or op.blocks[1] is None):
+            bits, value = _condition_from_qiskit(qc, op.condition, where)
+            # a phase that only a branch gets is a global phase of that branch, which nothing can observe
+            _append_qiskit(circuit, op.blocks[0], qubits, origin, source=here or f"{origin}: instruction {index}",
+                           clmap=clbits, condition=(tuple(clmap[b] for b in bits), value))
+            continue
+        if op.name in ("if_else", "while_loop", "for_loop", "switch_case", "box", "initialize"):
+            what = "an if with an else branch or inside another if" if op.name == "if_else" else op.name
+            raise QasmError(f"{where}: {what} is not supported by tnq")
+        if op.name in ("barrier", "measure", "reset"):
+            circuit.append(op.name, qubits, source=here, clbits=clbits if op.name == "measure" else (),
+                           condition=condition if op.name != "barrier" else None)
         elif op.name == "global_phase":
             phase += _numeric_phase(op.params[0])
         elif op.name == "delay":
             continue
         elif op.name in GATES:
-            circuit.append(op.name, qubits, [_param_from_qiskit(p, where) for p in op.params], source=here)
+            circuit.append(op.name, qubits, [_param_from_qiskit(p, where) for p in op.params], source=here,
+                           condition=condition)
         elif op.definition is not None and op.name != "unitary":
-            phase += _append_qiskit(circuit, op.definition, qubits, origin, source=here)
+            phase += _append_qiskit(circuit, op.definition, qubits, origin, source=here, condition=condition)
         else:
             try:
                 matrix = Operator(op).data
             except Exception as exc:  # qiskit raises several types for non-unitary instructions
                 raise QasmError(f"{where}: cannot convert to a unitary ({exc})") from None
-            circuit.append("unitary", qubits, matrix=reverse_qubit_order(matrix), label=op.name, source=here)
+            circuit.append("unitary", qubits, matrix=reverse_qubit_order(matrix), label=op.name, source=here,
+                           condition=condition)
     return phase
 
 
@@ -248,21 +286,46 @@ def to_qiskit(circuit: Circuit) -> Any:
         return float(np.real(p)) if np.isrealobj(p) or np.imag(p) == 0 else p
 
     qc = QuantumCircuit(circuit.num_qubits, name=circuit.name)
-    measured = circuit.measured_qubits
+    for name, size in circuit.cregs:
+        qc.add_register(ClassicalRegister(size, name))
+    measured = [] if circuit.cregs else circuit.measured_qubits  # terminal measurements: one bit per qubit
     if measured:
         qc.add_register(ClassicalRegister(len(measured), "c"))
     for op in circuit.ops:
-        if op.name == "measure":
-            for q in op.qubits:
-                qc.measure(q, measured.index(q))
-        elif op.name == "barrier":
-            qc.barrier(*op.qubits)
-        elif op.name == "unitary":
-            qc.append(UnitaryGate(reverse_qubit_order(op.matrix), label=op.label), list(op.qubits))
+        if op.condition is not None:
+            with qc.if_test(_condition_to_qiskit(circuit, qc, op.condition)):
+                _add_to_qiskit(qc, op, measured, standard, param, UnitaryGate)
         else:
-            gate = type(standard[op.name])(*[param(p) for p in op.params])
-            qc.append(gate, list(op.qubits))
+            _add_to_qiskit(qc, op, measured, standard, param, UnitaryGate)
     return qc
+
+
+def _add_to_qiskit(qc: Any, op: Operation, measured: list[int], standard: dict, param: Any, unitary_gate: Any) -> None:
+    """Append one unconditioned operation to a qiskit circuit."""
+    if op.name == "measure":
+        for q, c in zip(op.qubits, op.clbits or [measured.index(q) for q in op.qubits], strict=True):
+            qc.measure(q, c)
+    elif op.name == "reset":
+        qc.reset(op.qubits[0])
+    elif op.name == "barrier":
+        qc.barrier(*op.qubits)
+    elif op.name == "unitary":
+        qc.append(unitary_gate(reverse_qubit_order(op.matrix), label=op.label), list(op.qubits))
+    else:
+        qc.append(type(standard[op.name])(*[param(p) for p in op.params]), list(op.qubits))
+
+
+def _condition_to_qiskit(circuit: Circuit, qc: Any, condition: tuple[tuple[int, ...], int]) -> Any:
+    """``(bits, value)`` as qiskit's ``(ClassicalRegister, value)`` when the bits are a whole register, else
+    ``(Clbit, value)`` for one bit."""
+    bits, value = condition
+    for (name, _), reg in zip(circuit.cregs, qc.cregs):
+        if circuit.creg_bits(name) == bits:
+            return reg, value
+    if len(bits) == 1:
+        return qc.clbits[bits[0]], value
+    raise CircuitError(f"a condition on classical bits {list(bits)} that are not one whole register cannot be "
+                       "written for qiskit")
 
 
 def to_qasm(circuit: Circuit) -> str:

@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = commands.add_parser(
         "simulate", help="simulate an OpenQASM 2 file",
-        description="Simulate an OpenQASM 2 circuit from |0...0>. Bitstrings: character q is qubit q.")
+        description="Simulate an OpenQASM 2 circuit from |0...0>. Bitstrings: character q is qubit q; counts: "
+                    "character j is classical bit j (registers in declaration order). Circuits with mid-circuit "
+                    "measurement, reset or if(creg==k) are sampled shot by shot (branching on each outcome).")
     sim.add_argument("file", metavar="FILE.qasm", help="OpenQASM 2 file (qelib1.inc gates)")
     sim.add_argument("--method", choices=METHODS, default="auto",
                      help="backend; auto picks one by circuit size and says why (default: auto)")
@@ -41,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--cutoff", type=options.real(0.0, below=1.0), default=1e-16, metavar="X",
                      help="largest relative weight discarded per MPS truncation, in [0, 1) (default: 1e-16)")
     sim.add_argument("--shots", type=options.count, default=None, metavar="N",
-                     help="samples to draw from the measured qubits (all qubits if none is measured); "
-                          "default: 1024 when the circuit measures, else 0")
+                     help="shots to count over the classical bits (the measured qubits, or all qubits, when the "
+                          "circuit declares no creg); default: 1024 when the circuit measures, else 0")
     sim.add_argument("--seed", type=options.seed, default=None, metavar="S",
                      help="sampling seed, in [0, 2**32) (default: random)")
     sim.add_argument("--expect", action="append", default=[], metavar="OBS",

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..circuit import Circuit
+from ..circuit import Circuit, Operation
+from ..compile import DYNAMIC_WHAT
+from ..dynamic import sample, state_counts
 from ..errors import SimulationError, TnqError, UsageError
 from ..io import check_plot
 from ..observables import Hamiltonian, as_hamiltonian
@@ -52,6 +54,9 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
     measured = circuit.measured_qubits
     shots = args.shots if args.shots is not None else (DEFAULT_SHOTS if measured else 0)
     backend, reason = choose_method(n, args.method, max_bond=args.max_bond)
+    dynamic = circuit.dynamic_operation()
+    if dynamic is not None:
+        return _run_dynamic(args, circuit, dynamic, shots, backend, reason, start, timings)
     if args.plot_bonds and backend != "mps":
         raise SimulationError(f"--plot-bonds needs the MPS backend, but method {args.method!r} runs {backend} "
                               f"({reason}); pass --method mps")
@@ -76,9 +81,7 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
         timings["expectations"] = time.perf_counter() - tick
         if shots:
             tick = time.perf_counter()
-            qubits = measured or list(range(n))
-            result["sampling"] = {"shots": shots, "seed": args.seed, "qubits": qubits,
-                                  "counts": state.counts(shots, seed=args.seed, qubits=qubits)}
+            result["sampling"] = _sampling(circuit, shots, args.seed, state_counts(circuit, state, shots, args.seed))
             timings["sampling"] = time.perf_counter() - tick
         if getattr(state, "reports", None):  # contraction backend: what its queries cost
             result["simulation"]["contractions"] = _contractions(state)
@@ -88,6 +91,45 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
     timings["total"] = time.perf_counter() - start
     result["timings"] = timings
     return result
+
+
+def _run_dynamic(args: argparse.Namespace, circuit: Circuit, dynamic: Operation, shots: int, backend: str,
+                 reason: str, start: float, timings: dict[str, float]) -> dict[str, Any]:
+    """A circuit with mid-circuit measurement, reset or classical control: shots by branching, nothing else."""
+    asked = [option for option, given in (("--expect", args.expect), ("--amplitude", args.amplitude),
+                                          ("--plot-bonds", args.plot_bonds)) if given]
+    if asked:
+        raise UsageError(f"{asked[0]} needs the circuit's final state, but {dynamic.where} is {DYNAMIC_WHAT}, so "
+                         "there is one state per measurement history; only --shots N applies")
+    if not shots:
+        raise UsageError(f"{dynamic.where} is {DYNAMIC_WHAT}, so the circuit has no single final state to report; "
+                         "pass --shots N to sample it")
+    if backend == "contract":
+        raise UsageError(f"--method contract cannot branch on mid-circuit measurements ({dynamic.where}); "
+                         "use --method dense, mps or auto")
+    result: dict[str, Any] = {"file": str(args.file), "circuit": _describe_circuit(circuit),
+                              "method_requested": args.method, "simulation": None}
+    tick = time.perf_counter()
+    counts = sample(circuit, shots, seed=args.seed, method=backend, max_bond=args.max_bond, cutoff=args.cutoff,
+                    progress=args.progress)
+    timings["sampling"] = time.perf_counter() - tick
+    result["simulation"] = {"method": backend, "reason": reason, "seconds": timings["sampling"],
+                            "fidelity_estimate": None, "branching": f"{dynamic.where}"}
+    result["expectations"], result["amplitudes"] = [], []
+    result["sampling"] = _sampling(circuit, shots, args.seed, counts)
+    timings["total"] = time.perf_counter() - start
+    result["timings"] = timings
+    return result
+
+
+def _sampling(circuit: Circuit, shots: int, seed: int | None, counts: dict[str, int]) -> dict[str, Any]:
+    """The JSON entry of the counts: keys are classical bits (``clbits``) when the circuit has registers."""
+    out: dict[str, Any] = {"shots": shots, "seed": seed,
+                           "qubits": circuit.measured_qubits or list(range(circuit.num_qubits))}
+    if circuit.num_clbits:
+        out["clbits"] = [f"{name}[{i}]" for name, size in circuit.cregs for i in range(size)]
+    out["counts"] = counts
+    return out
 
 
 def _describe_circuit(circuit: Circuit) -> dict[str, Any]:
@@ -222,6 +264,9 @@ def _run_note(run: dict[str, Any], num_qubits: int) -> str:
 
 
 def _state_line(sim: dict[str, Any]) -> str:
+    if sim.get("branching"):
+        return (f"{sim['method']}, branching on each mid-circuit measurement and reset (the first dynamic "
+                f"operation: {sim['branching']}), {fmt.seconds(sim['seconds'])}")
     if sim["method"] == "dense":
         return f"exact statevector, {fmt.seconds(sim['seconds'])}"
     if sim["method"] != "mps":
@@ -243,8 +288,14 @@ def _contractions_note(c: dict[str, Any]) -> str:
 def _counts_lines(sampling: dict[str, Any]) -> list[str]:
     counts, shots = sampling["counts"], sampling["shots"]
     seed = f", seed {sampling['seed']}" if sampling["seed"] is not None else ""
-    lines = [f"counts     {shots} shots of qubits {fmt.qubit_ranges(sampling['qubits'])}{seed}: "
-             f"{len(counts)} distinct outcome(s); character j of a key is qubit qubits[j]"]
+    if "clbits" in sampling:
+        bits = sampling["clbits"]
+        what = f"classical bits {bits[0]}..{bits[-1]}" if len(bits) > 1 else f"classical bit {bits[0]}"
+        lines = [f"counts     {shots} shots of {what}{seed}: {len(counts)} distinct outcome(s); character j of a "
+                 "key is classical bit j (qiskit prints them reversed)"]
+    else:
+        lines = [f"counts     {shots} shots of qubits {fmt.qubit_ranges(sampling['qubits'])}{seed}: "
+                 f"{len(counts)} distinct outcome(s); character j of a key is qubit qubits[j]"]
     for bits, k in list(counts.items())[:TOP_COUNTS]:
         lines.append(f"           {fmt.short_bits(bits, 48)}  {k:>6}  ({k / shots:.3f})")
     if len(counts) > TOP_COUNTS:
