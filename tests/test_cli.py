@@ -226,10 +226,31 @@ def test_tour_runs_and_checks_pass(capsys, tmp_path):
     assert elapsed < 60, f"the tour must stay under a minute, took {elapsed:.1f} s"
 
 
+def test_the_engine_imports_nothing_from_qnlp_and_the_tour_finds_its_section():
+    """tnq is the engine: no module under tnq/ imports qnlp (read from the source, so a lazy import inside a
+    function counts too); qnlp's tour section arrives through the ``tnq.tour`` entry point."""
+    import ast
+
+    import qnlp.tour
+    import tnq.tour
+
+    root = Path(tnq.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offenders += [f"{path.relative_to(root)}:{node.lineno}" for name in names
+                          if name.split(".")[0] == "qnlp"]
+    assert offenders == []
+    assert qnlp.tour.section in tnq.tour.plugin_sections()
+
+
 def test_tour_exit_code_reports_a_failed_check(capsys, tmp_path, monkeypatch):
     import tnq.tour
 
     monkeypatch.setattr(tnq.tour, "SECTIONS", [lambda report, out: report.check("broken", False, "1 != 2")])
+    monkeypatch.setattr(tnq.tour, "plugin_sections", lambda: [])
     assert main(["tour", "--out", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "[FAIL] broken: 1 != 2" in out and "FAILED: broken" in out

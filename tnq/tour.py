@@ -60,7 +60,8 @@ class Report:
         return all(ok for _, ok in self.checks)
 
 
-def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    """(fn's value, seconds it took)."""
     start = time.perf_counter()
     value = fn()
     return value, time.perf_counter() - start
@@ -82,7 +83,7 @@ def _ghz_sampling(report: Report, n: int = 50, shots: int = 1000) -> None:
     import tnq
 
     state = tnq.simulate(tnq.ghz(n))
-    counts, seconds = _timed(lambda: state.counts(shots, seed=7))
+    counts, seconds = timed(lambda: state.counts(shots, seed=7))
     zeros, ones = counts.get("0" * n, 0), counts.get("1" * n, 0)
     ok = zeros + ones == shots and abs(zeros - shots / 2) < 0.1 * shots and state.info["largest_bond"] == 2
     report.check(f"GHZ-{n} sampling", ok,
@@ -95,8 +96,8 @@ def _brickwork_expectation(report: Report, out: Path, n: int = 40, depth: int = 
     import tnq
 
     circuit = tnq.brickwork(n, depth, seed=0)
-    (exact, cone), cone_s = _timed(lambda: tnq.expectation(circuit, "Z0 Z1", return_state=True))
-    state, mps_s = _timed(lambda: tnq.simulate(circuit, "mps", max_bond=64))
+    (exact, cone), cone_s = timed(lambda: tnq.expectation(circuit, "Z0 Z1", return_state=True))
+    state, mps_s = timed(lambda: tnq.simulate(circuit, "mps", max_bond=64))
     value = state.expectation("Z0 Z1")
     report.check(f"brickwork {n}x{depth} <Z0 Z1>", abs(value - exact) < 1e-8,
                  f"MPS max_bond 64: {value:.10f} (largest bond {state.info['largest_bond']}, fidelity estimate "
@@ -118,7 +119,7 @@ def _qft_relabelled_swaps(report: Report, out: Path, n: int = 32) -> None:
     circuit = tnq.Circuit(n, name=f"u3_qft_{n}")
     random_u3_layer(circuit, np.random.default_rng(1))
     circuit.compose(tnq.qft(n))
-    state, mps_s = _timed(lambda: tnq.simulate(circuit, "mps", max_bond=64))
+    state, mps_s = timed(lambda: tnq.simulate(circuit, "mps", max_bond=64))
     value = state.expectation("Z0")
     exact = tnq.expectation(circuit, "Z0")
     info = state.info
@@ -135,7 +136,7 @@ def _bernstein_vazirani(report: Report, n: int = 140) -> None:
     import tnq
 
     secret = "".join(np.random.default_rng(2).choice(["0", "1"], size=n - 1))
-    state, seconds = _timed(lambda: tnq.simulate(tnq.bernstein_vazirani(secret)))
+    state, seconds = timed(lambda: tnq.simulate(tnq.bernstein_vazirani(secret)))
     counts = state.counts(16, seed=0, qubits=range(n - 1))
     hits = counts.get(secret, 0)
     report.check(f"Bernstein-Vazirani-{n}", hits == 16,
@@ -151,7 +152,7 @@ def _bundled_qasm(report: Report) -> None:
         report.note(f"examples/{QFT_EXAMPLE} not found (tnq installed without its source tree): skipped")
         return
     circuit = tnq.Circuit.from_qasm(path)
-    state, seconds = _timed(lambda: tnq.simulate(circuit, "mps"))
+    state, seconds = timed(lambda: tnq.simulate(circuit, "mps"))
     n = circuit.num_qubits
     bits = np.random.default_rng(3).integers(0, 2, size=(256, n))
     x = int(QFT_EXAMPLE_INPUT[::-1], 2)                       # qiskit convention: qubit q has weight 2^q
@@ -195,9 +196,9 @@ def _grid_amplitudes(report: Report, rows: int = 4, cols: int = 4, depth: int = 
     n = rows * cols
     state = tnq.simulate(circuit, "contract", cache=TreeCache())
     bits = np.random.default_rng(4).integers(0, 2, size=(20, n))
-    first, first_s = _timed(lambda: state.amplitude(bits[0]))
+    first, first_s = timed(lambda: state.amplitude(bits[0]))
     first_report = state.last_report
-    rest, rest_s = _timed(lambda: state.amplitudes(bits[1:]))
+    rest, rest_s = timed(lambda: state.amplitudes(bits[1:]))
     dense = tnq.simulate(circuit, "dense").amplitudes(bits)
     error = float(np.abs(np.concatenate([[first], rest]) - dense).max())
     report.check(f"{rows}x{cols} grid depth {depth}, 20 amplitudes", error < 1e-10,
@@ -211,7 +212,7 @@ def _qaoa_energy(report: Report, n: int = 60) -> None:
     edges = [(q, (q + 1) % n) for q in range(n)] + [(q, (q + 2) % n) for q in range(0, n, 3)]
     circuit = tnq.qaoa(edges, [0.4, 0.7], [0.6, 0.3], num_qubits=n)
     terms = [f"Z{a} Z{b}" for a, b in edges[:8]]
-    value, seconds = _timed(lambda: tnq.expectation(circuit, " + ".join(terms), method="contract"))
+    value, seconds = timed(lambda: tnq.expectation(circuit, " + ".join(terms), method="contract"))
     exact = sum(tnq.expectation(circuit, term, method="dense") for term in terms)  # dense on each lightcone
     report.check(f"QAOA p=2 on a {n}-node graph, 8 ZZ terms", abs(value - exact) < 1e-8,
                  f"contraction on each term's lightcone {value:.10f} in {fmt.seconds(seconds)} vs dense "
@@ -229,7 +230,7 @@ def _parameter_sweep(report: Report, n: int = 40) -> None:
     state.amplitude("0" * n)
     searches = cache.misses
     grid = [(beta, gamma) for beta in (0.2, 0.5) for gamma in (0.3, 0.9)]  # values in ring.parameters order: b, g
-    amps, seconds = _timed(lambda: [state.rebind([beta, gamma]).amplitude("0" * n) for beta, gamma in grid])
+    amps, seconds = timed(lambda: [state.rebind([beta, gamma]).amplitude("0" * n) for beta, gamma in grid])
     exact = [tnq.simulate(ring.bind({"b": beta, "g": gamma}), "mps").amplitude("0" * n) for beta, gamma in grid]
     error = float(np.abs(np.array(amps) - np.array(exact)).max())
     report.check(f"QAOA ring of {n} qubits, {len(grid)} new parameter values by state.rebind",
@@ -246,7 +247,7 @@ def born_machine(report: Report, out: Path) -> None:
 
     data = bars_and_stripes(4, 4)
     model = MPSBornMachine(16, max_bond=16, n_sweeps=4, seed=0, progress=False)
-    _, seconds = _timed(lambda: model.fit(data))
+    _, seconds = timed(lambda: model.fit(data))
     nll = model.nll(data)
     samples = model.sample(2000, seed=1)
     valid = float(np.mean([is_bars_and_stripes(row, 4, 4) for row in samples]))
@@ -277,94 +278,6 @@ def mpo_compression(report: Report, out: Path) -> None:
                  f"matches x @ W^T to {error:.1e}; " + "; ".join(rows))
 
 
-# --- QNLP pillar -------------------------------------------------------------------------------------------
-def qnlp(report: Report, out: Path) -> None:
-    """Parse offline, map diagrams to circuits with an ansatz functor, train a sentence classifier on tnq."""
-    report.section("QNLP: offline pregroup parsing, DisCoPy functors to circuits, a classifier trained on tnq")
-    _qnlp_parsing(report)
-    _qnlp_circuit_vs_discopy(report)
-    _qnlp_classifier(report, out)
-    _protein_classifier(report)
-
-
-def _protein_classifier(report: Report) -> None:
-    """Residues as words: a PTN (stairs) classifier on synthetic hydrophobic vs charged peptides."""
-    from qnlp.protein import ProteinReader
-    from qnlp.protein.compile import ProteinCompiler
-    from qnlp.protein.model import ProteinClassifier
-
-    rng = np.random.default_rng(0)
-    hydrophobic, charged = "AILMFVWG", "KRDEHNQS"
-
-    def peptide(label: int) -> str:
-        pool = hydrophobic if label else charged
-        return "".join(rng.choice(list(pool if rng.random() < 0.7 else hydrophobic + charged))
-                       for _ in range(int(rng.integers(8, 16))))
-
-    labels = [int(v) for v in rng.integers(0, 2, 80)]
-    peptides = [peptide(v) for v in labels]
-    clf = ProteinClassifier(ProteinCompiler(ProteinReader("ptn", "uniform"), "controlled"), epochs=15,
-                            learning_rate=0.03, batch_size=16, init_scale=0.1, seed=0, progress=False)
-    _, seconds = _timed(lambda: clf.fit(peptides[:60], labels[:60]))
-    accuracy = clf.score(peptides[60:], labels[60:])
-    report.check("protein PTN classifier (residues as words)", accuracy >= 0.8,  # chance is 0.5
-                 f"synthetic hydrophobic vs charged peptides of 8-15 residues: {clf.n_parameters} parameters, "
-                 f"test accuracy {accuracy:.2f} on 20 held-out peptides ({fmt.seconds(seconds)}); real peptides: "
-                 "qnlp protein train --modlamp AMPvsTM")
-
-
-def _qnlp_circuit_vs_discopy(report: Report) -> None:
-    from qnlp import IQPAnsatz, bind_circuit, parse_tagged, remove_cups
-    from qnlp.circuits import from_discopy
-    from qnlp.evaluate import amplitudes
-
-    ansatz = IQPAnsatz({"n": 1, "s": 1}, n_layers=2)
-    circuit = ansatz(remove_cups(parse_tagged("skillful_ADJ woman_N cooks_TV tasty_ADJ dinner_N")))
-    values = {s.name: v for s, v in zip(ansatz.symbols(circuit), np.random.default_rng(2).uniform(-1, 1, 99))}
-    ours = amplitudes([from_discopy(circuit)], values)[0]
-    reference = np.asarray(bind_circuit(circuit, values).eval().array, dtype=complex).reshape(-1)
-    error = float(np.abs(ours - reference).max())
-    translated = from_discopy(circuit)
-    report.check("sentence circuit through tnq vs DisCoPy eval", error < 1e-10,
-                 f"IQP, 2 layers, cups removed: {translated.circuit.num_qubits} qubits, "
-                 f"{len(translated.postselect)} post-selected; max |amplitude difference| {error:.1e}")
-
-
-def _qnlp_classifier(report: Report, out: Path) -> None:
-    from qnlp import Pipeline, QuantumClassifier
-    from qnlp.data import generate_mc
-    from qnlp.plots import plot_learning_curve
-
-    examples = generate_mc(72, seed=4)
-    texts, labels = [" ".join(e.tagged) for e in examples], [e.label for e in examples]
-    clf = QuantumClassifier(Pipeline(reader="pregroup", ansatz="iqp"), epochs=40, learning_rate=0.1, seed=0,
-                            progress=False)
-    _, seconds = _timed(lambda: clf.fit(texts[:40], labels[:40], texts[40:52], labels[40:52]))
-    accuracy = clf.score(texts[52:], labels[52:])
-    plot_learning_curve(clf.history_, out / "qnlp_learning_curve.png", title="synthetic MC, IQP ansatz")
-    report.check("sentence classifier on synthetic MC data", accuracy >= 0.75,  # chance is 0.5
-                 f"{clf.n_parameters} parameters, Adam through torch autograd on tnq contractions: test accuracy "
-                 f"{accuracy:.2f} on 20 held-out sentences after {len(clf.history_)} epochs "
-                 f"({fmt.seconds(seconds)}); learning curve in qnlp_learning_curve.png")
-
-
-def _qnlp_parsing(report: Report) -> None:
-    """Offline pregroup parsing: sentences reduce to the sentence type s, word order matters."""
-    from qnlp import NoParseError, parse_tagged
-
-    sentence = "skillful_ADJ chef_N prepares_TV tasty_ADJ meal_N"
-    diagram = parse_tagged(sentence, target="s")
-    phrase = parse_tagged("device_N that_RPRON programmer_N uses_TV", target="n")
-    try:
-        parse_tagged("prepares_TV skillful_ADJ chef_N tasty_ADJ meal_N", target="s")
-        rejected = False
-    except NoParseError:
-        rejected = True
-    report.check("pregroup CKY parser", str(diagram.cod) == "s" and str(phrase.cod) == "n" and rejected,
-                 f"'{' '.join(w.split('_')[0] for w in sentence.split())}' -> {diagram.cod}; an object relative "
-                 f"clause -> {phrase.cod}; verb-first word order rejected: {rejected}")
-
-
 def _blas_threads() -> str:
     """The BLAS thread setting, which changes MPS timings several-fold on a shared machine."""
     names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -372,8 +285,19 @@ def _blas_threads() -> str:
     return ", ".join(pinned) if pinned else "not pinned, set OPENBLAS_NUM_THREADS=1 on a busy machine"
 
 
-SECTIONS: list[Callable[[Report, Path], None]] = [engine, contraction, born_machine, mpo_compression, qnlp]
-"""The tour's pillars in order."""
+SECTIONS: list[Callable[[Report, Path], None]] = [engine, contraction, born_machine, mpo_compression]
+"""The engine's pillars in order."""
+
+ENTRY_POINTS = "tnq.tour"
+"""Entry-point group under which packages built on tnq add tour sections (qnlp adds its QNLP pillar), so the
+engine imports nothing above it."""
+
+
+def plugin_sections() -> list[Callable[[Report, Path], None]]:
+    """The tour sections installed packages register under ``ENTRY_POINTS``, by name."""
+    from importlib.metadata import entry_points
+
+    return [point.load() for point in sorted(entry_points(group=ENTRY_POINTS), key=lambda point: point.name)]
 
 
 def run_tour(out_dir: str | Path = "tnq-tour-output", stream: TextIO | None = None) -> Report:
@@ -384,7 +308,7 @@ def run_tour(out_dir: str | Path = "tnq-tour-output", stream: TextIO | None = No
     start = time.perf_counter()
     report.line(f"tnq tour: every result below is checked against an exact reference; plots go to {out}/")
     report.line(f"BLAS threads: {_blas_threads()}; timings are wall-clock on this machine")
-    for pillar in SECTIONS:
+    for pillar in SECTIONS + plugin_sections():
         pillar(report, out)
     failed = [label for label, ok in report.checks if not ok]
     report.line()
