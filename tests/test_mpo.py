@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from tnq.errors import TnqError
-from tnq.mpo import MPO, MPOError, MPOLinear, factorize, plan_contraction
+from tnq.mpo import MPO, MPOError, MPOLinear, factorize, merged_weights, plan_contraction
 from tnq.mpo.mpo import Whitening, params_at_bond
 from tnq.mpo.plan import Plan, _merge_cost, _sweep_cost, apply_cores
+from tnq.mpo.remote_code import contract
 
 RNG = np.random.default_rng(7)
 
@@ -151,6 +152,22 @@ def test_every_contraction_order_equals_the_dense_product(n_cores):
         np.testing.assert_allclose(y, x @ dense.T, atol=1e-11, err_msg=str(plan))
 
 
+@pytest.mark.parametrize("n_cores", [2, 3, 4])
+def test_torch_contraction_equals_the_dense_product_in_every_order(n_cores):
+    """``remote_code.contract`` (MPOLinear's and the saved modeling file's forward) against the numpy dense
+    product, for uneven factors and a batch of 1 and of 9; also the cores of a low-rank pair (out | in)."""
+    W = random_matrix(18, 40, seed=n_cores)
+    cases = [MPO.from_matrix(W, n_cores=n_cores, max_bond=5, out_factors=factorize(18, n_cores)[::-1]),
+             MPO.from_matrix(W, n_cores=2, max_bond=4, out_factors=[18, 1], in_factors=[1, 40])]
+    for mpo in cases:
+        cores = [torch.as_tensor(c) for c in mpo.cores]
+        for batch in (1, 9):
+            x = RNG.normal(size=(batch, 40))
+            for plan in all_plans(len(cores)):
+                y = contract(cores, torch.as_tensor(x), plan).numpy()
+                np.testing.assert_allclose(y, x @ mpo.to_matrix().T, atol=1e-11, err_msg=str(plan))
+
+
 @pytest.mark.parametrize("lead", [(), (1,), (7,), (2, 3, 4), (0,)])
 def test_matvec_numpy_and_torch_batched(lead):
     W = random_matrix(18, 20, seed=9, complex_=True)
@@ -215,6 +232,23 @@ def test_mpolinear_keeps_float32_and_allow_dense_gives_the_same_result():
     x = torch.randn(64, 20)
     assert a(x).dtype == torch.float32
     torch.testing.assert_close(a(x), b(x), atol=1e-5, rtol=1e-5)
+
+
+def test_merged_weights_runs_the_rebuilt_matrix_and_drops_it_on_exit():
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(MPOLinear.from_linear(torch.nn.Linear(30, 24, dtype=torch.float64), n_cores=3,
+                                                      max_bond=3), torch.nn.Tanh())
+    layer = model[0]
+    x = torch.randn(2, 30, dtype=torch.float64)
+    expected = torch.tanh(x @ torch.as_tensor(layer.to_mpo().to_matrix()).T + layer.bias)
+    with merged_weights(model) as same:
+        assert same is model and layer.merged is not None and not layer.merged.requires_grad
+        torch.testing.assert_close(model(x), expected, atol=1e-12, rtol=0)
+    assert layer.merged is None
+    with pytest.raises(RuntimeError), merged_weights(model):
+        raise RuntimeError("interrupted")
+    assert layer.merged is None
+    torch.testing.assert_close(model(x), expected, atol=1e-12, rtol=0)
 
 
 def test_mpolinear_gradients_match_finite_differences():

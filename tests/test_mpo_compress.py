@@ -349,7 +349,8 @@ def test_compress_save_and_reload_without_the_original(tmp_path, method):
     assert report.quality_compressed == pytest.approx(reference_perplexity(result.model, ids[:512], 128), rel=1e-5)
     for r in report.layers:  # activation-aware methods may grow directions the inputs never use (o_proj sees v)
         assert 0 <= (r.error if method == "svd" else r.activation_error) < 1
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "tnq_compress.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "modeling_tnq_compressed.py",
+                                                     "plan.py", "tnq_compress.json"]
     assert not list(tmp_path.glob(".*"))  # no temporary leftovers
     del original
     back = load_model(out)  # rebuilt from the folder alone

@@ -1,5 +1,7 @@
 """``tnq compress``: compress a transformers model's attention and MLP linears to a parameter budget (MPO, or the
-truncated / whitened SVD baselines), heal, evaluate and save it as safetensors + JSON.
+truncated / whitened SVD baselines), heal, evaluate and save it as safetensors + JSON, with a modeling file so that
+transformers alone loads it too: ``AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)``
+(``AutoModel`` for encoders).
 
     tnq compress MODEL --budget 0.5 --out DIR
     tnq compress model.gguf --budget 0.5 --fit-steps 1 --sites auto --heal-minutes 15 --sensitivity --plot sens.png \
@@ -107,7 +109,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                           "512-token windows: 512 healed to perplexity 64.4-64.7, 256 to 67-68)")
     cmd.add_argument("--eval-tokens", type=options.count, default=16384, help="evaluation tokens (0: no evaluation)")
     cmd.add_argument("--eval-window", type=options.integer(2), default=512)
-    cmd.add_argument("--out", default=None, metavar="DIR", help="save the compressed model in this folder")
+    cmd.add_argument("--out", default=None, metavar="DIR",
+                     help="save the compressed model in this folder (it loads in tnq, or in transformers with "
+                          "trust_remote_code=True)")
     cmd.add_argument("--overwrite", action="store_true",
                      help="replace an existing --out folder that tnq compress wrote (once the new one is complete)")
     cmd.add_argument("--plot", default=None, metavar="FILE.png", help="layer-sensitivity plot (with --sensitivity)")

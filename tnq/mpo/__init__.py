@@ -11,10 +11,11 @@ from .mpo import MPO
 from .plan import Plan, plan_contraction
 
 __all__ = ["MPO", "MPOError", "MPOLinear", "Plan", "factorize", "plan_contraction", "compress_model",
-           "load_model", "load_compressed", "save_compressed", "LowRankLinear", "CompressionReport"]
+           "load_model", "load_compressed", "save_compressed", "LowRankLinear", "CompressionReport", "merged_weights"]
 
 _LAZY = {"MPOLinear": "linear", "compress_model": "compress", "CompressionReport": "compress", "load_model": "models",
-         "load_compressed": "persist", "save_compressed": "persist", "LowRankLinear": "baselines"}
+         "load_compressed": "persist", "save_compressed": "persist", "LowRankLinear": "baselines",
+         "merged_weights": "linear"}
 
 
 def __getattr__(name: str) -> Any:

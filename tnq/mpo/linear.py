@@ -1,9 +1,15 @@
 """``MPOLinear``: a drop-in ``torch.nn.Linear`` whose weight is held as trainable MPO cores; the forward pass
-contracts the input with the cores in the cheapest order (see ``plan``), never rebuilding the weight unless
-``allow_dense`` is set and that is cheaper."""
+contracts the input with the cores in the cheapest order by multiply-adds (``plan.plan_contraction``: core by core,
+in merged blocks, or, only with ``allow_dense``, as the rebuilt matrix), one matrix product per block
+(``remote_code.mpo_forward``, the code a saved compressed model also runs under transformers). At a few rows per
+call (token-by-token generation) a balanced MPO costs far more multiply-adds than its dense matrix; inside
+``merged_weights(model)`` each MPO layer rebuilds its matrix once and runs as a dense linear, at the cost of the
+dense matrix's memory while it lasts."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -12,7 +18,7 @@ from torch import nn
 
 from .errors import MPOError
 from .mpo import MPO
-from .plan import apply_cores, plan_contraction
+from .remote_code import merge_block, mpo_forward
 
 
 class MPOLinear(nn.Module):
@@ -33,6 +39,7 @@ class MPOLinear(nn.Module):
         else:
             self.register_parameter("bias", None)
         self.allow_dense = allow_dense
+        self.merged: torch.Tensor | None = None  # the rebuilt matrix inside ``merged_weights``
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, allow_dense: bool = False, **mpo_options: Any) -> MPOLinear:
@@ -73,14 +80,27 @@ class MPOLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
             raise MPOError(f"MPOLinear: input must have last axis {self.in_features}, got shape {tuple(x.shape)}")
-        lead = x.shape[:-1]
-        flat = x.reshape(-1, self.in_features)
-        shapes = tuple(tuple(c.shape) for c in self.cores)
-        plan = plan_contraction(shapes, flat.shape[0], self.allow_dense)
-        y = apply_cores(list(self.cores), flat, plan, torch.einsum).reshape(*lead, self.out_features)
-        return y if self.bias is None else y + self.bias
+        if self.merged is not None:
+            return nn.functional.linear(x, self.merged, self.bias)
+        return mpo_forward(list(self.cores), x, self.bias, self.allow_dense)
 
     def extra_repr(self) -> str:
         bonds = [c.shape[3] for c in self.cores][:-1]
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bond_dims={bonds}, bias={self.bias is not None}")
+
+
+@contextmanager
+def merged_weights(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block, every ``MPOLinear`` of ``model`` runs as a dense linear from its matrix, rebuilt once on
+    entry (without gradients: for inference, e.g. generation) and dropped on exit; the cores must not change
+    meanwhile."""
+    layers = [m for m in model.modules() if isinstance(m, MPOLinear)]
+    try:
+        with torch.no_grad():
+            for layer in layers:
+                layer.merged = merge_block(list(layer.cores)).reshape(layer.out_features, layer.in_features)
+        yield model
+    finally:
+        for layer in layers:
+            layer.merged = None

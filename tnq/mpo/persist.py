@@ -1,9 +1,13 @@
 """Save and load a compressed model as ``model.safetensors`` + ``tnq_compress.json`` (+ the transformers
 ``config.json`` and tokenizer files) in one folder that rebuilds without the original checkpoint: the model is
 built from its config, the compressed layers are recreated empty from their recorded shapes, and the weights are
-loaded strictly. The folder is written into a temporary sibling and renamed into place, so a failed save leaves
-no half-written model, and an existing folder is replaced only when tnq compress wrote it, only after the new one
-is complete. Damaged files raise an MPOError naming them. No pickle anywhere."""
+loaded strictly. The folder also carries ``modeling_tnq_compressed.py`` (``remote_code.py`` plus the classes of
+this model) and ``plan.py``; its ``config.json`` names them in ``auto_map`` under a ``model_type`` of their own, so
+transformers loads the folder only with ``trust_remote_code=True``, and then rebuilds the compressed model without
+tnq. ``load_compressed`` never runs them: it reads the JSON and safetensors files only. The folder is written into
+a temporary sibling and renamed into place, so a failed save leaves no half-written model, and an existing folder
+is replaced only when tnq compress wrote it, only after the new one is complete. Damaged files raise an MPOError
+naming them. No pickle anywhere."""
 
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from .models import LoadedModel, check_memory, load_tokenizer, model_kind, readi
 
 FORMAT = "tnq-compressed-model"
 VERSION = 1
+MODELING = "modeling_tnq_compressed"  # the modeling file's module name in a saved folder
+CONFIG_KEYS = ("tnq_compressed_layers", "tnq_removed_modules", "tnq_original_model_type", "auto_map")
 
 
 def layer_spec(module: nn.Module) -> dict[str, Any]:
@@ -90,13 +96,15 @@ def save_compressed(model: nn.Module, out: str | os.PathLike, layers: dict[str, 
         config = getattr(model, "config", None)
         if config is None:
             raise MPOError(f"{type(model).__name__} has no transformers config: only transformers models can be saved")
-        atomic_write_text(tmp / "config.json", config.to_json_string())
+        removed = removed_modules(model)
+        atomic_write_text(tmp / "config.json", exported_config(model, layers, removed))
+        write_modeling(model, tmp)
         save_model(model, str(tmp / "model.safetensors"))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         meta = {"format": FORMAT, "version": VERSION, "model_class": type(model).__name__, "kind": model_kind(model),
                 "dtype": str(next(model.parameters()).dtype).removeprefix("torch."), "layers": layers,
-                "report": report or {}}
+                "removed": removed, "report": report or {}}
         atomic_write_text(tmp / "tnq_compress.json", json.dumps(meta, indent=1))
         _readable(tmp)
         _swap_in(tmp, out)
@@ -104,6 +112,62 @@ def save_compressed(model: nn.Module, out: str | os.PathLike, layers: dict[str, 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def removed_modules(model: nn.Module) -> list[str]:
+    """Submodules that ``model``'s class builds from its config but ``model`` lacks (e.g. a BERT built without its
+    pooler), outermost only; none when the class does not rebuild from the config alone."""
+    try:
+        with torch.device("meta"):
+            fresh = type(model)._from_config(model.config)
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        return []
+    present = dict(model.named_modules())
+    removed: list[str] = []
+    for name, _ in fresh.named_modules():
+        if name and name not in present and not any(name.startswith(f"{r}.") for r in removed):
+            removed.append(name)
+    return removed
+
+
+def exported_config(model: nn.Module, layers: dict[str, dict[str, Any]], removed: list[str]) -> str:
+    """``config.json`` of the saved folder: the model's config, its compressed layers and removed modules, and the
+    ``auto_map`` / ``model_type`` / ``architectures`` of the classes in ``modeling_tnq_compressed.py``, so that
+    transformers never loads the folder as the original architecture. A compressed layer whose weight was tied to
+    another (a tied output head) is saved untied."""
+    config = json.loads(model.config.to_json_string())
+    if any(_tied(model, f"{name}.weight") for name in layers):
+        config["tie_word_embeddings"] = False
+    auto = "AutoModelForCausalLM" if model_kind(model) == "causal-lm" else "AutoModel"
+    config.update(tnq_original_model_type=config.get("model_type"), model_type=_model_type(model),
+                  architectures=["TnqCompressedModel"], tnq_compressed_layers=layers, tnq_removed_modules=removed,
+                  auto_map={"AutoConfig": f"{MODELING}.TnqCompressedConfig", auto: f"{MODELING}.TnqCompressedModel"})
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+
+def _model_type(model: nn.Module) -> str:
+    return f"tnq_compressed_{model.config.model_type}"
+
+
+def write_modeling(model: nn.Module, folder: Path) -> None:
+    """``modeling_tnq_compressed.py`` (``remote_code.py`` and the two classes of this model) and ``plan.py``."""
+    here = Path(__file__).parent
+    config_cls, model_cls = type(model.config), type(model)
+    tail = f"""
+
+from {config_cls.__module__} import {config_cls.__name__}  # noqa: E402
+from {model_cls.__module__} import {model_cls.__name__}  # noqa: E402
+
+
+class TnqCompressedConfig(CompressedConfigMixin, {config_cls.__name__}):
+    model_type = "{_model_type(model)}"
+
+
+class TnqCompressedModel(CompressedModelMixin, {model_cls.__name__}):
+    config_class = TnqCompressedConfig
+"""
+    atomic_write_text(folder / f"{MODELING}.py", (here / "remote_code.py").read_text() + tail)
+    atomic_write_text(folder / "plan.py", (here / "plan.py").read_text())
 
 
 def _swap_in(new: Path, out: Path) -> None:
@@ -148,8 +212,7 @@ def load_compressed(folder: str | os.PathLike) -> LoadedModel:
     cls = getattr(transformers, meta["model_class"], None)
     if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
         raise MPOError(f"{described}: transformers has no model class {meta['model_class']!r}")
-    with reading(folder / "config.json", "not a transformers config"):
-        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
+    config = _original_config(folder / "config.json", cls)
     with reading(weights, "not a readable safetensors file"), safe_open(str(weights), framework="pt") as handle:
         stored = sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
     needed = sum(layers.values())
@@ -171,6 +234,10 @@ def load_compressed(folder: str | os.PathLike) -> LoadedModel:
             set_module(model, name, empty_layer(spec, dtype))
         except MPOError as exc:
             raise MPOError(f"{described}: layer {name!r}: {exc}") from None
+    for name in meta.get("removed", []):
+        if _submodule(model, name) is None:
+            raise MPOError(f"{described}: removed module {name!r} is not a submodule of a {cls.__name__}")
+        set_module(model, name, None)
     with reading(weights, "cannot load the weights"):
         missing, unexpected = load_model(model, str(weights), strict=False)
     missing = [k for k in missing if not _tied(model, k)]
@@ -178,6 +245,19 @@ def load_compressed(folder: str | os.PathLike) -> LoadedModel:
         raise MPOError(f"{weights} does not match the recorded layers: missing {missing[:5]}, "
                        f"unexpected {unexpected[:5]}")
     return LoadedModel(model.eval(), load_tokenizer(folder), meta.get("kind", model_kind(model)), str(folder))
+
+
+def _original_config(path: Path, cls: type) -> Any:
+    """The original architecture's config from ``config.json`` (as written by ``exported_config``, or by an
+    earlier tnq that kept the original's), without running the folder's modeling code."""
+    with reading(path, "not a transformers config"):
+        values = json.loads(path.read_text())
+        if not isinstance(values, dict):
+            raise ValueError(f"a JSON {type(values).__name__}, not an object")
+        for key in CONFIG_KEYS:
+            values.pop(key, None)
+        values.update(model_type=cls.config_class.model_type, architectures=[cls.__name__])
+        return cls.config_class.from_dict(values)
 
 
 def _submodule(model: nn.Module, name: str) -> nn.Module | None:
@@ -201,6 +281,9 @@ def _check_meta(meta: Any, path: Path) -> dict[str, int]:
         raise MPOError(f"{path}: dtype {meta.get('dtype')!r} is not one of {', '.join(DTYPES)}")
     if not isinstance(meta.get("layers"), dict):
         raise MPOError(f"{path}: no layers recorded")
+    removed = meta.get("removed", [])
+    if not (isinstance(removed, list) and all(isinstance(name, str) and name for name in removed)):
+        raise MPOError(f"{path}: removed modules {json.dumps(removed)[:200]} are not a list of module names")
     return {name: _spec_size(name, spec, path) for name, spec in meta["layers"].items()}
 
 

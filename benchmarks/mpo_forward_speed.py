@@ -1,0 +1,104 @@
+"""Forward speed of a compressed model against the original, in one process with pinned threads: a random 4-block
+Llama (hidden 512) compressed at --budget with whitened SVD and with MPO, each saved and reloaded with
+``tnq.mpo.load_compressed``; prefill (4 x 256 tokens) and greedy generation (128 tokens) timed round-robin, best of
+--repeats, with the ratio compressed / original (< 1: faster) and the share of parameters kept. "mpo merged" generates
+inside ``tnq.mpo.merged_weights`` (each MPO layer's matrix rebuilt once: dense speed, dense memory).
+
+    python benchmarks/mpo_forward_speed.py [--threads 1] [--budget 0.5] [--repeats 5] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402  (pins BLAS/OpenMP threads: must load before numpy)
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from tnq.io import atomic_write_text  # noqa: E402
+from tnq.mpo import compress_model, load_compressed, merged_weights  # noqa: E402
+from tnq.mpo.compress import model_size  # noqa: E402
+
+VOCAB = 2048
+
+
+def random_llama(seed: int = 0) -> torch.nn.Module:
+    """4 blocks, hidden 512, MLP 1376, 8 heads, tied embeddings: random weights, no download."""
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(vocab_size=VOCAB, hidden_size=512, intermediate_size=1376, num_hidden_layers=4,
+                                      num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=1024,
+                                      tie_word_embeddings=True)
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+def prefill(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(ids, use_cache=False).logits
+
+
+def generate(model: torch.nn.Module, prompt: torch.Tensor, new: int) -> torch.Tensor:
+    with torch.no_grad():
+        return model.generate(prompt, max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)
+
+
+def merged(run, model: torch.nn.Module, *args) -> torch.Tensor:
+    """``run(model, *args)`` inside ``merged_weights(model)`` (the rebuilding counted)."""
+    with merged_weights(model):
+        return run(model, *args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=common.THREADS, help="BLAS/torch threads (read before imports)")
+    parser.add_argument("--budget", type=float, default=0.5)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--new-tokens", type=int, default=128, help="greedy generation length (0: skip)")
+    parser.add_argument("--json", type=str, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(1)
+    text = torch.randint(0, VOCAB, (8192,), generator=gen)
+    ids = torch.randint(0, VOCAB, (4, 256), generator=gen)
+    prompt = ids[:1, :16]
+    models = {"original": random_llama()}
+    size = model_size(models["original"])[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in ("whitened-svd", "mpo"):
+            out = Path(tmp) / method
+            compress_model(random_llama(), budget=args.budget, method=method, tokens=text, calibration_tokens=4096,
+                           window=256, eval_tokens=None, out=out, progress=False)
+            models[method] = load_compressed(out).model
+    params = {name: model_size(m)[0] / size for name, m in models.items()}
+    params["mpo merged"] = params["mpo"]
+    jobs = {name: partial(prefill, m, ids) for name, m in models.items()}
+    jobs["mpo merged"] = partial(merged, prefill, models["mpo"], ids)
+    if args.new_tokens:
+        jobs.update({f"{name} generate": partial(generate, m, prompt, args.new_tokens) for name, m in models.items()})
+        jobs["mpo merged generate"] = partial(merged, generate, models["mpo"], prompt, args.new_tokens)
+    timings = common.measure_round_robin(jobs, args.repeats + 1)
+    best = {name: min(t.times[1:]) for name, t in timings.items()}  # the first round warms up
+    rows = []
+    print(f"threads {args.threads}, budget {args.budget}, prefill 4 x 256 tokens, generate {args.new_tokens} tokens, "
+          f"best of {args.repeats}")
+    print(f"{'model':>14} {'params':>7} {'prefill s':>10} {'ratio':>6} {'gen tok/s':>10} {'ratio':>6}")
+    for name, kept in params.items():
+        row = dict(model=name, params=kept, prefill_s=best[name], prefill_ratio=best[name] / best["original"],
+                   generate_tokens_per_s=float("nan"), generate_time_ratio=float("nan"))
+        if args.new_tokens:
+            row["generate_tokens_per_s"] = args.new_tokens / best[f"{name} generate"]
+            row["generate_time_ratio"] = best[f"{name} generate"] / best["original generate"]
+        rows.append(row)
+        print(f"{name:>14} {kept:7.3f} {row['prefill_s']:10.4f} {row['prefill_ratio']:6.2f} "
+              f"{row['generate_tokens_per_s']:10.1f} {row['generate_time_ratio']:6.2f}")
+    if args.json:
+        atomic_write_text(args.json, json.dumps(dict(threads=args.threads, budget=args.budget, rows=rows), indent=2))
+
+
+if __name__ == "__main__":
+    main()
