@@ -1,6 +1,8 @@
-"""``qnlp`` command line: train sentence classifiers and draw sentence diagrams and circuits.
+"""``qnlp`` command line: train, evaluate and apply sentence classifiers and draw sentence diagrams and circuits.
 
-    qnlp train --data train.txt --dev dev.txt --test test.txt --reader pregroup --ansatz iqp --layers 1
+    qnlp train --data train.txt --dev dev.txt --test test.txt --reader pregroup --ansatz iqp --out m.safetensors
+    qnlp evaluate m.safetensors --data test.txt --json
+    qnlp predict m.safetensors --data new.txt --out predictions.csv
     qnlp draw "man_N prepares_TV tasty_ADJ dinner_N" --out drawings/
     qnlp protein train --fasta seqs.fa --label-from header --model ptn --sharing hierarchical
 
@@ -124,6 +126,25 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("--remove-cups", action="store_true", help="draw the diagram after cup removal")
     draw.add_argument("--out", default="qnlp-drawings", metavar="DIR", help="folder for diagram.png and circuit.png")
     draw.set_defaults(func=_draw)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, confusion matrix and per-class precision / recall "
+                                                    "of a saved sentence model",
+                                   description="Evaluate a model saved by 'qnlp train --out' on a labelled file "
+                                               "(the format of 'qnlp train --data').")
+    predict = commands.add_parser("predict", help="the predicted class and its probability for every sentence",
+                                  description="Write 'id,label,probability' CSV lines (with a header; id = "
+                                              "FILE:LINE) for every sentence of a file in the format of 'qnlp train "
+                                              "--data' (its labels are not used), with a model saved by 'qnlp "
+                                              "train --out'.")
+    for command in (evaluate, predict):
+        command.add_argument("model", metavar="MODEL.safetensors", help="a model saved by qnlp train --out")
+        command.add_argument("--data", required=True, metavar="FILE", help="the sentences")
+        command.add_argument("--text-column", default="sentence", help="CSV column with the sentence")
+        command.add_argument("--label-column", default="label", help="CSV column with the label")
+    evaluate.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    evaluate.set_defaults(func=_evaluate)
+    predict.add_argument("--out", default=None, metavar="FILE.csv", help="write the CSV here (default: stdout)")
+    predict.set_defaults(func=_predict)
 
     from qnlp.protein import cli as protein_cli  # more commands register themselves
 
@@ -269,6 +290,87 @@ def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> 
 
         plot_learning_curve(clf.history_, args.plot)
         result["plot"] = args.plot
+
+
+EVAL_BATCH = 64
+"""Sentences compiled and evaluated at a time by ``evaluate`` / ``predict`` (memory flat in the file's size)."""
+
+
+def _sentence_model(args: argparse.Namespace) -> tuple[Any, list[Any], list[str]]:
+    """The saved sentence model, the examples of ``--data`` and their texts as the model's reader wants them."""
+    from qnlp.corpus import load_examples
+    from qnlp.errors import QnlpError
+    from qnlp.model import QuantumClassifier
+
+    clf = QuantumClassifier.load(args.model)
+    if clf.compile.config.get("compiler", "qnlp.pipeline:Pipeline") != "qnlp.pipeline:Pipeline":
+        raise QnlpError(f"{args.model}: a protein model; use qnlp protein evaluate / predict")
+    examples = load_examples(args.data, args.text_column, args.label_column)
+    return clf, examples, _texts(examples, clf.compile.reader_name)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from qnlp.model import check_labels, classification_metrics
+
+    clf, examples, texts = _sentence_model(args)
+    labels = [e.label for e in examples]
+    check_labels(labels, clf.classes_, texts)
+    tick = time.perf_counter()
+    predicted = clf.predict(texts, EVAL_BATCH)
+    seconds = time.perf_counter() - tick
+    result = {"model": args.model, "data": f"{args.data}: {len(texts)} sentences",
+              **classification_metrics(labels, predicted, clf.classes_.tolist()), "skipped": 0,
+              "seconds": round(seconds, 3), "sequences_per_second": round(len(texts) / seconds, 2)}
+    print_metrics(result, args.json)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from tnq.io import check_output
+
+    if args.out:
+        check_output(args.out, option="--out", inputs=[args.model, args.data], suffixes=("csv",))
+    clf, examples, texts = _sentence_model(args)
+    probs = clf.predict_proba(texts, EVAL_BATCH)
+    write_predictions(args.out, [e.where for e in examples], clf.classes_[probs.argmax(1)].tolist(), probs.max(1))
+    if args.out:
+        print(f"{args.out}: {len(texts)} predictions")
+    return 0
+
+
+def print_metrics(result: dict[str, Any], as_json: bool) -> None:
+    """The evaluation ``result`` (of :func:`qnlp.model.classification_metrics` and more) as JSON or a table."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print(result["data"])
+    print(f"accuracy {result['accuracy']:.4f} on {result['sequences']} items ({result['skipped']} skipped), "
+          f"{result['sequences_per_second']:g} sequences/s")
+    names = result["classes"]
+    width = max(len(n) for n in [*names, "true/predicted"])
+    print(f"{'true/predicted':>{width}}  " + "  ".join(f"{n:>{max(len(n), 6)}}" for n in names))
+    for name, row in zip(names, result["confusion"]):
+        print(f"{name:>{width}}  " + "  ".join(f"{v:>{max(len(n), 6)}}" for n, v in zip(names, row)))
+    for name, figures in result["per_class"].items():
+        print(f"{name:>{width}}  precision {figures['precision']:.4f}  recall {figures['recall']:.4f}  "
+              f"support {figures['support']}")
+
+
+def write_predictions(path: str | None, ids: Any, labels: Any, probabilities: Any) -> None:
+    """``id,label,probability`` CSV (with that header): atomically to ``path``, or to stdout when it is None."""
+    import csv
+    import io
+
+    from tnq.io import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "label", "probability"])
+    writer.writerows([i, label, repr(float(p))] for i, label, p in zip(ids, labels, probabilities))
+    if path is None:
+        print(buffer.getvalue(), end="")
+    else:
+        atomic_write_text(path, buffer.getvalue())
 
 
 def _draw(args: argparse.Namespace) -> int:

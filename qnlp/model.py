@@ -132,24 +132,30 @@ class QuantumClassifier:
         self.classes_: np.ndarray | None = None
         self.history_: list[dict[str, float]] = []
         self.best_epoch_: int | None = None
+        self.inputs_: dict[str, Any] = {}
+        """How raw inputs become items (e.g. a protein model's class names and windows); saved with the model."""
         self._circuits: dict[Any, SentenceCircuit] = {}
         self._batches: dict[Any, CompiledBatch] = {}
 
     # --- data ------------------------------------------------------------------------------------
-    def circuits(self, X: Sequence[Any]) -> list[SentenceCircuit]:
-        """The circuit of each item, compiled once per distinct item and cached."""
+    def circuits(self, X: Sequence[Any], cache: bool = True) -> list[SentenceCircuit]:
+        """The circuit of each item, compiled once per distinct item and cached (``cache=False``: compiled afresh
+        and not kept, so evaluating a stream of items holds no more than one batch of circuits)."""
         out = []
         for i, item in enumerate(X):
             key = item if isinstance(item, (str, tuple)) else id(item)
-            if key not in self._circuits:
+            circuit = self._circuits.get(key)
+            if circuit is None:
                 try:
-                    self._circuits[key] = self.compile(item)
+                    circuit = self.compile(item)
                 except QnlpError as exc:
                     located = type(exc).__new__(type(exc))  # same type and fields, message names the item
                     located.__dict__.update(exc.__dict__)
                     located.args = (f"{place(X, i)} ({str(item)[:60]!r}): {exc}",)
                     raise located from None
-            out.append(self._circuits[key])
+                if cache:
+                    self._circuits[key] = circuit
+            out.append(circuit)
         return out
 
     def _labels(self, y: Sequence[Any], X: Sequence[Any], fitting: bool) -> np.ndarray:
@@ -159,13 +165,16 @@ class QuantumClassifier:
         return np.searchsorted(self.classes_, np.asarray(y))
 
     # --- forward ---------------------------------------------------------------------------------
-    def _compiled(self, circuits: list[SentenceCircuit]) -> CompiledBatch:
+    def _compiled(self, circuits: list[SentenceCircuit], cache: bool = True) -> CompiledBatch:
         key = (tuple(id(c) for c in circuits), tuple(self.symbols_))
-        if key not in self._batches:
-            known = set(self.symbols_)
-            unseen = sorted({s for c in circuits for s in c.symbols if s not in known})
-            self._batches[key] = CompiledBatch(circuits, self.symbols_ + unseen)
-        return self._batches[key]
+        if key in self._batches:
+            return self._batches[key]
+        known = set(self.symbols_)
+        unseen = sorted({s for c in circuits for s in c.symbols if s not in known})
+        batch = CompiledBatch(circuits, self.symbols_ + unseen)
+        if cache:
+            self._batches[key] = batch
+        return batch
 
     def _unseen_values(self, names: Sequence[str]) -> np.ndarray:
         """Parameters of words never seen in training (``unknown_words``): zero, or a random draw fixed by
@@ -175,8 +184,9 @@ class QuantumClassifier:
         return np.array([np.random.default_rng([self.seed, zlib.crc32(n.encode())]).uniform(
             -self.init_scale, self.init_scale) for n in names])
 
-    def _class_probs(self, circuits: list[SentenceCircuit], theta: Any, subset: Any = None) -> Any:
-        batch = self._compiled(circuits)
+    def _class_probs(self, circuits: list[SentenceCircuit], theta: Any, subset: Any = None,
+                     cache: bool = True) -> Any:
+        batch = self._compiled(circuits, cache)
         unseen = batch.symbols[len(self.symbols_):]
         if unseen:
             theta = np.concatenate([np.asarray(theta), self._unseen_values(unseen)])
@@ -216,15 +226,26 @@ class QuantumClassifier:
                                 f"circuit has {len(c.outputs)} output qubit(s), {2 ** len(c.outputs)} outcome(s); "
                                 "give its output type more qubits (--qubits)")
 
-    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
-        """Class probabilities, shape (len(X), n_classes), columns in ``classes_`` order."""
+    def predict_proba(self, X: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities, shape (len(X), n_classes), columns in ``classes_`` order. ``batch_size``: compile
+        and evaluate that many items at a time, keeping none of their circuits (memory flat in ``len(X)``)."""
         self._fitted()
-        circuits = self.circuits(X)
-        self.check_symbols(circuits, X)
-        return np.asarray(self._class_probs(circuits, self.weights_))
+        if batch_size is None:
+            circuits = self.circuits(X)
+            self.check_symbols(circuits, X)
+            return np.asarray(self._class_probs(circuits, self.weights_))
+        NUMBERS["batch_size"].check("batch_size", batch_size, QnlpError)
+        parts = []
+        for start in range(0, len(X), batch_size):
+            items = X[start:start + batch_size]
+            circuits = self.circuits(items, cache=False)
+            self.check_symbols(circuits, items)
+            parts.append(np.asarray(self._class_probs(circuits, self.weights_, cache=False)))
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
 
-    def predict(self, X: Sequence[Any]) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def predict(self, X: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
+        """The most probable class of each item (``batch_size`` as in :meth:`predict_proba`)."""
+        return self.classes_[np.argmax(self.predict_proba(X, batch_size), axis=1)]
 
     def score(self, X: Sequence[Any], y: Sequence[Any]) -> float:
         """Accuracy."""
@@ -371,6 +392,26 @@ class QuantumClassifier:
     @property
     def n_parameters(self) -> int:
         return len(self.symbols_)
+
+
+def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], classes: Sequence[Any],
+                           names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Accuracy, confusion matrix (``confusion[i][j]``: items of class ``classes[i]`` predicted as ``classes[j]``)
+    and per-class precision / recall / support (keyed by ``names``, default ``str(class)``; a class never
+    predicted has precision 0, one never present recall 0), for the ``qnlp evaluate`` commands."""
+    classes = list(classes)
+    names = [str(c) for c in classes] if names is None else list(names)
+    index = {c: i for i, c in enumerate(classes)}
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for true, pred in zip(np.asarray(y_true).tolist(), np.asarray(y_pred).tolist(), strict=True):
+        confusion[index[true], index[pred]] += 1
+    hits, predicted, support = np.diag(confusion), confusion.sum(0), confusion.sum(1)
+    total = int(confusion.sum())
+    return {"accuracy": float(hits.sum() / total) if total else 0.0, "sequences": total,
+            "classes": names, "confusion": confusion.tolist(),
+            "per_class": {name: {"precision": float(hits[i] / predicted[i]) if predicted[i] else 0.0,
+                                 "recall": float(hits[i] / support[i]) if support[i] else 0.0,
+                                 "support": int(support[i])} for i, name in enumerate(names)}}
 
 
 def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -47,6 +47,7 @@ def _is_classes(value: Any) -> bool:
 
 _CHECKS: dict[str, tuple[Any, str]] = {
     "params": (lambda v: isinstance(v, dict), "an object"),
+    "inputs": (lambda v: isinstance(v, dict), "an object"),
     "pipeline": (lambda v: isinstance(v, dict), "an object"),
     "symbols": (_is_names, "a list of distinct symbol names"),
     "classes": (_is_classes, "a non-empty list of distinct labels, all integers or all strings"),
@@ -93,13 +94,15 @@ def _classes(model: QuantumClassifier) -> list[Any]:
 
 
 def save_model(model: QuantumClassifier, path: str | os.PathLike) -> None:
+    """Write ``model`` (weights, settings, compiler config, classes, history, ``inputs_``) to ``path`` atomically."""
     model._fitted()
     config = getattr(model.compile, "config", None)
     if config is None:
         raise QnlpError("the classifier's compiler has no 'config', so the model could not be rebuilt from "
                         "a file; use qnlp.Pipeline as the compiler")
     meta = {"format": MODEL_FORMAT, "params": model.get_params(), "pipeline": config, "symbols": model.symbols_,
-            "classes": _classes(model), "history": model.history_, "best_epoch": model.best_epoch_}
+            "classes": _classes(model), "history": model.history_, "best_epoch": model.best_epoch_,
+            "inputs": getattr(model, "inputs_", {})}
     _write(path, {"weights": model.weights_}, meta)
 
 
@@ -111,6 +114,7 @@ def load_model(path: str | os.PathLike, cls: type | None = None) -> QuantumClass
     tensors, meta = _read(path, MODEL_FORMAT)
     params, config, symbols, classes, history, best_epoch = _fields(
         path, meta, "params", "pipeline", "symbols", "classes", "history", "best_epoch")
+    inputs = _fields(path, meta, "inputs")[0] if "inputs" in meta else {}  # files written before it: none
     weights = _vector(path, tensors, "weights", len(symbols))
     cls = QuantumClassifier if cls is None else cls
     try:  # the settings go through the constructors' own checks (QnlpError is a ValueError)
@@ -118,7 +122,7 @@ def load_model(path: str | os.PathLike, cls: type | None = None) -> QuantumClass
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise QnlpError(f"{path}: the saved settings do not rebuild a classifier ({exc})") from None
     model.symbols_, model.classes_, model.weights_ = list(symbols), np.asarray(classes), weights
-    model.history_, model.best_epoch_ = history, best_epoch
+    model.history_, model.best_epoch_, model.inputs_ = history, best_epoch, inputs
     return model
 
 

@@ -258,3 +258,59 @@ def test_sigterm_is_as_safe_as_ctrl_c_and_training_resumes(files, tmp_path, caps
     assert signal.getsignal(signal.SIGTERM) is handler
     assert json.loads(capsys.readouterr().out)["epochs"] == done + 1
     assert QuantumClassifier.load(model).history_[:done] == meta["history"]  # resumed, not started over
+
+
+@pytest.fixture(scope="module")
+def sentence_model(files, tmp_path_factory):
+    model = tmp_path_factory.mktemp("sentence_model") / "m.safetensors"
+    assert main(["train", "--data", str(files / "train.txt"), "--epochs", "4", "--out", str(model),
+                 "--no-progress"]) == 0
+    return model
+
+
+def test_evaluate_metrics_equal_those_recomputed_from_the_predictions(files, sentence_model, capsys) -> None:
+    capsys.readouterr()
+    assert main(["evaluate", str(sentence_model), "--data", str(files / "test.txt"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    test = load_examples(files / "test.txt")
+    truth = [e.label for e in test]
+    predicted = QuantumClassifier.load(sentence_model).predict([" ".join(e.tagged) for e in test]).tolist()
+    confusion = [[sum(t == a and p == b for t, p in zip(truth, predicted)) for b in (0, 1)] for a in (0, 1)]
+    assert result["confusion"] == confusion and result["sequences"] == len(test) and result["skipped"] == 0
+    assert result["accuracy"] == sum(t == p for t, p in zip(truth, predicted)) / len(test)
+    for c in (0, 1):
+        hits, column = confusion[c][c], confusion[0][c] + confusion[1][c]
+        assert result["per_class"][str(c)]["precision"] == (hits / column if column else 0.0)
+        assert result["per_class"][str(c)]["recall"] == hits / sum(confusion[c])
+
+
+def test_predict_writes_the_models_probabilities(files, sentence_model, tmp_path, capsys) -> None:
+    import csv
+
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(sentence_model), "--data", str(files / "dev.txt"), "--out", str(out)]) == 0
+    rows = list(csv.reader(out.read_text().splitlines()))
+    dev = load_examples(files / "dev.txt")
+    probs = QuantumClassifier.load(sentence_model).predict_proba([" ".join(e.tagged) for e in dev])
+    assert rows[0] == ["id", "label", "probability"]
+    assert [r[0] for r in rows[1:]] == [f"{files / 'dev.txt'}:{i}" for i in range(1, len(dev) + 1)]
+    assert [int(r[1]) for r in rows[1:]] == probs.argmax(1).tolist()
+    # a few dozen float64 gates per sentence: batching changes the last bits at most
+    assert max(abs(float(r[2]) - p) for r, p in zip(rows[1:], probs.max(1))) < 1e-10
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["predict", "{model}", "--data", "{data}", "--out", "{data}"], "is the input"),
+    (["predict", "{model}", "--data", "{data}", "--out", "{tmp}/p.json"], "unsupported file type .json"),
+    (["evaluate", "{model}", "--data", "{unseen}"], "unseen.txt:2: label 7 does not occur in the training data"),
+    (["evaluate", "{data}", "--data", "{data}"], "train.txt"),
+])
+def test_evaluate_and_predict_refuse_bad_input(files, sentence_model, tmp_path, capsys, argv, message) -> None:
+    unseen = tmp_path / "unseen.txt"
+    lines = (files / "test.txt").read_text().splitlines(keepends=True)
+    unseen.write_text(lines[0] + "7" + lines[1][1:])
+    paths = {"model": sentence_model, "data": files / "train.txt", "tmp": tmp_path, "unseen": unseen}
+    before = (files / "train.txt").read_bytes()
+    code, err = _exit([a.format(**paths) for a in argv], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert (files / "train.txt").read_bytes() == before and not (tmp_path / "p.json").exists()

@@ -4,10 +4,14 @@ logistic-regression baseline on the same split.
 
     qnlp protein train --fasta seqs.fa --label-from header --model ptn --sharing hierarchical
     qnlp protein train --modlamp AMPvsTM --model ptn --sharing uniform --out ptn.safetensors
+    qnlp protein evaluate ptn.safetensors --fasta other.fa --skip-unlabelled --json
+    qnlp protein predict ptn.safetensors --fasta new.fa --out predictions.csv
 
 Data: ``--fasta`` (label from the header or from ``--label-map FILE``), ``--csv`` (label column), or a modlamp
 set. Splits are stratified and seeded: ``--test-fraction`` for the test set, then ``--dev-fraction`` of the rest
-for early stopping (the reported test accuracy is at the epoch with the best dev accuracy).
+for early stopping (the reported test accuracy is at the epoch with the best dev accuracy). ``--skip-unlabelled``
+skips (and counts) the records without a label in ``--classes`` instead of refusing them. A saved model records its
+class names and windows, so ``evaluate`` and ``predict`` need only the data (and for ``evaluate`` the label options).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ slowly on long residue chains."""
 
 
 def register(commands: Any) -> None:
-    """Add ``protein`` (with ``train``) to the ``qnlp`` subcommands."""
+    """Add ``protein`` (with ``train``, ``evaluate`` and ``predict``) to the ``qnlp`` subcommands."""
     from qnlp.cli import add_model_options
 
     protein = commands.add_parser("protein", help="protein / peptide sequence classification",
@@ -43,20 +47,7 @@ def register(commands: Any) -> None:
     train = sub.add_parser("train", help="train and evaluate a PTN / CTN classifier",
                            description=__doc__.split("\n\n")[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--fasta", metavar="FILE", help="FASTA file (.gz read too)")
-    source.add_argument("--csv", metavar="FILE", help="CSV / TSV file with sequence and label columns")
-    source.add_argument("--modlamp", metavar="NAME", help="a modlamp data set, e.g. AMPvsTM")
-    train.add_argument("--label-from", choices=("header", "column"), default=None,
-                       help="where labels are: FASTA header or CSV column (default: header for FASTA, column for CSV)")
-    train.add_argument("--label-regex", default=None, metavar="RE",
-                       help="FASTA: label = named group 'label', first group or whole match of RE in the header")
-    train.add_argument("--label-field", type=options.integer(), default=-1, metavar="I",
-                       help="FASTA: label = header field I (split by --field-sep)")
-    train.add_argument("--field-sep", default=None, metavar="SEP", help="FASTA header field separator")
-    train.add_argument("--label-map", default=None, metavar="FILE", help="FASTA: two-column file id,label")
-    train.add_argument("--sequence-column", default="sequence", help="CSV sequence column (name or 0-based index)")
-    train.add_argument("--label-column", default="label", help="CSV label column (name or 0-based index)")
+    add_data_options(train, modlamp=True)
     train.add_argument("--classes", default=None, metavar="A,B", help="label order (first -> class 0)")
     train.add_argument("--dedupe", action="store_true", help="drop repeated sequences before splitting")
     train.add_argument("--model", choices=MODELS, default="ptn", help="ptn: stairs (RNN-like); ctn: tree (CNN-like)")
@@ -94,18 +85,65 @@ def register(commands: Any) -> None:
             action.choices = sorted([*action.choices, *PROTEIN_ANSATZE])
     train.set_defaults(func=_train, **DEFAULTS)
 
+    evaluate = sub.add_parser("evaluate", help="accuracy, confusion matrix and per-class precision / recall of a "
+                                               "saved model on labelled sequences",
+                              description="Evaluate a model saved by 'qnlp protein train --out' on labelled "
+                                          "sequences: the model brings its alphabet, classes, truncation and "
+                                          "windows; only the label options are needed.")
+    evaluate.add_argument("model", metavar="MODEL.safetensors", help="a model saved by qnlp protein train --out")
+    add_data_options(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    evaluate.set_defaults(func=_evaluate)
+    predict = sub.add_parser("predict", help="the predicted class and its probability for every sequence",
+                             description="Write 'id,label,probability' CSV lines (with a header) for every "
+                                         "sequence of the file, with a model saved by 'qnlp protein train --out'.")
+    predict.add_argument("model", metavar="MODEL.safetensors", help="a model saved by qnlp protein train --out")
+    add_data_options(predict, labels=False)
+    predict.add_argument("--out", default=None, metavar="FILE.csv", help="write the CSV here (default: stdout)")
+    predict.set_defaults(func=_predict)
+
+
+def add_data_options(parser: argparse.ArgumentParser, labels: bool = True, modlamp: bool = False) -> None:
+    """The input options: ``--fasta`` / ``--csv`` (/ ``--modlamp``) and, with ``labels``, where the labels are and
+    ``--skip-unlabelled``."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fasta", metavar="FILE", help="FASTA file (.gz read too)")
+    source.add_argument("--csv", metavar="FILE", help="CSV / TSV file with sequence and label columns")
+    if modlamp:
+        source.add_argument("--modlamp", metavar="NAME", help="a modlamp data set, e.g. AMPvsTM")
+    parser.add_argument("--sequence-column", default="sequence", help="CSV sequence column (name or 0-based index)")
+    if not labels:
+        return
+    parser.add_argument("--label-from", choices=("header", "column"), default=None,
+                        help="where labels are: FASTA header or CSV column (default: header for FASTA, column for "
+                             "CSV)")
+    parser.add_argument("--label-regex", default=None, metavar="RE",
+                        help="FASTA: label = named group 'label', first group or whole match of RE in the header")
+    parser.add_argument("--label-field", type=options.integer(), default=-1, metavar="I",
+                        help="FASTA: label = header field I (split by --field-sep)")
+    parser.add_argument("--field-sep", default=None, metavar="SEP", help="FASTA header field separator")
+    parser.add_argument("--label-map", default=None, metavar="FILE", help="FASTA: two-column file id,label")
+    parser.add_argument("--label-column", default="label", help="CSV label column (name or 0-based index)")
+    parser.add_argument("--skip-unlabelled", action="store_true",
+                        help="skip (and count) the records whose label is missing or not one of the classes, "
+                             "instead of refusing them")
+
 
 def _column(value: str) -> str | int:
     return int(value) if value.isdigit() else value
 
 
-def load_data(args: argparse.Namespace) -> Any:
-    """The labelled SequenceSet the options name."""
+def load_data(args: argparse.Namespace, classes: list[str] | None = None, labels: bool = True) -> Any:
+    """The SequenceSet the options name: labelled (``classes``, default ``--classes``, fix the label order) or,
+    without ``labels``, unlabelled."""
     from qnlp.protein.errors import ProteinDataError
     from qnlp.protein.loaders import read_csv, read_fasta, read_label_map
 
-    classes = args.classes.split(",") if args.classes else None
-    if args.modlamp:
+    if not labels:
+        return read_fasta(args.fasta) if args.fasta else read_csv(args.csv, _column(args.sequence_column), None)
+    if classes is None and getattr(args, "classes", None):
+        classes = args.classes.split(",")
+    if getattr(args, "modlamp", None):
         from qnlp.protein.datasets import load_modlamp
 
         return load_modlamp(args.modlamp, dedupe=args.dedupe)
@@ -115,23 +153,45 @@ def load_data(args: argparse.Namespace) -> Any:
                                    "or --label-map")
         label_from: Any = read_label_map(args.label_map) if args.label_map else "header"
         data = read_fasta(args.fasta, label_from, label_regex=args.label_regex, label_field=args.label_field,
-                          field_sep=args.field_sep, classes=classes)
+                          field_sep=args.field_sep, classes=classes, skip_unlabelled=args.skip_unlabelled)
     else:
         if args.label_from == "header":
             raise ProteinDataError("--label-from header applies to --fasta; CSV labels come from --label-column")
-        data = read_csv(args.csv, _column(args.sequence_column), _column(args.label_column), classes=classes)
-    return data.dedupe() if args.dedupe else data
+        data = read_csv(args.csv, _column(args.sequence_column), _column(args.label_column), classes=classes,
+                        skip_unlabelled=args.skip_unlabelled)
+    return data.dedupe() if getattr(args, "dedupe", False) else data
 
 
-def _items(reader: Any, data: Any, args: argparse.Namespace) -> tuple[list[tuple[str, ...]], np.ndarray]:
+def _items(reader: Any, data: Any, windows: int | None, stride: int | None) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """Token tuples to classify (whole sequences, or windows), each carrying its record's file and line for error
     messages, and the sequence each came from."""
-    if args.windows is None:
+    if windows is None:
         items = [reader.tokens(s, i) for s, i in zip(data.sequences, data.ids)]
         owner = np.arange(len(data.sequences))
     else:
-        items, owner = reader.window_tokens(data, args.windows, args.stride)
+        items, owner = reader.window_tokens(data, windows, stride)
     return [located(item, data.source, data.place(int(k))) for item, k in zip(items, owner)], owner
+
+
+EVAL_BATCH = 32
+"""Sequences compiled and evaluated at a time by ``evaluate`` / ``predict``: memory stays flat in the file's size."""
+
+
+def sequence_proba(clf: Any, data: Any, windows: int | None, stride: int | None, pool_how: str,
+                   batch: int | None = EVAL_BATCH) -> np.ndarray:
+    """Class probabilities of every sequence of ``data`` (windows pooled), ``batch`` sequences at a time with no
+    circuit kept (``None``: all at once through the classifier's circuit cache, for the training sets)."""
+    from qnlp.protein.windows import pool
+
+    reader = clf.compile.reader
+    step = len(data) if batch is None else batch
+    parts = []
+    for start in range(0, len(data), max(step, 1)):
+        part = data.subset(np.arange(start, min(start + step, len(data))))
+        items, owner = _items(reader, part, windows, stride)
+        probs = clf.predict_proba(items, None if batch is None else len(items))
+        parts.append(pool(probs, owner, len(part), pool_how) if windows is not None else probs)
+    return np.concatenate(parts) if parts else np.zeros((0, len(clf.classes_)))
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -141,7 +201,6 @@ def _train(args: argparse.Namespace) -> int:
     from qnlp.protein.diagrams import ProteinReader
     from qnlp.protein.errors import ProteinDataError
     from qnlp.protein.model import ProteinClassifier
-    from qnlp.protein.windows import pool
 
     if args.windows is not None and args.max_len is not None:
         raise ProteinDataError("--windows and --max-len exclude each other (windows cover the whole sequence)")
@@ -170,27 +229,26 @@ def _train(args: argparse.Namespace) -> int:
     compiler = ProteinCompiler(reader, args.ansatz, qubits=args.qubits, layers=args.layers,
                                single_qubit_params=args.single_qubit_params, coordinates=args.coordinates)
     clf = ProteinClassifier(compiler, init_scale=args.init_scale, **training_options(args))
-    X, owner = _items(reader, fit_set, args)
+    X, owner = _items(reader, fit_set, args.windows, args.stride)
     y = fit_set.labels[owner]
-    dev = _items(reader, dev_set, args) if dev_set is not None else None
+    dev = _items(reader, dev_set, args.windows, args.stride) if dev_set is not None else None
     figures = fit_timed(clf, X, y, dev[0] if dev else None, dev_set.labels[dev[1]] if dev else None,
-                        args.checkpoint, [X], args.resume, check_sets=[_items(reader, test, args)[0]])
+                        args.checkpoint, [X], args.resume,
+                        check_sets=[_items(reader, test, args.windows, args.stride)[0]])
+    clf.set_inputs([data.label_names[int(c)] for c in clf.classes_], args.windows, args.stride, args.pool)
 
-    def accuracy(subset: Any) -> tuple[float, float]:
+    def accuracy(subset: Any, batch: int | None = None) -> tuple[float, float]:
         """(accuracy, sequences per second including compilation of unseen sequences)."""
         tick = time.perf_counter()
-        items, owners = _items(reader, subset, args)
-        probs = clf.predict_proba(items)
-        if args.windows is not None:
-            probs = pool(probs, owners, len(subset), args.pool)
+        probs = sequence_proba(clf, subset, args.windows, args.stride, args.pool, batch)
         rate = len(subset) / (time.perf_counter() - tick)
         return float(np.mean(clf.classes_[probs.argmax(1)] == subset.labels)), rate
 
-    test_acc, rate = accuracy(test)
+    test_acc, rate = accuracy(test, EVAL_BATCH)
     baseline.fit(train)
     epochs = figures["epochs"]
     result: dict[str, Any] = {
-        "data": data.summary(), "classes": list(data.label_names),
+        "data": data.summary(), "classes": list(data.label_names), "skipped": data.skipped,
         "split": {"train": len(fit_set), "dev": len(dev_set) if dev_set is not None else 0, "test": len(test)},
         "model": f"{args.model}/{args.sharing} {args.ansatz} x{args.layers}, {args.qubits} qubit(s) per residue, "
                  f"{args.alphabet}" + (f", windows {args.windows}" if args.windows else ""),
@@ -218,4 +276,53 @@ def _train(args: argparse.Namespace) -> int:
     for key in ("saved", "plot"):
         if key in result:
             print(f"{key}: {result[key]}")
+    return 0
+
+
+def load_protein_model(path: str) -> Any:
+    """A protein model that records its class names and windows (models saved before they did are refused)."""
+    from qnlp.protein.errors import ProteinDataError
+    from qnlp.protein.model import ProteinClassifier
+
+    clf = ProteinClassifier.load(path)
+    if not clf.inputs_:
+        raise ProteinDataError(f"{path}: the model does not record its class names and windows (saved by an "
+                               "older qnlp, or from Python without set_inputs); retrain it with qnlp protein "
+                               "train --out")
+    return clf
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from qnlp.cli import print_metrics
+    from qnlp.model import classification_metrics
+
+    clf = load_protein_model(args.model)
+    names = clf.inputs_["label_names"]
+    tick = time.perf_counter()
+    data = load_data(args, classes=names)
+    probs = sequence_proba(clf, data, clf.inputs_["windows"], clf.inputs_["stride"], clf.inputs_["pool"])
+    seconds = time.perf_counter() - tick
+    result = {"model": args.model, "data": data.summary(),
+              **classification_metrics(data.labels, probs.argmax(1), range(len(names)), names),
+              "skipped": data.skipped, "seconds": round(seconds, 3),
+              "sequences_per_second": round(len(data) / seconds, 2)}
+    print_metrics(result, args.json)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from qnlp.cli import write_predictions
+    from tnq.io import check_output
+
+    inputs = [args.model, args.fasta or args.csv]
+    if args.out:
+        check_output(args.out, option="--out", inputs=inputs, suffixes=("csv",))
+    clf = load_protein_model(args.model)
+    tick = time.perf_counter()
+    data = load_data(args, labels=False)
+    probs = sequence_proba(clf, data, clf.inputs_["windows"], clf.inputs_["stride"], clf.inputs_["pool"])
+    rate = len(data) / (time.perf_counter() - tick)
+    write_predictions(args.out, data.ids, [clf.inputs_["label_names"][j] for j in probs.argmax(1)], probs.max(1))
+    if args.out:
+        print(f"{args.out}: {len(data)} predictions ({rate:.2f} sequences/s)")
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from qnlp.files import read_lines
@@ -32,15 +32,20 @@ def _check_residues(text: str, place: str, offset: int = 0) -> str:
 
 # --- FASTA ----------------------------------------------------------------------------------------
 def _header_label(header: str, place: str, label_regex: re.Pattern[str] | None, label_field: int,
-                  field_sep: str | None) -> str:
+                  field_sep: str | None, missing_ok: bool = False) -> str | None:
+    """The header's label; ``missing_ok``: None when the header gives none (instead of an error)."""
     if label_regex is not None:
         match = label_regex.search(header)
         if match is None:
+            if missing_ok:
+                return None
             raise ProteinDataError(f"{place}: header {header!r} does not match label regex {label_regex.pattern!r}")
         if "label" in label_regex.groupindex:
             return match.group("label")
         return match.group(1) if label_regex.groups else match.group(0)
     fields = header.split(field_sep)
+    if missing_ok and ((field_sep is None and len(fields) < 2) or not -len(fields) <= label_field < len(fields)):
+        return None
     if field_sep is None and len(fields) < 2:
         raise ProteinDataError(f"{place}: header {header!r} has no label after the id (expected '>ID LABEL', "
                                f"or give label_regex / label_field / field_sep)")
@@ -53,13 +58,15 @@ def _header_label(header: str, place: str, label_regex: re.Pattern[str] | None, 
 
 def read_fasta(path: str | os.PathLike, label_from: str | Mapping[str, str] | None = None, *,
                label_regex: str | None = None, label_field: int = -1, field_sep: str | None = None,
-               classes: Sequence[str] | None = None) -> SequenceSet:
+               classes: Sequence[str] | None = None, skip_unlabelled: bool = False) -> SequenceSet:
     """Read a FASTA file; the id is the header's first word.
 
     ``label_from``: None (unlabelled), ``"header"`` (the label is in the header: by default its last
     whitespace-separated field, ``>P12345 membrane``; or field ``label_field`` split by ``field_sep``, e.g.
     ``field_sep="|"``; or the named group ``label`` / first group / whole match of ``label_regex``), or a mapping
-    id -> label (see :func:`read_label_map`). ``classes`` fixes the label order (``classes[0]`` -> 0)."""
+    id -> label (see :func:`read_label_map`). ``classes`` fixes the label order (``classes[0]`` -> 0).
+    ``skip_unlabelled``: drop the records that get no label (or one outside ``classes``) instead of refusing
+    them; the result's ``skipped`` counts them."""
     p = Path(path)
     records: list[tuple[str, str, int, list[str]]] = []
     for number, line in enumerate(read_lines(p, ProteinDataError), start=1):
@@ -98,17 +105,42 @@ def read_fasta(path: str | os.PathLike, label_from: str | Mapping[str, str] | No
             pattern = re.compile(label_regex) if label_regex is not None else None
         except re.error as exc:
             raise ProteinDataError(f"label_regex {label_regex!r} is not a regular expression ({exc})") from None
-        raw = [_header_label(r[1], place, pattern, label_field, field_sep) for r, place in zip(records, places)]
+        raw = [_header_label(r[1], place, pattern, label_field, field_sep, True) for r, place in zip(records, places)]
+
+        def explain(i: int) -> None:  # the reason record i has no label
+            _header_label(records[i][1], places[i], pattern, label_field, field_sep)
     elif isinstance(label_from, Mapping):
-        raw = []
-        for seq_id, place in zip(ids, places):
-            if seq_id not in label_from:
-                raise ProteinDataError(f"{place}: id not in the label mapping ({len(label_from)} ids)")
-            raw.append(str(label_from[seq_id]))
+        raw = [str(label_from[seq_id]) if seq_id in label_from else None for seq_id in ids]
+
+        def explain(i: int) -> None:
+            raise ProteinDataError(f"{places[i]}: id not in the label mapping ({len(label_from)} ids)")
     else:
         raise ProteinDataError(f"label_from must be 'header', a mapping id -> label, or None; got {label_from!r}")
-    labels, names = encode_labels(raw, places, classes, str(p))
-    return SequenceSet(ids, sequences, labels, names, str(p), lines)
+    return _labelled(SequenceSet(ids, sequences, None, (), str(p), lines), raw, places, classes, skip_unlabelled,
+                     explain)
+
+
+def _labelled(data: SequenceSet, raw: Sequence[str | None], places: Sequence[str], classes: Sequence[str] | None,
+              skip_unlabelled: bool, explain: Callable[[int], None] | None = None) -> SequenceSet:
+    """``data`` with the labels ``raw`` (None: the record gave none); ``skip_unlabelled`` drops the records without
+    a label in ``classes`` (any non-empty label without ``classes``) and counts them in ``skipped``; otherwise the
+    first such record is an error naming it (``explain(i)`` raises the reason record ``i`` has no label)."""
+    wanted = None if classes is None else {str(c) for c in classes}
+    keep = [i for i, label in enumerate(raw) if label is not None and label.strip()
+            and (wanted is None or label.strip() in wanted)]
+    if not skip_unlabelled and len(keep) < len(raw):
+        i = min(set(range(len(raw))) - set(keep))
+        if raw[i] is None and explain is not None:
+            explain(i)
+        if raw[i] is None:  # e.g. an optional regex group that took no part in the match
+            raise ProteinDataError(f"{places[i]}: no label (--skip-unlabelled skips such records)")
+        encode_labels([raw[i]], [places[i]], classes, data.source)  # raises, naming the record and its label
+    if not keep:
+        raise ProteinDataError(f"{data.source}: none of the {len(raw)} records has a label"
+                                   + (f" in the classes {list(classes)}" if classes is not None else ""))
+    labels, names = encode_labels([raw[i] for i in keep], [places[i] for i in keep], classes, data.source)
+    return SequenceSet([data.ids[i] for i in keep], [data.sequences[i] for i in keep], labels, names, data.source,
+                       [data.lines[i] for i in keep], skipped=len(raw) - len(keep))
 
 
 # --- CSV / TSV ------------------------------------------------------------------------------------
@@ -154,11 +186,12 @@ def _field(path: Path, number: int, fields: list[str], index: int, role: str) ->
 
 def read_csv(path: str | os.PathLike, sequence_column: Column = "sequence", label_column: Column | None = "label",
              id_column: Column | None = None, *, delimiter: str | None = None, header: bool = True,
-             classes: Sequence[str] | None = None) -> SequenceSet:
+             classes: Sequence[str] | None = None, skip_unlabelled: bool = False) -> SequenceSet:
     """Read sequences (and labels) from a delimited file; columns by header name or 0-based index.
 
     The delimiter is a tab for ``.tsv``/``.tab`` and a comma otherwise unless given. Without ``id_column`` a record's
-    id is ``FILE:LINE``. ``label_column=None`` reads unlabelled sequences."""
+    id is ``FILE:LINE``. ``label_column=None`` reads unlabelled sequences. ``skip_unlabelled``: as in
+    :func:`read_fasta` (an empty label or one outside ``classes`` drops the row)."""
     p = Path(path)
     names, rows = _table(p, delimiter, header)
     seq_index = _column(p, names, sequence_column, "sequence")
@@ -187,8 +220,7 @@ def read_csv(path: str | os.PathLike, sequence_column: Column = "sequence", labe
         raise ProteinDataError(f"{p}: no records after the header")
     if label_index is None:
         return SequenceSet(ids, sequences, None, (), str(p), lines)
-    labels, label_names = encode_labels(raw, places, classes, str(p))
-    return SequenceSet(ids, sequences, labels, label_names, str(p), lines)
+    return _labelled(SequenceSet(ids, sequences, None, (), str(p), lines), raw, places, classes, skip_unlabelled)
 
 
 def read_label_map(path: str | os.PathLike, id_column: Column = 0, label_column: Column = 1, *,

@@ -21,10 +21,18 @@ class ProteinClassifier(QuantumClassifier):
             raise ProteinDataError(f"ProteinClassifier needs a ProteinCompiler, got {type(compile).__name__}")
         super().__init__(compile, **options)
 
-    def circuits(self, X: Sequence[Any]) -> list:
+    def circuits(self, X: Sequence[Any], cache: bool = True) -> list:
+        """The circuit of each sequence (see :meth:`QuantumClassifier.circuits`)."""
         if isinstance(X, str):
             raise ProteinDataError("pass a list of sequences, not one string")
-        return super().circuits(X)
+        return super().circuits(X, cache)
+
+    def set_inputs(self, label_names: Sequence[str], windows: int | None = None, stride: int | None = None,
+                   pool: str = "mean") -> None:
+        """Record (saved with the model) the class names in ``classes_`` order and the windows the model reads,
+        so evaluation needs neither the training options nor the training data."""
+        self.inputs_ = check_inputs({"label_names": list(label_names), "windows": windows, "stride": stride,
+                                     "pool": pool}, len(self.classes_), "ProteinClassifier")
 
     @staticmethod
     def load(path: str | os.PathLike) -> ProteinClassifier:
@@ -36,4 +44,25 @@ class ProteinClassifier(QuantumClassifier):
         if compiler != COMPILER:
             raise ProteinDataError(f"{path}: not a protein model (its compiler is {compiler!r}); "
                                    "load it with QuantumClassifier.load")
-        return load_model(path, ProteinClassifier)
+        model = load_model(path, ProteinClassifier)
+        if model.inputs_:
+            model.inputs_ = check_inputs(model.inputs_, len(model.classes_), f"{path}: field 'inputs'")
+        return model
+
+
+def check_inputs(inputs: dict[str, Any], classes: int, where: str) -> dict[str, Any]:
+    """``inputs`` if it names ``classes`` distinct classes and valid windows, else an error naming ``where``."""
+    from qnlp.protein.windows import POOLING
+
+    names, windows, stride = inputs.get("label_names"), inputs.get("windows"), inputs.get("stride")
+    if not (isinstance(names, list) and all(isinstance(n, str) and n for n in names) and len(names) == classes
+            and len(set(names)) == classes):
+        raise ProteinDataError(f"{where}: label_names must be {classes} distinct non-empty strings, got {names!r}")
+    if windows is not None and (not isinstance(windows, int) or isinstance(windows, bool) or windows < 1):
+        raise ProteinDataError(f"{where}: windows must be null or an integer >= 1, got {windows!r}")
+    if stride is not None and (windows is None or not isinstance(stride, int) or isinstance(stride, bool)
+                               or not 1 <= stride <= windows):
+        raise ProteinDataError(f"{where}: stride must be null or an integer in 1..windows, got {stride!r}")
+    if inputs.get("pool") not in POOLING:
+        raise ProteinDataError(f"{where}: pool must be one of {POOLING}, got {inputs.get('pool')!r}")
+    return {"label_names": names, "windows": windows, "stride": stride, "pool": inputs["pool"]}

@@ -3,6 +3,7 @@ stratified seeded splits and de-duplication, so every loader and model speaks on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +16,8 @@ from qnlp.protein.errors import ProteinDataError
 class SequenceSet:
     """``labels[i]`` indexes ``label_names``; ``labels`` is None for unlabelled data (e.g. sequences to predict).
     ``lines[i]``: the line of record ``i`` in the file ``source`` (empty when the records were not read from a file),
-    for error messages (:meth:`place`)."""
+    for error messages (:meth:`place`). ``skipped``: records of the file left out for having no label (see
+    ``skip_unlabelled`` of the readers)."""
 
     ids: tuple[str, ...]
     sequences: tuple[str, ...]
@@ -23,6 +25,7 @@ class SequenceSet:
     label_names: tuple[str, ...] = ()
     source: str = ""
     lines: tuple[int, ...] = ()
+    skipped: int = 0
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,7 +122,7 @@ class SequenceSet:
             elif self.labels is not None and self.labels[i] != self.labels[first[seq]]:
                 conflicting.add(seq)
         keep = sorted(i for seq, i in first.items() if seq not in conflicting)
-        return self.subset(keep)
+        return dataclasses.replace(self.subset(keep), skipped=self.skipped)
 
     def summary(self) -> str:
         """One line: size, classes and length statistics."""
@@ -127,7 +130,8 @@ class SequenceSet:
         stats = (f"length min {lengths.min()} median {np.median(lengths):g} max {lengths.max()}"
                  if len(lengths) else "empty")
         classes = ", ".join(f"{k}: {v}" for k, v in self.class_counts().items()) or "unlabelled"
-        return f"{self.source or 'sequences'}: {len(self)} records ({classes}); {stats}"
+        skipped = f"; {self.skipped} unlabelled records skipped" if self.skipped else ""
+        return f"{self.source or 'sequences'}: {len(self)} records ({classes}); {stats}{skipped}"
 
 
 def encode_labels(raw: Sequence[str], where: Sequence[str], classes: Sequence[str] | None = None,
