@@ -153,3 +153,26 @@ def test_trees_persist_on_disk_and_are_reused(tmp_path) -> None:
     assert state.amplitude("101010101") == pytest.approx(first, abs=1e-14)
     assert state.reports[0].optimizer == "on disk"
     assert abs(first - tnq.simulate(circuit, "dense").amplitude("101010101")) < 1e-10
+
+
+def test_tree_cache_is_bounded_and_drops_the_least_recently_used_structure():
+    """Memory stays flat over many shapes: with room for two structures, a third evicts the one used least
+    recently (its next lookup searches again) while the recently used one is still a hit."""
+    from tnq.contract.network import Network
+
+    def chain(n: int) -> Network:  # a trace of n matrices: a different structure for each n
+        net = Network()
+        for k in range(n):
+            net.add((f"i{k}", f"i{(k + 1) % n}"), np.eye(2))
+        return net
+
+    cache = TreeCache(max_entries=2)
+    for n in (3, 4, 3):  # 3 is now the most recent
+        cache.get_tree(chain(n), "greedy")
+    assert cache.misses == 2
+    cache.get_tree(chain(5), "greedy")  # evicts 4
+    assert len(cache) == 2 and cache.misses == 3
+    assert cache.get_tree(chain(3), "greedy").cache_hit and cache.misses == 3
+    assert not cache.get_tree(chain(4), "greedy").cache_hit and cache.misses == 4
+    with pytest.raises(tnq.SimulationError, match="max_entries"):
+        TreeCache(max_entries=0)

@@ -9,6 +9,7 @@ import math
 import os
 import time
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -82,15 +83,38 @@ class TreeInfo:
         return int(self.tree.nslices)
 
 
-class TreeCache:
-    """Trees keyed by network structure and search settings (sliced per memory budget on demand);
-    with a ``directory`` every searched tree is also persisted there (its path as JSON)."""
+class _LeastRecentlyUsed(OrderedDict):
+    """A dict that keeps at most ``size`` entries, dropping the least recently read or written one."""
 
-    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            return default
+        self.move_to_end(key)
+        return self[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+class TreeCache:
+    """Trees keyed by network structure and search settings (sliced per memory budget on demand), at most
+    ``max_entries`` structures, least recently used dropped first, so memory stays bounded over many shapes (one
+    per protein length, say); with a ``directory`` every searched tree is also persisted there (its path as JSON)."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, max_entries: int = 1024) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise SimulationError(f"max_entries must be an integer >= 1, got {max_entries!r}")
         self.directory = None if directory is None else str(directory)
-        self._trees: dict[Any, Any] = {}
-        self._plans: dict[Any, Plan] = {}
-        self._programs: dict[Any, Any] = {}
+        self._trees: dict[Any, Any] = _LeastRecentlyUsed(max_entries)
+        self._plans: dict[Any, Plan] = _LeastRecentlyUsed(max_entries)
+        self._programs: dict[Any, Any] = _LeastRecentlyUsed(max_entries)
         self.hits = self.misses = 0
 
     def clear(self) -> None:
