@@ -7,10 +7,16 @@ running are split between them by a binomial draw, and each outcome that got sho
 renormalised state. Shots sharing a measurement history share one simulation, so k measurements cost at most
 min(2^k, shots) branches. Measurements that nothing later depends on are not branched on: they are sampled, all
 shots at once, from each branch's final state.
+
+With a noise model (``tnq.noise``) the same brancher runs quantum trajectories: after a noisy gate each Kraus
+operator K_i is another outcome, drawn with its exact probability ||K_i psi||^2 (a multinomial split of the shots;
+the state is updated to K_i psi / ||K_i psi||), and readout errors flip recorded bits with their probabilities.
+``method="density_matrix"`` computes the exact distribution instead (``tnq.backends.density``).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,7 @@ from .backends.memory import check_budget
 from .circuit import Circuit, Operation
 from .compile import Gate, fuse
 from .errors import SimulationError
+from .noise import Channel, NoiseModel, Readout, as_noise_model
 from .simulate import _backend_defaults, _check_circuit, _check_options, choose_method, simulate
 from .state import State, _generator, tally
 
@@ -34,15 +41,17 @@ BRANCH_OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
 class _Step:
     """One instruction of the branching program: a gate, or a measurement / reset of one qubit."""
 
-    kind: str  # "gate", "measure" or "reset"
+    kind: str  # "gate", "noise", "measure" or "reset"
     qubit: int = -1
     clbit: int = -1
     gate: Gate | None = None
     condition: tuple[tuple[int, ...], int] | None = None
+    channel: Channel | None = None  # a "noise" step: the channel, on ``gate.wires``
+    readout: Readout | None = None  # a "measure" step: its readout error
 
 
-def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None = None, method: str = "auto",
-           **options: Any) -> dict[str, int]:
+def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None = None, noise: Any = None,
+           method: str = "auto", **options: Any) -> dict[str, int]:
     """Run ``circuit`` ``shots`` times and count the classical outcomes, most common first.
 
     Character j of a key is classical bit j, over the registers in declaration order (a circuit without
@@ -52,12 +61,24 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
     (``method="dense"``) or MPS (``"mps"``) backend; ``"auto"`` picks one as ``tnq.simulate`` does. ``options``
     are ``tnq.simulate``'s (``max_bond``, ``cutoff``, ``memory_budget``...). ``seed``: None, an integer in
     [0, 2**32) or a numpy Generator; a seed makes the counts reproducible.
+
+    ``noise``: a ``tnq.NoiseModel``, a qiskit-aer ``NoiseModel`` or a spec like ``"depolarizing=0.01,readout=0.02"``.
+    Noisy circuits run as quantum trajectories on the dense or MPS backend, or exactly as a density matrix
+    (``method="density_matrix"``, chosen by ``"auto"`` up to 12 qubits).
     """
     _check_circuit(circuit, "sample")
     if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or shots < 0:
         raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
     rng = _generator(seed)
-    dynamic = circuit.is_dynamic
+    model = as_noise_model(noise)
+    if model is not None:
+        model.check(circuit)
+    if method == "density_matrix" or model is not None and method == "auto" \
+            and circuit.num_qubits <= DENSITY_AUTO_LIMIT and options.get("max_bond") is None:
+        from .backends import density
+
+        return density.sample(circuit, int(shots), rng, model, **options)
+    dynamic = circuit.is_dynamic or model is not None
     known = set(BRANCH_OPTIONS if dynamic else _backend_defaults())
     unknown = set(options) - known
     if unknown:
@@ -71,9 +92,25 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
     backend, _ = choose_method(circuit.num_qubits, method, max_bond=options.get("max_bond"))
     if backend == "contract":
         raise SimulationError("a dynamic circuit needs a state to branch on: use method='dense' or 'mps'")
-    steps, deferred, num_bits = _program(circuit)
+    steps, deferred, num_bits = _program(circuit, model)
     rows = _Brancher(circuit.num_qubits, num_bits, backend, steps, deferred, rng, options).run(int(shots))
-    return tally(rows)
+    return tally(_misread(rows, deferred, model, rng))
+
+
+DENSITY_AUTO_LIMIT = 12
+"""``method="auto"`` with a noise model: an exact density matrix up to this many qubits, trajectories above."""
+
+
+def _misread(rows: np.ndarray, deferred: dict[int, int], model: NoiseModel | None,
+             rng: np.random.Generator) -> np.ndarray:
+    """Flip the deferred measurements' bits with their qubits' readout error probabilities (in place)."""
+    for bit, qubit in deferred.items():
+        error = model.readout_error(qubit) if model is not None else None
+        if error is not None and len(rows):
+            u = rng.random(len(rows))
+            column = rows[:, bit]
+            rows[:, bit] = np.where(column == 0, u < error.p01, u >= error.p10)
+    return rows
 
 
 def state_counts(circuit: Circuit, state: State, shots: int, seed: int | np.random.Generator | None) -> dict[str, int]:
@@ -99,12 +136,13 @@ def _fill(state: State, shots: int, rng: np.random.Generator, record: np.ndarray
     return rows
 
 
-def _program(circuit: Circuit) -> tuple[list[_Step], dict[int, int], int]:
+def _program(circuit: Circuit, noise: NoiseModel | None = None) -> tuple[list[_Step], dict[int, int], int]:
     """The circuit as steps, with the measurements that can wait for the end taken out: ``deferred`` maps a
     classical bit to the qubit whose final value it holds. A measurement waits when it is unconditioned, is the
     last to write its bit, no condition reads that bit afterwards and no later operation but a measurement or
     barrier touches its qubit. Also returns the number of classical bits (a circuit without registers: one per
-    measured qubit, or per qubit when none is measured)."""
+    measured qubit, or per qubit when none is measured). With ``noise``, each gate is followed by "noise" steps
+    (its channels) and each branched measurement carries its qubit's readout error."""
     ops = circuit.ops
     num_bits = circuit.num_clbits
     if not num_bits:  # terminal measurements (never followed by anything on their qubits) write virtual bits
@@ -118,7 +156,8 @@ def _program(circuit: Circuit) -> tuple[list[_Step], dict[int, int], int]:
     deferred: dict[int, int] = {}
     steps: list[_Step] = []
     for op in reversed(ops):
-        if op.name == "barrier" or op.name == "id" and op.condition is None:
+        if op.name == "barrier" or op.name == "id" and op.condition is None \
+                and not (noise is not None and noise.channels("id", op.qubits)):
             continue
         if op.name == "measure":
             for q, c in reversed(list(zip(op.qubits, op.clbits, strict=True))):
@@ -126,18 +165,40 @@ def _program(circuit: Circuit) -> tuple[list[_Step], dict[int, int], int]:
                         and q not in later_touched:
                     deferred[c] = q
                 else:
-                    steps.append(_Step("measure", q, c, condition=op.condition))
+                    steps.append(_Step("measure", q, c, condition=op.condition,
+                                       readout=noise.readout_error(q) if noise is not None else None))
                 later_written.add(c)
         elif op.name == "reset":
             steps.append(_Step("reset", op.qubits[0], condition=op.condition))
             later_touched.add(op.qubits[0])
         else:
-            steps.append(_Step("gate", gate=Gate(op.qubits, op=op), condition=op.condition))
+            gate = Gate(op.qubits, op=op)
+            channels = noise.channels(op.name, op.qubits, _place(op)) if noise is not None else []
+            steps.extend(_Step("noise", gate=gate, condition=op.condition, channel=ch) for ch in reversed(channels))
+            steps.append(_Step("gate", gate=gate, condition=op.condition))
             later_touched.update(op.qubits)
         if op.condition is not None:
             later_read.update(op.condition[0])
     steps.reverse()
     return steps, deferred, num_bits
+
+
+def _place(op: Operation) -> str:
+    return f" on qubits {list(op.qubits)}" + (f" at {op.source}" if op.source else "")
+
+
+def _pauli_pairs(k: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
+    """Every k-qubit Pauli product: its single-qubit factors and its full matrix."""
+    from .noise import _PAULI
+
+    out = []
+    for labels in itertools.product("IXYZ", repeat=k):
+        factors = tuple(np.asarray(_PAULI[c], dtype=np.complex128) for c in labels)
+        full = factors[0]
+        for f in factors[1:]:
+            full = np.kron(full, f)
+        out.append((factors, full))
+    return out
 
 
 def _holds(condition: tuple[tuple[int, ...], int] | None, record: np.ndarray) -> bool:
@@ -169,11 +230,11 @@ class _Brancher:
             check_budget(waiting * 16 * 2**self.n, self.options["memory_budget"],
                          f"branching a dense statevector of {self.n} qubits", "use method='mps'")
         start = self._start()
-        stack = [(0, start, shots, np.zeros(self.num_clbits, dtype=np.uint8))]
+        stack = [(0, start, shots, np.zeros(self.num_clbits, dtype=np.uint8), [])]
         out = []
         while stack:
-            position, state, count, record = stack.pop()
-            out.append(self._branch(position, state, count, record, stack))
+            position, state, count, record, segment = stack.pop()
+            out.append(self._branch(position, state, count, record, stack, segment))
         return np.concatenate(out) if out else np.zeros((0, self.num_clbits), dtype=np.uint8)
 
     def _start(self) -> State:
@@ -181,9 +242,10 @@ class _Brancher:
             return dense.run([], self.n, self.wires, **self.options)
         return mps.run([], self.n, self.wires, **self.options)
 
-    def _branch(self, position: int, state: State, shots: int, record: np.ndarray, stack: list) -> np.ndarray:
+    def _branch(self, position: int, state: State, shots: int, record: np.ndarray, stack: list,
+                segment: list[Gate]) -> np.ndarray:
         """Run one branch until it splits (pushing its children) or ends (returning its rows)."""
-        segment: list[Gate] = []
+        segment = list(segment)  # gates still to apply to ``state``
         while position < len(self.steps):
             step = self.steps[position]
             position += 1
@@ -192,22 +254,95 @@ class _Brancher:
             if step.kind == "gate":
                 segment.append(step.gate)
                 continue
+            if step.kind == "noise":
+                state, shots, segment = self._noise(step, position, state, shots, record, stack, segment)
+                continue
             state = self._apply(state, segment)
             segment = []
             p1 = self._probability_one(state, step.qubit)
             ones = int(self.rng.binomial(shots, p1))
-            outcomes = [(b, k) for b, k in ((0, shots - ones), (1, ones)) if k]
-            if len(outcomes) == 2:
-                outcomes.sort(key=lambda bk: -bk[1])  # the larger branch waits; the smaller runs first
-                bit, count = outcomes[0]
+            outcomes = [(b, b, k) for b, k in ((0, shots - ones), (1, ones)) if k]  # (true, recorded, shots)
+            if step.readout is not None:  # a misread keeps the projected state but records the other bit
+                flips = [int(self.rng.binomial(k, step.readout.flip(b))) for b, _, k in outcomes]
+                outcomes = [o for (b, _, k), f in zip(outcomes, flips, strict=True)
+                            for o in ((b, b, k - f), (b, 1 - b, f)) if o[2]]
+            outcomes.sort(key=lambda o: -o[2])  # the larger branches wait; the smallest runs first
+            for bit, seen, count in outcomes[:-1]:
                 other = self._copy(state)
                 self._project(other, step.qubit, bit, step.kind == "reset")
-                stack.append((position, other, count, self._record(record, step, bit)))
-            bit, shots = outcomes[-1]
+                stack.append((position, other, count, self._record(record, step, seen), []))
+            bit, seen, shots = outcomes[-1]
             self._project(state, step.qubit, bit, step.kind == "reset")
-            record = self._record(record, step, bit)
+            record = self._record(record, step, seen)
         state = self._apply(state, segment)
         return _fill(state, shots, self.rng, record, self.deferred)
+
+    def _noise(self, step: _Step, position: int, state: State, shots: int, record: np.ndarray, stack: list,
+               segment: list[Gate]) -> tuple[State, int, list[Gate]]:
+        """Draw a Kraus operator per shot; push the branches of all but the least drawn one, which continues.
+        A mixed-unitary channel's weights do not depend on the state: its unitary joins the pending gates."""
+        channel, wires = step.channel, step.gate.wires
+        if channel.probs is not None:
+            probs, ops = channel.probs, channel.unitaries
+        else:
+            state = self._apply(state, segment)
+            segment = []
+            probs = self._kraus_probabilities(state, channel.kraus, wires)
+            ops = channel.kraus
+        counts = self.rng.multinomial(shots, probs)
+        drawn = sorted(np.flatnonzero(counts).tolist(), key=lambda i: -counts[i])
+        if len(drawn) > 1 and segment:
+            state = self._apply(state, segment)
+            segment = []
+        for i in drawn[:-1]:
+            other = self._copy(state)
+            if channel.probs is not None:
+                stack.append((position, other, int(counts[i]), record,
+                              [] if channel.trivial[i] else [Gate(wires, ops[i])]))
+            else:
+                stack.append((position, self._kraus(other, ops[i] / np.sqrt(probs[i]), wires), int(counts[i]),
+                              record, []))
+        i = drawn[-1]
+        if channel.probs is not None:
+            if not channel.trivial[i]:
+                segment.append(Gate(wires, ops[i]))
+            return state, int(counts[i]), segment
+        return self._kraus(state, ops[i] / np.sqrt(probs[i]), wires), int(counts[i]), segment
+
+    def _kraus_probabilities(self, state: State, ops: tuple[np.ndarray, ...], wires: tuple[int, ...]) -> np.ndarray:
+        """||K psi||^2 / ||psi||^2 for each Kraus matrix K on ``wires``."""
+        if isinstance(state, dense.DenseState):
+            norm = float(np.vdot(state.tensor, state.tensor).real)
+            weights = [float(np.linalg.norm(dense.apply_matrix(state.tensor, k, wires)) ** 2) / norm for k in ops]
+        elif len(wires) == 1:
+            site = int(state.site_of[wires[0]])
+            state.mps.move_center(site)  # the centre tensor carries the norm
+            t = state.mps.tensors[site]
+            weights = [float(np.linalg.norm(np.matmul(k, t)) ** 2) for k in ops]
+            total = float(np.linalg.norm(t) ** 2)
+            weights = [w / total for w in weights]
+        else:  # the wires' reduced density matrix from its Pauli expansion, then tr(K rho K^dagger)
+            sites = [int(state.site_of[w]) for w in wires]
+            rho = sum(state.mps.expectation_local(dict(zip(sites, factors, strict=True))) * full
+                      for factors, full in _pauli_pairs(len(wires))) / 2 ** len(wires)
+            weights = [float(np.trace(k @ rho @ k.conj().T).real) for k in ops]
+        probs = np.clip(np.array(weights), 0.0, None)
+        return probs / probs.sum()
+
+    def _kraus(self, state: State, matrix: np.ndarray, wires: tuple[int, ...]) -> State:
+        """Apply a (non-unitary, normalised for this state) Kraus matrix and renormalise."""
+        if isinstance(state, dense.DenseState):
+            state.tensor = dense.apply_matrix(state.tensor, matrix, wires)
+            state.tensor /= np.linalg.norm(state.tensor)
+            return state
+        if len(wires) == 1:  # at the centre (moved there by _kraus_probabilities): the canonical form holds
+            site = int(state.site_of[wires[0]])
+            state.mps.move_center(site)
+            state.mps.apply_one(site, matrix)
+        else:
+            state = self._apply(state, [Gate(wires, matrix)])
+        state.mps.normalize()
+        return state
 
     @staticmethod
     def _record(record: np.ndarray, step: _Step, bit: int) -> np.ndarray:

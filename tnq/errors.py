@@ -26,3 +26,8 @@ class SimulationError(TnqError, ValueError):
 class UsageError(TnqError, ValueError):
     """An option or path given by the user is invalid: an output that would overwrite an input, an unwritable
     folder, an unknown plot format, a non-finite number."""
+
+
+class NoiseError(TnqError, ValueError):
+    """A noise model is invalid: a channel that is not trace preserving, a probability outside [0, 1], a
+    non-finite number, a channel whose qubit count does not match its gate, or an unsupported aer error."""

@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "character j is classical bit j (registers in declaration order). Circuits with mid-circuit "
                     "measurement, reset or if(creg==k) are sampled shot by shot (branching on each outcome).")
     sim.add_argument("file", metavar="FILE.qasm", help="OpenQASM 2 file (qelib1.inc gates)")
-    sim.add_argument("--method", choices=METHODS, default="auto",
-                     help="backend; auto picks one by circuit size and says why (default: auto)")
+    sim.add_argument("--method", choices=METHODS + ("density_matrix",), default="auto",
+                     help="backend; auto picks one by circuit size and says why; density_matrix: exact shots of a "
+                          "noisy circuit (up to ~12 qubits) (default: auto)")
     sim.add_argument("--max-bond", type=options.positive, default=None, metavar="N",
                      help="largest MPS bond dimension kept (default: no limit)")
     sim.add_argument("--cutoff", type=options.real(0.0, below=1.0), default=1e-16, metavar="X",
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "lightcone (default: on)")
     sim.add_argument("--plot-bonds", metavar="OUT.png", default=None,
                      help="save the MPS bond-dimension profile as an image (MPS only)")
+    sim.add_argument("--noise", default=None, metavar="SPEC|FILE.json",
+                     help="sample with noise: 'depolarizing=P,readout=Q' (depolarizing after every gate, readout "
+                          "error on every measured qubit) or a JSON noise model (format: help(tnq.noise)); "
+                          "exact density matrix up to 12 qubits, quantum trajectories above")
     sim.add_argument("--json", action="store_true", help="print every result as one JSON object")
     sim.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr (default: only when a run takes over 2 s)")

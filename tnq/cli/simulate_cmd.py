@@ -8,16 +8,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..circuit import Circuit, Operation
 from ..compile import DYNAMIC_WHAT
-from ..dynamic import sample, state_counts
+from ..dynamic import DENSITY_AUTO_LIMIT, sample, state_counts
 from ..errors import SimulationError, TnqError, UsageError
 from ..io import check_plot
+from ..noise import NoiseModel
 from ..observables import Hamiltonian, as_hamiltonian
 from ..simulate import choose_method, expectation, simulate
 from ..state import State, as_bits
@@ -53,8 +56,11 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
     check_truncation(args.max_bond, args.cutoff)  # also when the chosen backend would ignore them
     measured = circuit.measured_qubits
     shots = args.shots if args.shots is not None else (DEFAULT_SHOTS if measured else 0)
-    backend, reason = choose_method(n, args.method, max_bond=args.max_bond)
+    noise = _noise_model(args.noise) if getattr(args, "noise", None) else None
     dynamic = circuit.dynamic_operation()
+    if noise is not None or args.method == "density_matrix":
+        return _run_noisy(args, circuit, noise, dynamic, shots, start, timings)
+    backend, reason = choose_method(n, args.method, max_bond=args.max_bond)
     if dynamic is not None:
         return _run_dynamic(args, circuit, dynamic, shots, backend, reason, start, timings)
     if args.plot_bonds and backend != "mps":
@@ -88,6 +94,51 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
         if args.plot_bonds:
             state.plot_bonds(args.plot_bonds)
             result["plot_bonds"] = str(args.plot_bonds)
+    timings["total"] = time.perf_counter() - start
+    result["timings"] = timings
+    return result
+
+
+def _noise_model(text: str) -> NoiseModel:
+    """``--noise``: a JSON file (a name ending in .json) or a spec like ``depolarizing=0.01,readout=0.02``."""
+    if text.lower().endswith(".json"):
+        return _for_option("--noise", text, lambda: NoiseModel.from_json(text))
+    return _for_option("--noise", text, lambda: NoiseModel.from_spec(text))
+
+
+def _run_noisy(args: argparse.Namespace, circuit: Circuit, noise: NoiseModel | None, dynamic: Operation | None,
+               shots: int, start: float, timings: dict[str, float]) -> dict[str, Any]:
+    """Shots under a noise model (or by the exact density matrix): only --shots applies."""
+    why = "--noise" if noise is not None else "--method density_matrix"
+    asked = [option for option, given in (("--expect", args.expect), ("--amplitude", args.amplitude),
+                                          ("--plot-bonds", args.plot_bonds)) if given]
+    if asked:
+        raise UsageError(f"{asked[0]} needs a pure final state, which {why} does not give; only --shots N applies")
+    if not shots:
+        raise UsageError(f"{why} samples the circuit: pass --shots N")
+    if args.method == "contract":
+        raise UsageError("--method contract cannot run noisy circuits; use --method dense, mps, density_matrix "
+                         "or auto")
+    result: dict[str, Any] = {"file": str(args.file), "circuit": _describe_circuit(circuit),
+                              "method_requested": args.method, "simulation": None}
+    tick = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        counts = sample(circuit, shots, seed=args.seed, noise=noise, method=args.method, max_bond=args.max_bond,
+                        cutoff=args.cutoff, progress=args.progress)
+    for w in caught:
+        print(f"tnq simulate: warning: {w.message}", file=sys.stderr)
+    timings["sampling"] = time.perf_counter() - tick
+    exact = args.method == "density_matrix" or args.method == "auto" and args.max_bond is None \
+        and circuit.num_qubits <= DENSITY_AUTO_LIMIT
+    method = "density_matrix" if exact else choose_method(circuit.num_qubits, args.method,
+                                                          max_bond=args.max_bond)[0]
+    what = "exact density matrix" if exact else "quantum trajectories (shots sharing a history share a state)"
+    result["simulation"] = {"method": method, "reason": f"{why}: {what}", "seconds": timings["sampling"],
+                            "fidelity_estimate": None, "noise": what,
+                            "branching": dynamic.where if dynamic is not None else None}
+    result["expectations"], result["amplitudes"] = [], []
+    result["sampling"] = _sampling(circuit, shots, args.seed, counts)
     timings["total"] = time.perf_counter() - start
     result["timings"] = timings
     return result
@@ -264,6 +315,8 @@ def _run_note(run: dict[str, Any], num_qubits: int) -> str:
 
 
 def _state_line(sim: dict[str, Any]) -> str:
+    if sim.get("noise") is not None:
+        return f"{sim['method']}, {sim['noise']}, {fmt.seconds(sim['seconds'])}"
     if sim.get("branching"):
         return (f"{sim['method']}, branching on each mid-circuit measurement and reset (the first dynamic "
                 f"operation: {sim['branching']}), {fmt.seconds(sim['seconds'])}")
