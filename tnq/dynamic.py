@@ -29,8 +29,8 @@ from .circuit import Circuit, Operation
 from .compile import Gate, fuse
 from .errors import SimulationError
 from .noise import Channel, NoiseModel, Readout, as_noise_model
-from .simulate import _backend_defaults, _check_circuit, _check_options, choose_method, simulate
-from .state import State, _generator, tally
+from .simulate import backend_defaults, check_circuit, check_options, choose_method, simulate
+from .state import State, rng_from_seed, tally
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 BRANCH_OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
@@ -66,10 +66,10 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
     Noisy circuits run as quantum trajectories on the dense or MPS backend, or exactly as a density matrix
     (``method="density_matrix"``, chosen by ``"auto"`` up to 12 qubits).
     """
-    _check_circuit(circuit, "sample")
+    check_circuit(circuit, "sample")
     if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or shots < 0:
         raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
-    rng = _generator(seed)
+    rng = rng_from_seed(seed)
     model = as_noise_model(noise)
     if model is not None:
         model.check(circuit)
@@ -79,20 +79,20 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
 
         return density.sample(circuit, int(shots), rng, model, **options)
     dynamic = circuit.is_dynamic or model is not None
-    known = set(BRANCH_OPTIONS if dynamic else _backend_defaults())
+    known = set(BRANCH_OPTIONS if dynamic else backend_defaults())
     unknown = set(options) - known
     if unknown:
         raise SimulationError(f"sample: unknown option(s) {sorted(unknown)}"
                               f"{' for a dynamic circuit' if dynamic else ''}; expected some of {sorted(known)}")
     if not dynamic:
         return state_counts(circuit, simulate(circuit, method, **options), int(shots), rng)
-    _check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
+    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
     if circuit.parameters:
         raise SimulationError(f"circuit has unbound parameters {circuit.parameters}; call circuit.bind(...) first")
     backend, _ = choose_method(circuit.num_qubits, method, max_bond=options.get("max_bond"))
     if backend == "contract":
         raise SimulationError("a dynamic circuit needs a state to branch on: use method='dense' or 'mps'")
-    steps, deferred, num_bits = _program(circuit, model)
+    steps, deferred, num_bits = branching_program(circuit, model)
     rows = _Brancher(circuit.num_qubits, num_bits, backend, steps, deferred, rng, options).run(int(shots))
     return tally(_misread(rows, deferred, model, rng))
 
@@ -115,7 +115,7 @@ def _misread(rows: np.ndarray, deferred: dict[int, int], model: NoiseModel | Non
 
 def state_counts(circuit: Circuit, state: State, shots: int, seed: int | np.random.Generator | None) -> dict[str, int]:
     """``tnq.sample``'s counts for a circuit without mid-circuit operations, from its simulated final ``state``."""
-    rng = _generator(seed)
+    rng = rng_from_seed(seed)
     if not circuit.num_clbits:
         return state.counts(shots, rng, circuit.measured_qubits or None)
     deferred = {}
@@ -136,7 +136,7 @@ def _fill(state: State, shots: int, rng: np.random.Generator, record: np.ndarray
     return rows
 
 
-def _program(circuit: Circuit, noise: NoiseModel | None = None) -> tuple[list[_Step], dict[int, int], int]:
+def branching_program(circuit: Circuit, noise: NoiseModel | None = None) -> tuple[list[_Step], dict[int, int], int]:
     """The circuit as steps, with the measurements that can wait for the end taken out: ``deferred`` maps a
     classical bit to the qubit whose final value it holds. A measurement waits when it is unconditioned, is the
     last to write its bit, no condition reads that bit afterwards and no later operation but a measurement or
@@ -201,7 +201,7 @@ def _pauli_pairs(k: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
     return out
 
 
-def _holds(condition: tuple[tuple[int, ...], int] | None, record: np.ndarray) -> bool:
+def condition_holds(condition: tuple[tuple[int, ...], int] | None, record: np.ndarray) -> bool:
     """Whether the classical bits in ``record`` satisfy ``condition`` (bits[0] least significant)."""
     if condition is None:
         return True
@@ -249,7 +249,7 @@ class _Brancher:
         while position < len(self.steps):
             step = self.steps[position]
             position += 1
-            if not _holds(step.condition, record):
+            if not condition_holds(step.condition, record):
                 continue
             if step.kind == "gate":
                 segment.append(step.gate)

@@ -68,7 +68,7 @@ def choose_method(num_qubits: int, method: str, gates: Sequence[Gate] = (), max_
                         "tensor-network contraction is exact per query")
 
 
-def _check_circuit(circuit: Any, caller: str) -> None:
+def check_circuit(circuit: Any, caller: str) -> None:
     if not isinstance(circuit, Circuit):
         raise SimulationError(f"{caller} expects a tnq.Circuit, got {type(circuit).__name__} "
                               "(read QASM with tnq.Circuit.from_qasm, qiskit with tnq.Circuit.from_qiskit)")
@@ -99,7 +99,7 @@ def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.nd
     return state
 
 
-def _check_options(max_bond: Any, cutoff: Any, memory_budget: Any) -> None:
+def check_options(max_bond: Any, cutoff: Any, memory_budget: Any) -> None:
     """Refuse bad truncation and budget options at the door, whichever backend would (or would not) use them."""
     check_truncation(max_bond, cutoff)
     budget_bytes(memory_budget)
@@ -139,8 +139,8 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     - ``fuse_gates=False`` applies the MPS gates one by one (for checking the fusion pass).
     - ``memory_budget`` (bytes, default 80% of free memory) is checked before large allocations.
     """
-    _check_circuit(circuit, "simulate")
-    _check_options(max_bond, cutoff, memory_budget)
+    check_circuit(circuit, "simulate")
+    check_options(max_bond, cutoff, memory_budget)
     start = time.perf_counter()
     backend, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
     # The dense backend is the reference: it runs the gates exactly as written.
@@ -160,7 +160,7 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     return state
 
 
-def _backend_defaults() -> dict[str, Any]:
+def backend_defaults() -> dict[str, Any]:
     """The backend options and their defaults, read from ``simulate``'s signature (the one place they are set)."""
     import inspect
 
@@ -170,7 +170,7 @@ def _backend_defaults() -> dict[str, Any]:
 
 def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
     """<b|psi> for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
-    _check_circuit(circuit, "amplitudes")
+    check_circuit(circuit, "amplitudes")
     lowered = lower(circuit)
     backend, _ = choose_method(circuit.num_qubits, method, lowered.gates, options.get("max_bond"),
                                need_state=False)
@@ -185,9 +185,9 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     Options are those of ``simulate``. Returns a float (complex for non-Hermitian coefficients; a torch
     tensor under autodiff), or ``(value, state)`` with ``return_state``.
     """
-    _check_circuit(circuit, "expectation")
+    check_circuit(circuit, "expectation")
     h = as_hamiltonian(observable, circuit.num_qubits)
-    _check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
+    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
     if not use_lightcone or method == "contract":  # the contraction backend takes lightcones per term
         state = simulate(circuit, method, **options)
         value = state.expectation(h)
@@ -200,7 +200,7 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     cone = lightcone(lowered.gates, support, diagonal)
     gates, index = compact(cone, support or [0])  # an identity-only observable still needs one wire
     backend, reason = choose_method(len(index), method, gates, options.get("max_bond"), need_state=False)
-    full = _backend_defaults()
+    full = backend_defaults()
     unknown = set(options) - set(full)
     if unknown:
         raise SimulationError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(full)}")

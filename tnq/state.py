@@ -91,7 +91,7 @@ class State(ABC):
         samples would not fit the memory budget."""
         if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or shots < 0:
             raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
-        rng = _generator(seed)
+        rng = rng_from_seed(seed)
         qubits = list(range(self.num_qubits)) if qubits is None else list(qubits)
         bad = [q for q in qubits if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, np.integer))
                or not 0 <= q < self.num_qubits]
@@ -127,7 +127,7 @@ def tally(samples: np.ndarray) -> dict[str, int]:
     return {"".join(map(str, rows[i])): int(counts[i]) for i in order}
 
 
-def _generator(seed: Any) -> np.random.Generator:
+def rng_from_seed(seed: Any) -> np.random.Generator:
     """A numpy Generator from a seed that is None, an integer in [0, 2**32) or a Generator already."""
     if isinstance(seed, np.random.Generator):
         return seed

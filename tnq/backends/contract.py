@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..compile import Gate, compact, lightcone
-from ..contract.execute import ContractionReport, _report, contract, estimated_seconds, unify_arrays
+from ..contract.execute import ContractionReport, contract, contraction_report, estimated_seconds, unify_arrays
 from ..contract.network import (
     BasisTemplate,
     CircuitNetwork,
@@ -138,7 +138,7 @@ class ContractState(State):
             self._plan(info, batch or 1)
             start = time.perf_counter()
             value = finish(variable)
-            report = _report(net, info, time.perf_counter() - start)
+            report = contraction_report(net, info, time.perf_counter() - start)
             if batch is not None:  # the tree's cost is per bitstring
                 report = replace(report, flops=report.flops * batch)
             self.reports.append(report)

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from ..circuit import Circuit
-from ..dynamic import _holds, _program
+from ..dynamic import branching_program, condition_holds
 from ..errors import SimulationError
 from ..noise import NoiseModel, as_noise_model
-from ..simulate import _check_options
+from ..simulate import check_options
 from .dense import apply_matrix
 from .memory import check_budget
 
@@ -37,7 +37,7 @@ def _evolve(circuit: Circuit, model: NoiseModel | None, memory_budget: float | N
     if circuit.parameters:
         raise SimulationError(f"circuit has unbound parameters {circuit.parameters}; call circuit.bind(...) first")
     n = circuit.num_qubits
-    steps, deferred, num_bits = _program(circuit, model)
+    steps, deferred, num_bits = branching_program(circuit, model)
     branching = sum(step.kind == "measure" for step in steps)
     check_budget(16 * 4**n * (3 + min(2**branching, 2**num_bits)), memory_budget,
                  f"a density matrix of {n} qubits", "use method='mps' or 'dense' (quantum trajectories)")
@@ -52,7 +52,7 @@ def _evolve(circuit: Circuit, model: NoiseModel | None, memory_budget: float | N
         new: dict[bytes, np.ndarray] = {}
         for key, rho in records.items():
             record = np.frombuffer(key, dtype=np.uint8)
-            if not _holds(step.condition, record):
+            if not condition_holds(step.condition, record):
                 merge(new, key, rho)
             elif step.kind == "gate":
                 merge(new, key, _two_sided(rho, np.asarray(step.gate.matrix, dtype=np.complex128), step.gate.wires, n))
@@ -125,7 +125,7 @@ def sample(circuit: Circuit, shots: int, rng: np.random.Generator, noise: NoiseM
     if unknown:
         raise SimulationError(f"sample: unknown option(s) {sorted(unknown)} for method='density_matrix'; "
                               f"expected some of {sorted(OPTIONS)}")
-    _check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
+    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
     dist = distribution(circuit, noise, options.get("memory_budget"))
     keys = sorted(dist)
     probs = np.clip(np.array([dist[k] for k in keys]), 0.0, None)

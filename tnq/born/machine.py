@@ -23,7 +23,7 @@ from .smoothing import DEFAULT_GRID, smooth_mps
 from .training import SweepTrainer, embed_tensor, fit_embedding, spectral_embedding
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -72,7 +72,7 @@ class MPSBornMachine:
         self.learning_rate, self.n_steps, self.n_sweeps = float(learning_rate), int(n_steps), int(n_sweeps)
         self.init_bond, self.patience, self.seed, self.progress = int(init_bond), int(patience), seed, progress
         self.n_batches = int(n_batches)
-        if embedding_dim is not None and (not _is_int(embedding_dim) or not 2 <= embedding_dim <= d):
+        if embedding_dim is not None and (not is_int(embedding_dim) or not 2 <= embedding_dim <= d):
             raise BornError(f"embedding_dim must be an integer in [2, d={d}] or None, got {embedding_dim!r}")
         self.embedding_dim = None if embedding_dim is None else int(embedding_dim)
         self.embedding_lr, self.embedding_steps = float(embedding_lr), int(embedding_steps)
@@ -240,7 +240,7 @@ class MPSBornMachine:
         """``n`` exact samples (shape (n, n_sites), uint8 for d <= 256); with ``given={site: value}`` the
         other sites are drawn from the conditional distribution (inpainting)."""
         mps = self._fitted()
-        if not _is_int(n) or n < 0:
+        if not is_int(n) or n < 0:
             raise BornError(f"sample: n must be a non-negative integer, got {n!r}")
         if not isinstance(seed, np.random.Generator):
             SEED.check("sample: seed", seed, BornError)

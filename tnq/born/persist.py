@@ -13,7 +13,7 @@ import numpy as np
 from ..io import read_safetensors, write_safetensors
 from ..tensornet import MPS
 from .errors import BornError
-from .machine import MPSBornMachine, _is_int
+from .machine import MPSBornMachine, is_int
 
 FORMAT = "tnq.born.MPSBornMachine/1"
 FIELDS = ("format", "params", "center", "history", "best_sweep", "smoothing")
@@ -58,7 +58,7 @@ def load_model(path: str | os.PathLike) -> MPSBornMachine:
     model.mps_ = _mps(path, tensors, meta["center"], model)
     model.history_ = _history(path, meta["history"])
     best = meta["best_sweep"]
-    if best is not None and not (_is_int(best) and 1 <= best <= len(model.history_)):
+    if best is not None and not (is_int(best) and 1 <= best <= len(model.history_)):
         raise BornError(f"{path}: best_sweep: expected null or a sweep in [1, {len(model.history_)}], got {best!r}")
     model.best_sweep_ = best
     smoothing = meta.get("smoothing", [])
@@ -123,7 +123,7 @@ def _mps(path: str | os.PathLike, tensors: dict[str, np.ndarray], center: Any, m
     extra = sorted(set(tensors) - set(names))
     if extra:
         raise BornError(f"{path}: unexpected tensor {extra[0]!r}; site tensors are named site_00000, site_00001, ...")
-    if center is not None and not (_is_int(center) and 0 <= center < n):
+    if center is not None and not (is_int(center) and 0 <= center < n):
         raise BornError(f"{path}: center: expected null or a site in [0, {n}), got {center!r}")
     phys = model.embedding_dim or model.d
     sites = [tensors[name] for name in names]
@@ -159,9 +159,9 @@ def _history(path: str | os.PathLike, history: Any) -> list[dict[str, Any]]:
         problem = None
         if not isinstance(record, dict) or not {"sweep", "train_nll", "max_bond"} <= set(record) <= HISTORY_KEYS:
             problem = f"expected keys sweep, train_nll, max_bond (and val_nll), got {record!r:.80}"
-        elif not _is_int(record["sweep"]) or record["sweep"] != i + 1:
+        elif not is_int(record["sweep"]) or record["sweep"] != i + 1:
             problem = f"sweep {record['sweep']!r} is not {i + 1}"
-        elif not (_is_int(record["max_bond"]) and record["max_bond"] >= 1):
+        elif not (is_int(record["max_bond"]) and record["max_bond"] >= 1):
             problem = f"max_bond {record['max_bond']!r} is not a positive integer"
         elif not all(_is_real(record[key]) for key in ("train_nll", "val_nll") if key in record):
             problem = "an NLL is not a number"

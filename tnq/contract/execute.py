@@ -74,7 +74,7 @@ def contract(net: Network, info: TreeInfo, client: Any = None,
     start = time.perf_counter()
     if info.program is not None:
         value = info.program(unify_arrays(net.arrays))
-        return value, _report(net, info, time.perf_counter() - start)
+        return value, contraction_report(net, info, time.perf_counter() - start)
     if info.plan is not None:
         net = apply_plan(net, info.plan)
     arrays = unify_arrays(net.arrays)
@@ -88,9 +88,9 @@ def contract(net: Network, info: TreeInfo, client: Any = None,
         value = tree.gather_slices(progress_bar(slices, progress, "tnq contract", unit="slice", total=tree.nslices))
     else:
         value = tree.contract(arrays)
-    return value, _report(net, info, time.perf_counter() - start)
+    return value, contraction_report(net, info, time.perf_counter() - start)
 
 
-def _report(net: Network, info: TreeInfo, elapsed: float) -> ContractionReport:
+def contraction_report(net: Network, info: TreeInfo, elapsed: float) -> ContractionReport:
     return ContractionReport(info.flops, info.width, info.peak_bytes, info.slices, info.search_seconds,
                              elapsed, info.cache_hit, info.optimizer, len(net.inputs))
