@@ -30,7 +30,7 @@ from .compile import Gate, fuse
 from .errors import SimulationError
 from .noise import Channel, NoiseModel, Readout, as_noise_model
 from .simulate import backend_defaults, check_circuit, check_options, choose_method, simulate
-from .state import State, rng_from_seed, tally
+from .state import State, check_shots, rng_from_seed, tally
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 BRANCH_OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
@@ -67,8 +67,7 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
     (``method="density_matrix"``, chosen by ``"auto"`` up to 12 qubits).
     """
     check_circuit(circuit, "sample")
-    if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or shots < 0:
-        raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
+    check_shots(shots)
     rng = rng_from_seed(seed)
     model = as_noise_model(noise)
     if model is not None:

@@ -89,8 +89,7 @@ class State(ABC):
         """Exact samples from |psi|^2: an array (shots, len(qubits)) of 0/1, column j = qubits[j]. ``seed``: None
         (random), an integer in [0, 2**32) or a numpy Generator. Refused before anything is allocated when the
         samples would not fit the memory budget."""
-        if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or shots < 0:
-            raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
+        check_shots(shots)
         rng = rng_from_seed(seed)
         qubits = list(range(self.num_qubits)) if qubits is None else list(qubits)
         bad = [q for q in qubits if isinstance(q, (bool, np.bool_)) or not isinstance(q, (int, np.integer))
@@ -125,6 +124,12 @@ def tally(samples: np.ndarray) -> dict[str, int]:
     rows, first, counts = np.unique(samples, axis=0, return_index=True, return_counts=True)
     order = np.lexsort((first, -counts))  # by count, descending; ties in the order they were drawn
     return {"".join(map(str, rows[i])): int(counts[i]) for i in order}
+
+
+def check_shots(shots: Any) -> None:
+    """Refuse (SimulationError) a shot count that is not a non-negative integer."""
+    if isinstance(shots, (bool, np.bool_)) or not isinstance(shots, (int, np.integer)) or shots < 0:
+        raise SimulationError(f"shots must be a non-negative integer, got {shots!r}")
 
 
 def rng_from_seed(seed: Any) -> np.random.Generator:
