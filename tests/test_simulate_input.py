@@ -18,7 +18,7 @@ import pytest
 import tnq
 from tnq import Circuit, CircuitError, ObservableError, QasmError, SimulationError
 from tnq.backends.contract import stacked_amplitude_tensor
-from tnq.backends.memory import budget_bytes, check_budget
+from tnq.memory import budget_bytes, check_budget
 from tnq.cli.main import main
 from tnq.contract.paths import TreeCache
 
@@ -255,7 +255,7 @@ def test_sampling_over_the_budget_is_refused_before_allocating(method):
 
 
 def test_cli_refuses_too_many_shots(capsys, monkeypatch):
-    monkeypatch.setattr("tnq.backends.memory.default_budget", lambda: 16 * 2**20)  # as if 20 MiB were free
+    monkeypatch.setattr("tnq.memory.default_budget", lambda: 16 * 2**20)  # as if 20 MiB were free
     line = one_error_line(capsys, ["simulate", str(GHZ), "--shots", str(2 * 10**6), "--method", "mps"])
     assert "sampling 2000000 shots of 12 qubit(s)" in line and "over the memory budget of 16 MiB" in line
 

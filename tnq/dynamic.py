@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .backends import dense, mps
-from .backends.memory import check_budget
+from .memory import check_budget
 from .circuit import Circuit, Operation
 from .compile import Gate, fuse
 from .errors import SimulationError

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .backends import contract, dense, mps
-from .backends.memory import budget_bytes
+from .memory import budget_bytes
 from .circuit import Circuit
 from .compile import Gate, build_matrices, compact, fuse, lightcone, lower
 from .errors import SimulationError

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .backends.memory import check_budget
+from .memory import check_budget
 from .checks import SEED
 from .errors import ObservableError, SimulationError
 from .observables import Observable, as_hamiltonian, pauli_matrix

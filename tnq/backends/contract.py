@@ -29,7 +29,7 @@ from ..errors import SimulationError
 from ..progress import announce
 from ..state import State
 from .dense import sample_bytes
-from .memory import budget_bytes, format_bytes
+from ..memory import budget_bytes, format_bytes
 
 BATCH_MIN = 32
 """From this many bitstrings on, amplitudes are computed in stacks (one contraction per chunk, with a

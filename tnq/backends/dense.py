@@ -15,7 +15,7 @@ from ..compile import Gate
 from ..progress import progress_bar
 from ..state import State
 from ..tensornet.decompose import check_truncation
-from .memory import check_budget
+from ..memory import check_budget
 
 
 class DenseState(State):

@@ -18,7 +18,7 @@ from ..errors import SimulationError
 from ..noise import NoiseModel, as_noise_model
 from ..simulate import check_options
 from .dense import apply_matrix
-from .memory import check_budget
+from ..memory import check_budget
 
 OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
 """``tnq.sample`` options accepted (and, but for ``memory_budget``, ignored) by the density-matrix method."""

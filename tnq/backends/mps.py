@@ -19,7 +19,7 @@ from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
 from ..tensornet.two_site import apply_two_site, operator_schmidt, reduced_pays
 from ..threads import blas_threads, mps_blas_threads
-from .memory import budget_bytes, check_budget
+from ..memory import budget_bytes, check_budget
 
 
 class MPSState(State):

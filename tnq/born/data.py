@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.memory import check_budget
+from ..memory import check_budget
 from ..errors import SimulationError
 from .errors import BornError
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backends.memory import budget_bytes, format_bytes
+from ..memory import budget_bytes, format_bytes
 from ..errors import SimulationError
 from ..io import atomic_write_text
 from .network import Network

@@ -139,7 +139,7 @@ def check_memory(config: Any, build: Callable[[], nn.Module], where: Path, weigh
     device is left to the real build to report."""
     import torch
 
-    from ..backends.memory import default_budget, format_bytes
+    from ..memory import default_budget, format_bytes
 
     budget, stored = default_budget(), sum(f.stat().st_size for f in weights)
     limit = ratio * stored + 2**26 if stored else math.inf

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..backends.memory import default_budget, format_bytes
+from ..memory import default_budget, format_bytes
 from ..progress import progress_bar
 from .choices import SEQUENTIAL_RIDGE
 from .errors import MPOError

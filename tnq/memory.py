@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..errors import SimulationError
+from .errors import SimulationError
 
 
 def available_bytes() -> int:
