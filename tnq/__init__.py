@@ -28,6 +28,7 @@ from .circuit import (
     qft,
     random_circuit,
 )
+from .distributed import simulate_many, sweep
 from .dynamic import sample
 from .errors import CircuitError, NoiseError, ObservableError, QasmError, SimulationError, TnqError, UsageError
 from .noise import NoiseModel
@@ -40,7 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Circuit", "Operation", "Parameter", "GATES",
-    "simulate", "sample", "noise", "NoiseModel", "expectation", "amplitudes",
+    "simulate", "sample", "sweep", "simulate_many", "noise", "NoiseModel", "expectation", "amplitudes",
     "State", "DenseState", "MPSState", "ContractState", "MPS", "PauliString", "Hamiltonian",
     "ghz", "qft", "brickwork", "grid_random", "qaoa", "bernstein_vazirani", "random_circuit",
     "TnqError", "CircuitError", "QasmError", "ObservableError", "SimulationError", "UsageError", "NoiseError",

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..memory import check_budget
 from ..errors import SimulationError
+from ..memory import check_budget
 from .errors import BornError
 
 

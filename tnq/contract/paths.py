@@ -13,9 +13,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..memory import budget_bytes, format_bytes
 from ..errors import SimulationError
 from ..io import atomic_write_text
+from ..memory import budget_bytes, format_bytes
 from .network import Network
 from .program import Program, tree_path
 from .simplify import Plan, plan_merges, plan_structure
@@ -101,6 +101,10 @@ class _LeastRecentlyUsed(OrderedDict):
         self.move_to_end(key)
         while len(self) > self.size:
             self.popitem(last=False)
+
+    def __reduce__(self) -> tuple:
+        """Pickles with its size (a TreeCache travels to Dask workers with a sweep)."""
+        return type(self), (self.size,), None, None, iter(self.items())
 
 
 class TreeCache:
