@@ -17,8 +17,7 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qnlp.ansatz import MAX_BOX_PARAMETERS, MAX_TYPE_QUBITS
@@ -184,7 +183,7 @@ def _texts(examples: list, reader: str) -> list[str]:
 
 def _train(args: argparse.Namespace) -> int:
     from qnlp.corpus import load_examples
-    from qnlp.model import check_labels, training_classes
+    from qnlp.model import QuantumClassifier, check_labels, training_classes
     from qnlp.pipeline import Pipeline
 
     paths = {name: path for name, path in (("train", args.data), ("dev", args.dev), ("test", args.test)) if path}
@@ -200,7 +199,13 @@ def _train(args: argparse.Namespace) -> int:
     for name in ("dev", "test"):
         if name in data:
             check_labels(data[name][1], classes, data[name][0])
-    return run_training(pipeline, data, args)
+    clf = QuantumClassifier(pipeline, **training_options(args))
+
+    def report(figures: dict[str, Any]) -> dict[str, Any]:
+        return {**figures, **{f"{name}_accuracy": round(clf.score(Xs, ys), 4) for name, (Xs, ys) in data.items()}}
+
+    return run_training(clf, args, data["train"], data.get("dev"), compile_sets=[X for X, _ in data.values()],
+                        report=report)
 
 
 def training_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -211,22 +216,22 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
                 label_smoothing=args.label_smoothing, selection=args.selection)
 
 
-def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argparse.Namespace,
-                 extra: dict[str, Any] | None = None) -> int:
-    """Fit, report accuracy per split, parameters and time; save model / curve when asked."""
-    from qnlp.model import QuantumClassifier
-
-    clf = QuantumClassifier(compile, **training_options(args))
-    X, y = data["train"]
-    dev = data.get("dev", (None, None))
-    result = fit_timed(clf, X, y, dev[0], dev[1], args.checkpoint, [items for items, _ in data.values()],
-                       args.resume)
-    for name, (Xs, ys) in data.items():
-        result[f"{name}_accuracy"] = round(clf.score(Xs, ys), 4)
-    result.update(extra or {})
+def run_training(clf: Any, args: argparse.Namespace, train: tuple[list, Any], dev: tuple[list, Any] | None = None,
+                 *, compile_sets: Sequence[list], check_sets: Sequence[list] = (),
+                 report: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 show: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """The runner of ``qnlp train`` and ``qnlp protein train``: fit ``clf`` on ``train`` (early stopping on
+    ``dev``) as :func:`fit_timed` does, add the command's figures (``report(figures) -> result``), save
+    ``--out`` / ``--plot`` and print the result as JSON (``--json``), with ``show`` or as 'key: value' lines."""
+    X, y = train
+    dev_X, dev_y = dev if dev is not None else (None, None)
+    figures = fit_timed(clf, X, y, dev_X, dev_y, args.checkpoint, list(compile_sets), args.resume, check_sets)
+    result = report(figures) if report is not None else figures
     save_outputs(clf, args, result)
     if args.json:
         print(json.dumps(result, indent=2))
+    elif show is not None:
+        show(result)
     else:
         for key, value in result.items():
             print(f"{key:>18}: {value}")
@@ -236,10 +241,12 @@ def run_training(compile: Any, data: dict[str, tuple[list, list]], args: argpars
 def fit_timed(clf: Any, X: list, y: Any, dev_X: list | None, dev_y: Any, checkpoint: str | None,
               compile_sets: list[list], resume: bool = True, check_sets: Sequence[list] = ()) -> dict[str, Any]:
     """Compile the circuits of every set in ``compile_sets`` (timed apart from training), fit ``clf``
-    (``checkpoint`` / ``resume`` as in ``fit``) and return the training figures both training CLIs report:
-    parameters, epochs, best epoch, compile / train seconds and seconds per epoch. Items of ``compile_sets`` and
-    ``check_sets`` (compiled for the check only, not cached) with words the training set lacks are refused before
-    training, not after it."""
+    (``checkpoint`` / ``resume`` as in ``fit``; Ctrl-C and SIGTERM say what the checkpoint kept) and return the
+    training figures: parameters, epochs, best epoch, compile / train seconds and seconds per epoch. Items of
+    ``compile_sets`` and ``check_sets`` (compiled for the check only, not cached) with words the training set lacks
+    are refused before training, not after it."""
+    from tnq.training import explain_interrupt
+
     start = time.perf_counter()
     known = {s for c in clf.circuits(X) for s in c.symbols}
     for items in compile_sets:
@@ -248,16 +255,8 @@ def fit_timed(clf: Any, X: list, y: Any, dev_X: list | None, dev_y: Any, checkpo
     for items in check_sets:
         clf.check_symbols([clf.compile(item) for item in items], items, known)
     start = time.perf_counter()
-    try:
+    with explain_interrupt(checkpoint, "epoch", "the same command resumes from it"):
         clf.fit(X, y, dev_X, dev_y, checkpoint=checkpoint, resume=resume)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what was kept
-        if checkpoint is None:
-            note = "nothing saved (--checkpoint FILE keeps every finished epoch)"
-        elif Path(checkpoint).is_file():
-            note = f"{checkpoint} holds the last finished epoch; the same command resumes from it"
-        else:
-            note = "no epoch had finished; nothing saved"
-        raise type(exc)(note) from None
     train_seconds = time.perf_counter() - start
     epochs = len(clf.history_)
     return {"parameters": clf.n_parameters, "epochs": epochs, "best_epoch": clf.best_epoch_,

@@ -23,7 +23,6 @@ import os
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ from qnlp.circuits import SentenceCircuit
 from qnlp.errors import QnlpError, place, source
 from qnlp.evaluate import CompiledBatch
 from tnq.checks import SEED_MAX, Number, check_numbers
-from tnq.progress import progress_bar
+from tnq.training import Estimator, Loop
 
 Compiler = Callable[[Any], SentenceCircuit]
 """Turns one input item (a sentence, a diagram, a circuit) into a tnq sentence circuit."""
@@ -95,8 +94,13 @@ def check_labels(y: Sequence[Any], classes: np.ndarray, X: Sequence[Any] | None 
                         f"(classes {classes.tolist()})")
 
 
-class QuantumClassifier:
-    """Classify items by the output-qubit distribution of their circuits (class c = outcome c)."""
+class QuantumClassifier(Estimator):
+    """Classify items by the output-qubit distribution of their circuits (class c = outcome c).
+
+    scikit-learn's rules: the constructor stores its arguments (``get_params`` / ``set_params`` / ``clone`` see
+    them) and ``fit`` checks them."""
+
+    estimator_type = "classifier"
 
     def __init__(self, compile: Compiler, *, optimizer: str = "adam", learning_rate: float = 0.1,
                  epochs: int = 100, batch_size: int | None = None, patience: int | None = 20,
@@ -104,29 +108,12 @@ class QuantumClassifier:
                  unknown_words: str = "error", seed: int = 0, progress: bool | None = None,
                  weight_decay: float = 0.0, lr_decay: float = 1.0, label_smoothing: float = 0.0,
                  readout: str = "outcomes", selection: str = "accuracy") -> None:
-        if optimizer not in ("adam", "spsa"):
-            raise QnlpError(f"optimizer must be 'adam' or 'spsa', got {optimizer!r}")
-        if unknown_words not in ("error", "random", "zero"):
-            raise QnlpError(f"unknown_words must be 'error', 'random' or 'zero', got {unknown_words!r}")
-        if shots is not None and optimizer != "spsa":
-            raise QnlpError("shots need optimizer='spsa' (sampled losses have no autograd gradient)")
-        if readout not in READOUTS:
-            raise QnlpError(f"readout must be one of {READOUTS}, got {readout!r}")
-        if selection not in ("accuracy", "loss"):
-            raise QnlpError(f"selection must be 'accuracy' or 'loss', got {selection!r}")
-        check_numbers(NUMBERS, QnlpError, learning_rate=learning_rate, epochs=epochs, batch_size=batch_size,
-                      patience=patience, shots=shots, init_scale=init_scale, seed=seed, weight_decay=weight_decay,
-                      lr_decay=lr_decay, label_smoothing=label_smoothing)
-        spsa = {**SPSA_DEFAULTS, **_checked_spsa(spsa)}
-        if optimizer == "spsa" and (weight_decay or lr_decay != 1 or label_smoothing):
-            raise QnlpError("weight_decay, lr_decay and label_smoothing apply to optimizer='adam' only")
-        self.weight_decay, self.lr_decay = float(weight_decay), float(lr_decay)
-        self.label_smoothing, self.readout, self.selection = float(label_smoothing), readout, selection
         self.compile = compile
         self.optimizer, self.learning_rate, self.epochs = optimizer, learning_rate, epochs
-        self.batch_size, self.patience, self.shots, self.seed = batch_size, patience, shots, seed
-        self.spsa = spsa
-        self.init_scale, self.unknown_words, self.progress = init_scale, unknown_words, progress
+        self.batch_size, self.patience, self.spsa, self.shots = batch_size, patience, spsa, shots
+        self.init_scale, self.unknown_words, self.seed, self.progress = init_scale, unknown_words, seed, progress
+        self.weight_decay, self.lr_decay, self.label_smoothing = weight_decay, lr_decay, label_smoothing
+        self.readout, self.selection = readout, selection
         self.symbols_: list[str] = []
         self.weights_: np.ndarray | None = None
         self.classes_: np.ndarray | None = None
@@ -136,6 +123,36 @@ class QuantumClassifier:
         """How raw inputs become items (e.g. a protein model's class names and windows); saved with the model."""
         self._circuits: dict[Any, SentenceCircuit] = {}
         self._batches: dict[Any, CompiledBatch] = {}
+
+    def _validate_params(self) -> None:
+        """Refuse (QnlpError naming it) a setting that breaks its rule; ``fit`` and ``load`` call this."""
+        if self.optimizer not in ("adam", "spsa"):
+            raise QnlpError(f"optimizer must be 'adam' or 'spsa', got {self.optimizer!r}")
+        if self.unknown_words not in ("error", "random", "zero"):
+            raise QnlpError(f"unknown_words must be 'error', 'random' or 'zero', got {self.unknown_words!r}")
+        if self.shots is not None and self.optimizer != "spsa":
+            raise QnlpError("shots need optimizer='spsa' (sampled losses have no autograd gradient)")
+        if self.readout not in READOUTS:
+            raise QnlpError(f"readout must be one of {READOUTS}, got {self.readout!r}")
+        if self.selection not in ("accuracy", "loss"):
+            raise QnlpError(f"selection must be 'accuracy' or 'loss', got {self.selection!r}")
+        check_numbers(NUMBERS, QnlpError, **{name: getattr(self, name) for name in NUMBERS})
+        _checked_spsa(self.spsa)
+        if self.optimizer == "spsa" and (self.weight_decay or self.lr_decay != 1 or self.label_smoothing):
+            raise QnlpError("weight_decay, lr_decay and label_smoothing apply to optimizer='adam' only")
+
+    def set_params(self, **params: Any) -> QuantumClassifier:
+        """Set parameters by name (checked by the next ``fit``); a new compiler drops the circuits compiled so far."""
+        super().set_params(**params)
+        if any(name.partition("__")[0] == "compile" for name in params):
+            self._circuits.clear()
+            self._batches.clear()
+        return self
+
+    @property
+    def spsa_gains(self) -> dict[str, float]:
+        """The SPSA gains in use: ``SPSA_DEFAULTS`` updated by ``spsa``."""
+        return {**SPSA_DEFAULTS, **(self.spsa or {})}
 
     # --- data ------------------------------------------------------------------------------------
     def circuits(self, X: Sequence[Any], cache: bool = True) -> list[SentenceCircuit]:
@@ -260,9 +277,10 @@ class QuantumClassifier:
             y_dev: Sequence[Any] | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = True) -> QuantumClassifier:
         """Train on (X, y); with a dev set, keep the epoch with the best dev accuracy (ties: lower dev loss; or
-        the lowest dev loss with ``selection="loss"``) and stop after
-        ``patience`` epochs without improvement. ``checkpoint`` is written after every epoch and, when
-        ``resume`` and the file exists, training continues from it."""
+        the lowest dev loss with ``selection="loss"``) and stop once ``patience`` epochs in a row have not improved
+        (the rule of :mod:`tnq.training.loop`). ``checkpoint`` is written after every epoch and, when ``resume``
+        and the file exists, training continues from it (refused if made with other settings or data)."""
+        self._validate_params()
         if len(X) != len(y) or len(X) == 0:
             raise QnlpError(f"X and y must be non-empty and of equal length (got {len(X)} and {len(y)})")
         if X_dev is not None and (y_dev is None or len(X_dev) != len(y_dev) or len(X_dev) == 0):
@@ -277,53 +295,21 @@ class QuantumClassifier:
             dev = (self.circuits(X_dev), self._labels(y_dev, X_dev, fitting=False))
             self.check_symbols(dev[0], X_dev)
             self._check_outcomes(dev[0], X_dev)
-        rng = np.random.default_rng(self.seed)
-        theta = rng.uniform(-self.init_scale, self.init_scale, len(self.symbols_))
-        state: dict[str, Any] = {}
-        start_epoch, best = 0, ((np.inf, np.inf), theta.copy())
-        if checkpoint is not None and resume and Path(checkpoint).exists():
-            from qnlp.persist import load_checkpoint
-
-            theta, state, start_epoch, best, self.history_ = load_checkpoint(self, checkpoint)
-        else:
-            self.history_ = []
-        step = self._adam_step if self.optimizer == "adam" else self._spsa_step
-        bad_epochs = 0
-        for epoch in progress_bar(range(start_epoch, self.epochs), self.progress, "training", unit="epoch"):
-            tick = time.perf_counter()
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(circuits))
-            state["lr"] = self.learning_rate * self.lr_decay ** epoch
-            size = self.batch_size or len(circuits)
-            losses = []
-            for b in range(0, len(order), size):
-                idx = order[b:b + size]
-                theta, loss = step(theta, circuits, idx, labels[idx], state, epoch)
-                losses.append(loss * len(idx))
-            record = {"epoch": epoch + 1, "train_loss": float(np.sum(losses) / len(order)),
-                      "seconds": time.perf_counter() - tick}
-            probs = np.asarray(self._class_probs(circuits, theta))
-            record["train_acc"] = float(np.mean(probs.argmax(1) == labels))
-            if dev is not None:
-                dev_probs = np.asarray(self._class_probs(dev[0], theta))
-                record["dev_loss"] = _cross_entropy(dev_probs, dev[1])
-                record["dev_acc"] = float(np.mean(dev_probs.argmax(1) == dev[1]))
-                rank = (-record["dev_acc"], record["dev_loss"]) if self.selection == "accuracy" else \
-                    (record["dev_loss"], -record["dev_acc"])
-                if rank < best[0]:
-                    best, bad_epochs = (rank, theta.copy()), 0
-                    self.best_epoch_ = epoch + 1
-                else:
-                    bad_epochs += 1
-            self.history_.append(record)
-            self.weights_ = theta if dev is None else best[1]
-            if checkpoint is not None:
-                from qnlp.persist import save_checkpoint
-
-                save_checkpoint(self, checkpoint, theta, state, epoch + 1, best)
-            if dev is not None and self.patience is not None and bad_epochs >= self.patience:
-                break
-        self.weights_ = theta if dev is None else best[1]
+        theta = np.random.default_rng(self.seed).uniform(-self.init_scale, self.init_scale, len(self.symbols_))
+        trainer = EpochTrainer(self, circuits, labels, dev, theta)
+        progress = self._loop(checkpoint, resume, select=dev is not None).run(trainer)
+        self.history_, self.best_epoch_, self.weights_ = progress.history, progress.best_epoch, trainer.theta
         return self
+
+    def _loop(self, checkpoint: str | os.PathLike | None, resume: bool, select: bool) -> Loop:
+        """The training loop with this classifier's epochs, patience and checkpoint settings."""
+        from qnlp.persist import RESTART
+
+        settings = {name: value for name, value in self.get_params(deep=False).items() if name not in UNCHECKED}
+        settings["compile"] = getattr(self.compile, "config", None)
+        return Loop(epochs=self.epochs, patience=self.patience, select=select, checkpoint=checkpoint, resume=resume,
+                    kind=CHECKPOINT_KIND, settings=settings, error=QnlpError, restart=RESTART,
+                    progress=self.progress, desc="training", unit="epoch", postfix=("train_loss", "dev_acc"))
 
     def _adam_step(self, theta: np.ndarray, circuits: list[SentenceCircuit], idx: np.ndarray, labels: np.ndarray,
                    state: dict[str, Any], epoch: int) -> tuple[np.ndarray, float]:
@@ -352,7 +338,7 @@ class QuantumClassifier:
     def _spsa_step(self, theta: np.ndarray, circuits: list[SentenceCircuit], idx: np.ndarray, labels: np.ndarray,
                    state: dict[str, Any], epoch: int) -> tuple[np.ndarray, float]:
         k = state.get("spsa_k", 0)
-        p = self.spsa
+        p = self.spsa_gains
         a_k = p["a"] / (k + 1 + p["A"]) ** p["alpha"]
         c_k = p["c"] / (k + 1) ** p["gamma"]
         rng = np.random.default_rng([self.seed, epoch, k])
@@ -382,16 +368,69 @@ class QuantumClassifier:
 
         return load_model(path)
 
-    def get_params(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer, "learning_rate": self.learning_rate, "epochs": self.epochs,
-                "batch_size": self.batch_size, "patience": self.patience, "spsa": self.spsa,
-                "shots": self.shots, "init_scale": self.init_scale, "unknown_words": self.unknown_words,
-                "seed": self.seed, "weight_decay": self.weight_decay, "lr_decay": self.lr_decay,
-                "label_smoothing": self.label_smoothing, "readout": self.readout, "selection": self.selection}
-
     @property
     def n_parameters(self) -> int:
         return len(self.symbols_)
+
+
+CHECKPOINT_KIND = "qnlp.QuantumClassifier"
+"""The classifiers' kind in training checkpoints (``tnq.training``)."""
+
+UNCHECKED = ("compile", "epochs", "patience", "progress")
+"""Parameters a run may change when it resumes a checkpoint (the others must equal the checkpoint's)."""
+
+
+class EpochTrainer:
+    """A classifier's side of the training protocol (``tnq.training.Trainer``): one epoch of mini-batch steps
+    over the training circuits, the dev score, and the state (parameters and optimiser moments)."""
+
+    def __init__(self, clf: QuantumClassifier, circuits: list[SentenceCircuit] | None, labels: np.ndarray | None,
+                 dev: tuple[list[SentenceCircuit], np.ndarray] | None, theta: np.ndarray | None) -> None:
+        self.clf, self.circuits, self.labels, self.dev = clf, circuits, labels, dev
+        self.theta, self.optimizer_state = theta, {}
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        """Shuffled mini-batches of Adam or SPSA steps; the record holds the train loss / accuracy (and dev)."""
+        clf, circuits, labels = self.clf, self.circuits, self.labels
+        tick = time.perf_counter()
+        order = np.random.default_rng([clf.seed, epoch]).permutation(len(circuits))
+        self.optimizer_state["lr"] = clf.learning_rate * clf.lr_decay ** epoch
+        step = clf._adam_step if clf.optimizer == "adam" else clf._spsa_step
+        size = clf.batch_size or len(circuits)
+        losses = []
+        for b in range(0, len(order), size):
+            idx = order[b:b + size]
+            self.theta, loss = step(self.theta, circuits, idx, labels[idx], self.optimizer_state, epoch)
+            losses.append(loss * len(idx))
+        record = {"epoch": epoch + 1, "train_loss": float(np.sum(losses) / len(order)),
+                  "seconds": time.perf_counter() - tick}
+        probs = np.asarray(clf._class_probs(circuits, self.theta))
+        record["train_acc"] = float(np.mean(probs.argmax(1) == labels))
+        if self.dev is not None:
+            dev_probs = np.asarray(clf._class_probs(self.dev[0], self.theta))
+            record["dev_loss"] = _cross_entropy(dev_probs, self.dev[1])
+            record["dev_acc"] = float(np.mean(dev_probs.argmax(1) == self.dev[1]))
+        return record
+
+    def score(self, record: dict[str, Any]) -> tuple[float, float] | None:
+        """Best dev accuracy, ties broken by the lower dev loss (``selection="loss"``: the other way round)."""
+        if "dev_loss" not in record:
+            return None
+        if self.clf.selection == "accuracy":
+            return -record["dev_acc"], record["dev_loss"]
+        return record["dev_loss"], -record["dev_acc"]
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Parameters and optimiser state, copied (see ``qnlp.persist.training_state``)."""
+        from qnlp.persist import training_state
+
+        return training_state(self.clf, self.theta, self.optimizer_state)
+
+    def load_state(self, tensors: dict[str, np.ndarray], meta: dict[str, Any], where: str) -> None:
+        """Check a state against the classifier (its symbols and classes) and continue from it."""
+        from qnlp.persist import restore_state
+
+        self.theta, self.optimizer_state = restore_state(self.clf, where, tensors, meta)
 
 
 def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], classes: Sequence[Any],

@@ -1,9 +1,11 @@
-"""Save and load classifiers and training checkpoints: one safetensors file whose tensors are the word
-parameters (and optimiser moments) and whose metadata is a JSON description. Written atomically; never
-pickled. A model loads back without the training data: the JSON holds the compiler's config."""
+"""Save and load classifiers: one safetensors file whose tensors are the word parameters and whose metadata is a
+JSON description. Written atomically; never pickled. A model loads back without the training data: the JSON holds
+the compiler's config. Training checkpoints are ``tnq.training`` checkpoints; this module writes and checks the
+classifier's state in them (parameters, optimiser moments, symbols and classes)."""
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -11,25 +13,30 @@ import numpy as np
 
 from qnlp.errors import QnlpError
 from tnq.io import read_safetensors, write_safetensors
+from tnq.training.params import plain
 
 if TYPE_CHECKING:
     from qnlp.model import QuantumClassifier
 
 MODEL_FORMAT = "qnlp.QuantumClassifier/1"
-CHECKPOINT_FORMAT = "qnlp.QuantumClassifier.checkpoint/1"
 
 
-def _write(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+def write_description(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Float64 ``tensors`` and the JSON description ``meta`` in one qnlp safetensors file, written atomically."""
     tensors = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in tensors.items()}
     write_safetensors(path, tensors, "qnlp", meta)
 
 
-def _read(path: str | os.PathLike, fmt: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_description(path: str | os.PathLike, fmt: str = MODEL_FORMAT) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """(tensors, JSON description) of a qnlp file of format ``fmt``; anything else is an error naming the file."""
     tensors, meta = read_safetensors(path, "qnlp", QnlpError)
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise QnlpError(f"{path}: not a {fmt} file (format {found!r})")
     return tensors, meta
+
+
+_read, _write = read_description, write_description  # the names qnlp.protein.baseline imports
 
 
 def _is_int(value: Any, minimum: int = 0) -> bool:
@@ -53,10 +60,6 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "classes": (_is_classes, "a non-empty list of distinct labels, all integers or all strings"),
     "history": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of objects"),
     "best_epoch": (lambda v: v is None or _is_int(v), "null or an integer >= 0"),
-    "epoch": (_is_int, "an integer >= 0"),
-    "best_rank": (lambda v: v is None or (isinstance(v, list) and len(v) == 2 and all(
-        isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v)),
-        "null or two finite numbers"),
     "spsa_k": (lambda v: v is None or _is_int(v), "null or an integer >= 0"),
     "adam_step": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
                                           and np.isfinite(v) and v >= 1 and float(v).is_integer()),
@@ -100,10 +103,10 @@ def save_model(model: QuantumClassifier, path: str | os.PathLike) -> None:
     if config is None:
         raise QnlpError("the classifier's compiler has no 'config', so the model could not be rebuilt from "
                         "a file; use qnlp.Pipeline as the compiler")
-    meta = {"format": MODEL_FORMAT, "params": model.get_params(), "pipeline": config, "symbols": model.symbols_,
+    meta = {"format": MODEL_FORMAT, "params": _params(model), "pipeline": config, "symbols": model.symbols_,
             "classes": _classes(model), "history": model.history_, "best_epoch": model.best_epoch_,
             "inputs": getattr(model, "inputs_", {})}
-    _write(path, {"weights": model.weights_}, meta)
+    write_description(path, {"weights": model.weights_}, meta)
 
 
 def load_model(path: str | os.PathLike, cls: type | None = None) -> QuantumClassifier:
@@ -111,14 +114,15 @@ def load_model(path: str | os.PathLike, cls: type | None = None) -> QuantumClass
     field is checked: a damaged or foreign file is one error naming it."""
     from qnlp.model import QuantumClassifier
 
-    tensors, meta = _read(path, MODEL_FORMAT)
+    tensors, meta = read_description(path)
     params, config, symbols, classes, history, best_epoch = _fields(
         path, meta, "params", "pipeline", "symbols", "classes", "history", "best_epoch")
     inputs = _fields(path, meta, "inputs")[0] if "inputs" in meta else {}  # files written before it: none
     weights = _vector(path, tensors, "weights", len(symbols))
     cls = QuantumClassifier if cls is None else cls
-    try:  # the settings go through the constructors' own checks (QnlpError is a ValueError)
+    try:  # the settings go through the classifier's own checks (QnlpError is a ValueError)
         model = cls(_compiler_class(config, path).from_config(config), **params)
+        model._validate_params()
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise QnlpError(f"{path}: the saved settings do not rebuild a classifier ({exc})") from None
     model.symbols_, model.classes_, model.weights_ = list(symbols), np.asarray(classes), weights
@@ -142,50 +146,41 @@ def _compiler_class(config: dict[str, Any], path: str | os.PathLike) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-def save_checkpoint(model: QuantumClassifier, path: str | os.PathLike, theta: np.ndarray, state: dict[str, Any],
-                    epoch: int, best: tuple[tuple[float, float], np.ndarray]) -> None:
-    tensors = {"theta": theta, "best_theta": best[1]}
+def _params(model: QuantumClassifier) -> dict[str, Any]:
+    """The classifier's parameters as JSON values (the compiler is saved apart, as its config)."""
+    return {name: value for name, value in plain(model.get_params(deep=False)).items() if name != "compile"}
+
+
+def training_state(model: QuantumClassifier, theta: np.ndarray,
+                   state: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A training state as checkpoint tensors and JSON (copies): the parameters ``theta``, Adam's moments or the
+    SPSA step count of ``state``, and the symbols and classes they belong to."""
+    tensors = {"theta": np.array(theta, dtype=np.float64)}
     adam = state.get("adam")
-    if adam is not None:
-        slot = adam["state"].get(0, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in slot:
-                tensors[f"adam_{key}"] = slot[key].numpy()
-    rank = [float(v) for v in best[0]] if np.isfinite(best[0][0]) else None
-    meta = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "best_rank": rank,
-            "symbols": model.symbols_, "classes": _classes(model), "history": model.history_,
-            "best_epoch": model.best_epoch_, "spsa_k": state.get("spsa_k"), "params": model.get_params(),
-            "adam_step": float(adam["state"][0]["step"]) if adam is not None and 0 in adam["state"] else None,
-            "adam_groups": adam["param_groups"] if adam is not None else None}
-    _write(path, tensors, meta)
+    slot = adam["state"].get(0, {}) if adam is not None else {}
+    for key in ("exp_avg", "exp_avg_sq"):
+        if key in slot:
+            tensors[f"adam_{key}"] = slot[key].numpy().astype(np.float64)  # a copy: Adam updates them in place
+    meta = {"symbols": list(model.symbols_), "classes": _classes(model), "spsa_k": state.get("spsa_k"),
+            "adam_step": float(slot["step"]) if "step" in slot else None,
+            "adam_groups": copy.deepcopy(adam["param_groups"]) if adam is not None else None}
+    return tensors, meta
 
 
 RESTART = "pass --no-resume to start over (Python: fit(..., resume=False)), delete it or choose another --checkpoint"
 """How to train from scratch when a checkpoint cannot be resumed (the end of every such error)."""
 
 
-def load_checkpoint(model: QuantumClassifier, path: str | os.PathLike) -> tuple:
-    """(theta, optimiser state, next epoch, (best loss, best theta), history), checked against the model; an
-    error says how to start over instead."""
-    try:
-        return _restore(model, path)
-    except QnlpError as exc:
-        raise QnlpError(f"{exc}; {RESTART}") from None
-
-
-def _restore(model: QuantumClassifier, path: str | os.PathLike) -> tuple:
-    tensors, meta = _read(path, CHECKPOINT_FORMAT)
-    symbols, classes, params, epoch, history, best_epoch, best_rank, spsa_k, adam_step, adam_groups = _fields(
-        path, meta, "symbols", "classes", "params", "epoch", "history", "best_epoch", "best_rank", "spsa_k",
-        "adam_step", "adam_groups")
+def restore_state(model: QuantumClassifier, path: str, tensors: dict[str, np.ndarray],
+                  meta: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """(theta, optimiser state) of a state written by ``training_state``, checked against the model: the same
+    symbols and classes, finite parameters, an Adam state torch can use. Errors name ``path``."""
+    symbols, classes, spsa_k, adam_step, adam_groups = _fields(
+        path, meta, "symbols", "classes", "spsa_k", "adam_step", "adam_groups")
     if symbols != model.symbols_ or classes != _classes(model):
         raise QnlpError(f"{path}: checkpoint was written for other data (its symbols or classes differ)")
-    if params.get("optimizer") != model.optimizer:
-        raise QnlpError(f"{path}: checkpoint used optimizer {params.get('optimizer')!r}, not {model.optimizer!r}")
-    if len(history) != epoch:
-        raise QnlpError(f"{path}: checkpoint at epoch {epoch} holds {len(history)} history records")
     size = len(symbols)
-    theta, best_theta = _vector(path, tensors, "theta", size), _vector(path, tensors, "best_theta", size)
+    theta = _vector(path, tensors, "theta", size)
     state: dict[str, Any] = {}
     if spsa_k is not None:
         state["spsa_k"] = spsa_k
@@ -200,16 +195,23 @@ def _restore(model: QuantumClassifier, path: str | os.PathLike) -> tuple:
                                        "exp_avg_sq": torch.from_numpy(squares)}},
                          "param_groups": adam_groups}
         _check_adam(path, state["adam"], size)
-    model.best_epoch_ = best_epoch
-    rank = tuple(best_rank) if best_rank is not None else (np.inf, np.inf)
-    return theta, state, epoch, (rank, best_theta), list(history)
+    return theta, state
+
+
+def load_checkpoint(model: QuantumClassifier, path: str | os.PathLike) -> tuple:
+    """(theta, optimiser state, next epoch, (best score, best theta), history) of a training checkpoint, checked
+    against the model's settings, symbols and classes; an error says how to start over instead."""
+    from qnlp.model import EpochTrainer
+
+    trainer = EpochTrainer(model, None, None, None, None)
+    progress = model._loop(path, resume=True, select=True).restore(trainer)
+    best = progress.best_state[0]["theta"] if progress.best_state is not None else trainer.theta.copy()
+    return trainer.theta, trainer.optimizer_state, progress.epoch, (progress.best_score, best), progress.history
 
 
 def _check_adam(path: str | os.PathLike, adam: dict[str, Any], size: int) -> None:
     """Load a copy of the saved Adam state into a probe optimiser and take one step, so that settings torch
     cannot use are one error naming the file, not a failure in the first training step."""
-    import copy
-
     import torch
 
     probe = torch.zeros(size, dtype=torch.float64, requires_grad=True)

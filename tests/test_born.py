@@ -208,13 +208,13 @@ def test_bad_data_gets_clear_error(small, bad, message):
 
 def test_bad_options_and_unfitted_model():
     with pytest.raises(BornError, match="n_sites"):
-        MPSBornMachine(1)
+        MPSBornMachine(1).fit(np.zeros((1, 5), dtype=int))  # fit checks the settings
     with pytest.raises(BornError, match="max_bond"):
-        MPSBornMachine(5, max_bond=0)
+        MPSBornMachine(5, max_bond=0).fit(np.zeros((1, 5), dtype=int))  # fit checks the settings
     with pytest.raises(BornError, match="cutoff"):
-        MPSBornMachine(5, cutoff=2.0)
+        MPSBornMachine(5, cutoff=2.0).fit(np.zeros((1, 5), dtype=int))  # fit checks the settings
     with pytest.raises(BornError, match="learning_rate"):
-        MPSBornMachine(5, learning_rate=-1)
+        MPSBornMachine(5, learning_rate=-1).fit(np.zeros((1, 5), dtype=int))  # fit checks the settings
     with pytest.raises(BornError, match="not fitted"):
         MPSBornMachine(5).sample(3)
     model = MPSBornMachine(4, progress=False).fit(random_strings(20, 4))
@@ -307,11 +307,11 @@ def test_large_alphabet_paths_agree():
     ("embedding_lr", 0), ("embedding_steps", -1), ("d", 1), ("n_sites", np.int64(1)),
 ])
 def test_estimator_refuses_what_the_cli_refuses(option, value):
-    """The same bounds as the command-line options, with a BornError naming the parameter (checked at
-    construction, where this estimator validates)."""
+    """The same bounds as the command-line options, with a BornError naming the parameter (checked by fit, where
+    scikit-learn estimators validate)."""
     params = {"n_sites": 4, option: value}
     with pytest.raises(BornError, match=option.split()[0]):
-        MPSBornMachine(**params)
+        MPSBornMachine(**params).fit(np.zeros((1, 4), dtype=int))
 
 
 def test_fit_and_sample_arguments_are_checked(tmp_path, small):

@@ -72,4 +72,4 @@ def test_save_load_with_embedding(tmp_path, trained):
 
 def test_bad_embedding_dim():
     with pytest.raises(BornError, match="embedding_dim"):
-        MPSBornMachine(4, d=3, embedding_dim=4)
+        MPSBornMachine(4, d=3, embedding_dim=4).fit(np.zeros((1, 4), dtype=int))  # fit checks the settings

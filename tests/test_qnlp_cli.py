@@ -249,8 +249,9 @@ def test_sigterm_is_as_safe_as_ctrl_c_and_training_resumes(files, tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
 
     from tnq.io import read_safetensors
+    from tnq.training.checkpoint import KEY
 
-    meta = read_safetensors(checkpoint, "qnlp", AssertionError)[1]
+    meta = read_safetensors(checkpoint, KEY, AssertionError)[1]
     done = meta["epoch"]
     assert done >= 1 and len(meta["history"]) == done
     handler = signal.getsignal(signal.SIGTERM)

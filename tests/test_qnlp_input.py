@@ -29,6 +29,7 @@ from qnlp.protein.loaders import read_csv, read_fasta, read_label_map  # noqa: E
 from qnlp.protein.model import ProteinClassifier  # noqa: E402
 
 KEY = "qnlp"
+CHECKPOINT_KEY = "tnq_training"  # training checkpoints are tnq.training checkpoints
 TAGGED = ("1 man_N cooks_TV tasty_ADJ meal_N\n0 woman_N debugs_TV useful_ADJ code_N\n"
           "1 chef_N bakes_TV sauce_N\n0 person_N runs_TV program_N .\n")
 PLAIN = "1 man cooks tasty meal .\n0 woman debugs useful code .\n1 chef bakes sauce .\n0 person runs program .\n"
@@ -90,10 +91,10 @@ def saved(tmp_path_factory) -> dict[str, object]:
             "checkpoint": folder / "ck.safetensors", "classifier": clf, "sentences": sentences, "labels": labels}
 
 
-def read_model(path: Path) -> tuple[dict[str, np.ndarray], str]:
+def read_model(path: Path, key: str = KEY) -> tuple[dict[str, np.ndarray], str]:
     """The tensors and JSON metadata text of a safetensors file (safetensors' own reader, not qnlp's)."""
     with safe_open(str(path), framework="numpy") as handle:
-        return {name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata()[KEY]
+        return {name: handle.get_tensor(name) for name in handle.keys()}, handle.metadata()[key]
 
 
 VALUES = [None, -1, 0, 1, 2.5, 2**64, float("nan"), float("inf"), "x", "", [], {}, True, [1, "a"], {"a": 1},
@@ -110,7 +111,7 @@ def metadata_edits(meta: dict, count: int, seed: int) -> list[str]:
     return field_edits(meta, paths, VALUES, count, seed)
 
 
-def tensor_edits(tensors: dict[str, np.ndarray], raw: str, seed: int) -> list[bytes]:
+def tensor_edits(tensors: dict[str, np.ndarray], raw: str, seed: int, key: str = KEY) -> list[bytes]:
     """Files with one tensor replaced: NaN / inf entries, the wrong length, the wrong dtype, or dropped."""
     rng = np.random.default_rng(seed)
     out = []
@@ -119,19 +120,19 @@ def tensor_edits(tensors: dict[str, np.ndarray], raw: str, seed: int) -> list[by
         bad = [np.full_like(t, np.nan), np.where(np.arange(t.size) == 0, np.inf, t), t[:-1], t.astype(np.int64),
                np.stack([t, t]), -np.abs(t) - 1]
         for value in [bad[int(i)] for i in rng.permutation(len(bad))[:4]]:
-            out.append(save({**tensors, name: np.ascontiguousarray(value)}, metadata={KEY: raw}))
-        out.append(save({k: v for k, v in tensors.items() if k != name}, metadata={KEY: raw}))
+            out.append(save({**tensors, name: np.ascontiguousarray(value)}, metadata={key: raw}))
+        out.append(save({k: v for k, v in tensors.items() if k != name}, metadata={key: raw}))
     return out
 
 
-def fuzz_cases(source: Path, seed: int, count: int) -> list[bytes]:
+def fuzz_cases(source: Path, seed: int, count: int, key: str = KEY) -> list[bytes]:
     """Random bytes, damaged copies of the file, damaged metadata text (the safetensors header rewritten around
     it, so the damage reaches qnlp's field checks), odd field values and odd tensors."""
-    tensors, raw = read_model(source)
+    tensors, raw = read_model(source, key)
     texts = [m.decode("utf-8", errors="replace") for m in mutations(raw.encode(), count, seed)]
     texts += metadata_edits(json.loads(raw), 3 * count, seed)
     return (random_bytes(count // 4, seed) + mutations(source.read_bytes(), count, seed)
-            + [save(tensors, metadata={KEY: text}) for text in texts] + tensor_edits(tensors, raw, seed))
+            + [save(tensors, metadata={key: text}) for text in texts] + tensor_edits(tensors, raw, seed, key))
 
 
 @pytest.mark.parametrize("kind", ["sentence", "protein"])
@@ -172,7 +173,7 @@ def test_fuzzed_checkpoints_resume_cleanly(saved, tmp_path):
         step = clf._adam_step if clf.optimizer == "adam" else clf._spsa_step
         assert np.isfinite(step(theta, circuits, np.arange(len(circuits)), labels, state, epoch)[0]).all()
 
-    for data in fuzz_cases(saved["checkpoint"], seed=13, count=25):
+    for data in fuzz_cases(saved["checkpoint"], seed=13, count=25, key=CHECKPOINT_KEY):
         assert_reads_cleanly(resume, tmp_path / "ck.safetensors", data)
     assert refused > 0
 

@@ -85,14 +85,14 @@ def test_bad_input_gives_clear_errors(data) -> None:
     with pytest.raises(QnlpError, match="item 0"):
         clf.predict(["man_N cooks_TV"])  # no parse to s
     with pytest.raises(QnlpError, match="shots need optimizer='spsa'"):
-        _classifier(shots=10)
+        _classifier(shots=10).fit(["x"], [0])  # fit checks the settings
 
 
 def test_regularisation_options_are_validated() -> None:
     for bad in ({"weight_decay": -1.0}, {"lr_decay": 0.0}, {"lr_decay": 1.5}, {"label_smoothing": 0.5},
                 {"readout": "parity"}, {"optimizer": "spsa", "weight_decay": 0.1}):
         with pytest.raises(QnlpError, match="weight_decay|lr_decay|label_smoothing|readout"):
-            _classifier(**bad)
+            _classifier(**bad).fit(["x"], [0])  # fit checks the settings
 
 
 def test_lr_decay_shrinks_later_steps(data) -> None:
@@ -149,7 +149,7 @@ def test_loss_selection_keeps_the_epoch_with_the_lowest_dev_loss(data) -> None:
     kept = clf.predict_proba(X_dev)
     np.testing.assert_allclose(-np.mean(np.log(kept[np.arange(len(labels)), labels])), min(losses), rtol=1e-9)
     with pytest.raises(QnlpError, match="selection"):
-        _classifier(selection="f1")
+        _classifier(selection="f1").fit(["x"], [0])  # fit checks the settings
 
 
 @pytest.mark.parametrize("name,bad", [
@@ -160,16 +160,16 @@ def test_loss_selection_keeps_the_epoch_with_the_lowest_dev_loss(data) -> None:
 def test_numeric_settings_are_refused_naming_the_parameter(name, bad) -> None:
     """The values the CLI's option types refuse are refused by the estimator too, naming the parameter."""
     with pytest.raises(QnlpError, match=rf"^{name} must be"):
-        _classifier(**{name: bad})
+        _classifier(**{name: bad}).fit(["x"], [0])  # fit checks the settings
 
 
 def test_sampling_settings_are_refused_naming_the_parameter() -> None:
     with pytest.raises(QnlpError, match="shots must be"):
-        _classifier(optimizer="spsa", shots=0)
+        _classifier(optimizer="spsa", shots=0).fit(["x"], [0])  # fit checks the settings
     with pytest.raises(QnlpError, match=r"spsa\['c'\] must be > 0, got 0.0"):
-        _classifier(optimizer="spsa", spsa={"c": 0.0})
+        _classifier(optimizer="spsa", spsa={"c": 0.0}).fit(["x"], [0])  # fit checks the settings
     with pytest.raises(QnlpError, match="unknown gain 'x'"):
-        _classifier(optimizer="spsa", spsa={"x": 1.0})
+        _classifier(optimizer="spsa", spsa={"x": 1.0}).fit(["x"], [0])  # fit checks the settings
 
 
 def test_labels_need_two_classes_and_dev_labels_from_training(data) -> None:

@@ -17,7 +17,6 @@ class names and windows, so ``evaluate`` and ``predict`` need only the data (and
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
@@ -195,7 +194,7 @@ def sequence_proba(clf: Any, data: Any, windows: int | None, stride: int | None,
 
 
 def _train(args: argparse.Namespace) -> int:
-    from qnlp.cli import check_outputs, fit_timed, training_options
+    from qnlp.cli import check_outputs, run_training, training_options
     from qnlp.protein.baseline import KmerBaseline
     from qnlp.protein.compile import ProteinCompiler
     from qnlp.protein.diagrams import ProteinReader
@@ -230,12 +229,10 @@ def _train(args: argparse.Namespace) -> int:
                                single_qubit_params=args.single_qubit_params, coordinates=args.coordinates)
     clf = ProteinClassifier(compiler, init_scale=args.init_scale, **training_options(args))
     X, owner = _items(reader, fit_set, args.windows, args.stride)
-    y = fit_set.labels[owner]
-    dev = _items(reader, dev_set, args.windows, args.stride) if dev_set is not None else None
-    figures = fit_timed(clf, X, y, dev[0] if dev else None, dev_set.labels[dev[1]] if dev else None,
-                        args.checkpoint, [X], args.resume,
-                        check_sets=[_items(reader, test, args.windows, args.stride)[0]])
-    clf.set_inputs([data.label_names[int(c)] for c in clf.classes_], args.windows, args.stride, args.pool)
+    dev = None
+    if dev_set is not None:
+        dev_items, dev_owner = _items(reader, dev_set, args.windows, args.stride)
+        dev = (dev_items, dev_set.labels[dev_owner])
 
     def accuracy(subset: Any, batch: int | None = None) -> tuple[float, float]:
         """(accuracy, sequences per second including compilation of unseen sequences)."""
@@ -244,39 +241,40 @@ def _train(args: argparse.Namespace) -> int:
         rate = len(subset) / (time.perf_counter() - tick)
         return float(np.mean(clf.classes_[probs.argmax(1)] == subset.labels)), rate
 
-    test_acc, rate = accuracy(test, EVAL_BATCH)
-    baseline.fit(train)
-    epochs = figures["epochs"]
-    result: dict[str, Any] = {
-        "data": data.summary(), "classes": list(data.label_names), "skipped": data.skipped,
-        "split": {"train": len(fit_set), "dev": len(dev_set) if dev_set is not None else 0, "test": len(test)},
-        "model": f"{args.model}/{args.sharing} {args.ansatz} x{args.layers}, {args.qubits} qubit(s) per residue, "
-                 f"{args.alphabet}" + (f", windows {args.windows}" if args.windows else ""),
-        **figures, "test_accuracy": round(test_acc, 4), "train_accuracy": round(accuracy(fit_set)[0], 4),
-        "eval_sequences_per_second": round(rate, 1),
-        "baseline": {"features": f"{args.alphabet} k={','.join(map(str, k))}", "parameters": baseline.num_parameters,
-                     "test_accuracy": round(baseline.score(test), 4)}}
-    if dev_set is not None:
-        result["dev_accuracy"] = round(accuracy(dev_set)[0], 4)
-    from qnlp.cli import save_outputs
+    def report(figures: dict[str, Any]) -> dict[str, Any]:
+        """Test / train (/ dev) accuracy, evaluation throughput and the baseline on the same split."""
+        clf.set_inputs([data.label_names[int(c)] for c in clf.classes_], args.windows, args.stride, args.pool)
+        test_acc, rate = accuracy(test, EVAL_BATCH)
+        baseline.fit(train)
+        result: dict[str, Any] = {
+            "data": data.summary(), "classes": list(data.label_names), "skipped": data.skipped,
+            "split": {"train": len(fit_set), "dev": len(dev_set) if dev_set is not None else 0, "test": len(test)},
+            "model": f"{args.model}/{args.sharing} {args.ansatz} x{args.layers}, {args.qubits} qubit(s) per "
+                     f"residue, {args.alphabet}" + (f", windows {args.windows}" if args.windows else ""),
+            **figures, "test_accuracy": round(test_acc, 4), "train_accuracy": round(accuracy(fit_set)[0], 4),
+            "eval_sequences_per_second": round(rate, 1),
+            "baseline": {"features": f"{args.alphabet} k={','.join(map(str, k))}",
+                         "parameters": baseline.num_parameters, "test_accuracy": round(baseline.score(test), 4)}}
+        if dev_set is not None:
+            result["dev_accuracy"] = round(accuracy(dev_set)[0], 4)
+        return result
 
-    save_outputs(clf, args, result)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(result["data"])
-    print(f"split: {result['split']}; model: {result['model']}")
-    kept = f"best {clf.best_epoch_}" if dev is not None else "no dev set: the last"
-    print(f"quantum  test accuracy {result['test_accuracy']:.4f}  parameters {result['parameters']:>6}  "
-          f"epochs {epochs} ({kept})  {result['seconds_per_epoch']:.3f} s/epoch  "
-          f"eval {result['eval_sequences_per_second']:.0f} seq/s")
-    b = result["baseline"]
-    print(f"baseline test accuracy {b['test_accuracy']:.4f}  parameters {b['parameters']:>6}  "
-          f"(logistic regression, {b['features']})")
-    for key in ("saved", "plot"):
-        if key in result:
-            print(f"{key}: {result[key]}")
-    return 0
+    def show(result: dict[str, Any]) -> None:
+        print(result["data"])
+        print(f"split: {result['split']}; model: {result['model']}")
+        kept = f"best {clf.best_epoch_}" if dev is not None else "no dev set: the last"
+        print(f"quantum  test accuracy {result['test_accuracy']:.4f}  parameters {result['parameters']:>6}  "
+              f"epochs {result['epochs']} ({kept})  {result['seconds_per_epoch']:.3f} s/epoch  "
+              f"eval {result['eval_sequences_per_second']:.0f} seq/s")
+        b = result["baseline"]
+        print(f"baseline test accuracy {b['test_accuracy']:.4f}  parameters {b['parameters']:>6}  "
+              f"(logistic regression, {b['features']})")
+        for key in ("saved", "plot"):
+            if key in result:
+                print(f"{key}: {result[key]}")
+
+    return run_training(clf, args, (X, fit_set.labels[owner]), dev, compile_sets=[X],
+                        check_sets=[_items(reader, test, args.windows, args.stride)[0]], report=report, show=show)
 
 
 def load_protein_model(path: str) -> Any:

@@ -16,10 +16,11 @@ from qnlp.protein.errors import ProteinDataError
 class ProteinClassifier(QuantumClassifier):
     """``QuantumClassifier(compile=ProteinCompiler(...), ...)`` that checks its compiler and loads its own files."""
 
-    def __init__(self, compile: ProteinCompiler, **options: Any) -> None:
-        if not isinstance(compile, ProteinCompiler):
-            raise ProteinDataError(f"ProteinClassifier needs a ProteinCompiler, got {type(compile).__name__}")
-        super().__init__(compile, **options)
+    def _validate_params(self) -> None:
+        """The classifier's checks, and a ProteinCompiler as the compiler."""
+        if not isinstance(self.compile, ProteinCompiler):
+            raise ProteinDataError(f"ProteinClassifier needs a ProteinCompiler, got {type(self.compile).__name__}")
+        super()._validate_params()
 
     def circuits(self, X: Sequence[Any], cache: bool = True) -> list:
         """The circuit of each sequence (see :meth:`QuantumClassifier.circuits`)."""
@@ -37,9 +38,9 @@ class ProteinClassifier(QuantumClassifier):
     @staticmethod
     def load(path: str | os.PathLike) -> ProteinClassifier:
         """A model written by :meth:`save` (or by ``qnlp protein train --out``)."""
-        from qnlp.persist import MODEL_FORMAT, _read, load_model
+        from qnlp.persist import load_model, read_description
 
-        config = _read(path, MODEL_FORMAT)[1].get("pipeline")
+        config = read_description(path)[1].get("pipeline")
         compiler = config.get("compiler") if isinstance(config, dict) else None
         if compiler != COMPILER:
             raise ProteinDataError(f"{path}: not a protein model (its compiler is {compiler!r}); "

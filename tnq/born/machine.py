@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,14 +12,14 @@ import numpy as np
 from ..checks import SEED, Number, check_numbers
 from ..errors import SimulationError
 from ..io import check_output
-from ..progress import progress_bar
 from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
+from ..training import Estimator, Loop, Progress
 from .conditional import check_given, log_marginal, sample_conditional
 from .data import check_data, check_memory
 from .errors import BornError
 from .smoothing import DEFAULT_GRID, smooth_mps
-from .training import SweepTrainer, embed_tensor, fit_embedding, spectral_embedding
+from .training import CHECKPOINT_KIND, SweepEpochs, embed_tensor, spectral_embedding
 
 
 def is_int(value: Any) -> bool:
@@ -42,7 +41,7 @@ def _check(**values: Any) -> None:
     check_numbers(_NUMBERS, BornError, **values)
 
 
-class MPSBornMachine:
+class MPSBornMachine(Estimator):
     """Generative model over strings of ``n_sites`` symbols in [0, d).
 
     ``max_bond`` (Han's Dmax), ``cutoff`` (largest relative discarded weight per split, the engine's rule) and
@@ -55,27 +54,17 @@ class MPSBornMachine:
     each kept only if it lowers the training NLL).
     """
 
+    estimator_type = "density_estimator"
+
     def __init__(self, n_sites: int, max_bond: int = 16, cutoff: float = 1e-7, value_cutoff: float = 0.0, d: int = 2,
                  learning_rate: float = 0.1, n_steps: int = 10, n_sweeps: int = 4, init_bond: int = 2,
                  patience: int = 2, n_batches: int = 1, embedding_dim: int | None = None,
                  embedding_lr: float = 0.1, embedding_steps: int = 10, seed: int | None = 0,
                  progress: bool | None = None) -> None:
-        _check(n_sites=n_sites, **{"d (symbols per site)": d})
-        try:
-            check_truncation(max_bond, cutoff, value_cutoff)
-        except SimulationError as exc:
-            raise BornError(str(exc)) from None
-        _check(n_steps=n_steps, n_sweeps=n_sweeps, init_bond=init_bond, n_batches=n_batches, patience=patience,
-               embedding_steps=embedding_steps, learning_rate=learning_rate, embedding_lr=embedding_lr, seed=seed)
-        self.n_sites, self.d = int(n_sites), int(d)
-        self.max_bond, self.cutoff, self.value_cutoff = max_bond, float(cutoff), float(value_cutoff)
-        self.learning_rate, self.n_steps, self.n_sweeps = float(learning_rate), int(n_steps), int(n_sweeps)
-        self.init_bond, self.patience, self.seed, self.progress = int(init_bond), int(patience), seed, progress
-        self.n_batches = int(n_batches)
-        if embedding_dim is not None and (not is_int(embedding_dim) or not 2 <= embedding_dim <= d):
-            raise BornError(f"embedding_dim must be an integer in [2, d={d}] or None, got {embedding_dim!r}")
-        self.embedding_dim = None if embedding_dim is None else int(embedding_dim)
-        self.embedding_lr, self.embedding_steps = float(embedding_lr), int(embedding_steps)
+        self.n_sites, self.d, self.max_bond, self.cutoff, self.value_cutoff = n_sites, d, max_bond, cutoff, value_cutoff
+        self.learning_rate, self.n_steps, self.n_sweeps, self.init_bond = learning_rate, n_steps, n_sweeps, init_bond
+        self.patience, self.n_batches, self.seed, self.progress = patience, n_batches, seed, progress
+        self.embedding_dim, self.embedding_lr, self.embedding_steps = embedding_dim, embedding_lr, embedding_steps
         self.embedding_: np.ndarray | None = None
         self.embedding_step_: float | None = None  # adaptive step size carried between sweeps
         self.smoothing_: list[float] = []  # smoothing strengths applied after training, in order
@@ -83,38 +72,42 @@ class MPSBornMachine:
         self.history_: list[dict[str, float]] = []
         self.best_sweep_: int | None = None
 
-    # --- hyperparameters as a plain dict (for saving) ------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        return {"n_sites": self.n_sites, "max_bond": self.max_bond, "cutoff": self.cutoff,
-                "value_cutoff": self.value_cutoff, "d": self.d,
-                "learning_rate": self.learning_rate, "n_steps": self.n_steps, "n_sweeps": self.n_sweeps,
-                "init_bond": self.init_bond, "patience": self.patience, "n_batches": self.n_batches,
-                "embedding_dim": self.embedding_dim, "embedding_lr": self.embedding_lr,
-                "embedding_steps": self.embedding_steps, "seed": self.seed}
+    def _validate_params(self) -> None:
+        """Refuse (BornError naming it) a setting that breaks its rule; ``fit`` and ``load`` call this."""
+        _check(n_sites=self.n_sites, **{"d (symbols per site)": self.d})
+        try:
+            check_truncation(self.max_bond, self.cutoff, self.value_cutoff)
+        except SimulationError as exc:
+            raise BornError(str(exc)) from None
+        _check(n_steps=self.n_steps, n_sweeps=self.n_sweeps, init_bond=self.init_bond, n_batches=self.n_batches,
+               patience=self.patience, embedding_steps=self.embedding_steps, learning_rate=self.learning_rate,
+               embedding_lr=self.embedding_lr, seed=self.seed)
+        if self.embedding_dim is not None and (not is_int(self.embedding_dim) or not 2 <= self.embedding_dim <= self.d):
+            raise BornError(f"embedding_dim must be an integer in [2, d={self.d}] or None, got {self.embedding_dim!r}")
 
     # --- training ---------------------------------------------------------------------------------
     def _init_mps(self) -> MPS:
         """Random positive tensors of bond ``init_bond`` (as Han et al.: no amplitude starts at zero)."""
-        return MPS.random(self.n_sites, self.embedding_dim or self.d, self.init_bond, seed=self.seed,
+        return MPS.random(int(self.n_sites), int(self.embedding_dim or self.d), int(self.init_bond), seed=self.seed,
                           dtype=np.float64, positive=True)
 
     def fit(self, X: Any, X_val: Any = None, n_sweeps: int | None = None, checkpoint: str | os.PathLike | None = None,
-            resume: bool = False) -> MPSBornMachine:
+            resume: bool = True) -> MPSBornMachine:
         """Train until ``n_sweeps`` back-and-forth sweeps are done in total (continuing from the current MPS and its
-        history when there is one).
+        history when there is one), in the loop of :mod:`tnq.training.loop`.
 
-        With ``X_val``, stop after ``patience`` sweeps without validation improvement and keep the best MPS.
-        With ``checkpoint``, save after every sweep; ``resume=True`` first loads that file if it exists.
+        With ``X_val``, keep the MPS with the best validation NLL and stop once ``patience + 1`` sweeps in a row have
+        not improved it (``patience`` counts the sweeps without improvement that are tolerated). With
+        ``checkpoint``, save after every sweep; with ``resume`` (the default) an existing one is continued (refused
+        if it was made with other settings).
         """
+        self._validate_params()
         if n_sweeps is not None:
             _check(n_sweeps=n_sweeps)
         if checkpoint is not None:  # a checkpoint that cannot be written fails now, not after the first sweep
             check_output(checkpoint, option="checkpoint", suffixes=("safetensors",))
         X = check_data(X, self.n_sites, self.d, "X")
         X_val = None if X_val is None else check_data(X_val, self.n_sites, self.d, "X_val")
-        total = self.n_sweeps if n_sweeps is None else n_sweeps
-        if checkpoint is not None and resume and Path(checkpoint).exists():
-            self._restore(MPSBornMachine.load(checkpoint), checkpoint)
         if self.mps_ is None:
             self.mps_ = self._init_mps()
         unique, counts = np.unique(X, axis=0, return_counts=True)
@@ -122,65 +115,23 @@ class MPSBornMachine:
         if self.embedding_dim is not None and self.embedding_ is None:
             init_rng = np.random.default_rng(None if self.seed is None else self.seed + 1)
             self.embedding_ = spectral_embedding(unique, weights, self.d, self.embedding_dim, init_rng)
-        rng = np.random.default_rng(None if self.seed is None else self.seed + len(self.history_))
-
-        def make_trainer() -> SweepTrainer:
-            return SweepTrainer(self.mps_, unique, weights, self.max_bond, self.cutoff, self.learning_rate,
-                                self.n_steps, n_batches=self.n_batches, rng=rng, embedding=self.embedding_,
-                                value_cutoff=self.value_cutoff)
-
-        trainer = make_trainer()
-        # when continuing, the current MPS (whose metric is the last record's) is the best one we hold
-        best = (self._last_metric(), self._snapshot()) if self.history_ else (np.inf, None)
-        stale = 0
-        done = len(self.history_)
-        bar = progress_bar(range(done, total), self.progress, "tnq born", unit="sweep", total=max(total - done, 0))
-        try:
-            for sweep in bar:
-                trainer.sweep()
-                if self.embedding_ is not None:  # descend on the measurement vectors, then rebuild the environments
-                    self.embedding_, self.embedding_step_ = fit_embedding(
-                        self.mps_, self.embedding_, unique, weights, self.embedding_steps,
-                        self.embedding_step_ or self.embedding_lr)
-                    trainer = make_trainer()
-                record = {"sweep": sweep + 1, "train_nll": self.nll(X), "max_bond": self.mps_.max_bond}
-                if X_val is not None:
-                    record["val_nll"] = self.nll(X_val)
-                self.history_.append(record)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix({k: round(v, 4) for k, v in record.items() if k.endswith("nll")}, refresh=False)
-                metric = record.get("val_nll", record["train_nll"])
-                if metric < best[0] - 1e-9:
-                    best, stale = (metric, self._snapshot() if X_val is not None else None), 0
-                    self.best_sweep_ = sweep + 1
-                else:
-                    stale += 1
-                if checkpoint is not None:
-                    self.save(checkpoint)
-                if X_val is not None and stale > self.patience:
-                    break
-        finally:  # clear the bar also on Ctrl-C or an error, so their message starts a clean line
-            if hasattr(bar, "close"):
-                bar.close()
-        if X_val is not None and best[1] is not None and self.best_sweep_ != len(self.history_):
-            self.mps_, self.embedding_ = best[1]
+        trainer = SweepEpochs(self, X, X_val, unique, weights)
+        start = Progress(epoch=len(self.history_), history=list(self.history_), best_epoch=self.best_sweep_)
+        if self.history_:  # when continuing, the current MPS (whose metric is the last record's) is the best we hold
+            start.best_score, start.best_state = (trainer.score(self.history_[-1]),), trainer.state()
+        loop = Loop(epochs=self.n_sweeps if n_sweeps is None else n_sweeps, patience=self.patience + 1,
+                    select=X_val is not None, min_delta=1e-9, checkpoint=checkpoint, resume=resume,
+                    kind=CHECKPOINT_KIND, settings=self._checkpoint_settings(), error=BornError,
+                    progress=self.progress, desc="tnq born", unit="sweep", postfix=("train_nll", "val_nll"))
+        progress = loop.run(trainer, start)
+        self.history_, self.best_sweep_ = progress.history, progress.best_epoch
         return self
 
-    def _snapshot(self) -> tuple[MPS, np.ndarray | None]:
-        return self.mps_.copy(), None if self.embedding_ is None else self.embedding_.copy()
-
-    def _last_metric(self) -> float:
-        last = self.history_[-1]
-        return last.get("val_nll", last["train_nll"])
-
-    def _restore(self, other: MPSBornMachine, path: str | os.PathLike) -> None:
-        def shape(model: MPSBornMachine) -> str:
-            return f"n_sites={model.n_sites}, d={model.d}, embedding_dim={model.embedding_dim}"
-
-        if shape(other) != shape(self):
-            raise BornError(f"{path}: checkpoint has {shape(other)}; this model has {shape(self)}")
-        self.mps_, self.history_, self.best_sweep_ = other.mps_, other.history_, other.best_sweep_
-        self.embedding_ = other.embedding_
+    def _checkpoint_settings(self) -> dict[str, Any]:
+        """The parameters a resumed checkpoint must share (the shape, ``n_sites``, ``d`` and ``embedding_dim``, is
+        checked with the state; ``n_sweeps``, ``patience`` and ``progress`` may change)."""
+        skip = ("n_sites", "d", "embedding_dim", "n_sweeps", "patience", "progress")
+        return {name: value for name, value in self.get_params(deep=False).items() if name not in skip}
 
     # --- evaluation --------------------------------------------------------------------------------
     def _fitted(self) -> MPS:

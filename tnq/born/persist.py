@@ -1,6 +1,8 @@
 """Save and load Born machines: one safetensors file with the site tensors, its metadata holding a JSON
 description (hyperparameters, centre, training history). Written atomically; never pickled. Loading checks every
-field, shape and number, so a damaged or hand-edited file is refused with one line naming the file and the field."""
+field, shape and number, so a damaged or hand-edited file is refused with one line naming the file and the field.
+A training checkpoint (``tnq.training``) loads as the model of its last finished sweep; its states are checked the
+same way."""
 
 from __future__ import annotations
 
@@ -12,8 +14,12 @@ import numpy as np
 
 from ..io import read_safetensors, write_safetensors
 from ..tensornet import MPS
+from ..training import checkpoint
+from ..training.loop import BEST
+from ..training.params import plain
 from .errors import BornError
 from .machine import MPSBornMachine, is_int
+from .training import CHECKPOINT_KIND
 
 FORMAT = "tnq.born.MPSBornMachine/1"
 FIELDS = ("format", "params", "center", "history", "best_sweep", "smoothing")
@@ -27,16 +33,48 @@ def save_model(model: MPSBornMachine, path: str | os.PathLike) -> None:
     tensors = {f"site_{k:05d}": np.ascontiguousarray(t) for k, t in enumerate(mps.tensors)}
     if model.embedding_ is not None:
         tensors["embedding"] = np.ascontiguousarray(model.embedding_)
-    meta = {"format": FORMAT, "params": model.get_params(), "center": mps.center,
+    meta = {"format": FORMAT, "params": plain(model.get_params(deep=False)), "center": mps.center,
             "history": model.history_, "best_sweep": model.best_sweep_, "smoothing": model.smoothing_}
     write_safetensors(path, tensors, "tnq_born", meta)
 
 
 def load_model(path: str | os.PathLike) -> MPSBornMachine:
-    """Read a model written by ``save_model``; BornError naming the file and the field for anything invalid."""
+    """Read a model written by ``save_model`` (or the last sweep of a training checkpoint); BornError naming the file
+    and the field for anything invalid."""
     tensors, meta = read_safetensors(path, "tnq_born", BornError, "model file")
     if meta is None:
+        tensors, meta = _checkpoint_description(path, tensors)
+    return _model(path, tensors, meta)
+
+
+def _checkpoint_description(path: str | os.PathLike, tensors: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """The tensors and model description of the last sweep in a Born machine's training checkpoint."""
+    meta = read_safetensors(path, checkpoint.KEY, BornError, "model file", names=())[1]
+    if meta is None:
         raise BornError(f"{path}: safetensors file has no tnq_born metadata; not a saved Born machine")
+    if not (isinstance(meta, dict) and meta.get("format") == checkpoint.FORMAT and meta.get("kind") == CHECKPOINT_KIND
+            and isinstance(meta.get("state"), dict)):
+        raise BornError(f"{path}: a training checkpoint, but not of a Born machine")
+    state = meta["state"]
+    description = {"format": FORMAT, "params": state.get("params"), "center": state.get("center"),
+                   "history": meta.get("history"), "best_sweep": meta.get("best_epoch"), "smoothing": []}
+    return {name: value for name, value in tensors.items() if not name.startswith(BEST)}, description
+
+
+def model_from_state(where: str, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> MPSBornMachine:
+    """A model holding a training state (``SweepEpochs.state``), checked as a model file is; errors name ``where``."""
+    description = {"format": FORMAT, "params": meta.get("params"), "center": meta.get("center"), "history": [],
+                   "best_sweep": None, "smoothing": []}
+    model = _model(where, dict(tensors), description)
+    step = meta.get("embedding_step")
+    if step is not None and not (_is_real(step) and math.isfinite(step) and step > 0):
+        raise BornError(f"{where}: embedding_step: expected null or a positive number, got {step!r:.80}")
+    model.embedding_step_ = step
+    return model
+
+
+def _model(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: Any) -> MPSBornMachine:
+    """The model a description and its tensors make, every field checked."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise BornError(f"{path}: unsupported format {found!r:.80}, expected {FORMAT}")
@@ -47,11 +85,12 @@ def load_model(path: str | os.PathLike) -> MPSBornMachine:
     params = meta["params"]
     if not isinstance(params, dict) or "n_sites" not in params:
         raise BornError(f"{path}: params: expected an object with n_sites and the other hyperparameters")
-    unknown = sorted(set(params) - set(MPSBornMachine(2).get_params()))
+    unknown = sorted(set(params) - set(MPSBornMachine._param_names()))
     if unknown:
         raise BornError(f"{path}: params: unknown hyperparameter {unknown[0]!r}")
     try:
         model = MPSBornMachine(**params)
+        model._validate_params()
     except BornError as exc:
         raise BornError(f"{path}: params: {exc}") from None
     model.embedding_ = _embedding(path, tensors.pop("embedding", None), model)

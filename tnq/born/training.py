@@ -13,6 +13,7 @@ from e_{x_k} (x) e_{x_k+1}; ``embedding_gradient`` gives the NLL gradient for E 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -294,3 +295,73 @@ def spectral_embedding(X: np.ndarray, weights: np.ndarray, vocab: int, dim: int,
     extra = rng.normal(size=(vocab, dim - cols.shape[1]))
     extra -= cols @ (cols.T @ extra)
     return np.linalg.qr(np.hstack([cols, extra]))[0] if extra.size else cols
+
+
+CHECKPOINT_KIND = "tnq.born.MPSBornMachine"
+"""The Born machine's kind in training checkpoints (``tnq.training``)."""
+
+
+def shape(model: Any) -> str:
+    """What a Born machine's state is shaped by: its sites, symbols and embedding dimension."""
+    return f"n_sites={model.n_sites}, d={model.d}, embedding_dim={model.embedding_dim}"
+
+
+class SweepEpochs:
+    """A Born machine's side of the training protocol (``tnq.training.Trainer``): one back-and-forth sweep per epoch
+    (then the embedding's steps), NLL records, and the state (site tensors, centre, embedding and its step size)."""
+
+    def __init__(self, model: Any, X: np.ndarray, X_val: np.ndarray | None, unique: np.ndarray,
+                 weights: np.ndarray) -> None:
+        self.model, self.X, self.X_val, self.unique, self.weights = model, X, X_val, unique, weights
+        self.rng: np.random.Generator | None = None
+        self.sweeper: SweepTrainer | None = None  # built at the next sweep (its environments follow the state)
+
+    def _sweeper(self) -> SweepTrainer:
+        m = self.model
+        return SweepTrainer(m.mps_, self.unique, self.weights, m.max_bond, m.cutoff, m.learning_rate, m.n_steps,
+                            n_batches=m.n_batches, rng=self.rng, embedding=m.embedding_, value_cutoff=m.value_cutoff)
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        """One sweep; the record holds the sweep number, the NLLs and the largest bond."""
+        model = self.model
+        if self.rng is None:  # the minibatch stream of a run that starts at sweep k is seeded with seed + k
+            self.rng = np.random.default_rng(None if model.seed is None else model.seed + epoch)
+        if self.sweeper is None:
+            self.sweeper = self._sweeper()
+        self.sweeper.sweep()
+        if model.embedding_ is not None:  # descend on the measurement vectors, then rebuild the environments
+            model.embedding_, model.embedding_step_ = fit_embedding(
+                model.mps_, model.embedding_, self.unique, self.weights, model.embedding_steps,
+                model.embedding_step_ or model.embedding_lr)
+            self.sweeper = self._sweeper()
+        record = {"sweep": epoch + 1, "train_nll": model.nll(self.X), "max_bond": model.mps_.max_bond}
+        if self.X_val is not None:
+            record["val_nll"] = model.nll(self.X_val)
+        return record
+
+    def score(self, record: dict[str, Any]) -> float:
+        """The validation NLL (the training NLL without validation data)."""
+        return record.get("val_nll", record["train_nll"])
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Copies of the site tensors (and embedding), with the parameters, centre and embedding step size."""
+        from ..training.params import plain
+
+        model = self.model
+        tensors = {f"site_{k:05d}": np.array(t) for k, t in enumerate(model.mps_.tensors)}
+        if model.embedding_ is not None:
+            tensors["embedding"] = np.array(model.embedding_)
+        meta = {"params": plain(model.get_params(deep=False)), "center": model.mps_.center,
+                "embedding_step": model.embedding_step_}
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, np.ndarray], meta: dict[str, Any], where: str) -> None:
+        """Check a state (as a model file is checked) and its shape against the model, then continue from it."""
+        from .persist import model_from_state
+
+        other = model_from_state(where, tensors, meta)
+        if shape(other) != shape(self.model):
+            raise BornError(f"{where}: checkpoint has {shape(other)}; this model has {shape(self.model)}")
+        self.model.mps_, self.model.embedding_ = other.mps_, other.embedding_
+        self.model.embedding_step_ = other.embedding_step_
+        self.sweeper = None

@@ -69,7 +69,8 @@ def add_subcommands(born: argparse.ArgumentParser) -> None:
     train.add_argument("--batches", type=options.positive, default=1,
                        help="minibatches per bond visit (1 = full batch)")
     train.add_argument("--patience", type=options.count, default=2,
-                       help="early-stopping patience on 10%% of the training data (datasets with a test split)")
+                       help="sweeps without improvement tolerated before stopping early (validation on 10%% of the "
+                            "training data, for datasets with a test split)")
     train.add_argument("--order", choices=("row", "hilbert"), default="row",
                        help="pixel order along the chain for square power-of-two images")
     train.add_argument("--smooth", action="store_true",
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from ..born import BornError, MPSBornMachine, hilbert_order, is_bars_and_stripes, load_dataset
+    from ..training import explain_interrupt
 
     if args.checkpoint:
         check_output(args.checkpoint, option="--checkpoint", suffixes=("safetensors",))
@@ -140,16 +142,8 @@ def _train(args: argparse.Namespace) -> int:
     model = MPSBornMachine(train.shape[1], max_bond=args.max_bond, cutoff=args.cutoff, learning_rate=args.lr,
                            n_steps=args.steps, n_sweeps=args.sweeps, patience=args.patience,
                            n_batches=args.batches, seed=args.seed, progress=None)
-    try:
+    with explain_interrupt(args.checkpoint, "sweep", "run again with --resume to continue"):  # Ctrl-C or SIGTERM
         model.fit(train, X_val=val, checkpoint=args.checkpoint, resume=args.resume)
-    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say what was kept
-        if not args.checkpoint:
-            note = "nothing saved (--checkpoint FILE keeps every finished sweep)"
-        elif Path(args.checkpoint).exists():
-            note = f"{args.checkpoint} holds the last finished sweep; run again with --resume to continue"
-        else:
-            note = "no sweep had finished; nothing saved"
-        raise type(exc)(note) from None
     print(f"data {args.data}: {len(train)} train" + (f", {len(val)} validation, {len(test)} test" if test is not None
                                                       else "") + f" samples, {train.shape[1]} sites")
     print(f"{'sweep':>5} {'train NLL':>10}" + (f" {'val NLL':>10}" if val is not None else "") + f" {'max bond':>8}")
