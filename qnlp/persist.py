@@ -36,7 +36,6 @@ def read_description(path: str | os.PathLike, fmt: str = MODEL_FORMAT) -> tuple[
     return tensors, meta
 
 
-_read, _write = read_description, write_description  # the names qnlp.protein.baseline imports
 
 
 def _is_int(value: Any, minimum: int = 0) -> bool:

@@ -176,21 +176,21 @@ class KmerBaseline:
 
     def save(self, path: str | os.PathLike) -> None:
         """One safetensors file (weights and standardisation) whose metadata is the JSON config; atomic."""
-        from qnlp.persist import _write
+        from qnlp.persist import write_description
 
         self._fitted()
         meta = {"format": FORMAT, "config": self.config, "classes": self.classes_.tolist(),
                 "label_names": list(self.label_names_)}
-        _write(path, {"coef": self.coef_, "intercept": self.intercept_, "mean": self.mean_, "scale": self.scale_},
-               meta)
+        tensors = {"coef": self.coef_, "intercept": self.intercept_, "mean": self.mean_, "scale": self.scale_}
+        write_description(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> KmerBaseline:
         """A model written by :meth:`save`; errors name the file."""
-        from qnlp.persist import _read
+        from qnlp.persist import read_description
 
         try:
-            tensors, meta = _read(path, FORMAT)
+            tensors, meta = read_description(path, FORMAT)
             config = dict(meta["config"])
             a = config.pop("alphabet")
             model = cls(alphabet=Alphabet(a["name"], tuple(a["groups"]), a.get("reference", "")), **config)
