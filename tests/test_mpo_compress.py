@@ -18,17 +18,12 @@ from torch import nn
 transformers = pytest.importorskip("transformers")
 
 from tnq.cli.main import main  # noqa: E402
-from tnq.errors import TnqError  # noqa: E402
-from tnq.mpo import MPOError  # noqa: E402
-from tnq.mpo.als import als_fit  # noqa: E402
-from tnq.mpo.baselines import LowRankLinear, svd_linear  # noqa: E402
-from tnq.mpo.budget import allocate  # noqa: E402
-from tnq.mpo.compress import compress_model, model_size  # noqa: E402
-from tnq.mpo.evaluate import perplexity  # noqa: E402
-from tnq.mpo.fit import activation_error, collect_grams, whitened_mpo  # noqa: E402
-from tnq.mpo.heal import heal  # noqa: E402
-from tnq.mpo.linear import MPOLinear  # noqa: E402
-from tnq.mpo.models import (  # noqa: E402
+from tnq.compress.budget import allocate  # noqa: E402
+from tnq.compress.evaluate import perplexity  # noqa: E402
+from tnq.compress.fit import activation_error, collect_grams, whitened_mpo  # noqa: E402
+from tnq.compress.heal import heal  # noqa: E402
+from tnq.compress.methods.low_rank import svd_linear  # noqa: E402
+from tnq.compress.models import (  # noqa: E402
     ModelError,
     find_linears,
     layer_role,
@@ -36,8 +31,15 @@ from tnq.mpo.models import (  # noqa: E402
     load_model,
     set_module,
 )
-from tnq.mpo.persist import load_compressed  # noqa: E402
-from tnq.mpo.sequential import compress_sequentially, corrected_target  # noqa: E402
+from tnq.compress.options import from_names  # noqa: E402
+from tnq.compress.persist import load_compressed  # noqa: E402
+from tnq.compress.pipeline import compress_model  # noqa: E402
+from tnq.compress.report import model_size  # noqa: E402
+from tnq.compress.sequential import compress_sequentially, corrected_target  # noqa: E402
+from tnq.errors import TnqError  # noqa: E402
+from tnq.mpo import MPOError  # noqa: E402
+from tnq.mpo.als import als_fit  # noqa: E402
+from tnq.mpo.linear import LowRankLinear, MPOLinear  # noqa: E402
 
 VOCAB = 96
 
@@ -247,18 +249,18 @@ def test_sequential_calibration_lowers_the_output_error_of_the_compressed_model(
             logp = torch.log_softmax(model(probe).logits, -1)
         return float((reference.exp() * (reference - logp)).sum(-1).mean())
 
-    independent = compress_model(tiny_llama(), calibration="independent", **kwargs)
-    sequential = compress_model(tiny_llama(), calibration="sequential", **kwargs)
+    independent = compress_model(tiny_llama(), **from_names(calibration="independent", **kwargs))
+    sequential = compress_model(tiny_llama(), **from_names(calibration="sequential", **kwargs))
     assert sequential.report.layer_params_after == independent.report.layer_params_after
     assert sequential.report.calibration == "sequential" and "sequential calibration" in sequential.report.format_text()
     assert kl(sequential.model) < 0.9 * kl(independent.model)
-    monkeypatch.setattr("tnq.mpo.sequential.default_budget", lambda: 10_000)
+    monkeypatch.setattr("tnq.compress.sequential.default_budget", lambda: 10_000)
     with pytest.raises(MPOError, match="over the memory budget .* use fewer calibration tokens"):
-        compress_model(tiny_llama(), calibration="sequential", **kwargs)
+        compress_model(tiny_llama(), **from_names(calibration="sequential", **kwargs))
     with pytest.raises(MPOError, match="calibration must be one of"):
-        compress_model(tiny_llama(), calibration="greedy", **kwargs)
+        compress_model(tiny_llama(), **from_names(calibration="greedy", **kwargs))
     with pytest.raises(MPOError, match="method 'whitened-svd' or 'mpo'"):
-        compress_model(tiny_llama(), **{**kwargs, "method": "svd"}, calibration="sequential")
+        compress_model(tiny_llama(), **from_names(**{**kwargs, "method": "svd"}, calibration="sequential"))
 
 
 def test_whitened_mpo_is_exact_at_full_budget_and_fitting_lowers_the_activation_error():
@@ -293,7 +295,7 @@ def test_a_profile_shifts_parameters_and_keeps_the_most_sensitive_layer_dense():
     model = tiny_llama()
     names = find_linears(model)
     profile = {n: 1.0 for n in names} | {names[0]: 1e4}
-    result = compress_model(model, budget=0.5, method="svd", sensitivity=profile, eval_tokens=None)
+    result = compress_model(model, **from_names(budget=0.5, method="svd", sensitivity=profile, eval_tokens=None))
     assert isinstance(result.model.get_submodule(names[0]), nn.Linear) and names[0] not in result.specs
     report = result.report
     assert report.layers[0].params_after == report.layers[0].params_before and report.layers[0].chi == []
@@ -307,8 +309,8 @@ def test_heal_dense_also_trains_the_layers_kept_dense():
     ids = tokens(3000)
     before = tiny_llama().get_submodule(names[0]).weight.detach().clone()
     for heal_dense in (False, True):
-        result = compress_model(tiny_llama(), budget=0.5, method="svd", sensitivity=profile, tokens=ids,
-                                eval_tokens=512, window=64, heal_steps=3, heal_dense=heal_dense, progress=False)
+        result = compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", sensitivity=profile, tokens=ids,
+                                eval_tokens=512, window=64, heal_steps=3, heal_dense=heal_dense, progress=False))
         kept = result.model.get_submodule(names[0])
         assert isinstance(kept, nn.Linear) and result.report.heal_dense_layers == int(heal_dense)
         assert torch.equal(kept.weight, before) != heal_dense  # trained only with heal_dense
@@ -338,8 +340,8 @@ def test_compress_save_and_reload_without_the_original(tmp_path, method):
     model, ids = tiny_llama(), tokens()
     original = copy.deepcopy(model)
     out = tmp_path / "compressed"
-    result = compress_model(model, budget=0.5, method=method, tokens=ids, eval_tokens=512, eval_window=128,
-                            calibration_tokens=512, window=64, fit_steps=5, out=out, progress=False)
+    result = compress_model(model, **from_names(budget=0.5, method=method, tokens=ids, eval_tokens=512, eval_window=128,
+                            calibration_tokens=512, window=64, fit_steps=5, out=out, progress=False))
     report = result.report
     assert len(report.layers) == 14
     assert report.layer_params_after <= 0.5 * report.layer_params_before
@@ -365,8 +367,9 @@ def test_auto_sites_mpo_is_per_layer_no_worse_than_whitened_svd_and_reloads(tmp_
     ids = tokens()
     kwargs = dict(budget=0.5, tokens=ids, eval_tokens=512, eval_window=128, calibration_tokens=512, window=64,
                   progress=False)
-    white = compress_model(tiny_llama(), method="whitened-svd", **kwargs).report
-    auto = compress_model(tiny_llama(), method="mpo", sites="auto", fit_steps=1, out=tmp_path / "m", **kwargs)
+    white = compress_model(tiny_llama(), **from_names(method="whitened-svd", **kwargs)).report
+    auto = compress_model(tiny_llama(), **from_names(method="mpo", sites="auto", fit_steps=1, out=tmp_path / "m",
+                                                     **kwargs))
     assert auto.report.layer_params_after <= 0.5 * auto.report.layer_params_before
     for a, w in zip(auto.report.layers, white.layers):
         assert a.name == w.name and a.sites is not None
@@ -376,20 +379,21 @@ def test_auto_sites_mpo_is_per_layer_no_worse_than_whitened_svd_and_reloads(tmp_
     kept = sum(a.sites != f"{a.shape[0]}x1 | 1x{a.shape[1]}" for a in auto.report.layers)
     assert f"sites auto: {kept} of {len(auto.report.layers)} layers kept a multi-site MPO" in auto.report.format_text()
     # a margin so small that no MPO can beat it: every layer keeps the low-rank sites, i.e. whitened SVD's matrix
-    low = compress_model(tiny_llama(), method="mpo", sites="auto", site_margin=1e-9, fit_steps=1, **kwargs).report
+    low = compress_model(tiny_llama(), **from_names(method="mpo", sites="auto", site_margin=1e-9, fit_steps=1,
+                                                    **kwargs)).report
     assert f"sites auto: 0 of {len(low.layers)} layers kept a multi-site MPO, {len(low.layers)} the low" in \
         low.format_text()
     for a, w in zip(low.layers, white.layers):
         assert a.sites.endswith("x1 | 1x" + str(a.shape[1])) and a.sites.startswith(str(a.shape[0]) + "x")
         assert a.activation_error == pytest.approx(w.activation_error, rel=1e-4, abs=1e-7)
     with pytest.raises(MPOError, match=r"site_margin must be in \(0, 1\], got 1.5"):
-        compress_model(tiny_llama(), method="mpo", sites="auto", site_margin=1.5, **kwargs)
+        compress_model(tiny_llama(), **from_names(method="mpo", sites="auto", site_margin=1.5, **kwargs))
     with pytest.raises(MPOError, match="sites must be"):
-        compress_model(tiny_llama(), method="mpo", sites="best", **kwargs)
+        compress_model(tiny_llama(), **from_names(method="mpo", sites="best", **kwargs))
     with pytest.raises(MPOError, match="heal_batch_size must be >= 1, got 0"):
-        compress_model(tiny_llama(), method="svd", heal_steps=2, heal_batch_size=0, **kwargs)
+        compress_model(tiny_llama(), **from_names(method="svd", heal_steps=2, heal_batch_size=0, **kwargs))
     with pytest.raises(MPOError, match="sensitivity_strength must be >= 0"):
-        compress_model(tiny_llama(), method="svd", sensitivity=True, sensitivity_strength=-1.0, **kwargs)
+        compress_model(tiny_llama(), **from_names(method="svd", sensitivity=True, sensitivity_strength=-1.0, **kwargs))
     back = load_model(tmp_path / "m")
     x = ids[:50][None]
     with torch.no_grad():
@@ -404,17 +408,17 @@ def test_a_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
 
     monkeypatch.setattr(safetensors.torch, "save_model", broken)
     with pytest.raises(OSError, match="disk full"):
-        compress_model(tiny_llama(), budget=0.5, method="svd", eval_tokens=None, out=tmp_path / "m")
+        compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", eval_tokens=None, out=tmp_path / "m"))
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "m").mkdir()
     with pytest.raises(MPOError, match="already exists"):
-        compress_model(tiny_llama(), budget=0.5, method="svd", eval_tokens=None, out=tmp_path / "m")
+        compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", eval_tokens=None, out=tmp_path / "m"))
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_healing_by_distillation_brings_the_model_back_towards_the_original(precision):
     teacher, ids = tiny_llama(), tokens()
-    student = compress_model(copy.deepcopy(teacher), budget=0.3, method="mpo", eval_tokens=None).model
+    student = compress_model(copy.deepcopy(teacher), **from_names(budget=0.3, method="mpo", eval_tokens=None)).model
     names = find_linears(teacher)
 
     def kl() -> float:
@@ -432,7 +436,7 @@ def test_healing_by_distillation_brings_the_model_back_towards_the_original(prec
 
 
 def test_healing_loss_mixes_distillation_and_next_token_loss():
-    from tnq.mpo.heal import _loss
+    from tnq.compress.heal import _loss
 
     teacher, ids = tiny_llama(0), tokens()
     student = tiny_llama(1)
@@ -451,9 +455,9 @@ def test_healing_loss_mixes_distillation_and_next_token_loss():
     with pytest.raises(MPOError, match="precision must be one of"):
         heal(model, [model.get_submodule("model.layers.0.mlp.up_proj")], ids, steps=1, window=64, precision="fp8")
     with pytest.raises(MPOError, match="heal_label_weight must be in"):
-        compress_model(model, budget=0.5, method="svd", eval_tokens=None, heal_label_weight=-0.1)
+        compress_model(model, **from_names(budget=0.5, method="svd", eval_tokens=None, heal_label_weight=-0.1))
     with pytest.raises(MPOError, match="heal_precision must be one of"):
-        compress_model(model, budget=0.5, method="svd", eval_tokens=None, heal_precision="float16")
+        compress_model(model, **from_names(budget=0.5, method="svd", eval_tokens=None, heal_precision="float16"))
 
 
 def _is_slice_of(part: torch.Tensor, text: torch.Tensor) -> bool:
@@ -461,7 +465,7 @@ def _is_slice_of(part: torch.Tensor, text: torch.Tensor) -> bool:
 
 
 def test_sampled_text_follows_the_model_and_its_prompts_come_from_the_text():
-    from tnq.mpo.samples import sample_text
+    from tnq.compress.samples import sample_text
 
     model, text = tiny_llama(), tokens(600)
     with torch.no_grad():  # larger embeddings (tied to the head): a peaked next-token distribution to sample from
@@ -483,7 +487,7 @@ def test_sampled_text_follows_the_model_and_its_prompts_come_from_the_text():
 
 
 def test_sample_text_refuses_bad_input():
-    from tnq.mpo.samples import sample_text
+    from tnq.compress.samples import sample_text
 
     model, text = tiny_llama(), tokens(100)
     with pytest.raises(MPOError, match="tokens must be >= 1"):
@@ -497,8 +501,8 @@ def test_sample_text_refuses_bad_input():
 
 
 def test_samples_cache_reuses_matching_samples_and_refuses_others(tmp_path, monkeypatch):
-    import tnq.mpo.samples as samples_module
-    from tnq.mpo.samples import cached_sample_text
+    import tnq.compress.samples as samples_module
+    from tnq.compress.samples import cached_sample_text
 
     model, text, cache = tiny_llama(), tokens(600), tmp_path / "samples.safetensors"
     first, fresh = cached_sample_text(model, text, 100, cache, prompt_length=8, length=32, batch_size=4, seed=3)
@@ -526,25 +530,27 @@ def test_samples_cache_reuses_matching_samples_and_refuses_others(tmp_path, monk
 
 
 def test_compress_model_with_a_samples_cache_samples_once(tmp_path, monkeypatch):
-    import tnq.mpo.compress as compress_module
+    import tnq.compress.pipeline as compress_module
 
     ids, seen, cache = tokens(3000), [], tmp_path / "samples.safetensors"
     monkeypatch.setattr(compress_module, "heal", lambda m, mods, train, steps, seconds, *a, **k:
                         seen.append((train, seconds)) or [0.0])
-    run = lambda: compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, eval_tokens=512,  # noqa: E731
+    run = lambda: compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=ids, eval_tokens=512,
+                                                             # noqa: E731
                                  window=64, heal_seconds=3600.0, heal_sample_tokens=100, heal_samples_cache=cache,
-                                 progress=False).report
+                                 progress=False)).report
     first, second = run(), run()
     assert "sample text" in first.times and not first.heal_samples_cached and seen[0][1] < 3600.0
     assert second.heal_samples_cached and "sample text" not in second.times and seen[1][1] == 3600.0
     assert torch.equal(seen[0][0], seen[1][0]) and second.heal_sample_tokens == 128
     assert "128 sampled tokens (cached)" in second.format_text(per_layer=False)
     with pytest.raises(MPOError, match="give heal_sample_tokens too"):
-        compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, heal_steps=1, heal_samples_cache=cache)
+        compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=ids, heal_steps=1,
+                                                  heal_samples_cache=cache))
 
 
 def test_heal_sample_tokens_heal_on_sampled_then_training_text(monkeypatch):
-    import tnq.mpo.compress as compress_module
+    import tnq.compress.pipeline as compress_module
 
     ids, seen = tokens(3000), {}
 
@@ -553,26 +559,27 @@ def test_heal_sample_tokens_heal_on_sampled_then_training_text(monkeypatch):
         return [0.0]
 
     monkeypatch.setattr(compress_module, "heal", fake_heal)
-    report = compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, eval_tokens=512, window=64,
-                            heal_seconds=3600.0, heal_sample_tokens=100, progress=False).report
+    report = compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=ids, eval_tokens=512, window=64,
+                            heal_seconds=3600.0, heal_sample_tokens=100, progress=False)).report
     assert report.heal_sample_tokens == 128 and "sample text" in report.times
     assert seen["train"][128:].tolist() == ids[512:].tolist()
     assert all(_is_slice_of(seq[:32], ids[512:]) for seq in seen["train"][:128].reshape(-1, 64))
     assert seen["seconds"] == pytest.approx(3600.0 - report.times["sample text"])  # sampling is healing time
     assert "128 sampled tokens" in report.format_text(per_layer=False)
     with pytest.raises(MPOError, match="only causal LMs sample text"):
-        compress_model(tiny_bert(), budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids, heal_steps=1,
-                       heal_sample_tokens=100)
+        compress_model(tiny_bert(), **from_names(budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids,
+                                                 heal_steps=1,
+                       heal_sample_tokens=100))
     with pytest.raises(MPOError, match="give heal_steps or heal_seconds"):
-        compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, heal_sample_tokens=100)
+        compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=ids, heal_sample_tokens=100))
 
 
 def test_sensitivity_profile_plot_and_encoder_cosine(tmp_path):
     model, ids = tiny_bert(), tokens()
     tokenizer = _tokenizer()
     plot = tmp_path / "sens.png"
-    result = compress_model(model, budget=0.5, tokenizer=tokenizer, tokens=ids, eval_tokens=600,
-                            calibration_tokens=256, window=64, sensitivity=True, plot=plot, progress=False)
+    result = compress_model(model, **from_names(budget=0.5, tokenizer=tokenizer, tokens=ids, eval_tokens=600,
+                            calibration_tokens=256, window=64, sensitivity=True, plot=plot, progress=False))
     report = result.report
     assert report.metric == "embedding cosine" and report.quality_before == pytest.approx(1.0, abs=1e-5)
     assert -1 <= report.quality_compressed < 0.99999
@@ -634,7 +641,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_extra_text_is_added_to_the_training_tokens_only(tmp_path, monkeypatch):
-    import tnq.mpo.compress as compress_module
+    import tnq.compress.pipeline as compress_module
 
     ids, seen = tokens(3000), {}
     extra = tmp_path / "extra.txt"
@@ -645,17 +652,18 @@ def test_extra_text_is_added_to_the_training_tokens_only(tmp_path, monkeypatch):
         return [0.0]
 
     monkeypatch.setattr(compress_module, "heal", fake_heal)
-    compress_model(tiny_llama(), budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids, extra_text=extra,
-                   eval_tokens=512, heal_steps=1, progress=False)
+    compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids,
+                                              extra_text=extra,
+                   eval_tokens=512, heal_steps=1, progress=False))
     extra_ids = _tokenizer()(extra.read_text(), add_special_tokens=False).input_ids
     assert seen["train"].tolist() == ids[512:].tolist() + extra_ids
     with pytest.raises(MPOError, match="cannot be read"):
-        compress_model(tiny_llama(), budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids,
-                       extra_text=tmp_path / "missing.txt", eval_tokens=512, heal_steps=1)
+        compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokenizer=_tokenizer(), tokens=ids,
+                       extra_text=tmp_path / "missing.txt", eval_tokens=512, heal_steps=1))
 
 
 def test_gensim_wiki_sample_is_plain_text():
-    from tnq.mpo.evaluate import gensim_wiki_text
+    from tnq.compress.evaluate import gensim_wiki_text
 
     text = gensim_wiki_text()
     assert len(text) > 1_000_000 and "Anarchism is a political philosophy" in text
@@ -665,7 +673,7 @@ def test_gensim_wiki_sample_is_plain_text():
 def _heal_setup(seed: int = 0):
     """A compressed tiny model, its teacher and text, ready for ``heal``."""
     teacher = tiny_llama(seed)
-    student = compress_model(copy.deepcopy(teacher), budget=0.4, method="mpo", eval_tokens=None).model
+    student = compress_model(copy.deepcopy(teacher), **from_names(budget=0.4, method="mpo", eval_tokens=None)).model
     modules = [student.get_submodule(n) for n in find_linears(teacher)]
     return student, modules, teacher, tokens(3000)
 
@@ -689,7 +697,7 @@ def _interrupt_at(model, step: int):
 
 
 def test_healing_interrupted_by_ctrl_c_resumes_to_the_same_result(tmp_path):
-    from tnq.mpo.heal_checkpoint import HealingInterrupted
+    from tnq.compress.heal_checkpoint import HealingInterrupted
 
     options = dict(steps=12, window=32, lr=0.02, progress=False, label_weight=0.5)
     straight, modules, teacher, ids = _heal_setup()
@@ -718,9 +726,9 @@ def test_healing_interrupted_by_ctrl_c_resumes_to_the_same_result(tmp_path):
 
 
 def test_healing_checkpoint_is_saved_as_it_goes_and_survives_a_crash(tmp_path, monkeypatch):
-    import tnq.mpo.heal as heal_module
+    import tnq.compress.heal as heal_module
+    from tnq.compress.heal_checkpoint import CHECKPOINT_KEY
     from tnq.io import read_safetensors
-    from tnq.mpo.heal_checkpoint import CHECKPOINT_KEY
 
     student, modules, teacher, ids = _heal_setup()
     real_loss, calls = heal_module._loss, {"n": 0}
@@ -778,7 +786,8 @@ def test_cli_heal_checkpoint(tmp_path, capsys):
     healed = [line for line in first.splitlines() if line.startswith("perplexity")]
     assert healed and healed == [line for line in second.splitlines() if line.startswith("perplexity")]
     with pytest.raises(MPOError, match="give heal_steps or heal_seconds too"):
-        compress_model(tiny_llama(), budget=0.5, method="svd", tokens=tokens(), heal_checkpoint=checkpoint)
+        compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=tokens(),
+                                                  heal_checkpoint=checkpoint))
     # a path that could not be written is refused before any work, not after healing
     for bad, message in ((tmp_path / "missing" / "heal.safetensors", "folder .*missing does not exist"),
                          (tmp_path, "checkpoint path is a folder")):

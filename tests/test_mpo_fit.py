@@ -84,8 +84,8 @@ def test_two_sites_as_low_rank_factors_reach_the_whitened_svd_optimum(rank):
 def test_whitened_svd_baseline_matches_the_fitted_two_site_mpo():
     import torch
 
-    from tnq.mpo.baselines import svd_linear
-    from tnq.mpo.fit import activation_error
+    from tnq.compress.fit import activation_error
+    from tnq.compress.methods.low_rank import svd_linear
 
     W, gram = _problem(9)
     rank = 4
@@ -123,7 +123,7 @@ def test_zero_sweeps_returns_the_start_and_bad_input_is_one_clear_error():
 
 
 def test_site_candidates_multiply_out_and_auto_includes_low_rank():
-    from tnq.mpo.fit import site_candidates
+    from tnq.compress.fit import site_candidates
 
     for d_out, d_in in [(12, 18), (7, 9), (576, 1536)]:
         cands = site_candidates(d_out, d_in, 3, "auto")
@@ -137,8 +137,8 @@ def test_site_candidates_multiply_out_and_auto_includes_low_rank():
 def test_auto_sites_are_never_worse_than_whitened_svd_and_find_kronecker_structure():
     import torch
 
-    from tnq.mpo.baselines import svd_linear
-    from tnq.mpo.fit import activation_error, fit_layer
+    from tnq.compress.fit import activation_error, fit_layer
+    from tnq.compress.methods.low_rank import svd_linear
 
     rng = np.random.default_rng(12)
     _, gram = _problem(12, 12, 18)
@@ -168,8 +168,8 @@ def test_fitted_mpo_is_balanced_in_the_whitened_metric_and_its_rank_factors_are_
     the cores are then exactly whitened SVD's two factors, so healing both starts from the same parameters."""
     import torch
 
-    from tnq.mpo.baselines import svd_linear
-    from tnq.mpo.fit import fit_layer, input_whitening, whitened_mpo
+    from tnq.compress.fit import fit_layer, input_whitening, whitened_mpo
+    from tnq.compress.methods.low_rank import svd_linear
 
     W, gram = _problem(30)
     for n_cores, sites in ((2, "balanced"), (3, "balanced"), (2, "auto")):
@@ -200,7 +200,7 @@ def test_fitted_mpo_is_balanced_in_the_whitened_metric_and_its_rank_factors_are_
 def test_site_margin_keeps_a_layer_low_rank_unless_the_mpo_gains_enough():
     """``choose_fit`` takes the balanced MPO only when its activation error is below ``site_margin`` times the
     low-rank candidate's; ``fit_layer`` follows it, and a margin outside (0, 1] is one MPOError."""
-    from tnq.mpo.fit import choose_fit, fit_candidates, fit_layer
+    from tnq.compress.fit import choose_fit, fit_candidates, fit_layer
 
     rng = np.random.default_rng(12)
     _, gram = _problem(12, 12, 18)

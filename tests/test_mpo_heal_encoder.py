@@ -9,11 +9,12 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-import tnq.mpo.compress as compress_module  # noqa: E402
-from tnq.mpo.compress import compress_model  # noqa: E402
-from tnq.mpo.evaluate import encode_sentences, length_batches, mean_pool, pad_batch  # noqa: E402
-from tnq.mpo.heal import encoder_distillation_loss, heal  # noqa: E402
-from tnq.mpo.models import find_linears  # noqa: E402
+import tnq.compress.pipeline as compress_module  # noqa: E402
+from tnq.compress.evaluate import encode_sentences, length_batches, mean_pool, pad_batch  # noqa: E402
+from tnq.compress.heal import encoder_distillation_loss, heal  # noqa: E402
+from tnq.compress.models import find_linears  # noqa: E402
+from tnq.compress.options import from_names  # noqa: E402
+from tnq.compress.pipeline import compress_model  # noqa: E402
 
 WORDS = 60
 
@@ -93,7 +94,7 @@ def test_length_batches_are_unpadded_and_cover_the_first_sentences_within_the_to
 def test_sentence_healing_lowers_the_distillation_loss_on_held_out_sentences():
     teacher, tok = tiny_bert(), tokenizer()
     train, held_out = encode_sentences(tok, sentences(300, seed=1)), encode_sentences(tok, sentences(40, seed=2))
-    student = compress_model(copy.deepcopy(teacher), budget=0.3, method="svd", eval_tokens=None).model
+    student = compress_model(copy.deepcopy(teacher), **from_names(budget=0.3, method="svd", eval_tokens=None)).model
     batch = pad_batch(held_out)
 
     def loss() -> float:
@@ -124,9 +125,9 @@ def test_compress_model_heals_an_encoder_on_training_sentences_only(monkeypatch)
 
     monkeypatch.setattr(compress_module, "heal", spy)
     eval_tokens = 1200
-    report = compress_model(tiny_bert(), budget=0.3, method="whitened-svd", tokenizer=tok, tokens=ids,
+    report = compress_model(tiny_bert(), **from_names(budget=0.3, method="whitened-svd", tokenizer=tok, tokens=ids,
                             eval_tokens=eval_tokens, calibration_tokens=2000, heal_steps=40, heal_lr=0.02,
-                            progress=False).report
+                            progress=False)).report
     assert report.quality_before == pytest.approx(1.0, abs=1e-5)
     assert report.quality_healed > report.quality_compressed and report.heal_steps == 40
     # healing got whole sentences with [CLS]/[SEP], batches of 16, none of them from the evaluation tokens
@@ -149,8 +150,8 @@ def test_sensitivity_strength_moves_more_parameters_to_the_sensitive_block():
     profile = {n: (1.0 if ".layer.1." in n else 0.25) for n in names}
 
     def kept(strength: float) -> float:
-        report = compress_model(copy.deepcopy(model), budget=0.4, method="svd", sensitivity=profile,
-                                sensitivity_strength=strength, eval_tokens=None).report
+        report = compress_model(copy.deepcopy(model), **from_names(budget=0.4, method="svd", sensitivity=profile,
+                                sensitivity_strength=strength, eval_tokens=None)).report
         block1 = [r for r in report.layers if ".layer.1." in r.name]
         assert report.layer_params_after <= 0.4 * report.layer_params_before  # the budget holds
         return sum(r.params_after for r in block1) / sum(r.params_before for r in block1)

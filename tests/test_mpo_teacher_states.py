@@ -11,13 +11,14 @@ transformers = pytest.importorskip("transformers")
 
 from test_mpo_compress import _heal_setup, tiny_llama, tokens  # noqa: E402
 
-import tnq.mpo.compress as compress_module  # noqa: E402
-import tnq.mpo.samples as samples_module  # noqa: E402
+import tnq.compress.pipeline as compress_module  # noqa: E402
+import tnq.compress.samples as samples_module  # noqa: E402
+from tnq.compress.heal import heal  # noqa: E402
+from tnq.compress.options import from_names  # noqa: E402
+from tnq.compress.pipeline import compress_model  # noqa: E402
+from tnq.compress.samples import cached_sample_text, cached_teacher_states  # noqa: E402
+from tnq.compress.teacher_states import output_head, teacher_log_probs, teacher_states  # noqa: E402
 from tnq.mpo import MPOError  # noqa: E402
-from tnq.mpo.compress import compress_model  # noqa: E402
-from tnq.mpo.heal import heal  # noqa: E402
-from tnq.mpo.samples import cached_sample_text, cached_teacher_states  # noqa: E402
-from tnq.mpo.teacher_states import output_head, teacher_log_probs, teacher_states  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -103,9 +104,10 @@ def test_compress_model_heals_on_windows_with_precomputed_states(tmp_path, monke
     ids, seen, cache = tokens(3000), [], tmp_path / "samples.safetensors"
     monkeypatch.setattr(compress_module, "heal", lambda m, mods, train, steps, seconds, *a, **k:
                         seen.append((train, seconds, k["teacher_states"])) or [0.0])
-    run = lambda: compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, eval_tokens=512,  # noqa: E731
+    run = lambda: compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=ids, eval_tokens=512,
+                                                             # noqa: E731
                                  window=64, heal_seconds=3600.0, heal_sample_tokens=100, heal_samples_cache=cache,
-                                 heal_teacher_states=True, progress=False).report
+                                 heal_teacher_states=True, progress=False)).report
     first = run()
     train, seconds, states = seen[0]
     real = (len(ids) - 512) // 64
@@ -120,10 +122,12 @@ def test_compress_model_heals_on_windows_with_precomputed_states(tmp_path, monke
     assert not computed and torch.equal(seen[1][2], states)  # the samples' states came from the cache
     with pytest.raises(MPOError, match="only causal LMs"):
         from test_mpo_compress import tiny_bert
-        compress_model(tiny_bert(), budget=0.5, method="svd", tokens=ids, heal_steps=1, heal_teacher_states=True)
+        compress_model(tiny_bert(), **from_names(budget=0.5, method="svd", tokens=ids, heal_steps=1,
+                                                 heal_teacher_states=True))
     with pytest.raises(MPOError, match="give heal_steps or heal_seconds, and distill"):
-        compress_model(tiny_llama(), budget=0.5, method="svd", tokens=ids, heal_steps=1, heal_teacher_states=True,
-                       distill=False)
+        compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=ids, heal_steps=1,
+                                                  heal_teacher_states=True,
+                       distill=False))
 
 
 def test_cli_heal_teacher_states(tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""MPO (TT-matrix) compression of weight matrices on the engine's TT-SVD: ``MPO`` (numpy) and ``MPOLinear``
-(a torch ``nn.Linear`` replacement, imported lazily so that numpy users do not load torch)."""
+"""MPO (TT-matrix) mathematics on the engine's TT-SVD: ``MPO`` (numpy), activation-weighted ALS (``als``), the
+contraction plans (``plan``) and the torch layers ``MPOLinear`` / ``LowRankLinear`` (imported lazily so that numpy
+users do not load torch). The LLM compression tool built on them is ``tnq.compress``."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ from .factorize import factorize
 from .mpo import MPO
 from .plan import Plan, plan_contraction
 
-__all__ = ["MPO", "MPOError", "MPOLinear", "Plan", "factorize", "plan_contraction", "compress_model",
-           "load_model", "load_compressed", "save_compressed", "LowRankLinear", "CompressionReport", "merged_weights"]
+__all__ = ["MPO", "LowRankLinear", "MPOError", "MPOLinear", "Plan", "factorize", "merged_weights", "plan_contraction"]
 
-_LAZY = {"MPOLinear": "linear", "compress_model": "compress", "CompressionReport": "compress", "load_model": "models",
-         "load_compressed": "persist", "save_compressed": "persist", "LowRankLinear": "baselines",
-         "merged_weights": "linear"}
+_LAZY = {"MPOLinear": "linear", "LowRankLinear": "linear", "merged_weights": "linear"}
 
 
 def __getattr__(name: str) -> Any:
-    """torch / transformers-backed names load on first use, so numpy users do not import torch."""
+    """torch-backed names load on first use, so numpy users do not import torch."""
     if name in _LAZY:
         import importlib
 

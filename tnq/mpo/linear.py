@@ -1,10 +1,10 @@
-"""``MPOLinear``: a drop-in ``torch.nn.Linear`` whose weight is held as trainable MPO cores; the forward pass
-contracts the input with the cores in the cheapest order by multiply-adds (``plan.plan_contraction``: core by core,
-in merged blocks, or, only with ``allow_dense``, as the rebuilt matrix), one matrix product per block
-(``remote_code.mpo_forward``, the code a saved compressed model also runs under transformers). At a few rows per
-call (token-by-token generation) a balanced MPO costs far more multiply-adds than its dense matrix; inside
-``merged_weights(model)`` each MPO layer rebuilds its matrix once and runs as a dense linear, at the cost of the
-dense matrix's memory while it lasts."""
+"""``MPOLinear``: a drop-in ``torch.nn.Linear`` whose weight is held as trainable MPO cores (and ``LowRankLinear``,
+its two-factor special case); the forward pass contracts the input with the cores in the cheapest order by
+multiply-adds (``plan.plan_contraction``: core by core, in merged blocks, or, only with ``allow_dense``, as the
+rebuilt matrix), one matrix product per block (``remote_code.mpo_forward``, the code a saved compressed model also
+runs under transformers). At a few rows per call (token-by-token generation) a balanced MPO costs far more
+multiply-adds than its dense matrix; inside ``merged_weights(model)`` each MPO layer rebuilds its matrix once and
+runs as a dense linear, at the cost of the dense matrix's memory while it lasts."""
 
 from __future__ import annotations
 
@@ -88,6 +88,44 @@ class MPOLinear(nn.Module):
         bonds = [c.shape[3] for c in self.cores][:-1]
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bond_dims={bonds}, bias={self.bias is not None}")
+
+
+class LowRankLinear(nn.Module):
+    """``y = (x @ first.T) @ second.T + b`` with ``first`` (rank x d_in) and ``second`` (d_out x rank)."""
+
+    def __init__(self, first: torch.Tensor, second: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if first.ndim != 2 or second.ndim != 2 or first.shape[0] != second.shape[1]:
+            raise MPOError(f"LowRankLinear: factors of shapes {tuple(first.shape)} and {tuple(second.shape)} "
+                           f"do not chain")
+        self.first = nn.Parameter(first.detach().clone())
+        self.second = nn.Parameter(second.detach().clone())
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
+        self.out_features, self.in_features = second.shape[0], first.shape[1]
+
+    @classmethod
+    def empty(cls, d_out: int, d_in: int, rank: int, bias: bool, dtype: torch.dtype = torch.float32) -> LowRankLinear:
+        """Zero factors of the right shapes (filled by ``load_state_dict``)."""
+        return cls(torch.zeros(rank, d_in, dtype=dtype), torch.zeros(d_out, rank, dtype=dtype),
+                   torch.zeros(d_out, dtype=dtype) if bias else None)
+
+    @property
+    def rank(self) -> int:
+        return self.first.shape[0]
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def weight_matrix(self) -> torch.Tensor:
+        return self.second @ self.first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x @ self.first.T) @ self.second.T
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}"
 
 
 @contextmanager

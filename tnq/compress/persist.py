@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from ..io import atomic_write_text
-from .baselines import LowRankLinear
-from .errors import MPOError
-from .linear import MPOLinear
+from ..mpo.errors import MPOError
+from .methods import layer_kinds
 from .models import LoadedModel, check_memory, load_tokenizer, model_kind, reading, set_module
 
 FORMAT = "tnq-compressed-model"
@@ -34,30 +33,30 @@ MODELING = "modeling_tnq_compressed"  # the modeling file's module name in a sav
 CONFIG_KEYS = ("tnq_compressed_layers", "tnq_removed_modules", "tnq_original_model_type", "auto_map")
 
 
+def _method_of(module: nn.Module) -> Any:
+    """The registered method class whose layers ``module`` is one of (None for other modules)."""
+    return next((cls for cls in layer_kinds().values() if isinstance(module, cls.layer_type())), None)
+
+
 def layer_spec(module: nn.Module) -> dict[str, Any]:
     """JSON description of a compressed layer, enough to recreate it empty."""
-    if isinstance(module, MPOLinear):
-        return {"kind": "mpo", "core_shapes": [list(c.shape) for c in module.cores], "bias": module.bias is not None,
-                "allow_dense": module.allow_dense}
-    if isinstance(module, LowRankLinear):
-        return {"kind": "lowrank", "shape": [module.out_features, module.in_features], "rank": module.rank,
-                "bias": module.bias is not None}
-    raise MPOError(f"cannot describe a {type(module).__name__} layer for saving")
+    method = _method_of(module)
+    if method is None:
+        raise MPOError(f"cannot describe a {type(module).__name__} layer for saving")
+    return method.to_spec(module)
 
 
 def compressed_layers(model: nn.Module) -> dict[str, dict[str, Any]]:
     """``layer_spec`` of every compressed layer of ``model``, those of an earlier compression included."""
-    return {name: layer_spec(m) for name, m in model.named_modules() if isinstance(m, (MPOLinear, LowRankLinear))}
+    return {name: layer_spec(m) for name, m in model.named_modules() if _method_of(m) is not None}
 
 
 def empty_layer(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-    if spec.get("kind") == "mpo":
-        return MPOLinear.empty([tuple(s) for s in spec["core_shapes"]], bias=spec["bias"], dtype=dtype,
-                               allow_dense=spec.get("allow_dense", False))
-    if spec.get("kind") == "lowrank":
-        d_out, d_in = spec["shape"]
-        return LowRankLinear.empty(d_out, d_in, spec["rank"], spec["bias"], dtype)
-    raise MPOError(f"unknown compressed layer kind {spec.get('kind')!r}")
+    """An empty layer (to be filled by loading the weights) from its ``layer_spec``."""
+    method = layer_kinds().get(spec.get("kind"))
+    if method is None:
+        raise MPOError(f"unknown compressed layer kind {spec.get('kind')!r}")
+    return method.from_spec(spec, dtype)
 
 
 COMPRESSED_FILES = ("config.json", "model.safetensors", "tnq_compress.json")  # in every folder tnq compress writes
@@ -151,7 +150,8 @@ def _model_type(model: nn.Module) -> str:
 
 def write_modeling(model: nn.Module, folder: Path) -> None:
     """``modeling_tnq_compressed.py`` (``remote_code.py`` and the two classes of this model) and ``plan.py``."""
-    here = Path(__file__).parent
+    from ..mpo import plan, remote_code
+
     config_cls, model_cls = type(model.config), type(model)
     tail = f"""
 
@@ -166,8 +166,8 @@ class TnqCompressedConfig(CompressedConfigMixin, {config_cls.__name__}):
 class TnqCompressedModel(CompressedModelMixin, {model_cls.__name__}):
     config_class = TnqCompressedConfig
 """
-    atomic_write_text(folder / f"{MODELING}.py", (here / "remote_code.py").read_text() + tail)
-    atomic_write_text(folder / "plan.py", (here / "plan.py").read_text())
+    atomic_write_text(folder / f"{MODELING}.py", Path(remote_code.__file__).read_text() + tail)
+    atomic_write_text(folder / "plan.py", Path(plan.__file__).read_text())
 
 
 def _swap_in(new: Path, out: Path) -> None:
@@ -290,20 +290,11 @@ def _check_meta(meta: Any, path: Path) -> dict[str, int]:
 def _spec_size(name: str, spec: Any, path: Path) -> int:
     """Parameters of the layer ``spec`` describes; ``MPOError`` naming ``path`` and the layer when it is
     malformed."""
-
-    def dims(value: Any, n: int) -> bool:
-        return isinstance(value, list) and len(value) == n and all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
-
-    kind = spec.get("kind") if isinstance(spec, dict) else None
-    shapes = spec.get("core_shapes") if kind == "mpo" else None
-    if isinstance(shapes, list) and shapes and all(dims(s, 4) for s in shapes) and isinstance(spec.get("bias"), bool):
-        return sum(math.prod(s) for s in shapes) + spec["bias"] * math.prod(s[1] for s in shapes)
-    if kind == "lowrank" and dims(spec.get("shape"), 2) and dims([spec.get("rank")], 1) \
-            and isinstance(spec.get("bias"), bool):
-        (d_out, d_in), rank = spec["shape"], spec["rank"]
-        return rank * (d_in + d_out) + spec["bias"] * d_out
-    raise MPOError(f"{path}: layer {name!r} has a malformed description {json.dumps(spec)[:200]}")
+    method = layer_kinds().get(spec.get("kind")) if isinstance(spec, dict) else None
+    size = None if method is None else method.spec_size(spec)
+    if size is None:
+        raise MPOError(f"{path}: layer {name!r} has a malformed description {json.dumps(spec)[:200]}")
+    return size
 
 
 def _tied(model: nn.Module, key: str) -> bool:

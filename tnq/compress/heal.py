@@ -20,9 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..mpo.errors import MPOError
 from ..progress import progress_bar
-from .choices import PRECISIONS
-from .errors import MPOError
 from .evaluate import mean_pool, pad_batch, text_digest
 from .heal_checkpoint import (
     DeferredInterrupt,
@@ -32,6 +31,7 @@ from .heal_checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from .options import PRECISIONS
 from .teacher_states import output_head, teacher_log_probs
 
 

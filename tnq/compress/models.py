@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import TnqError
-from .errors import MPOError
+from ..mpo.errors import MPOError
 
 ROLES = ("attention", "mlp")
 _BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)(?:\.|$)")

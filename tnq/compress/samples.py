@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from ..io import read_safetensors, write_safetensors
+from ..mpo.errors import MPOError
 from ..progress import progress_bar
-from .errors import MPOError
 from .evaluate import text_digest
 from .teacher_states import teacher_states
 

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from ..memory import default_budget, format_bytes
+from ..mpo.errors import MPOError
 from ..progress import progress_bar
-from .choices import SEQUENTIAL_RIDGE
-from .errors import MPOError
 from .fit import SharedInputs, run_batch
+from .options import SEQUENTIAL_RIDGE
 
 
 class _Stop(Exception):

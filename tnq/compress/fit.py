@@ -14,12 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..mpo.als import als_fit
+from ..mpo.errors import MPOError
+from ..mpo.factorize import factorize
+from ..mpo.mpo import MPO, Whitening, scale_inputs
 from ..progress import progress_bar
-from .als import als_fit
-from .choices import SITES
-from .errors import MPOError
-from .factorize import factorize
-from .mpo import MPO, Whitening, scale_inputs
+from .options import SITES
 
 
 def run_batch(model: nn.Module, batch: Any) -> Any:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..mpo.errors import MPOError
 from ..progress import progress_bar
-from .errors import MPOError
 
 # relative error allowed between head(states) and the model's own logits, both in bfloat16 autocast
 HEAD_TOLERANCE = 2e-2

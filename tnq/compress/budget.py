@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..mpo.errors import MPOError
 from ..progress import progress_bar
-from .errors import MPOError
 from .models import block_index, set_module
 
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..mpo.errors import MPOError
 from ..progress import progress_bar
-from .errors import MPOError
 
 
 def gensim_test_data() -> Path:

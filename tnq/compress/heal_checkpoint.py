@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..io import read_safetensors, write_safetensors
-from .errors import MPOError
+from ..mpo.errors import MPOError
 
 CHECKPOINT_KEY = "tnq_heal"
 FORMAT = "tnq.heal.checkpoint/1"

@@ -1,0 +1,89 @@
+"""``Method``: what a compression method provides to ``compress_model`` and to saving / loading. Subclasses are
+frozen dataclasses whose ``setting`` fields are the method's own options; like ``options.py`` this module imports
+nothing heavy, and methods import torch only where they use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..options import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from ..report import LayerReport
+
+
+@dataclass(frozen=True)
+class Method(Settings):
+    """A way to replace one ``nn.Linear`` within a parameter budget. ``kind`` names the saved layer kind (several
+    methods may share one: plain and whitened SVD both save ``lowrank`` layers)."""
+
+    kind: ClassVar[str]
+    fits_inputs: ClassVar[bool] = True
+    """Whether the method can be fitted to calibration inputs (required by sequential calibration)."""
+
+    @property
+    def needs_gram(self) -> bool:
+        """Whether ``fit`` needs the layer's input Gram matrix (then calibration text is required)."""
+        return False
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the layers are optimised on the calibration inputs beyond a decomposition (named in times)."""
+        return False
+
+    def for_probe(self) -> Method:
+        """The cheaper variant that sensitivity probes compress with (the method itself by default)."""
+        return self
+
+    def fit(self, linear: nn.Linear, max_params: int, gram: np.ndarray | None = None) -> tuple[nn.Module, LayerReport]:
+        """The replacement of ``linear`` within ``max_params`` weight parameters (``gram``: X X^T of its inputs)
+        and its report (name filled in by the caller)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def layer_type() -> type:
+        """The module class of this method's layers."""
+        raise NotImplementedError
+
+    @staticmethod
+    def to_spec(module: nn.Module) -> dict[str, Any]:
+        """JSON description of one of this method's layers, enough to recreate it empty (``kind`` included)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
+        """An empty layer (filled by loading the weights) from ``to_spec``'s description."""
+        raise NotImplementedError
+
+    @staticmethod
+    def spec_size(spec: dict[str, Any]) -> int | None:
+        """Parameters of the layer ``spec`` describes; None when the description is malformed."""
+        raise NotImplementedError
+
+
+def dims(value: Any, n: int) -> bool:
+    """``value`` is a list of ``n`` positive integers (a shape in a layer description)."""
+    return isinstance(value, list) and len(value) == n and all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
+
+
+def layer_report(linear: nn.Linear, layer: nn.Module, M: np.ndarray, gram: np.ndarray | None, chi: list[int],
+                 ) -> LayerReport:
+    """The report of ``layer`` (weight matrix ``M``) replacing ``linear``: sizes, chi and relative errors."""
+    import numpy as np
+    import torch
+
+    from ..fit import activation_error
+    from ..report import LayerReport
+
+    W = linear.weight.detach().cpu().to(torch.float64).numpy()
+    bias = 0 if linear.bias is None else linear.bias.numel()
+    norm = float(np.linalg.norm(W)) or 1.0
+    return LayerReport("", (W.shape[0], W.shape[1]), linear.weight.numel(),
+                       sum(p.numel() for p in layer.parameters()) - bias, chi, float(np.linalg.norm(W - M)) / norm,
+                       None if gram is None else activation_error(W, M, gram))
