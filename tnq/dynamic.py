@@ -27,7 +27,7 @@ from .backends import dense, mps
 from .circuit import Circuit, Operation
 from .compile import Gate, fuse
 from .distributed import check_chunk_size, chunk_seeds, chunk_sizes, map_chunks
-from .errors import SimulationError
+from .errors import SimulationError, UsageError
 from .memory import check_budget
 from .noise import Channel, NoiseModel, Readout, as_noise_model
 from .simulate import backend_defaults, check_circuit, check_options, choose_method, simulate
@@ -88,6 +88,11 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
 
         return density.sample(circuit, int(shots), rng, model, **options)
     dynamic = circuit.is_dynamic or model is not None
+    if dynamic and options.get("backend", "numpy") != "numpy":
+        raise UsageError(f"sample: backend={options['backend']!r} is not available for circuits with mid-circuit "
+                         "measurement, reset, classical control or noise; they run on backend='numpy'")
+    if dynamic:
+        options = {k: v for k, v in options.items() if k != "backend"}
     known = set(BRANCH_OPTIONS if dynamic else backend_defaults())
     unknown = set(options) - known
     if unknown:
@@ -168,6 +173,9 @@ def state_counts(circuit: Circuit, state: State, shots: int, seed: int | np.rand
     An MPS state draws in chunks of ``chunk_size`` (default SHOT_CHUNK) shots, on ``client``'s workers if given."""
     rng = rng_from_seed(seed)
     size = (chunk_size or SHOT_CHUNK) if isinstance(state, mps.MPSState) else max(shots, 1)
+    if shots > size:  # each chunk is drawn at once: refuse before the first one when a chunk would not fit
+        state.check_sample_budget(size, circuit.num_clbits or len(circuit.measured_qubits or range(state.num_qubits)),
+                                  f"sampling {shots} shots of {state.num_qubits} qubit(s), {size} at a time,")
     return tally(_chunked(_state_rows, (circuit, state), shots, size, rng, client, progress))
 
 

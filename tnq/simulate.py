@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import NumpyArrays, check_array_options
 from .backends import contract, dense, mps
-from .memory import budget_bytes
 from .circuit import Circuit
 from .compile import Gate, build_matrices, compact, fuse, lightcone, lower
 from .errors import SimulationError
+from .memory import budget_bytes
 from .observables import Hamiltonian, Observable, PauliString, as_hamiltonian
 from .parametric import ParametricGates
 from .state import State
@@ -90,19 +91,26 @@ def _numeric(gates: Sequence[Gate], backend: str) -> list[Gate]:
 
 def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.ndarray, options: dict,
                  fuse_gates: bool = True) -> State:
+    """Run ``gates`` on the backend ``backend`` (a method name); ``options["backend"]`` names the array library."""
+    arrays = check_array_options(options.get("backend", "numpy"), options.get("device"),
+                                 options.get("dtype", "complex128"))
     build_matrices(gates)
     if backend != "contract":
         gates = _numeric(gates, backend)
         gates = fuse(gates) if backend == "mps" and fuse_gates else gates
-    state = _BACKENDS[backend](gates, num_wires, wire_of, **options)
+    state = _BACKENDS[backend](gates, num_wires, wire_of, **{**options, "arrays": arrays})
+    state.info.update(backend=arrays.name, device=arrays.device, dtype=arrays.dtype_name)
     state.memory_budget = options.get("memory_budget")  # sampling checks it too
     return state
 
 
-def check_options(max_bond: Any, cutoff: Any, memory_budget: Any) -> None:
-    """Refuse bad truncation and budget options at the door, whichever backend would (or would not) use them."""
+def check_options(max_bond: Any, cutoff: Any, memory_budget: Any, backend: Any = "numpy", device: Any = None,
+                  dtype: Any = "complex128") -> NumpyArrays:
+    """Refuse bad truncation, budget and array options at the door, whichever backend would (or would not) use
+    them; returns the array namespace (``tnq.arrays``) the options name."""
     check_truncation(max_bond, cutoff)
     budget_bytes(memory_budget)
+    return check_array_options(backend, device, dtype)
 
 
 class _Rebinder:
@@ -126,7 +134,8 @@ class _Rebinder:
 def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = None, cutoff: float = 1e-16,
              progress: bool | None = None, memory_budget: int | None = None, optimize: str | Any = "auto",
              search_time: float = 10.0, cache: Any = None, client: Any = None, fuse_gates: bool = True,
-             parameters: Mapping[Any, Any] | Sequence[Any] | Any = None) -> State:
+             parameters: Mapping[Any, Any] | Sequence[Any] | Any = None, backend: str = "numpy",
+             device: str | None = None, dtype: str = "complex128") -> State:
     """Simulate ``circuit`` from |0...0> and return its final State.
 
     - ``parameters``: values for the circuit's free symbols (a mapping, or a vector in
@@ -138,25 +147,30 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
       ``cache`` (a TreeCache) and ``client`` (a dask.distributed Client) tune ``method="contract"``.
     - ``fuse_gates=False`` applies the MPS gates one by one (for checking the fusion pass).
     - ``memory_budget`` (bytes, default 80% of free memory) is checked before large allocations.
+    - ``backend`` ("numpy" or "torch") is the array library the state's tensors live in, ``device`` the torch
+      device ("cpu", "cuda", "cuda:1"...; numpy: "cpu" only) and ``dtype`` their precision ("complex128" or
+      "complex64"). Not to be confused with ``method``, which picks the simulation algorithm. Results (amplitudes,
+      expectations, samples, statevectors) come back as numpy whatever the array library.
     """
     check_circuit(circuit, "simulate")
-    check_options(max_bond, cutoff, memory_budget)
+    check_options(max_bond, cutoff, memory_budget, backend, device, dtype)
     start = time.perf_counter()
-    backend, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
+    chosen, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
     # The dense backend is the reference: it runs the gates exactly as written.
-    lowered = lower(circuit, relabel_swaps=backend != "dense", symbolic=parameters is not None)
+    lowered = lower(circuit, relabel_swaps=chosen != "dense", symbolic=parameters is not None)
     options = dict(max_bond=max_bond, cutoff=cutoff, memory_budget=memory_budget, progress=progress,
-                   optimize=optimize, search_time=search_time, cache=cache, client=client)
-    swaps = sum(1 for op in circuit.gates() if op.name == "swap") if backend != "dense" else 0
+                   optimize=optimize, search_time=search_time, cache=cache, client=client, backend=backend,
+                   device=device, dtype=dtype)
+    swaps = sum(1 for op in circuit.gates() if op.name == "swap") if chosen != "dense" else 0
     info = dict(reason=reason, gates_in_circuit=len(lowered.gates), swaps_relabelled=swaps)
     if parameters is None:
-        state = _run_backend(backend, lowered.gates, circuit.num_qubits, lowered.wire_of, options, fuse_gates)
+        state = _run_backend(chosen, lowered.gates, circuit.num_qubits, lowered.wire_of, options, fuse_gates)
         state.info.update(info)
     else:
-        state = _Rebinder(ParametricGates(lowered.gates, circuit.parameters), backend, circuit.num_qubits,
+        state = _Rebinder(ParametricGates(lowered.gates, circuit.parameters), chosen, circuit.num_qubits,
                           lowered.wire_of, options, fuse_gates, info)(parameters)
     state.info["seconds"] = time.perf_counter() - start  # lowering included
-    log.info("tnq.simulate: method=%s (%s)", backend, reason)
+    log.info("tnq.simulate: method=%s (%s)", chosen, reason)
     return state
 
 
@@ -171,6 +185,8 @@ def backend_defaults() -> dict[str, Any]:
 def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
     """<b|psi> for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
     check_circuit(circuit, "amplitudes")
+    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"),
+                  options.get("backend", "numpy"), options.get("device"), options.get("dtype", "complex128"))
     lowered = lower(circuit)
     backend, _ = choose_method(circuit.num_qubits, method, lowered.gates, options.get("max_bond"),
                                need_state=False)
@@ -187,7 +203,8 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     """
     check_circuit(circuit, "expectation")
     h = as_hamiltonian(observable, circuit.num_qubits)
-    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
+    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"),
+                  options.get("backend", "numpy"), options.get("device"), options.get("dtype", "complex128"))
     if not use_lightcone or method == "contract":  # the contraction backend takes lightcones per term
         state = simulate(circuit, method, **options)
         value = state.expectation(h)

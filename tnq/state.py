@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .memory import check_budget
+from .arrays import to_user
 from .checks import SEED
 from .errors import ObservableError, SimulationError
+from .memory import check_budget
 from .observables import Observable, as_hamiltonian, pauli_matrix
 
 BitstringLike = "str | Sequence[int] | np.ndarray"
@@ -56,11 +57,12 @@ class State(ABC):
 
     # --- public API ------------------------------------------------------------------------------
     def amplitudes(self, bitstrings: Any) -> np.ndarray:
-        """<b|psi> for each bitstring (strings like '0110', or an (m, n) array of 0/1)."""
+        """<b|psi> for each bitstring (strings like '0110', or an (m, n) array of 0/1), as a numpy array (a torch
+        tensor only when it carries gradients)."""
         bits = as_bits(bitstrings, self.num_qubits)
         wire_bits = np.empty_like(bits)
         wire_bits[:, self.wire_of] = bits
-        return self._amplitudes(wire_bits)
+        return to_user(self._amplitudes(wire_bits))
 
     def amplitude(self, bitstring: Any) -> complex:
         """<b|psi> for one bitstring; character q is qubit q."""
@@ -79,6 +81,7 @@ class State(ABC):
         for coeff, term in sorted(zip(h.coeffs, h.terms), key=lambda ct: min(ct[1].support, default=0)):
             ops = {int(self.wire_of[q]): pauli_matrix(p) for q, p in term.ops}
             total = total + coeff * self._expect_pauli(ops)
+        total = to_user(total)
         hermitian = all(np.imag(c) == 0 for c in h.coeffs)
         if not isinstance(total, (complex, float, np.number, np.ndarray)):  # a torch tensor: keep the graph
             return total.real if hermitian else total
@@ -97,10 +100,7 @@ class State(ABC):
         if bad:
             raise SimulationError(f"cannot sample qubit {bad[0]!r}: the state has {self.num_qubits} qubits "
                                   f"(0..{self.num_qubits - 1})")
-        # the backend's arrays, then the selected columns and what counts() needs to tally them
-        needed = self._sample_bytes(int(shots)) + int(shots) * (3 * len(qubits) + 32)
-        check_budget(needed, self.memory_budget, f"sampling {shots} shots of {len(qubits)} qubit(s)",
-                     "draw fewer shots (seeded runs of fewer shots add up)")
+        self.check_sample_budget(int(shots), len(qubits))
         wire_samples = self._sample(int(shots), rng)
         return wire_samples[:, self.wire_of[qubits]]
 
@@ -109,6 +109,14 @@ class State(ABC):
         """Histogram of sampled bitstrings (character j = qubits[j]), most common first (ties: first drawn
         first)."""
         return tally(self.sample(shots, seed, qubits))
+
+    def check_sample_budget(self, shots: int, num_qubits: int, what: str | None = None) -> None:
+        """Refuse (before allocating) drawing ``shots`` samples of ``num_qubits`` qubits at once when they would not
+        fit the memory budget; ``what`` names the request in the message (default: the draw itself)."""
+        # the backend's arrays, then the selected columns and what counts() needs to tally them
+        needed = self._sample_bytes(shots) + shots * (3 * num_qubits + 32)
+        check_budget(needed, self.memory_budget, what or f"sampling {shots} shots of {num_qubits} qubit(s)",
+                     "draw fewer shots (seeded runs of fewer shots add up)")
 
     def __repr__(self) -> str:
         extras = ", ".join(f"{k}={v}" for k, v in self.info.items() if k in ("method", "max_bond", "fidelity"))
@@ -124,7 +132,6 @@ def tally(samples: np.ndarray) -> dict[str, int]:
     rows, first, counts = np.unique(samples, axis=0, return_index=True, return_counts=True)
     order = np.lexsort((first, -counts))  # by count, descending; ties in the order they were drawn
     return {"".join(map(str, rows[i])): int(counts[i]) for i in order}
-
 
 def check_shots(shots: Any) -> None:
     """Refuse (SimulationError) a shot count that is not a non-negative integer."""

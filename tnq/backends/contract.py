@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import NUMPY, NumpyArrays, host, to_user
 from ..compile import Gate, compact, lightcone
 from ..contract.execute import ContractionReport, contract, contraction_report, estimated_seconds, unify_arrays
 from ..contract.network import (
@@ -26,10 +27,10 @@ from ..contract.network import (
 from ..contract.paths import ASSUMED_FLOPS_PER_SECOND, DEFAULT_CACHE, TreeCache, TreeInfo
 from ..contract.program import Program
 from ..errors import SimulationError
+from ..memory import budget_bytes, format_bytes
 from ..progress import announce
 from ..state import State
 from .dense import sample_bytes
-from ..memory import budget_bytes, format_bytes
 
 BATCH_MIN = 32
 """From this many bitstrings on, amplitudes are computed in stacks (one contraction per chunk, with a
@@ -47,8 +48,10 @@ class ContractState(State):
 
     def __init__(self, gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, info: dict[str, Any],
                  optimize: str | Any = "auto", search_time: float = 10.0, memory_budget: int | None = None,
-                 cache: TreeCache | None = None, client: Any = None, progress: bool | None = None) -> None:
+                 cache: TreeCache | None = None, client: Any = None, progress: bool | None = None,
+                 arrays: NumpyArrays = NUMPY) -> None:
         super().__init__(num_wires, wire_of, info)
+        self.xp = arrays  # the library, device and dtype the contractions run in
         budget_bytes(memory_budget)  # nan, inf or negative: refused now, not at the first query
         self.gates = list(gates)
         self.optimize, self.search_time, self.memory_budget = optimize, search_time, memory_budget
@@ -70,7 +73,7 @@ class ContractState(State):
 
     def _contract(self, net: Network, info: TreeInfo) -> Any:
         self._plan(info)
-        value, report = contract(net, info, self.client, self.progress)
+        value, report = contract(net, info, self.client, self.progress, self.xp)
         self.reports.append(report)
         return value
 
@@ -113,7 +116,7 @@ class ContractState(State):
                 net = template.batch_network(batch)
                 if info.program is not None:
                     info = replace(info, program=Program(net.inputs, net.output, net.size_dict, info.program.path))
-            arrays = unify_arrays(net.arrays)
+            arrays = unify_arrays(net.arrays, self.xp)
             trainable = any(getattr(a, "requires_grad", False) for a in arrays)
             finish = None if info.program is None or trainable else info.program.fold(arrays, template.variable)
             self._folds[key] = (finish, info, net)
@@ -131,6 +134,7 @@ class ContractState(State):
 
     def _evaluate(self, template: BasisTemplate, variable: dict[int, Any], batch: int | None) -> Any:
         finish, info, net = self._prepared(template, batch)
+        variable = dict(zip(variable, unify_arrays(list(variable.values()), self.xp), strict=True))
         if not info.cache_hit:  # later queries reuse this state's tree: report them as cache hits
             self._folds[(template.open_wires, batch)] = (finish, replace(info, cache_hit=True, search_seconds=0.0),
                                                          net)
@@ -222,7 +226,7 @@ class ContractState(State):
         wires = [int(self.wire_of[q]) for q in qubits]
         gates, index = self._cone(wires, True)
         value = self._run(marginal_network(gates, len(index), [index[w] for w in wires]))
-        return value.real
+        return to_user(value.real)
 
     def _sample_bytes(self, shots: int) -> int:
         self._check_sampling()  # before the estimate: 2^n of a large state would only say "over budget"
@@ -236,7 +240,7 @@ class ContractState(State):
 
     def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
         self._check_sampling()
-        probs = np.asarray(self.marginal(list(range(self.num_qubits)))).reshape(-1)
+        probs = host(self.marginal(list(range(self.num_qubits)))).reshape(-1)
         probs = np.clip(probs, 0, None)
         cumulative = np.cumsum(probs)
         idx = np.minimum(np.searchsorted(cumulative, rng.random(shots) * cumulative[-1], side="right"),
@@ -270,9 +274,11 @@ def stacked_amplitude_tensor(gates: Sequence[Gate], num_wires: int, fixed: Mappi
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, memory_budget: int | None = None,
         optimize: str | Any = "auto", search_time: float = 10.0, cache: TreeCache | None = None,
-        client: Any = None, progress: bool | None = None, **_: Any) -> ContractState:
-    """Nothing is contracted until a query arrives; this only records the gates and options."""
+        client: Any = None, progress: bool | None = None, arrays: NumpyArrays = NUMPY,
+        **_: Any) -> ContractState:
+    """Nothing is contracted until a query arrives; this only records the gates and options. ``arrays``
+    (``tnq.arrays.namespace``): the library, device and complex dtype the contractions run in."""
     info = {"method": "contract", "optimize": optimize if isinstance(optimize, str) else "custom",
             "search_time": search_time, "fidelity": 1.0}
     return ContractState(gates, num_wires, wire_of, info, optimize, search_time, memory_budget, cache, client,
-                         progress)
+                         progress, arrays)

@@ -11,15 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import NUMPY, NumpyArrays, host, namespace_of
 from ..compile import Gate
+from ..memory import check_budget
 from ..progress import progress_bar
 from ..state import State
 from ..tensornet.decompose import check_truncation
-from ..memory import check_budget
 
 
 class DenseState(State):
-    """A statevector stored as an n-axis tensor in wire order."""
+    """A statevector stored as an n-axis tensor in wire order (numpy, or torch on a device)."""
 
     def __init__(self, tensor: np.ndarray, wire_of: np.ndarray, info: dict[str, Any]) -> None:
         super().__init__(tensor.ndim, wire_of, info)
@@ -27,19 +28,21 @@ class DenseState(State):
 
     def statevector(self) -> np.ndarray:
         """Amplitudes in qubit order: index bit q (from the left) is qubit q."""
-        return np.transpose(self.tensor, self.wire_of).reshape(-1)
+        return host(namespace_of(self.tensor).transpose(self.tensor, self.wire_of).reshape(-1))
 
     def _amplitudes(self, wire_bits: np.ndarray) -> np.ndarray:
-        return self.tensor[tuple(wire_bits.T)]
+        xp = namespace_of(self.tensor)
+        return self.tensor[tuple(xp.index(column) for column in wire_bits.T)]
 
     def _expect_pauli(self, wire_ops: dict[int, np.ndarray]) -> complex:
+        xp = namespace_of(self.tensor)
         phi = self.tensor
         for wire, op in wire_ops.items():
             phi = apply_matrix(phi, op, (wire,))
-        return complex(np.vdot(self.tensor, phi)) / float(np.vdot(self.tensor, self.tensor).real)
+        return complex(xp.vdot(self.tensor, phi)) / float(xp.vdot(self.tensor, self.tensor).real)
 
     def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
-        probs = np.abs(self.tensor.reshape(-1)) ** 2
+        probs = np.abs(host(self.tensor).reshape(-1)) ** 2
         cumulative = np.cumsum(probs)
         idx = np.searchsorted(cumulative, rng.random(shots) * cumulative[-1], side="right")
         idx = np.minimum(idx, probs.size - 1)
@@ -59,20 +62,22 @@ def sample_bytes(shots: int, n: int, table: int) -> int:
 def apply_matrix(psi: np.ndarray, matrix: np.ndarray, wires: Sequence[int]) -> np.ndarray:
     """Apply a k-qubit matrix (big-endian in ``wires``) to an n-axis state tensor."""
     k = len(wires)
-    g = np.asarray(matrix).reshape((2,) * (2 * k))
-    out = np.tensordot(g, psi, axes=(list(range(k, 2 * k)), list(wires)))
-    return np.moveaxis(out, list(range(k)), list(wires))
+    xp = namespace_of(psi)
+    g = xp.asarray(matrix).reshape((2,) * (2 * k))
+    out = xp.tensordot(g, psi, axes=(list(range(k, 2 * k)), list(wires)))
+    return xp.moveaxis(out, list(range(k)), list(wires))
 
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, memory_budget: int | None = None,
         progress: bool | None = None, max_bond: int | None = None, cutoff: float = 1e-16,
-        **_: Any) -> DenseState:
+        arrays: NumpyArrays = NUMPY, **_: Any) -> DenseState:
     """Apply ``gates`` to |0...0> on ``num_wires`` wires. ``max_bond``/``cutoff`` do not apply to an
-    exact statevector but are still validated, so a bad option fails the same way on every backend."""
+    exact statevector but are still validated, so a bad option fails the same way on every backend. ``arrays``
+    (``tnq.arrays.namespace``) holds the statevector: numpy, or torch on a device, in a complex dtype."""
     check_truncation(max_bond, cutoff)
     check_budget(3 * 16 * 2**num_wires, memory_budget, f"a dense statevector of {num_wires} qubits",
                  "use method='mps' or 'auto'")
-    psi = np.zeros((2,) * num_wires, dtype=np.complex128)
+    psi = arrays.zeros((2,) * num_wires)
     psi[(0,) * num_wires] = 1.0
     for gate in progress_bar(gates, progress, "tnq dense", unit="gate"):
         psi = apply_matrix(psi, gate.matrix, gate.wires)

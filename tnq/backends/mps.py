@@ -10,16 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import NUMPY, NumpyArrays, host
 from ..compile import Gate, permute_gate
 from ..errors import SimulationError
 from ..io import save_figure
+from ..memory import budget_bytes, check_budget
 from ..progress import progress_bar
 from ..state import State
 from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
 from ..tensornet.two_site import apply_two_site, operator_schmidt, reduced_pays
-from ..threads import blas_threads, mps_blas_threads
-from ..memory import budget_bytes, check_budget
+from ..threads import mps_blas_threads
 
 
 class MPSState(State):
@@ -53,13 +54,13 @@ class MPSState(State):
     def _amplitudes(self, wire_bits: np.ndarray) -> np.ndarray:
         site_bits = np.empty_like(wire_bits)
         site_bits[:, self.site_of] = wire_bits
-        return self.mps.amplitudes(site_bits)
+        return host(self.mps.amplitudes(site_bits))
 
     def _expect_pauli(self, wire_ops: dict[int, np.ndarray]) -> complex:
         return self.mps.expectation_local({int(self.site_of[w]): op for w, op in wire_ops.items()})
 
     def _sample(self, shots: int, rng: np.random.Generator) -> np.ndarray:
-        with blas_threads(mps_blas_threads(self.info.get("max_bond"))):
+        with self.mps.xp.threads(mps_blas_threads(self.info.get("max_bond"))):
             return self.mps.sample(shots, rng)[:, self.site_of]
 
     def _sample_bytes(self, shots: int) -> int:
@@ -68,7 +69,7 @@ class MPSState(State):
         return shots * (9 * self.num_qubits + 128 * self.mps.max_bond + 64)
 
     def expectation(self, observable: Any) -> float | complex:
-        with blas_threads(mps_blas_threads(self.info.get("max_bond"))):
+        with self.mps.xp.threads(mps_blas_threads(self.info.get("max_bond"))):
             return super().expectation(observable)
 
     # --- conversions -----------------------------------------------------------------------------
@@ -84,8 +85,8 @@ class MPSState(State):
         return mps
 
     def statevector(self) -> np.ndarray:
-        """Dense amplitudes in qubit order (small states only)."""
-        return self.ordered_mps().to_dense()
+        """Dense amplitudes in qubit order (small states only), as a numpy array."""
+        return host(self.ordered_mps().to_dense())
 
     def to_quimb(self) -> Any:
         """A quimb ``MatrixProductState`` with qubit q on site q."""
@@ -160,24 +161,27 @@ class _Layout:
 
 def run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None = None,
         cutoff: float = 1e-16, memory_budget: int | None = None, progress: bool | None = None,
-        blas: int | str | None = "auto", initial: MPSState | None = None, **_: Any) -> MPSState:
+        blas: int | str | None = "auto", initial: MPSState | None = None, arrays: NumpyArrays = NUMPY,
+        **_: Any) -> MPSState:
     """Apply ``gates`` to |0...0> as an MPS (or to ``initial``'s MPS, which is updated in place, keeping its
     layout and truncation record).
 
     Routing is lazy: a far-apart pair is brought together by swaps that are not undone, and after
     every two-qubit gate the pair is also exchanged (fused into the same SVD, so for free) when
     that brings the qubits closer to their next partners, which turns QFT-like circuits into
-    nearest-neighbour sweeps. ``blas`` limits BLAS threads for the sweep (see tnq.threads).
+    nearest-neighbour sweeps. ``blas`` limits BLAS threads for the sweep (see tnq.threads). ``arrays``
+    (``tnq.arrays.namespace``) holds the tensors: numpy, or torch on a device, in a complex dtype.
     """
     check_truncation(max_bond, cutoff)
-    with blas_threads(mps_blas_threads(max_bond, blas)):
-        return _run(gates, num_wires, wire_of, max_bond, cutoff, memory_budget, progress, initial)
+    with arrays.threads(mps_blas_threads(max_bond, blas)):
+        return _run(gates, num_wires, wire_of, max_bond, cutoff, memory_budget, progress, initial, arrays)
 
 
 def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: int | None, cutoff: float,
-         memory_budget: int | None, progress: bool | None, initial: MPSState | None = None) -> MPSState:
+         memory_budget: int | None, progress: bool | None, initial: MPSState | None = None,
+         arrays: NumpyArrays = NUMPY) -> MPSState:
     budget = budget_bytes(memory_budget)
-    mps = MPS.product_state(num_wires) if initial is None else initial.mps
+    mps = MPS.product_state(num_wires, arrays=arrays) if initial is None else initial.mps
     layout = _Layout(gates, num_wires, None if initial is None else initial.site_of)
     swaps = fused_swaps = 0
 

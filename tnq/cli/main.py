@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import TnqError
 from ..simulate import METHODS
 from . import options
+from .simulate_cmd import add_array_arguments
 
 DEFAULT_TOUR_OUT = "tnq-tour-output"
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print every result as one JSON object")
     sim.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar on stderr (default: only when a run takes over 2 s)")
+    add_array_arguments(sim)
     sim.set_defaults(func=_simulate)
 
     tour = commands.add_parser(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..arrays import BACKENDS, DTYPES, check_array_options
 from ..circuit import Circuit, Operation
 from ..compile import DYNAMIC_WHAT
 from ..dynamic import DENSITY_AUTO_LIMIT, sample, state_counts
@@ -43,6 +44,30 @@ def _for_option(option: str, value: str, check: Callable[[], T]) -> T:
         raise type(exc)(f"{option} {value!r}: {exc}") from None
 
 
+def add_array_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--device`` and ``--dtype``: the array library, device and precision of the simulation."""
+    parser.add_argument("--backend", choices=BACKENDS, default="numpy",
+                        help="array library the MPS, dense and contraction backends run on (default numpy; torch "
+                             "runs on --device)")
+    parser.add_argument("--device", default=None, metavar="DEVICE",
+                        help="torch device: cpu, cuda, cuda:1, mps (default cpu; needs --backend torch)")
+    parser.add_argument("--dtype", choices=DTYPES, default="complex128",
+                        help="complex precision of the state (default complex128; complex64 is faster on GPUs, "
+                             "about 1e-6 accurate)")
+
+
+def _array_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The validated ``--backend/--device/--dtype`` as ``tnq.simulate`` keywords (one line naming the option)."""
+    chosen = {"backend": getattr(args, "backend", "numpy"), "device": getattr(args, "device", None),
+              "dtype": getattr(args, "dtype", "complex128")}
+    try:
+        check_array_options(**chosen)
+    except UsageError as exc:
+        option = "--device" if chosen["device"] is not None and "device" in str(exc) else "--backend"
+        raise UsageError(f"{option}: {exc}") from None
+    return chosen
+
+
 def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
     """Simulate ``args.file`` as the options ask; every option is validated before any heavy work."""
     start = time.perf_counter()
@@ -54,10 +79,15 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
     for bits in args.amplitude:
         _for_option("--amplitude", bits, lambda b=bits: as_bits([b], n))
     check_truncation(args.max_bond, args.cutoff)  # also when the chosen backend would ignore them
+    arrays = _array_options(args)
     measured = circuit.measured_qubits
     shots = args.shots if args.shots is not None else (DEFAULT_SHOTS if measured else 0)
     noise = _noise_model(args.noise) if getattr(args, "noise", None) else None
     dynamic = circuit.dynamic_operation()
+    if arrays != {"backend": "numpy", "device": None, "dtype": "complex128"} and (
+            noise is not None or args.method == "density_matrix" or dynamic is not None):
+        raise UsageError("--backend/--device/--dtype apply to circuits without noise or mid-circuit operations; "
+                         "drop them for this run (noisy and dynamic circuits run on numpy, complex128)")
     if noise is not None or args.method == "density_matrix":
         return _run_noisy(args, circuit, noise, dynamic, shots, start, timings)
     backend, reason = choose_method(n, args.method, max_bond=args.max_bond)
@@ -73,11 +103,12 @@ def run_simulate(args: argparse.Namespace) -> dict[str, Any]:
         and not args.plot_bonds
     if lightcone_only:
         tick = time.perf_counter()
-        result["expectations"] = [_lightcone_expectation(circuit, text, h, args)
+        result["expectations"] = [_lightcone_expectation(circuit, text, h, args, arrays)
                                   for text, h in zip(args.expect, observables, strict=True)]
         timings["expectations"] = time.perf_counter() - tick
     else:
-        state = simulate(circuit, args.method, max_bond=args.max_bond, cutoff=args.cutoff, progress=args.progress)
+        state = simulate(circuit, args.method, max_bond=args.max_bond, cutoff=args.cutoff, progress=args.progress,
+                         **arrays)
         timings["simulate"] = state.info["seconds"]
         result["simulation"] = _describe_state(state, circuit)
         tick = time.perf_counter()
@@ -194,6 +225,7 @@ def _describe_state(state: State, circuit: Circuit) -> dict[str, Any]:
     info = state.info
     out: dict[str, Any] = {"method": info["method"], "reason": info["reason"], "seconds": info["seconds"],
                            "fidelity_estimate": _fidelity(info)}
+    out.update({key: info[key] for key in ("backend", "device", "dtype") if key in info})
     if info["method"] == "mps":
         out.update(max_bond=info["max_bond"], cutoff=info["cutoff"], largest_bond=int(info["largest_bond"]),
                    bond_dims=[int(b) for b in state.bond_dims], truncations=int(info["truncations"]),
@@ -215,11 +247,12 @@ def _value_entry(text: str, h: Hamiltonian, value: complex | float) -> dict[str,
     return entry
 
 
-def _lightcone_expectation(circuit: Circuit, text: str, h: Hamiltonian, args: argparse.Namespace) -> dict[str, Any]:
+def _lightcone_expectation(circuit: Circuit, text: str, h: Hamiltonian, args: argparse.Namespace,
+                           arrays: dict[str, Any]) -> dict[str, Any]:
     """One observable through ``tnq.expectation``; ``run`` records the backend and, when the
     lightcone was taken, how many qubits and gates it kept."""
     value, state = expectation(circuit, h, args.method, use_lightcone=True, max_bond=args.max_bond,
-                               cutoff=args.cutoff, progress=args.progress, return_state=True)
+                               cutoff=args.cutoff, progress=args.progress, return_state=True, **arrays)
     entry = _value_entry(text, h, value)
     info = state.info
     run = {"method": info["method"], "reason": info["reason"], "seconds": info["seconds"],

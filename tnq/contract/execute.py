@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arrays import NUMPY, NumpyArrays, is_torch, namespace
 from ..progress import progress_bar
 from .network import Network
 from .paths import ASSUMED_FLOPS_PER_SECOND, TreeInfo
@@ -45,14 +46,15 @@ class ContractionReport:
                 f"{self.flops_per_second / 1e9:.2f} GFLOP/s")
 
 
-def unify_arrays(arrays: list[Any]) -> list[Any]:
-    """If any array is a torch tensor, make all of them complex torch tensors (for autograd)."""
-    if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
-        return arrays
-    import torch
-
-    return [a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a, dtype=np.complex128))
-            for a in arrays]
+def unify_arrays(arrays: list[Any], xp: NumpyArrays = NUMPY) -> list[Any]:
+    """The arrays in the namespace ``xp`` (library, device, complex dtype). Under numpy, torch tensors among them
+    (parameters for autograd) make all of them torch tensors on the first tensor's device."""
+    if xp.name == "numpy":
+        tensor = next((a for a in arrays if is_torch(a)), None)
+        if tensor is None:
+            return arrays if xp.dtype == np.complex128 else [xp.cast(a) for a in arrays]
+        xp = namespace("torch", str(tensor.device), xp.dtype.name)
+    return [xp.asarray(a) for a in arrays]
 
 
 def _contract_slice(tree: Any, arrays: list[Any], i: int) -> Any:
@@ -64,20 +66,20 @@ def estimated_seconds(flops: float) -> float:
     return REAL_FLOPS_PER_COMPLEX_MAC * flops / ASSUMED_FLOPS_PER_SECOND
 
 
-def contract(net: Network, info: TreeInfo, client: Any = None,
-             progress: bool | None = None) -> tuple[Any, ContractionReport]:
+def contract(net: Network, info: TreeInfo, client: Any = None, progress: bool | None = None,
+             xp: NumpyArrays = NUMPY) -> tuple[Any, ContractionReport]:
     """Contract ``net`` with the tree in ``info``; slices go to a ``dask.distributed.Client`` if given, else
     run one by one under a progress bar (``progress``: None shows it once the slices take over two seconds).
     With ``info.program`` (TreeCache.get_program) ``net`` is the unsimplified network and the compiled
     program runs on it; with only ``info.plan`` it is simplified first; otherwise ``net`` is taken as
-    the network the tree was found for."""
+    the network the tree was found for. ``xp`` (``tnq.arrays``): the library, device and dtype it runs in."""
     start = time.perf_counter()
     if info.program is not None:
-        value = info.program(unify_arrays(net.arrays))
+        value = info.program(unify_arrays(net.arrays, xp))
         return value, contraction_report(net, info, time.perf_counter() - start)
     if info.plan is not None:
         net = apply_plan(net, info.plan)
-    arrays = unify_arrays(net.arrays)
+    arrays = unify_arrays(net.arrays, xp)
     tree = info.tree
     if client is not None and tree.nslices > 1:
         shared = client.scatter(arrays, broadcast=True)

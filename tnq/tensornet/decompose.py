@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import scipy.linalg
 
+from ..arrays import host, namespace_of
 from ..errors import SimulationError
 
 
@@ -33,11 +33,9 @@ def check_truncation(max_bond: int | None, cutoff: float, value_cutoff: float = 
 
 
 def svd(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thin SVD by LAPACK gesdd, falling back to the slower but more robust gesvd."""
-    try:
-        return scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesdd", check_finite=False)
-    except np.linalg.LinAlgError:
-        return scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesvd", check_finite=False)
+    """Thin SVD in the matrix's array namespace (numpy: LAPACK gesdd, falling back to the slower but more robust
+    gesvd; torch: ``torch.linalg.svd`` on the tensor's device)."""
+    return namespace_of(matrix).svd(matrix)
 
 
 DEGENERATE = 1e-10
@@ -70,7 +68,7 @@ def canonical_basis(spanning: np.ndarray, count: int) -> np.ndarray:
 def cluster_starts(s: np.ndarray, degenerate: float = DEGENERATE) -> np.ndarray:
     """Indices where a new cluster of (descending) singular values begins: a gap above ``degenerate`` times the
     larger neighbour (exact zeros form one cluster)."""
-    return np.flatnonzero(np.r_[True, s[:-1] - s[1:] > degenerate * s[:-1]])
+    return np.flatnonzero(np.concatenate(([True], s[:-1] - s[1:] > degenerate * s[:-1])))
 
 
 def cluster_end(s: np.ndarray, keep: int, degenerate: float = DEGENERATE) -> int:
@@ -91,23 +89,27 @@ def fix_gauge(u: np.ndarray, s: np.ndarray, vh: np.ndarray, side: str = "left",
     if side == "right":
         v, s, uh = fix_gauge(vh.T, s, u.T, "left", degenerate)
         return uh.T, s, v.T
-    u, s, vh = u.copy(), s.copy(), vh.copy()
-    if len(s) == 0 or s[0] == 0.0:
-        return u, s, vh
+    xp = namespace_of(u)
+    values = host(s)  # a host copy of the values only decides the clusters
+    if len(values) == 0 or values[0] == 0.0:
+        return xp.copy(u), xp.copy(s), xp.copy(vh)
     weight = (u.conj() * u).real
-    pivot = np.argmax(weight >= (1.0 - PIVOT_TIE) * weight.max(axis=0), axis=0)
-    phase = u[pivot, np.arange(len(s))]
-    phase = phase / np.abs(phase)
+    pivot = xp.argmax(weight >= (1.0 - PIVOT_TIE) * xp.max(weight, axis=0), axis=0)
+    phase = u[pivot, xp.arange(len(s))]
+    phase = phase / abs(phase)
+    u, vh = xp.copy(u), xp.copy(vh)  # the caller's arrays stay as they were
     u *= phase.conj()
     vh *= phase[:, None]
-    starts = cluster_starts(s, degenerate)
-    ends = np.r_[starts[1:], len(s)]
+    starts = cluster_starts(values, degenerate)
+    ends = np.append(starts[1:], len(s))
+    if np.any(ends - starts > 1):
+        s = xp.copy(s)
     for lo, hi in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
-        fixed = canonical_basis(u[:, lo:hi], hi - lo)
+        fixed = xp.asarray(canonical_basis(host(u[:, lo:hi]), hi - lo))  # on the host: a few columns, many steps
         rest = (fixed.conj().T @ u[:, lo:hi]) @ (s[lo:hi, None] * vh[lo:hi])  # fixed^H @ product
         u[:, lo:hi] = fixed
-        s[lo:hi] = np.linalg.norm(rest, axis=1)
-        vh[lo:hi] = rest / np.where(s[lo:hi] > 0, s[lo:hi], 1.0)[:, None]
+        s[lo:hi] = xp.norm(rest, axis=1)
+        vh[lo:hi] = rest / xp.where(s[lo:hi] > 0, s[lo:hi], 1.0)[:, None]
     return u, s, vh
 
 
@@ -121,7 +123,8 @@ def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float,
                value_cutoff: float = 0.0) -> tuple[int, float]:
     """How many of the (descending) singular values to keep so the relative discarded weight stays <= ``cutoff``,
     every kept value is >= ``value_cutoff * s[0]`` (Han et al. 2018's per-value rule; 0 = off) and the count
-    is <= ``max_bond``; at least one is kept. Returns (count, discarded weight)."""
+    is <= ``max_bond``; at least one is kept. Returns (count, discarded weight). Decided on a host copy of ``s``."""
+    s = host(s)
     weights = s * s
     total = float(weights.sum())
     if total == 0.0:
@@ -158,9 +161,10 @@ def product_svd(x: np.ndarray, y: np.ndarray) -> ProductSVD:
     """SVD of the product ``x @ y`` through QR factors of ``x`` and ``y``, at the cost of the inner dimension rather
     than of the full product; ``.factors(keep)`` gives (left, s, right) with ``x @ y == (left * s) @ right`` when
     nothing is dropped."""
-    q1, r1 = scipy.linalg.qr(x, mode="economic", check_finite=False)
-    q2t, l2t = scipy.linalg.qr(y.T, mode="economic", check_finite=False)  # y = l2t.T @ q2t.T
-    u, s, vh = svd(r1 @ l2t.T)
+    xp = namespace_of(x)
+    q1, r1 = xp.qr(x)
+    q2t, l2t = xp.qr(y.T)  # y = l2t.T @ q2t.T
+    u, s, vh = xp.svd(r1 @ l2t.T)
     return ProductSVD(q1, u, s, vh, q2t)
 
 

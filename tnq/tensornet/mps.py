@@ -4,33 +4,34 @@ Tensors have shape ``(left_bond, physical, right_bond)``. The orthogonality cent
 tracked: every tensor left of it is left-orthonormal, every tensor right of it right-orthonormal,
 so local quantities (norms, expectations, conditional probabilities) need only local contractions.
 Used by the circuit simulator, the Born machine and (through ``decompose``) MPO compression.
+
+The tensors are numpy arrays or torch tensors (on any device); every method works in their array namespace
+(``tnq.arrays``), so one code path serves both. Results that are small decisions (keep counts, samples' symbols)
+are taken on the host.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
+from ..arrays import NUMPY, NumpyArrays, host, namespace_of
 from ..errors import SimulationError
 from .batch import normalise_rows, step_right
 from .decompose import check_truncation, fixed_svd, keep_count
-
-
-def _qr(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Thin QR without numpy's per-call checks."""
-    return scipy.linalg.qr(matrix, mode="economic", check_finite=False)
 
 
 class MPS:
     """A matrix product state with a tracked orthogonality centre and truncation bookkeeping."""
 
     def __init__(self, tensors: Sequence[np.ndarray], center: int | None = None) -> None:
-        self.tensors = [np.asarray(t) for t in tensors]
-        if not self.tensors:
+        if not tensors:
             raise SimulationError("an MPS needs at least one site")
+        xp = namespace_of(tensors[0])
+        self.tensors = [xp.asarray(t) for t in tensors]
         for k, t in enumerate(self.tensors):
             if t.ndim != 3:
                 raise SimulationError(f"MPS site {k}: tensor must have 3 axes (left, phys, right), got {t.shape}")
@@ -43,8 +44,10 @@ class MPS:
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
-    def product_state(cls, n: int, local_states: Sequence[np.ndarray] | None = None, d: int = 2) -> MPS:
-        """|0...0> (or the given normalised local vectors): every tensor is both left- and right-orthonormal."""
+    def product_state(cls, n: int, local_states: Sequence[np.ndarray] | None = None, d: int = 2,
+                      arrays: NumpyArrays = NUMPY) -> MPS:
+        """|0...0> (or the given normalised local vectors): every tensor is both left- and right-orthonormal.
+        ``arrays`` (``tnq.arrays.namespace``): the array library, device and complex dtype of the tensors."""
         if local_states is None:
             vec = np.zeros(d, dtype=np.complex128)
             vec[0] = 1.0
@@ -52,7 +55,7 @@ class MPS:
         tensors = []
         for v in local_states:
             v = np.asarray(v, dtype=np.complex128)
-            tensors.append((v / np.linalg.norm(v)).reshape(1, -1, 1))
+            tensors.append(arrays.cast((v / np.linalg.norm(v)).reshape(1, -1, 1)))
         return cls(tensors, center=0)
 
     @classmethod
@@ -77,8 +80,14 @@ class MPS:
         mps.normalize()
         return mps
 
+    @property
+    def xp(self) -> NumpyArrays:
+        """The array namespace of the tensors (numpy, or torch on a device)."""
+        return namespace_of(self.tensors[0])
+
     def copy(self) -> MPS:
-        new = MPS([t.copy() for t in self.tensors], self.center)
+        xp = self.xp
+        new = MPS([xp.copy(t) for t in self.tensors], self.center)
         new.discarded = list(self.discarded)
         return new
 
@@ -128,7 +137,7 @@ class MPS:
     def _shift_right(self, k: int) -> None:
         t = self.tensors[k]
         left, d, right = t.shape
-        q, r = _qr(t.reshape(left * d, right))
+        q, r = self.xp.qr(t.reshape(left * d, right))
         self.tensors[k] = q.reshape(left, d, q.shape[1])
         nxt = self.tensors[k + 1]
         self.tensors[k + 1] = (r @ nxt.reshape(nxt.shape[0], -1)).reshape(r.shape[0], *nxt.shape[1:])
@@ -136,18 +145,19 @@ class MPS:
     def _shift_left(self, k: int) -> None:
         t = self.tensors[k]
         left, d, right = t.shape
-        q, r = _qr(t.reshape(left, d * right).T)
+        q, r = self.xp.qr(t.reshape(left, d * right).T)
         self.tensors[k] = q.T.reshape(q.shape[1], d, right)
         prev = self.tensors[k - 1]
         self.tensors[k - 1] = (prev.reshape(-1, prev.shape[2]) @ r.T).reshape(*prev.shape[:2], r.shape[0])
 
     def norm(self) -> float:
+        xp = self.xp
         if self.center is not None:
-            return float(np.linalg.norm(self.tensors[self.center]))
-        env = np.ones((1, 1))
+            return float(xp.norm(self.tensors[self.center]))
+        env = xp.ones((1, 1), dtype=self.tensors[0].real.dtype)
         for t in self.tensors:
-            env = np.einsum("ab,apc,bpd->cd", env, t.conj(), t, optimize=True)
-        return float(np.sqrt(abs(env[0, 0])))
+            env = xp.einsum("ab,apc,bpd->cd", env, t.conj(), t, optimize=True)
+        return math.sqrt(abs(complex(env[0, 0])))
 
     def normalize(self) -> float:
         """Scale to unit norm (on the centre tensor); returns the old norm."""
@@ -161,7 +171,7 @@ class MPS:
     # --- local updates -----------------------------------------------------------------------
     def apply_one(self, site: int, matrix: np.ndarray) -> None:
         """Apply a single-site operator (unitaries keep the canonical form)."""
-        self.tensors[site] = np.matmul(matrix, self.tensors[site])
+        self.tensors[site] = self.xp.asarray(matrix) @ self.tensors[site]
 
     def apply_gate(self, start: int, matrix: np.ndarray, max_bond: int | None = None,
                    cutoff: float = 0.0, absorb: str = "auto", value_cutoff: float = 0.0) -> float:
@@ -182,7 +192,7 @@ class MPS:
             t = self.tensors[site]
             block = block.reshape(-1, t.shape[0]) @ t.reshape(t.shape[0], -1)
         left, right = self.tensors[start].shape[0], self.tensors[stop].shape[2]
-        block = np.matmul(matrix, block.reshape(left, d**k, right))
+        block = self.xp.asarray(matrix) @ block.reshape(left, d**k, right)
         return self.split_block(start, block.reshape((left,) + (d,) * k + (right,)),
                                 max_bond, cutoff, absorb, value_cutoff)
 
@@ -197,9 +207,10 @@ class MPS:
         check_truncation(max_bond, cutoff, value_cutoff)
         k = block.ndim - 2
         if absorb == "left":  # mirror the block, split left-to-right, mirror back
-            mirrored = block.transpose(tuple(range(block.ndim))[::-1])
+            xp = self.xp
+            mirrored = xp.transpose(block, tuple(range(block.ndim))[::-1])
             cores, weight = self._split_left_to_right(mirrored, max_bond, cutoff, value_cutoff)
-            self.tensors[start:start + k] = [c.transpose(2, 1, 0) for c in cores[::-1]]
+            self.tensors[start:start + k] = [xp.transpose(c, (2, 1, 0)) for c in cores[::-1]]
             self.center = start
         else:
             cores, weight = self._split_left_to_right(block, max_bond, cutoff, value_cutoff)
@@ -218,7 +229,7 @@ class MPS:
             keep, weight = keep_count(s, max_bond, cutoff, value_cutoff)
             if keep < len(s):
                 u, s, vh = u[:, :keep], s[:keep], vh[:keep]
-                s = s / np.sqrt(1.0 - weight)  # keep the norm the block had
+                s = s / math.sqrt(1.0 - weight)  # keep the norm the block had
                 self.discarded.append(weight)
                 kept *= 1.0 - weight
             cores.append(u.reshape(left, d, keep))
@@ -230,8 +241,9 @@ class MPS:
         """Exchange the physical legs of ``site`` and ``site+1`` (routing for non-adjacent gates)."""
         self.move_center(min(max(self.center if self.center is not None else site, site), site + 1))
         absorb = "left" if self.center == site else "right"
-        block = np.tensordot(self.tensors[site], self.tensors[site + 1], axes=(2, 0))
-        return self.split_block(site, block.transpose(0, 2, 1, 3), max_bond, cutoff, absorb)
+        xp = self.xp
+        block = xp.tensordot(self.tensors[site], self.tensors[site + 1], axes=(2, 0))
+        return self.split_block(site, xp.transpose(block, (0, 2, 1, 3)), max_bond, cutoff, absorb)
 
     # --- queries -------------------------------------------------------------------------------
     def _check_bits(self, bits: Any) -> np.ndarray:
@@ -253,8 +265,9 @@ class MPS:
     def amplitudes(self, bits: Any) -> np.ndarray:
         """<b|psi> (complex) for each row of ``bits`` (shape (m, n), ints in [0, d)): one product per site over
         all samples (``batch.step_right``). Underflows to 0 on long chains; see ``log_amplitudes``."""
-        bits = self._check_bits(bits)
-        env = np.ones((bits.shape[0], 1), dtype=np.result_type(self.tensors[0], np.complex128))
+        xp = self.xp
+        bits = xp.index(self._check_bits(bits))
+        env = xp.ones((bits.shape[0], 1), dtype=xp.complex_of(self.tensors[0]))
         for k, t in enumerate(self.tensors):
             env = step_right(env, t, bits[:, k])
         return env[:, 0]
@@ -264,13 +277,14 @@ class MPS:
         environment is rescaled to unit norm at every site, so chains of any length neither under- nor overflow.
         The phase is a unit complex number for a complex MPS and the sign (+-1) for a real one; a zero amplitude
         gives (-inf, 0)."""
-        bits = self._check_bits(bits)
-        env = np.ones((bits.shape[0], 1), dtype=np.result_type(*self.tensors))
+        xp = self.xp
+        bits = xp.index(self._check_bits(bits))
+        env = xp.ones((bits.shape[0], 1), dtype=xp.result_type(*self.tensors))
         log_abs = np.zeros(bits.shape[0])
         with np.errstate(divide="ignore"):
             for k, t in enumerate(self.tensors):
                 env, norms = normalise_rows(step_right(env, t, bits[:, k]))
-                log_abs += np.log(norms)
+                log_abs += np.log(host(norms))
         return log_abs, env[:, 0]
 
     def expectation_local(self, operators: dict[int, np.ndarray]) -> complex:
@@ -280,16 +294,17 @@ class MPS:
         sites = sorted(operators)
         lo, hi = sites[0], sites[-1]
         self.move_center(min(max(self.center if self.center is not None else lo, lo), hi))
+        xp = self.xp
         env = None
         for k in range(lo, hi + 1):
             t = self.tensors[k]
-            bra = t if k not in operators else np.matmul(operators[k], t)
+            bra = t if k not in operators else xp.asarray(operators[k]) @ t
             if env is None:
-                env = np.tensordot(t.conj(), bra, axes=([0, 1], [0, 1]))
+                env = xp.tensordot(t.conj(), bra, axes=([0, 1], [0, 1]))
             else:
-                env = np.tensordot(np.tensordot(env, t.conj(), axes=(0, 0)), bra, axes=([0, 1], [0, 1]))
+                env = xp.tensordot(xp.tensordot(env, t.conj(), axes=(0, 0)), bra, axes=([0, 1], [0, 1]))
         norm2 = self.norm() ** 2
-        return complex(np.trace(env)) / norm2
+        return complex(np.trace(host(env))) / norm2
 
     def project(self, fixed: Mapping[int, int]) -> MPS:
         """The unnormalised state <x_fixed|psi> as an MPS over the remaining sites (in order), canonicalised:
@@ -306,12 +321,12 @@ class MPS:
                 piece = t[:, fixed[k], :]
                 pending = piece if pending is None else pending @ piece
             elif pending is not None:
-                free.append(np.tensordot(pending, t, axes=(1, 0)))
+                free.append(self.xp.tensordot(pending, t, axes=(1, 0)))
                 pending = None
             else:
                 free.append(t)
         if pending is not None:  # trailing fixed sites go into the last free tensor
-            free[-1] = np.tensordot(free[-1], pending, axes=(2, 0))
+            free[-1] = self.xp.tensordot(free[-1], pending, axes=(2, 0))
         projected = MPS(free)
         projected.canonicalize(0)
         return projected
@@ -341,28 +356,29 @@ class MPS:
         if fixed:
             return self._sample_fixed(shots, rng, self._check_fixed(fixed))
         self.move_center(0)
-        out = np.empty((shots, self.num_sites), dtype=np.uint8)
-        env = np.ones((shots, 1), dtype=np.complex128)
-        rows = np.arange(shots)
-        uniforms = rng.random((self.num_sites, shots))
+        xp = self.xp
+        out = xp.zeros((shots, self.num_sites), dtype=xp.uint8)
+        env = xp.ones((shots, 1), dtype=xp.complex_of(self.tensors[0]))
+        rows = xp.arange(shots)
+        uniforms = xp.real(rng.random((self.num_sites, shots)))
         for k, t in enumerate(self.tensors):
             left, d, right = t.shape
             amp = (env @ t.reshape(left, d * right)).reshape(shots, d, right)
             prob = (amp.real * amp.real + amp.imag * amp.imag).sum(axis=2)
             u = uniforms[k] * prob.sum(axis=1)
             if d == 2:
-                choice = (u >= prob[:, 0]).astype(np.intp)
+                choice = xp.to_int(u >= prob[:, 0])
             else:
-                choice = np.minimum((np.cumsum(prob, axis=1) <= u[:, None]).sum(axis=1), d - 1)
+                choice = xp.clamp_max((xp.cumsum(prob, axis=1) <= u[:, None]).sum(axis=1), d - 1)
             out[:, k] = choice
-            env = amp[rows, choice] / np.sqrt(np.maximum(prob[rows, choice], 1e-300))[:, None]
-        return out
+            env = amp[rows, choice] / xp.sqrt(xp.clamp_min(prob[rows, choice], xp.tiny))[:, None]
+        return host(out)
 
     def _sample_fixed(self, shots: int, rng: np.random.Generator, fixed: dict[int, int]) -> np.ndarray:
         sites = sorted(fixed)
         values = np.array([fixed[k] for k in sites])
         projected = self.project(fixed) if len(fixed) < self.num_sites else None  # None: no free site left
-        weight = projected.norm() if projected is not None else float(np.abs(self.amplitudes(values[None])[0]))
+        weight = projected.norm() if projected is not None else abs(complex(self.amplitudes(values[None])[0]))
         if not weight > 1e-150 * self.norm():  # relative probability below 1e-300: treat as impossible
             raise SimulationError(f"sample: the fixed values {fixed} have zero probability")
         out = np.empty((shots, self.num_sites), dtype=np.uint8)
@@ -378,14 +394,15 @@ class MPS:
             raise SimulationError(f"refusing to build a dense vector of {self.num_sites} sites")
         psi = self.tensors[0]
         for t in self.tensors[1:]:
-            psi = np.tensordot(psi, t, axes=(psi.ndim - 1, 0))
+            psi = self.xp.tensordot(psi, t, axes=(psi.ndim - 1, 0))
         return psi.reshape(-1)
 
     def overlap(self, other: MPS) -> complex:
         """<self|other>."""
-        env = np.ones((1, 1), dtype=np.complex128)
+        xp = self.xp
+        env = xp.ones((1, 1))
         for a, b in zip(self.tensors, other.tensors):
-            env = np.einsum("ab,apc,bpd->cd", env, a.conj(), b, optimize=True)
+            env = xp.einsum("ab,apc,bpd->cd", env, a.conj(), xp.asarray(b), optimize=True)
         return complex(env[0, 0])
 
     # --- interop ---------------------------------------------------------------------------------

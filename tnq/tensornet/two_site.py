@@ -9,10 +9,12 @@ while bonds are still growing.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from ..arrays import host, namespace_of
 from .decompose import cluster_end, fix_gauge, keep_count, product_svd
 
 
@@ -37,23 +39,26 @@ def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, ma
     """Apply sum_k L_k (x) R_k to sites (start, start+1) of a canonical MPS whose centre is one of
     them; truncate as ``keep_count`` says and leave the centre on the ``absorb`` side. The new orthonormal core is
     gauge-fixed (``decompose.fix_gauge``), so a cut through equal singular values keeps the same state whatever
-    the CPU's rounding."""
+    the CPU's rounding. ``left`` and ``right`` may be numpy arrays whatever the MPS's array namespace."""
     a, b = mps.tensors[start], mps.tensors[start + 1]
+    xp = namespace_of(a)
+    left, right = xp.asarray(left), xp.asarray(right)
     chi_l, _, chi_m = a.shape
     chi_r = b.shape[2]
     r = left.shape[0]
-    x = np.einsum("kab,lbm->lamk", left, a).reshape(chi_l * 2, chi_m * r)
-    y = np.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
+    x = xp.einsum("kab,lbm->lamk", left, a).reshape(chi_l * 2, chi_m * r)
+    y = xp.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
     product = product_svd(x, y)
-    keep, weight = keep_count(product.s, max_bond, cutoff, value_cutoff)
-    end = cluster_end(product.s, keep)  # a truncation inside a cluster of equal values must see all of it
+    values = host(product.s)  # the keep count and the cluster ends are decided on the host
+    keep, weight = keep_count(values, max_bond, cutoff, value_cutoff)
+    end = cluster_end(values, keep)  # a truncation inside a cluster of equal values must see all of it
     # (2 chi_l, keep) orthonormal columns, (keep, 2 chi_r) rows; the orthonormal side fixed by the state, not LAPACK
     left_core, s, right_core = fix_gauge(*product.factors(end), "left" if absorb == "right" else "right")
     if keep < len(product.s):  # weight is 0 when nothing is dropped
         if end > keep:  # the cluster's values were rotated: its dropped part is what its dropped rows hold
-            weight = float(np.sum(s[keep:] ** 2) + np.sum(product.s[end:] ** 2)) / float(np.sum(product.s ** 2))
+            weight = float(np.sum(host(s[keep:]) ** 2) + np.sum(values[end:] ** 2)) / float(np.sum(values ** 2))
         left_core, s, right_core = left_core[:, :keep], s[:keep], right_core[:keep]
-        s = s / np.sqrt(1.0 - weight)
+        s = s / math.sqrt(1.0 - weight)
         mps.discarded.append(weight)
     if absorb == "left":
         mps.tensors[start] = (left_core * s).reshape(chi_l, 2, keep)
