@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import tnq
+from tnq.chunks import chunk_seeds
 from tnq.contract import TreeCache
-from tnq.distributed import chunk_seeds, simulate_many, sweep
+from tnq.distributed import simulate_many, sweep
 from tnq.errors import UsageError
 
 distributed = pytest.importorskip("distributed")

@@ -24,31 +24,20 @@ from typing import Any
 import numpy as np
 
 from .backends import dense, mps
-from .circuit import Circuit, Operation
+from .backends.options import check_options
+from .branching import Step, branching_program, condition_holds
+from .chunks import check_chunk_size, chunk_seeds, chunk_sizes, map_chunks
+from .circuit import Circuit
 from .compile import Gate, fuse
-from .distributed import check_chunk_size, chunk_seeds, chunk_sizes, map_chunks
 from .errors import SimulationError, UsageError
 from .memory import check_budget
-from .noise import Channel, NoiseModel, Readout, as_noise_model
-from .simulate import backend_defaults, check_circuit, check_options, choose_method, simulate
+from .noise import NoiseModel, as_noise_model
+from .simulate import backend_defaults, check_circuit, choose_method, simulate
 from .state import State, check_shots, rng_from_seed, tally
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 BRANCH_OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
 """The ``tnq.simulate`` options that apply to branching (dense and MPS backends)."""
-
-
-@dataclass(frozen=True)
-class _Step:
-    """One instruction of the branching program: a gate, or a measurement / reset of one qubit."""
-
-    kind: str  # "gate", "noise", "measure" or "reset"
-    qubit: int = -1
-    clbit: int = -1
-    gate: Gate | None = None
-    condition: tuple[tuple[int, ...], int] | None = None
-    channel: Channel | None = None  # a "noise" step: the channel, on ``gate.wires``
-    readout: Readout | None = None  # a "measure" step: its readout error
 
 
 def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None = None, noise: Any = None,
@@ -71,7 +60,7 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
     Branching, trajectories and the draws from an MPS state run in chunks of ``chunk_size`` shots (default
     SHOT_CHUNK, TRAJECTORY_CHUNK with noise); ``client`` (a ``dask.distributed.Client``) runs the chunks on its
     workers, with the same counts as without it. One chunk draws from ``seed`` itself; several draw from seeds
-    spawned from it (``tnq.distributed.chunk_seeds``), so the counts depend on ``seed`` and ``chunk_size`` only.
+    spawned from it (``tnq.chunks.chunk_seeds``), so the counts depend on ``seed`` and ``chunk_size`` only.
     A circuit without mid-circuit operations is simulated once; a dense state draws all its shots here at once,
     and ``client`` also takes a sliced contraction's slices, as in ``tnq.simulate``.
     """
@@ -143,7 +132,7 @@ class _Shots:
     num_qubits: int
     num_bits: int
     backend: str
-    steps: list[_Step]
+    steps: list[Step]
     deferred: dict[int, int]
     model: NoiseModel | None
     options: dict[str, Any]
@@ -202,57 +191,6 @@ def _fill(state: State, shots: int, rng: np.random.Generator, record: np.ndarray
     return rows
 
 
-def branching_program(circuit: Circuit, noise: NoiseModel | None = None) -> tuple[list[_Step], dict[int, int], int]:
-    """The circuit as steps, with the measurements that can wait for the end taken out: ``deferred`` maps a
-    classical bit to the qubit whose final value it holds. A measurement waits when it is unconditioned, is the
-    last to write its bit, no condition reads that bit afterwards and no later operation but a measurement or
-    barrier touches its qubit. Also returns the number of classical bits (a circuit without registers: one per
-    measured qubit, or per qubit when none is measured). With ``noise``, each gate is followed by "noise" steps
-    (its channels) and each branched measurement carries its qubit's readout error."""
-    ops = circuit.ops
-    num_bits = circuit.num_clbits
-    if not num_bits:  # terminal measurements (never followed by anything on their qubits) write virtual bits
-        measured = circuit.measured_qubits or list(range(circuit.num_qubits))
-        ops = [op for op in ops if op.name != "measure"]
-        ops.append(Operation("measure", tuple(measured), clbits=tuple(range(len(measured)))))
-        num_bits = len(measured)
-    later_touched: set[int] = set()   # qubits acted on (not measured) after the current op
-    later_read: set[int] = set()      # classical bits read by a condition after the current op
-    later_written: set[int] = set()   # classical bits written after the current op
-    deferred: dict[int, int] = {}
-    steps: list[_Step] = []
-    for op in reversed(ops):
-        if op.name == "barrier" or op.name == "id" and op.condition is None \
-                and not (noise is not None and noise.channels("id", op.qubits)):
-            continue
-        if op.name == "measure":
-            for q, c in reversed(list(zip(op.qubits, op.clbits, strict=True))):
-                if op.condition is None and c not in later_written and c not in later_read \
-                        and q not in later_touched:
-                    deferred[c] = q
-                else:
-                    steps.append(_Step("measure", q, c, condition=op.condition,
-                                       readout=noise.readout_error(q) if noise is not None else None))
-                later_written.add(c)
-        elif op.name == "reset":
-            steps.append(_Step("reset", op.qubits[0], condition=op.condition))
-            later_touched.add(op.qubits[0])
-        else:
-            gate = Gate(op.qubits, op=op)
-            channels = noise.channels(op.name, op.qubits, _place(op)) if noise is not None else []
-            steps.extend(_Step("noise", gate=gate, condition=op.condition, channel=ch) for ch in reversed(channels))
-            steps.append(_Step("gate", gate=gate, condition=op.condition))
-            later_touched.update(op.qubits)
-        if op.condition is not None:
-            later_read.update(op.condition[0])
-    steps.reverse()
-    return steps, deferred, num_bits
-
-
-def _place(op: Operation) -> str:
-    return f" on qubits {list(op.qubits)}" + (f" at {op.source}" if op.source else "")
-
-
 def _pauli_pairs(k: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
     """Every k-qubit Pauli product: its single-qubit factors and its full matrix."""
     from .noise import _PAULI
@@ -267,19 +205,11 @@ def _pauli_pairs(k: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
     return out
 
 
-def condition_holds(condition: tuple[tuple[int, ...], int] | None, record: np.ndarray) -> bool:
-    """Whether the classical bits in ``record`` satisfy ``condition`` (bits[0] least significant)."""
-    if condition is None:
-        return True
-    bits, value = condition
-    return sum(int(record[b]) << i for i, b in enumerate(bits)) == value
-
-
 class _Brancher:
     """Runs the steps depth first; the branch with fewer shots goes first, so at most log2(shots) + 1 states
     wait at once."""
 
-    def __init__(self, num_qubits: int, num_bits: int, backend: str, steps: list[_Step], deferred: dict[int, int],
+    def __init__(self, num_qubits: int, num_bits: int, backend: str, steps: list[Step], deferred: dict[int, int],
                  rng: np.random.Generator, options: dict[str, Any]) -> None:
         self.n, self.backend, self.steps, self.deferred, self.rng = num_qubits, backend, steps, deferred, rng
         self.num_clbits = num_bits
@@ -343,7 +273,7 @@ class _Brancher:
         state = self._apply(state, segment)
         return _fill(state, shots, self.rng, record, self.deferred)
 
-    def _noise(self, step: _Step, position: int, state: State, shots: int, record: np.ndarray, stack: list,
+    def _noise(self, step: Step, position: int, state: State, shots: int, record: np.ndarray, stack: list,
                segment: list[Gate]) -> tuple[State, int, list[Gate]]:
         """Draw a Kraus operator per shot; push the branches of all but the least drawn one, which continues.
         A mixed-unitary channel's weights do not depend on the state: its unitary joins the pending gates."""
@@ -411,7 +341,7 @@ class _Brancher:
         return state
 
     @staticmethod
-    def _record(record: np.ndarray, step: _Step, bit: int) -> np.ndarray:
+    def _record(record: np.ndarray, step: Step, bit: int) -> np.ndarray:
         if step.kind != "measure":
             return record
         record = record.copy()

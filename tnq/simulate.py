@@ -11,16 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import NumpyArrays, check_array_options
+from .arrays import check_array_options
 from .backends import contract, dense, mps
+from .backends.options import check_options
 from .circuit import Circuit
 from .compile import Gate, build_matrices, compact, fuse, lightcone, lower
 from .errors import SimulationError
-from .memory import budget_bytes
 from .observables import Hamiltonian, Observable, PauliString, as_hamiltonian
 from .parametric import ParametricGates
 from .state import State
-from .tensornet.decompose import check_truncation
 
 log = logging.getLogger("tnq")
 
@@ -102,15 +101,6 @@ def _run_backend(backend: str, gates: list[Gate], num_wires: int, wire_of: np.nd
     state.info.update(backend=arrays.name, device=arrays.device, dtype=arrays.dtype_name)
     state.memory_budget = options.get("memory_budget")  # sampling checks it too
     return state
-
-
-def check_options(max_bond: Any, cutoff: Any, memory_budget: Any, backend: Any = "numpy", device: Any = None,
-                  dtype: Any = "complex128") -> NumpyArrays:
-    """Refuse bad truncation, budget and array options at the door, whichever backend would (or would not) use
-    them; returns the array namespace (``tnq.arrays``) the options name."""
-    check_truncation(max_bond, cutoff)
-    budget_bytes(memory_budget)
-    return check_array_options(backend, device, dtype)
 
 
 class _Rebinder:

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ..branching import branching_program, condition_holds
 from ..circuit import Circuit
-from ..dynamic import branching_program, condition_holds
 from ..errors import SimulationError
-from ..noise import NoiseModel, as_noise_model
-from ..simulate import check_options
-from .dense import apply_matrix
 from ..memory import check_budget
+from ..noise import NoiseModel, as_noise_model
+from .dense import apply_matrix
+from .options import check_options
 
 OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
 """``tnq.sample`` options accepted (and, but for ``memory_budget``, ignored) by the density-matrix method."""
