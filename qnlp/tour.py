@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tnq.cli import format as fmt
+from tnq import formatting as fmt
 from tnq.tour import Report, timed
 
 

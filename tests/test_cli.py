@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tnq
-from tnq.cli import format as fmt
+from tnq import formatting as fmt
 from tnq.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -17,7 +17,7 @@ from typing import TextIO
 
 import numpy as np
 
-from .cli import format as fmt
+from . import formatting as fmt
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 """The repository's examples/ folder (present in a source checkout / editable install)."""

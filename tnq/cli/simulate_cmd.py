@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import formatting as fmt
 from ..arrays import BACKENDS, DTYPES, check_array_options
 from ..circuit import Circuit, Operation
 from ..compile import DYNAMIC_WHAT
@@ -26,7 +27,6 @@ from ..observables import Hamiltonian, as_hamiltonian
 from ..simulate import choose_method, expectation, simulate
 from ..state import State, as_bits
 from ..tensornet.decompose import check_truncation
-from . import format as fmt
 
 DEFAULT_SHOTS = 1024
 """Shots drawn when the circuit measures and ``--shots`` is not given (qiskit's default)."""
