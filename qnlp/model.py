@@ -362,11 +362,12 @@ class QuantumClassifier(Estimator):
 
         save_model(self, path)
 
-    @staticmethod
-    def load(path: str | os.PathLike) -> QuantumClassifier:
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> QuantumClassifier:
+        """A classifier saved by ``save``; every field is checked (one error naming the file)."""
         from qnlp.persist import load_model
 
-        return load_model(path)
+        return load_model(path, cls)
 
     @property
     def n_parameters(self) -> int:
@@ -455,3 +456,12 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], classes
 
 def _cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(probs[np.arange(len(labels)), labels] + 1e-12)))
+
+
+def load_checkpoint(model: QuantumClassifier, path: str | os.PathLike) -> tuple:
+    """(theta, optimiser state, next epoch, (best score, best theta), history) of a training checkpoint, checked
+    against the model's settings, symbols and classes; an error says how to start over instead."""
+    trainer = EpochTrainer(model, None, None, None, None)
+    progress = model._loop(path, resume=True, select=True).restore(trainer)
+    best = progress.best_state[0]["theta"] if progress.best_state is not None else trainer.theta.copy()
+    return trainer.theta, trainer.optimizer_state, progress.epoch, (progress.best_score, best), progress.history

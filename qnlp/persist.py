@@ -108,17 +108,14 @@ def save_model(model: QuantumClassifier, path: str | os.PathLike) -> None:
     write_description(path, {"weights": model.weights_}, meta)
 
 
-def load_model(path: str | os.PathLike, cls: type | None = None) -> QuantumClassifier:
-    """A classifier saved by ``save_model``; ``cls`` (default QuantumClassifier) is the class to rebuild. Every
-    field is checked: a damaged or foreign file is one error naming it."""
-    from qnlp.model import QuantumClassifier
-
+def load_model(path: str | os.PathLike, cls: type) -> QuantumClassifier:
+    """A classifier saved by ``save_model``, rebuilt as ``cls`` (QuantumClassifier or a subclass). Every field is
+    checked: a damaged or foreign file is one error naming it."""
     tensors, meta = read_description(path)
     params, config, symbols, classes, history, best_epoch = _fields(
         path, meta, "params", "pipeline", "symbols", "classes", "history", "best_epoch")
     inputs = _fields(path, meta, "inputs")[0] if "inputs" in meta else {}  # files written before it: none
     weights = _vector(path, tensors, "weights", len(symbols))
-    cls = QuantumClassifier if cls is None else cls
     try:  # the settings go through the classifier's own checks (QnlpError is a ValueError)
         model = cls(_compiler_class(config, path).from_config(config), **params)
         model._validate_params()
@@ -195,17 +192,6 @@ def restore_state(model: QuantumClassifier, path: str, tensors: dict[str, np.nda
                          "param_groups": adam_groups}
         _check_adam(path, state["adam"], size)
     return theta, state
-
-
-def load_checkpoint(model: QuantumClassifier, path: str | os.PathLike) -> tuple:
-    """(theta, optimiser state, next epoch, (best score, best theta), history) of a training checkpoint, checked
-    against the model's settings, symbols and classes; an error says how to start over instead."""
-    from qnlp.model import EpochTrainer
-
-    trainer = EpochTrainer(model, None, None, None, None)
-    progress = model._loop(path, resume=True, select=True).restore(trainer)
-    best = progress.best_state[0]["theta"] if progress.best_state is not None else trainer.theta.copy()
-    return trainer.theta, trainer.optimizer_state, progress.epoch, (progress.best_score, best), progress.history
 
 
 def _check_adam(path: str | os.PathLike, adam: dict[str, Any], size: int) -> None:

@@ -20,8 +20,10 @@ from safetensors.numpy import save  # noqa: E402
 
 from qnlp.cli import main, read_lexicon  # noqa: E402
 from qnlp.corpus import load_examples, read_plain, read_tagged  # noqa: E402
-from qnlp.model import QuantumClassifier  # noqa: E402
-from qnlp.persist import load_checkpoint  # noqa: E402
+from qnlp.model import (
+    QuantumClassifier,  # noqa: E402
+    load_checkpoint,  # noqa: E402
+)
 from qnlp.pipeline import Pipeline  # noqa: E402
 from qnlp.protein.compile import ProteinCompiler  # noqa: E402
 from qnlp.protein.diagrams import ProteinReader  # noqa: E402

@@ -38,7 +38,7 @@ slowly on long residue chains."""
 
 def register(commands: Any) -> None:
     """Add ``protein`` (with ``train``, ``evaluate`` and ``predict``) to the ``qnlp`` subcommands."""
-    from qnlp.cli import add_model_options
+    from qnlp.commands import add_model_options
 
     protein = commands.add_parser("protein", help="protein / peptide sequence classification",
                                   description="Residues as words: PTN (stairs) and CTN (tree) circuits.")
@@ -194,7 +194,7 @@ def sequence_proba(clf: Any, data: Any, windows: int | None, stride: int | None,
 
 
 def _train(args: argparse.Namespace) -> int:
-    from qnlp.cli import check_outputs, run_training, training_options
+    from qnlp.commands import check_outputs, run_training, training_options
     from qnlp.protein.baseline import KmerBaseline
     from qnlp.protein.compile import ProteinCompiler
     from qnlp.protein.diagrams import ProteinReader
@@ -291,7 +291,7 @@ def load_protein_model(path: str) -> Any:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from qnlp.cli import print_metrics
+    from qnlp.commands import print_metrics
     from qnlp.model import classification_metrics
 
     clf = load_protein_model(args.model)
@@ -309,7 +309,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from qnlp.cli import write_predictions
+    from qnlp.commands import write_predictions
     from tnq.io import check_output
 
     inputs = [args.model, args.fasta or args.csv]
