@@ -193,11 +193,11 @@ def _fill(state: State, shots: int, rng: np.random.Generator, record: np.ndarray
 
 def _pauli_pairs(k: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
     """Every k-qubit Pauli product: its single-qubit factors and its full matrix."""
-    from .noise import _PAULI
+    from .noise import PAULI_MATRICES
 
     out = []
     for labels in itertools.product("IXYZ", repeat=k):
-        factors = tuple(np.asarray(_PAULI[c], dtype=np.complex128) for c in labels)
+        factors = tuple(np.asarray(PAULI_MATRICES[c], dtype=np.complex128) for c in labels)
         full = factors[0]
         for f in factors[1:]:
             full = np.kron(full, f)

@@ -47,7 +47,7 @@ from .circuit import GATES
 from .circuit.gates import reverse_qubit_order
 from .errors import NoiseError
 
-_PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
+PAULI_MATRICES = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
           "Z": np.diag([1.0, -1.0])}
 _EPS = float(np.finfo(float).eps)
 
@@ -142,7 +142,7 @@ def pauli(probabilities: Mapping[str, float], name: str = "pauli") -> Channel:
 def _pauli_matrix(label: str) -> np.ndarray:
     out = np.eye(1)
     for c in label:
-        out = np.kron(out, _PAULI[c])
+        out = np.kron(out, PAULI_MATRICES[c])
     return out
 
 
