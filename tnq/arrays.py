@@ -16,7 +16,6 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from .errors import UsageError
 from .threads import blas_threads
@@ -91,6 +90,8 @@ class NumpyArrays:
     # --- linear algebra ----------------------------------------------------------------------------
     def svd(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Thin SVD by LAPACK gesdd, falling back to the slower but more robust gesvd."""
+        import scipy.linalg  # here, not at the top: it takes ~0.3 s to import and a small run may never need it
+
         try:
             return scipy.linalg.svd(matrix, full_matrices=False, lapack_driver="gesdd", check_finite=False)
         except np.linalg.LinAlgError:
@@ -98,6 +99,8 @@ class NumpyArrays:
 
     def qr(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Thin QR without numpy's per-call checks."""
+        import scipy.linalg
+
         return scipy.linalg.qr(matrix, mode="economic", check_finite=False)
 
     # --- shape and reductions ----------------------------------------------------------------------
@@ -211,6 +214,8 @@ class TorchArrays(NumpyArrays):
         except self.torch.linalg.LinAlgError:
             if matrix.requires_grad:
                 raise
+            import scipy.linalg
+
             u, s, vh = scipy.linalg.svd(host(matrix), full_matrices=False, lapack_driver="gesvd",
                                         check_finite=False)
             return self.asarray(u), self.real(s), self.asarray(vh)
