@@ -73,22 +73,23 @@ def _value(values: Mapping[str, float], name: str) -> float:
     return float(values[name])
 
 
-def _wire(n: int) -> Circuit:
+def wires(n: int) -> Circuit:
+    """The identity on n qubits (a register to compose gates onto)."""
     return Id(qubit ** n)
 
 
-def _at(gate: Circuit, offset: int, n: int) -> Circuit:
+def gate_at(gate: Circuit, offset: int, n: int) -> Circuit:
     """``gate`` acting on qubits offset.. of an n-qubit register."""
-    return _wire(offset) @ gate @ _wire(n - offset - len(gate.dom))
+    return wires(offset) @ gate @ wires(n - offset - len(gate.dom))
 
 
-def _controlled(gate: Circuit, control: int, target: int, n: int) -> Circuit:
+def controlled_at(gate: Circuit, control: int, target: int, n: int) -> Circuit:
     """Controlled ``gate`` (one-qubit) from ``control`` to ``target`` on n qubits, as one DisCoPy box."""
     distance = target - control
     if distance == 0:
         raise QnlpError(f"control and target are both qubit {control}")
     box = CX if distance == 1 and gate == X else Controlled(gate, distance=distance)
-    return _at(box, min(control, target), n)
+    return gate_at(box, min(control, target), n)
 
 
 def _layer(gates: Iterable[Circuit]) -> Circuit:
@@ -173,9 +174,9 @@ class CircuitAnsatz:
         dom, cod = self.ob_size(box.dom), self.ob_size(box.cod)
         n_qubits = max(dom, cod)
         if n_qubits == 0:
-            circuit = _wire(0)
+            circuit = wires(0)
         elif n_qubits == 1:
-            circuit = _wire(1)
+            circuit = wires(1)
             for symbol, rotation in zip(self.symbols_of(box, self.n_single_qubit_params),
                                         cycle(self.single_qubit_rotations)):
                 circuit = circuit >> rotation(symbol)
@@ -186,9 +187,9 @@ class CircuitAnsatz:
             params[:] = names
             circuit = self.circuit(n_qubits, params.reshape(shape))
         if cod > dom:
-            circuit = _wire(dom) @ Ket(*[0] * (cod - dom)) >> circuit
+            circuit = wires(dom) @ Ket(*[0] * (cod - dom)) >> circuit
         if cod < dom:
-            circuit = circuit >> _wire(cod) @ Bra(*[0] * (dom - cod))
+            circuit = circuit >> wires(cod) @ Bra(*[0] * (dom - cod))
         return circuit
 
     def _ar(self, box: pregroup.Box) -> Circuit:
@@ -220,11 +221,11 @@ class IQPAnsatz(CircuitAnsatz):
 
     def circuit(self, n_qubits: int, params: np.ndarray) -> Circuit:
         hadamards = _layer([H] * n_qubits)
-        circuit = _wire(n_qubits)
+        circuit = wires(n_qubits)
         for thetas in params:
             circuit = circuit >> hadamards
             for i in range(n_qubits - 1):
-                circuit = circuit >> _at(CRz(thetas[i]), i, n_qubits)
+                circuit = circuit >> gate_at(CRz(thetas[i]), i, n_qubits)
         if self.n_layers > 0:
             circuit = circuit >> hadamards
         return circuit
@@ -235,10 +236,10 @@ def _two_rings(n: int, first: Sequence, second: Sequence, gate1: Callable[[int],
     """One Sim14/15 layer: Ry(first), ring i -> i-1 of gate1(i), Ry(second), ring i%n -> i+1 of gate2(i), i = n..1."""
     circuit = _layer([Ry(t) for t in first])
     for i in range(n):
-        circuit = circuit >> _controlled(gate1(i), i, (i - 1) % n, n)
+        circuit = circuit >> controlled_at(gate1(i), i, (i - 1) % n, n)
     circuit = circuit >> _layer([Ry(t) for t in second])
     for i in range(n, 0, -1):
-        circuit = circuit >> _controlled(gate2(i), i % n, (i + 1) % n, n)
+        circuit = circuit >> controlled_at(gate2(i), i % n, (i + 1) % n, n)
     return circuit
 
 
@@ -249,7 +250,7 @@ class Sim14Ansatz(CircuitAnsatz):
         return (self.n_layers, 4 * n_qubits)
 
     def circuit(self, n_qubits: int, params: np.ndarray) -> Circuit:
-        n, circuit = n_qubits, _wire(n_qubits)
+        n, circuit = n_qubits, wires(n_qubits)
         for t in params:
             circuit = circuit >> _two_rings(n, t[:n], t[2 * n:3 * n], lambda i, t=t: Rx(t[n + i]),
                                             lambda i, t=t: Rx(t[4 * n - i]))
@@ -263,7 +264,7 @@ class Sim15Ansatz(CircuitAnsatz):
         return (self.n_layers, 2 * n_qubits)
 
     def circuit(self, n_qubits: int, params: np.ndarray) -> Circuit:
-        n, circuit = n_qubits, _wire(n_qubits)
+        n, circuit = n_qubits, wires(n_qubits)
         for t in params:
             circuit = circuit >> _two_rings(n, t[:n], t[n:], lambda _i: X, lambda _i: X)
         return circuit
@@ -284,11 +285,11 @@ class StronglyEntanglingAnsatz(CircuitAnsatz):
         return (self.n_layers, 3 * n_qubits)
 
     def circuit(self, n_qubits: int, params: np.ndarray) -> Circuit:
-        circuit = _wire(n_qubits)
+        circuit = wires(n_qubits)
         for layer in range(self.n_layers):
             for j in range(n_qubits):
                 a, b, c = params[layer][3 * j:3 * j + 3]
-                circuit = circuit >> _at(Rz(a) >> Ry(b) >> Rz(c), j, n_qubits)
+                circuit = circuit >> gate_at(Rz(a) >> Ry(b) >> Rz(c), j, n_qubits)
             if self.ranges is None:
                 step = layer % (n_qubits - 1) + 1
             elif not 0 < self.ranges[layer] < n_qubits:
@@ -297,5 +298,5 @@ class StronglyEntanglingAnsatz(CircuitAnsatz):
             else:
                 step = self.ranges[layer]
             for j in range(n_qubits):
-                circuit = circuit >> _controlled(X, j, (j + step) % n_qubits, n_qubits)
+                circuit = circuit >> controlled_at(X, j, (j + step) % n_qubits, n_qubits)
         return circuit

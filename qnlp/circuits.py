@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,7 @@ class SentenceCircuit:
         return (self.circuit.num_qubits, tuple(sorted(self.postselect.items())), tuple(self.outputs))
 
 
-def _phase(value: Any, where: str) -> Any:
+def _phase(value: Any, where: Any) -> Any:
     """A DisCoPy phase (number or linear sympy expression) as a tnq angle (2 pi phase); symbolic phases are
     converted once (sympy is slow and the same word's phases recur in every sentence)."""
     try:
@@ -64,7 +64,7 @@ def _symbolic_phase(value: Any) -> Any:
     return _convert_phase(value, "phase")
 
 
-def _convert_phase(value: Any, where: str) -> Any:
+def _convert_phase(value: Any, where: Any) -> Any:
     if isinstance(value, (int, float, np.floating, np.integer)):
         return 2 * math.pi * float(value)
     try:
@@ -93,7 +93,8 @@ def from_discopy(diagram: Any) -> SentenceCircuit:
     """Translate a pure DisCoPy 1.2.2 quantum circuit with empty domain (kets, gates, bras, scalars, swaps)."""
     if len(diagram.dom) != 0:
         raise QnlpError(f"circuit domain must be empty (a closed sentence), got {diagram.dom}")
-    return _translate(zip(diagram.boxes, diagram.offsets))
+    return _translate((_instruction(box, layer), offset)
+                      for layer, (box, offset) in enumerate(zip(diagram.boxes, diagram.offsets)))
 
 
 def from_functor(diagram: Any, functor: Callable[[Any], Any], width: Callable[[Any], int]) -> SentenceCircuit:
@@ -106,52 +107,88 @@ def from_functor(diagram: Any, functor: Callable[[Any], Any], width: Callable[[A
     return from_layers(((box, width(left)) for left, box, _ in diagram.inside), functor)
 
 
-def from_layers(layers: Iterable[tuple[Any, int]], functor: Callable[[Any], Any]) -> SentenceCircuit:
+def from_layers(layers: Iterable[tuple[Any, int]], functor: Callable[[Any], Any],
+                memo: dict[int, tuple[Any, list[tuple[tuple, int]]]] | None = None) -> SentenceCircuit:
     """The circuit of a closed diagram given as its boxes in order, each with the qubit offset of its first
     wire: the functor's image of each box, shifted (see ``from_functor``; callers that know the layout, such
-    as the protein stairs and trees, skip building the diagram at all)."""
+    as the protein stairs and trees, skip building the diagram at all). Each distinct image (the same object
+    returned again) is read once per call, or once for all calls that pass the same ``memo`` dict (it keeps
+    the images it has read alive, so their ids stay theirs)."""
+    read = {} if memo is None else memo
 
-    def gates() -> Iterator[tuple[Any, int]]:
+    def instructions() -> Iterator[tuple[tuple, int]]:
+        layer = 0
         for box, shift in layers:
             image = functor(box)
-            yield from ((b, shift + offset) for b, offset in zip(image.boxes, image.offsets))
+            known = read.get(id(image))
+            if known is None:
+                known = read[id(image)] = (image, [(_instruction(b, layer + k), offset) for k, (b, offset)
+                                                   in enumerate(zip(image.boxes, image.offsets))])
+            layer += len(known[1])
+            yield from ((instruction, shift + offset) for instruction, offset in known[1])
 
-    return _translate(gates())
+    return _translate(instructions())
 
 
-def _translate(layers: Iterable[tuple[Any, int]]) -> SentenceCircuit:
-    """The gates of a closed circuit given as (box, offset) layers, in order."""
+@dataclass(frozen=True)
+class _Where:
+    """Where a box sits, formatted only when an error message needs it (printing symbolic phases is slow)."""
+
+    layer: int
+    box: Any
+
+    def __str__(self) -> str:
+        return f"layer {self.layer} ({self.box})"
+
+
+def _instruction(box: Any, layer: int) -> tuple:
+    """One DisCoPy box as ``(kind, ...)``: ``("ket", bits)``, ``("bra", bits)``, ``("swap",)``, ``("scalar",
+    value)`` or ``("gate", name, slots, params)`` with the gate's qubits as positions in the box's span."""
     from discopy.quantum import gates as G
     from discopy.quantum.circuit import Swap, qubit
 
+    if isinstance(box, G.Ket):
+        return ("ket", tuple(int(b) for b in box.bitstring))
+    if isinstance(box, G.Bra):
+        return ("bra", tuple(int(b) for b in box.bitstring))
+    if isinstance(box, Swap):
+        return ("swap",)
+    where = _Where(layer, box)
+    if len(box.dom) == 0 and len(box.cod) == 0:
+        if _is_symbolic(box):
+            raise QnlpError(f"{where}: symbolic scalars are not supported")
+        return ("scalar", complex(np.asarray(box.array).reshape(())))
+    if box.dom != box.cod or box.is_mixed or any(ob != qubit.inside[0] for ob in box.dom.inside):
+        raise QnlpError(f"{where}: only pure qubit gates, kets, bras and scalars can be evaluated "
+                        f"(got {type(box).__name__} from {box.dom} to {box.cod})")
+    return ("gate", *_gate(box, len(box.dom), where))
+
+
+def _translate(instructions: Iterable[tuple[tuple, int]]) -> SentenceCircuit:
+    """The gates of a closed circuit given as (instruction, offset) pairs, in order (see ``_instruction``)."""
     ops: list[tuple[str, list[int], list[Any]]] = []   # (gate or 'unitary', qubits, params or [matrix])
     postselect: dict[int, int] = {}
     wires: list[int] = []  # tnq qubit on each wire of the current layer
     scalar: complex = 1.0
     count = 0
-    for layer, (box, offset) in enumerate(layers):
-        where = f"layer {layer} ({box})"
-        k = len(box.dom)
-        span = wires[offset:offset + k]
-        if isinstance(box, G.Ket):
-            new = list(range(count, count + len(box.cod)))
+    for instruction, offset in instructions:
+        kind = instruction[0]
+        if kind == "ket":
+            new = list(range(count, count + len(instruction[1])))
             count += len(new)
-            ops += [("x", [q], []) for q, bit in zip(new, box.bitstring) if bit]
+            ops += [("x", [q], []) for q, bit in zip(new, instruction[1]) if bit]
             wires[offset:offset] = new
-        elif isinstance(box, G.Bra):
-            postselect.update({q: int(bit) for q, bit in zip(span, box.bitstring)})
-            del wires[offset:offset + k]
-        elif isinstance(box, Swap):
-            wires[offset:offset + 2] = [span[1], span[0]]
-        elif len(box.dom) == 0 and len(box.cod) == 0:
-            if _is_symbolic(box):
-                raise QnlpError(f"{where}: symbolic scalars are not supported")
-            scalar *= complex(np.asarray(box.array).reshape(()))
-        elif box.dom != box.cod or box.is_mixed or any(ob != qubit.inside[0] for ob in box.dom.inside):
-            raise QnlpError(f"{where}: only pure qubit gates, kets, bras and scalars can be evaluated "
-                            f"(got {type(box).__name__} from {box.dom} to {box.cod})")
+        elif kind == "bra":
+            bits = instruction[1]
+            postselect.update(zip(wires[offset:offset + len(bits)], bits))
+            del wires[offset:offset + len(bits)]
+        elif kind == "swap":
+            wires[offset], wires[offset + 1] = wires[offset + 1], wires[offset]
+        elif kind == "scalar":
+            scalar *= instruction[1]
         else:
-            ops.append(_gate(box, span, where))
+            _, name, slots, params = instruction
+            ops.append((name, [wires[offset + j] for j in slots], params))
     circuit = TnqCircuit(count)
     for name, qubits, params in ops:
         if name == "unitary":
@@ -161,31 +198,32 @@ def _translate(layers: Iterable[tuple[Any, int]]) -> SentenceCircuit:
     return SentenceCircuit(circuit, postselect, list(wires), scalar, sorted(circuit.parameters))
 
 
-def _gate(box: Any, span: Sequence[int], where: str) -> tuple[str, list[int], list[Any]]:
+def _gate(box: Any, k: int, where: Any) -> tuple[str, list[int], list[Any]]:
+    """Gate name, its qubits as positions 0..k-1 in the box's span, and its parameters."""
     from discopy.quantum import gates as G
 
     if isinstance(box, G.Controlled):
         inner, distance = box.controlled, box.distance
         if len(inner.dom) == 1 and not isinstance(inner, G.Controlled):
-            control, target = (span[0], span[-1]) if distance > 0 else (span[-1], span[0])
+            control, target = (0, k - 1) if distance > 0 else (k - 1, 0)
             name = CONTROLLED.get(_base_name(inner))
             if name is not None:
                 return name, [control, target], _params(inner, where)
     elif isinstance(box, G.Parametrized) and _base_name(box) in ROTATIONS:
-        return ROTATIONS[_base_name(box)], list(span), _params(box, where)
+        return ROTATIONS[_base_name(box)], list(range(k)), _params(box, where)
     elif box.name in FIXED:
-        return FIXED[box.name], list(span), []
+        return FIXED[box.name], list(range(k)), []
     if _is_symbolic(box):
         raise QnlpError(f"{where}: symbolic gate {type(box).__name__} is not supported; "
                         f"use Rx/Ry/Rz/U1 or one-control CRx/CRy/CRz/CU1")
-    return "unitary", list(span), [_matrix(box)]
+    return "unitary", list(range(k)), [_matrix(box)]
 
 
 def _base_name(box: Any) -> str:
     return type(box).__name__ if type(box).__name__ in ROTATIONS else box.name.split("(")[0]
 
 
-def _params(box: Any, where: str) -> list[Any]:
+def _params(box: Any, where: Any) -> list[Any]:
     return [_phase(box.phase, where)] if hasattr(box, "phase") else []
 
 

@@ -136,6 +136,7 @@ def test_subset_equals_rows_of_full_evaluation_and_gradients_agree() -> None:
         (batch.probabilities(b)[subset][:, 1] * weights).sum().backward()
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-10)
     # a subset of one group only builds that group's gates: fewer rows than the full stack of its kind
-    stacks = batch._matrices(values, [n - 1])
-    assert any(remap is not None for _, remap in stacks.values())
-    assert sum(len(s) for s, _ in stacks.values()) < sum(len(s) for s, _ in batch._matrices(values).values())
+    kinds, rows = batch.parametric.kinds, batch.kind_rows([n - 1])
+    assert any(r is not None for r in rows)
+    assert sum(len(k.positions) if r is None else len(r) for k, r in zip(kinds, rows)) < \
+        sum(len(k.positions) for k in kinds)

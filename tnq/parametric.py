@@ -68,25 +68,57 @@ class AffineAngles:
         return const.index_add(0, torch.as_tensor(self.rows), terms)
 
 
+@dataclass(frozen=True)
+class GateKind:
+    """The symbolic gates of one name in a gate list: their ``positions`` and, per parameter slot, their angles
+    as an affine function of the parameter vector."""
+
+    name: str
+    positions: np.ndarray
+    angles: tuple[AffineAngles, ...]
+
+    def matrices(self, vector: Any, rows: np.ndarray | None = None) -> Any:
+        """The matrices of the gates ``rows`` (sorted, distinct indices into ``positions``; None: all), one stack
+        of shape (rows, d, d) built in one vectorised construction (torch when ``vector`` is)."""
+        angles = self.angles if rows is None else [a.restrict(rows) for a in self.angles]
+        return gate_matrix(self.name, [a.evaluate(vector) for a in angles])
+
+
 class ParametricGates:
-    """The gates of a lowered circuit with free symbols (``symbols``: their names, in value order)."""
+    """The gates of a lowered circuit with free symbols (``symbols``: their names, in value order).
+
+    Symbolic gates are grouped by name into ``kinds`` (``GateKind``); ``kind_of[p]`` and ``row_of[p]`` say which
+    kind gate ``p`` belongs to and its row there (-1: a gate without symbols, or one bound on its own)."""
 
     def __init__(self, gates: Sequence[Gate], symbols: Sequence[str]) -> None:
         self.gates = list(gates)
         self.symbols = list(symbols)
         column = {name: k for k, name in enumerate(self.symbols)}
         groups: dict[str, list[int]] = {}
-        self._each: list[int] = []  # symbolic gates whose other parameters are not plain numbers
+        self.unbatched: list[int] = []
+        """Symbolic gates whose other parameters are not plain numbers: bound one by one."""
         for p, g in enumerate(self.gates):
             if g.op is None or not g.op.is_symbolic:
                 continue
+            unknown = [name for v in g.op.params if isinstance(v, ParameterExpression) for name in v.terms
+                       if name not in column]
+            if unknown:
+                raise CircuitError(f"gate {p} ({g.op.name}{' at ' + g.source if g.source else ''}) uses "
+                                   f"parameter(s) {sorted(set(unknown))[:5]} that are not among the "
+                                   f"{len(self.symbols)} symbols")
             if all(isinstance(v, (ParameterExpression, numbers.Real)) for v in g.op.params):
                 groups.setdefault(g.op.name, []).append(p)
             else:
-                self._each.append(p)
-        self._kinds = [(name, positions, [AffineAngles.build([self.gates[p].op.params[j] for p in positions], column)
-                                          for j in range(len(self.gates[positions[0]].op.params))])
-                       for name, positions in groups.items()]
+                self.unbatched.append(p)
+        self.kinds = [GateKind(name, np.array(positions, dtype=np.int64),
+                               tuple(AffineAngles.build([self.gates[p].op.params[j] for p in positions], column)
+                                     for j in range(len(self.gates[positions[0]].op.params))))
+                      for name, positions in groups.items()]
+        self.kind_of = np.full(len(self.gates), -1, dtype=np.int64)
+        self.row_of = np.full(len(self.gates), -1, dtype=np.int64)
+        for k, kind in enumerate(self.kinds):
+            self.kind_of[kind.positions] = k
+            self.row_of[kind.positions] = np.arange(len(kind.positions))
 
     def vector(self, values: Mapping[Any, Any] | Sequence[Any] | np.ndarray | Any) -> Any:
         """``values`` as one vector in ``symbols`` order: a mapping (names or Parameters as keys, extra
@@ -127,13 +159,12 @@ class ParametricGates:
         """The gates with every matrix built for ``values`` (numpy, or torch when the values are tensors)."""
         vector = self.vector(values)
         gates = list(self.gates)  # gates without symbols are shared (their matrices are built once)
-        for name, positions, columns in self._kinds:
-            stack = gate_matrix(name, [c.evaluate(vector) for c in columns])
-            for p, matrix in zip(positions, stack):
+        for kind in self.kinds:
+            for p, matrix in zip(kind.positions, kind.matrices(vector)):
                 gates[p] = Gate(self.gates[p].wires, matrix, self.gates[p].op)
-        if self._each:
+        if self.unbatched:
             named = dict(zip(self.symbols, vector))
-            for p in self._each:
+            for p in self.unbatched:
                 op = self.gates[p].op
                 bound = tuple(v.bind(named) if isinstance(v, ParameterExpression) else v for v in op.params)
                 gates[p] = Gate(self.gates[p].wires,

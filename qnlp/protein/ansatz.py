@@ -18,7 +18,7 @@ from discopy.grammar import pregroup
 from discopy.quantum.circuit import Circuit
 from discopy.quantum.gates import Bra, Ket, Ry, X
 
-from qnlp.ansatz import CircuitAnsatz, _at, _controlled, _wire
+from qnlp.ansatz import CircuitAnsatz, controlled_at, gate_at, wires
 from qnlp.errors import QnlpError
 
 
@@ -40,25 +40,25 @@ class ControlledAnsatz(CircuitAnsatz):
         return (self.n_layers, 2 * n_qubits - 1)
 
     def circuit(self, n_qubits: int, params: np.ndarray) -> Circuit:
-        circuit = _wire(n_qubits)
+        circuit = wires(n_qubits)
         if n_qubits % 2 == 0 and n_qubits // 2 in self._sizes:
             q = n_qubits // 2
             for t in params:
                 if self.mix:
                     for i in range(q):
-                        circuit = circuit >> _at(Ry(t[i]), i, n_qubits)
+                        circuit = circuit >> gate_at(Ry(t[i]), i, n_qubits)
                 angles = t[q * int(self.mix):]
                 for i in range(q):
                     for j in range(q):
-                        circuit = circuit >> _controlled(Ry(angles[i * q + j]), i, q + j, n_qubits)
+                        circuit = circuit >> controlled_at(Ry(angles[i * q + j]), i, q + j, n_qubits)
             return circuit
         if n_qubits < 2:
             raise QnlpError("ControlledAnsatz.circuit needs at least two qubits")
         for t in params:
             for i in range(n_qubits):
-                circuit = circuit >> _at(Ry(t[i]), i, n_qubits)
+                circuit = circuit >> gate_at(Ry(t[i]), i, n_qubits)
             for i in range(n_qubits - 1):
-                circuit = circuit >> _controlled(Ry(t[n_qubits + i]), i, i + 1, n_qubits)
+                circuit = circuit >> controlled_at(Ry(t[n_qubits + i]), i, i + 1, n_qubits)
         return circuit
 
 
@@ -76,14 +76,14 @@ def real_state(n_qubits: int, angles: Sequence) -> Circuit:
     offset by a quarter turn, so all-zero angles give the uniform superposition."""
     if len(angles) != 2 ** n_qubits - 1:
         raise QnlpError(f"real_state on {n_qubits} qubits takes {2 ** n_qubits - 1} angles, got {len(angles)}")
-    circuit, k = _wire(n_qubits), 0
+    circuit, k = wires(n_qubits), 0
     for target in range(n_qubits):
         controls = gray_code_controls(target) if target else [None]
         for i, control in enumerate(controls):
-            circuit = circuit >> _at(Ry(angles[k] + (0.25 if i == 0 else 0)), target, n_qubits)
+            circuit = circuit >> gate_at(Ry(angles[k] + (0.25 if i == 0 else 0)), target, n_qubits)
             k += 1
             if control is not None:
-                circuit = circuit >> _controlled(X, control, target, n_qubits)
+                circuit = circuit >> controlled_at(X, control, target, n_qubits)
     return circuit
 
 
@@ -145,9 +145,9 @@ class MixtureAnsatz(CircuitAnsatz):
             symbols = self.symbols_of(box, *self.params_shape(cod))
             return Ket(*[0] * cod) >> real_state(cod, symbols)
         if dom == 2 * cod and cod > 0:
-            circuit = _wire(dom)
+            circuit = wires(dom)
             for i in range(cod):
-                circuit = circuit >> _controlled(X, i, cod + i, dom)
-            return circuit >> _wire(cod) @ Bra(*[0] * cod)
+                circuit = circuit >> controlled_at(X, i, cod + i, dom)
+            return circuit >> wires(cod) @ Bra(*[0] * cod)
         raise QnlpError(f"MixtureAnsatz maps residue states (0 -> q qubits) and combining boxes (2q -> q qubits); "
                         f"box {box.name!r} goes from {dom} to {cod} qubits")

@@ -86,6 +86,7 @@ class ProteinCompiler:
         self.ansatz = cls({ob.name: qubits for ob in ty.inside}, n_layers=layers,
                           n_single_qubit_params=single_qubit_params)
         self._images: dict[tuple[str, bool], Any] = {}
+        self._read: dict[int, Any] = {}  # what each image reads as (qnlp.circuits.from_layers's memo)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -136,12 +137,17 @@ class ProteinCompiler:
         return rows, np.argsort(rows.reshape(-1))
 
     # --- boxes ----------------------------------------------------------------------------------
-    def _image(self, box: Any) -> Any:
-        """The ansatz functor's circuit for a residue word (word ansatz) or a combining box, once per box."""
-        key = (box.name, len(box.dom) > 0)
-        if key not in self._images:
-            self._images[key] = (self.ansatz if key[1] else self._word_ansatz).functor(box)
-        return self._images[key]
+    def _image(self, key: tuple[str, bool]) -> Any:
+        """The ansatz functor's circuit for a residue word (word ansatz) or a combining box (``key``: its name and
+        whether it combines), built once per box: a sequence's boxes repeat, and building a DisCoPy box costs
+        about a millisecond."""
+        image = self._images.get(key)
+        if image is None:
+            name, combining = key
+            ty = self.reader.word_type
+            box = Box(name, ty @ ty, ty) if combining else Word(name, ty)
+            image = self._images[key] = (self.ansatz if combining else self._word_ansatz).functor(box)
+        return image
 
     # --- compile --------------------------------------------------------------------------------
     def layers_of(self, tokens: tuple[str, ...]) -> list[tuple[str, bool, int]]:
@@ -180,8 +186,6 @@ class ProteinCompiler:
             tokens = self.reader.tokens(item)
         else:
             raise QnlpError(f"ProteinCompiler compiles residue strings or token tuples, got {type(item).__name__}")
-        ty = self.reader.word_type
-        boxes = [(Box(name, ty @ ty, ty) if combining else Word(name, ty), offset * self.qubits)
-                 for name, combining, offset in self.layers_of(tokens)]
-        return from_layers(boxes, self._image)
+        return from_layers((((name, combining), offset * self.qubits)
+                            for name, combining, offset in self.layers_of(tokens)), self._image, self._read)
 

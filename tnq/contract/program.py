@@ -82,35 +82,35 @@ class Program:
         self.num_inputs = n = len(inputs)
         self.output = tuple(output)
         self.path = tuple((int(a), int(b)) for a, b in path)
-        total = Counter(i for inds in inputs for i in set(inds))
+        live = Counter(i for inds in inputs for i in set(inds))  # index -> tensors holding it (inputs, then results)
         out_set = set(output)
         inds: dict[int, tuple[str, ...]] = {}
-        counts: dict[int, Counter] = {}
         self.leaves: list[Leaf] = []
         for position, raw in enumerate(inputs):
             raw = tuple(raw)
-            keep = tuple(i for i in dict.fromkeys(raw) if i in out_set or total[i] > 1)
+            keep = tuple(i for i in dict.fromkeys(raw) if i in out_set or live[i] > 1)
             reduce = None
             if keep != raw:
                 letters = {i: _letter(k) for k, i in enumerate(dict.fromkeys(raw))}
                 reduce = "".join(letters[i] for i in raw) + "->" + "".join(letters[i] for i in keep)
             self.leaves.append(Leaf(position, position, reduce))
             inds[position] = keep
-            counts[position] = Counter(set(raw))
         self.steps: list[Step] = []
-        self.step_inputs: list[frozenset[int]] = []  # input positions under each step's result
-        under: dict[int, frozenset[int]] = {k: frozenset({k}) for k in range(n)}
+        self._step_inputs: list[frozenset[int]] | None = None
         alive = set(range(n))
         out = n - 1
         for a, b in path:
             out += 1
-            count = counts[a] + counts[b]
-            keep = {i for i in count if i in out_set or total[i] > count[i]}
-            under[out] = under[a] | under[b]
-            counts[out] = count
+            # a pair's index survives when it is an output or another live tensor still holds it: linear in the
+            # pair's indices (counting every index under the subtree made long chains quadratic)
+            held = dict.fromkeys(inds[a], 1)
+            for i in inds[b]:
+                held[i] = held.get(i, 0) + 1
+            keep = {i for i, k in held.items() if i in out_set or live[i] > k}
+            for i, k in held.items():
+                live[i] += (i in keep) - k
             step, inds[out] = _compile_step(a, b, out, inds[a], inds[b], keep, size_dict)
             self.steps.append(step)
-            self.step_inputs.append(under[out])
             alive -= {a, b}
             alive.add(out)
         if len(alive) != 1:
@@ -126,6 +126,17 @@ class Program:
         self._folds: dict[frozenset[int], tuple[list[int], list[int]]] = {}
         self.cost = sum(step.cost for step in self.steps)
         """Multiply-adds of all steps."""
+
+    @property
+    def step_inputs(self) -> list[frozenset[int]]:
+        """The input positions under each step's result, computed on first use (``fold``, ``variable_cost``):
+        the sets of a long chain's steps hold quadratically many entries."""
+        if self._step_inputs is None:
+            under: dict[int, frozenset[int]] = {k: frozenset({k}) for k in range(self.num_inputs)}
+            for step in self.steps:
+                under[step.out] = under[step.a] | under[step.b]
+            self._step_inputs = [under[step.out] for step in self.steps]
+        return self._step_inputs
 
     def variable_cost(self, variable: Sequence[int]) -> int:
         """Multiply-adds of the steps that depend on the inputs at positions ``variable``."""
