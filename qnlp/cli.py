@@ -30,7 +30,7 @@ from qnlp.commands import (
     write_predictions,
 )
 from qnlp.errors import located
-from qnlp.pipeline import ANSATZE, READERS
+from qnlp.pipeline import ANSATZE, FALLBACKS, READERS
 from tnq.cli import options
 
 
@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-cups", action="store_true", help="do not remove cups before the ansatz")
     train.add_argument("--lexicon", default=None, metavar="LEX.json",
                        help="JSON word -> POS tag or type string, for untagged text with the pregroup reader")
+    train.add_argument("--fallback", choices=FALLBACKS, default=None,
+                       help="read sentences the pregroup parser cannot type with this lexicon-free reader instead of "
+                            "stopping (counted as <split>_fallback in the output)")
     add_model_options(train)
     train.set_defaults(func=_train)
 
@@ -93,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default=None, metavar="FILE.csv", help="write the CSV here (default: stdout)")
     predict.set_defaults(func=_predict)
 
+    from qnlp import parse_cmd
     from qnlp.protein import cli as protein_cli  # more commands register themselves
+
+    parse_cmd.add_parser(commands)
 
     protein_cli.register(commands)
     return parser
@@ -109,7 +115,7 @@ def _texts(examples: list, reader: str) -> list[str]:
 def _train(args: argparse.Namespace) -> int:
     from qnlp.corpus import load_examples
     from qnlp.model import QuantumClassifier, check_labels, training_classes
-    from qnlp.pipeline import Pipeline
+    from qnlp.pipeline import Pipeline, fallback_counts
 
     paths = {name: path for name, path in (("train", args.data), ("dev", args.dev), ("test", args.test)) if path}
     check_outputs(args, [*paths.values(), *([args.lexicon] if args.lexicon else [])])
@@ -118,8 +124,10 @@ def _train(args: argparse.Namespace) -> int:
     lexicon = read_lexicon(args.lexicon) if args.lexicon else None
     pipeline = Pipeline(reader=args.reader, ansatz=args.ansatz, qubits=qubits, layers=args.layers,
                         single_qubit_params=args.single_qubit_params, remove_cups=not args.keep_cups,
-                        target=args.target, share={w: w for w in args.share}, lexicon=lexicon)
+                        target=args.target, share={w: w for w in args.share}, lexicon=lexicon,
+                        fallback=args.fallback)
     data = {name: (_texts(ex, args.reader), [e.label for e in ex]) for name, ex in splits.items()}
+    fell_back = fallback_counts(pipeline, {n: X for n, (X, _) in data.items()}) if args.fallback else {}
     classes = training_classes(data["train"][1], data["train"][0])
     for name in ("dev", "test"):
         if name in data:
@@ -127,7 +135,8 @@ def _train(args: argparse.Namespace) -> int:
     clf = QuantumClassifier(pipeline, **training_options(args))
 
     def report(figures: dict[str, Any]) -> dict[str, Any]:
-        return {**figures, **{f"{name}_accuracy": round(clf.score(Xs, ys), 4) for name, (Xs, ys) in data.items()}}
+        return {**figures, **fell_back,
+                **{f"{name}_accuracy": round(clf.score(Xs, ys), 4) for name, (Xs, ys) in data.items()}}
 
     return run_training(clf, args, data["train"], data.get("dev"), compile_sets=[X for X, _ in data.values()],
                         report=report)

@@ -10,13 +10,14 @@ types can neither be matched outside the span nor be part of the target.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 
-from discopy.grammar.pregroup import Cup, Diagram, Id, Ty, Word
+from discopy.grammar.pregroup import Cup, Diagram, Ty, Word
 from discopy.rigid import Ob
 
 from qnlp.errors import LexiconError, NoParseError, UnknownWordError
-from qnlp.grammar import Lexicon, parse_type, split_tagged, type_string
+from qnlp.grammar import ALTERNATIVE_COST, Lexicon, parse_type, plain_types, split_tagged, type_string
 
 Simple = tuple[str, int]  # (basic type name, adjoint order z): n.l.l is ("n", -2)
 Residual = tuple[Simple, ...]
@@ -42,8 +43,9 @@ class _Chart:
     """The CKY chart over words with candidate types, optionally pruned against a target."""
 
     def __init__(self, candidates: Sequence[Sequence[Ty]], target: Residual | None, cell_cap: int | None = None,
-                 greedy: bool = False):
+                 greedy: bool = False, costs: Sequence[Sequence[int]] | None = None):
         self.candidates = [[_simples(ty) for ty in types] for types in candidates]
+        costs = costs if costs is not None else [range(len(types)) for types in candidates]  # default: the rank
         self.target = target
         self.cell_cap = cell_cap
         self.greedy = greedy  # contract as much as possible at each junction (fast, incomplete: diagnostics only)
@@ -58,33 +60,41 @@ class _Chart:
         self.right_avail.reverse()
         if target is not None:  # every contiguous piece of the target, the empty one included
             self.target_pieces = {target[a:b] for a in range(len(target) + 1) for b in range(a, len(target) + 1)}
-        self.cells: dict[tuple[int, int], dict[Residual, tuple]] = {}
+        self.cells: dict[tuple[int, int], dict[Residual, tuple]] = {}  # residual -> (cost, back-pointer)
         for i, types in enumerate(self.candidates):
             cell: dict[Residual, tuple] = {}
-            for c, ty in enumerate(types):
+            for c, (ty, cost) in enumerate(zip(types, costs[i])):
                 for residual, (cups, positions) in _word_reductions(ty).items():
-                    if residual not in cell and self._feasible(residual, i, i + 1):
-                        cell[residual] = ("leaf", c, cups, positions)
+                    if (residual not in cell or cost < cell[residual][0]) and self._feasible(residual, i, i + 1):
+                        cell[residual] = (cost, ("leaf", c, cups, positions))
             self.cells[i, i + 1] = self._cap(cell)
         for width in range(2, n + 1):
             for i in range(n - width + 1):
                 self.cells[i, i + width] = self._fill(i, i + width)
 
     def _fill(self, i: int, j: int) -> dict[Residual, tuple]:
+        """Every residual of words i..j-1 with its cheapest derivation (the first found among equally cheap ones,
+        in a fixed order: split point, then the left and right cells' order, then more contractions first)."""
         cell: dict[Residual, tuple] = {}
         rejected: set[Residual] = set()
         for m in range(i + 1, j):
-            for left in self.cells[i, m]:
-                for right in self.cells[m, j]:
+            right_cell = self.cells[m, j]
+            for left, (left_cost, _) in self.cells[i, m].items():
+                for right, (right_cost, _) in right_cell.items():
+                    cost = left_cost + right_cost
                     kmax = 0
                     while kmax < min(len(left), len(right)) and _contracts(left[-1 - kmax], right[kmax]):
                         kmax += 1
                     for k in range(kmax, kmax - 1 if self.greedy else -1, -1):
                         residual = left[:len(left) - k] + right[k:]
-                        if residual in cell or residual in rejected:
+                        if residual in rejected:
                             continue
-                        if self._feasible(residual, i, j):
-                            cell[residual] = ("split", m, left, right, k)
+                        found = cell.get(residual)
+                        if found is not None:
+                            if cost < found[0]:
+                                cell[residual] = (cost, ("split", m, left, right, k))
+                        elif self._feasible(residual, i, j):
+                            cell[residual] = (cost, ("split", m, left, right, k))
                         else:
                             rejected.add(residual)
         return self._cap(cell)
@@ -92,7 +102,7 @@ class _Chart:
     def _cap(self, cell: dict[Residual, tuple]) -> dict[Residual, tuple]:
         if self.cell_cap is None or len(cell) <= self.cell_cap:
             return cell
-        keep = sorted(cell, key=len)[:self.cell_cap]
+        keep = sorted(cell, key=lambda r: (cell[r][0], len(r)))[:self.cell_cap]  # stable: ties keep cell order
         return {r: cell[r] for r in keep}
 
     def _feasible(self, residual: Residual, i: int, j: int) -> bool:
@@ -115,7 +125,7 @@ class _Chart:
     def derivation(self, i: int, j: int, residual: Residual) -> tuple[list[int], list[tuple[int, int]], list[int]]:
         """Unfold back-pointers: (chosen type index per word, cups as pairs of span-local wire positions,
         positions of the residual's wires)."""
-        pointer = self.cells[i, j][residual]
+        pointer = self.cells[i, j][residual][1]
         if pointer[0] == "leaf":
             _, c, cups, positions = pointer
             return [c], list(cups), list(positions)
@@ -149,24 +159,37 @@ def _obs(ty: Residual) -> list[Ob]:
 
 
 def _diagram(words: Sequence[str], types: Sequence[Ty], cups: list[tuple[int, int]]) -> Diagram:
-    """Words side by side, then rounds of cups: each round closes every cup whose ends are now adjacent."""
-    diagram = Id(Ty()).tensor(*[Word(w, ty) for w, ty in zip(words, types)])
-    flat = [ty[k:k + 1] for ty in types for k in range(len(ty))]
-    wires = list(enumerate(flat))
+    """Words side by side, then rounds of cups: each round closes, left to right, every cup whose ends are now
+    adjacent. The layers are built directly: composing diagrams one box at a time is quadratic in DisCoPy."""
+    boxes, offsets, width = [], [], 0
+    for word, ty in zip(words, types):
+        boxes.append(Word(word, ty))
+        offsets.append(width)
+        width += len(ty)
+    wires = [(p, simple) for p, simple in zip(range(width), [ty[k:k + 1] for ty in types for k in range(len(ty))])]
     partner = {a: b for a, b in cups} | {b: a for a, b in cups}
     while any(pos in partner for pos, _ in wires):
-        layer, kept, t = Id(Ty()), [], 0
+        kept, t = [], 0
         while t < len(wires):
             pos, ty = wires[t]
             if t + 1 < len(wires) and partner.get(pos) == wires[t + 1][0]:
-                layer, t = layer @ Cup(ty, wires[t + 1][1]), t + 2
+                boxes.append(Cup(ty, wires[t + 1][1]))
+                offsets.append(len(kept))
+                t += 2
             else:
-                layer, t = layer @ Id(ty), t + 1
                 kept.append((pos, ty))
+                t += 1
         if len(kept) == len(wires):  # cannot happen for a planar matching; guards against an endless loop
             raise AssertionError("internal error: crossing cups in a pregroup derivation")
-        diagram, wires = diagram >> layer, kept
-    return diagram
+        wires = kept
+    layers, cod = [], Ty()
+    for box, offset in zip(boxes, offsets):
+        left, right = cod[:offset], cod[offset + len(box.dom):]
+        if cod[offset:offset + len(box.dom)] != box.dom:
+            raise AssertionError(f"internal error: {box} does not fit the wires {cod} at offset {offset}")
+        layers.append(Diagram.layer_factory(left, box, right))
+        cod = left @ box.cod @ right
+    return Diagram(tuple(layers), Ty(), cod)
 
 
 def _describe(words: Sequence[str], chart: _Chart, residual: Residual) -> str:
@@ -189,6 +212,102 @@ def _simple_string(simple: Simple) -> str:
     return name + (".l" * -z if z < 0 else ".r" * z)
 
 
+PLAIN_BEAM = 32
+"""Prefix states (stacks of uncontracted types) kept per word by the plain-text parser."""
+
+Derivation = tuple[int, list[int], list[tuple[int, int]]]  # cost, chosen candidate per word, cups
+
+
+def _incremental(candidates: Sequence[Sequence[Ty]], costs: Sequence[Sequence[int]], goals: Sequence[Residual],
+                 beam: int = PLAIN_BEAM) -> dict[Residual, Derivation]:
+    """Left-to-right pregroup parsing. The states after word j are residuals of words 0..j-1 (the stack of types
+    not yet contracted), each with its cheapest derivation; adding a word contracts the last k types of a state
+    against the first k of the word's type, for every feasible k. By associativity of planar contraction this
+    reaches every residual the CKY chart reaches. A state is kept only while it can still end as one of ``goals``
+    (:func:`_open`), and only ``beam`` states survive each word: lowest cost plus number of types still to contract
+    first, then lowest cost (ties in the order found, which the sentence fixes); so the time is linear in the
+    length. Returns the cheapest derivation kept of each goal reached."""
+    simples = [[_simples(ty) for ty in types] for types in candidates]
+    later: list[Counter] = [Counter()]
+    for types in reversed(simples):  # later[j]: how often words j.. can have each simple type, at most
+        most: Counter = Counter()
+        for ty in types:
+            most |= Counter(ty)
+        later.append(later[-1] + most)
+    later.reverse()
+    states: dict[Residual, tuple] = {(): (0, None, -1, 0)}  # residual -> (cost, previous residual, choice, k)
+    history = []
+    for j, types in enumerate(simples):
+        step: dict[Residual, tuple] = {}
+        closed: set[Residual] = set()
+        for residual, (cost, *_) in states.items():
+            for c, ty in enumerate(types):
+                total = cost + costs[j][c]
+                kmax = 0
+                while kmax < min(len(residual), len(ty)) and _contracts(residual[-1 - kmax], ty[kmax]):
+                    kmax += 1
+                for k in range(kmax, -1, -1):
+                    new = residual[:len(residual) - k] + ty[k:]
+                    found = step.get(new)
+                    if found is not None:
+                        if total < found[0]:
+                            step[new] = (total, residual, c, k)
+                    elif new not in closed:
+                        if _open(new, goals, later[j + 1]):
+                            step[new] = (total, residual, c, k)
+                        else:
+                            closed.add(new)
+        states = dict(sorted(step.items(), key=lambda item: (item[1][0] + len(item[0]), item[1][0]))[:beam])
+        history.append(states)
+    return {goal: _unwind(history, goal, candidates) for goal in goals if goal in states}
+
+
+def _unwind(history: list[dict[Residual, tuple]], goal: Residual, candidates: Sequence[Sequence[Ty]]) -> Derivation:
+    """The cost, choices and cups of the derivation of ``goal`` kept in ``history``."""
+    choices, ks, residual = [], [], goal
+    for states in reversed(history):
+        _, previous, c, k = states[residual]
+        choices.append(c)
+        ks.append(k)
+        residual = previous
+    choices.reverse()
+    ks.reverse()
+    stack: list[int] = []  # positions of the types not yet contracted
+    cups, position = [], 0
+    for w, (c, k) in enumerate(zip(choices, ks)):
+        length = len(candidates[w][c])
+        cups += [(stack.pop(), position + t) for t in range(k)]
+        stack += range(position + k, position + length)
+        position += length
+    return history[-1][goal][0], choices, cups
+
+
+def _open(residual: Residual, goals: Sequence[Residual], later: Counter) -> bool:
+    """Can a prefix with this residual still end as one of ``goals``: its longest common start with a goal, then
+    types that later words can contract (each needs its right adjoint, as often as the later words can have it)?
+    The goal sharing the longest start leaves the fewest types to contract, so it alone is checked."""
+    start = 0
+    for goal in goals:
+        t = 0
+        while t < len(goal) and t < len(residual) and residual[t] == goal[t]:
+            t += 1
+        start = max(start, t)
+    needed: dict[Simple, int] = {}
+    for name, z in residual[start:]:
+        partner = (name, z + 1)
+        count = needed[partner] = needed.get(partner, 0) + 1
+        if later[partner] < count:
+            return False
+    return True
+
+
+def _checked(words: Sequence[str], chosen: Sequence[Ty], cups: list[tuple[int, int]], target: Ty) -> Diagram:
+    diagram = _diagram(words, chosen, cups)
+    if diagram.cod != target or diagram.dom != Ty():  # DisCoPy re-derives the types: an independent check
+        raise AssertionError(f"internal error: parse of {words!r} has type {diagram.dom} -> {diagram.cod}")
+    return diagram
+
+
 def parse_types(words: Sequence[str], candidates: Sequence[Sequence[Ty | str]], target: Ty | str = "s") -> Diagram:
     """Parse words whose candidate types (``Ty`` or type strings) are given; return the diagram ``words >> cups``
     with codomain ``target``. When several parses exist one is returned, the same every time.
@@ -204,22 +323,35 @@ def parse_types(words: Sequence[str], candidates: Sequence[Sequence[Ty | str]], 
     for position, (word, types) in enumerate(zip(words, candidates)):
         if not types:
             raise UnknownWordError(f"word {word!r} at position {position} has no pregroup type", word, position)
-    goal = _simples(target_ty)
-    chart = _Chart(candidates, goal)
-    if goal in chart.cells[0, len(words)]:
-        choices, cups, _ = chart.derivation(0, len(words), goal)
-        chosen = [candidates[w][c] for w, c in enumerate(choices)]
-        diagram = _diagram(words, chosen, cups)
-        if diagram.cod != target_ty or diagram.dom != Ty():  # DisCoPy re-derives the types: an independent check
-            raise AssertionError(f"internal error: parse of {words!r} has type {diagram.dom} -> {diagram.cod}")
-        return diagram
+    found = _reduce(words, candidates, target_ty)
+    if found is not None:
+        return found[0]
+    partials = _closest(words, candidates)
+    raise NoParseError(_no_parse_message(words, target_ty, partials), target_ty, partials)
+
+
+def _reduce(words: Sequence[str], candidates: Sequence[Sequence[Ty]], target: Ty,
+            costs: Sequence[Sequence[int]] | None = None) -> tuple[Diagram, int] | None:
+    """The cheapest parse of ``words`` to ``target`` and its cost (a type costs ``costs``, by default its rank among
+    its word's candidates), or None when there is none."""
+    goal = _simples(target)
+    chart = _Chart(candidates, goal, costs=costs)
+    if goal not in chart.cells[0, len(words)]:
+        return None
+    cost = chart.cells[0, len(words)][goal][0]
+    choices, cups, _ = chart.derivation(0, len(words), goal)
+    return _checked(words, [candidates[w][c] for w, c in enumerate(choices)], cups, target), cost
+
+
+def _closest(words: Sequence[str], candidates: Sequence[Sequence[Ty]]) -> list[str]:
     loose = _Chart(candidates, None, cell_cap=_DIAGNOSTIC_CELL_CAP, greedy=True)
     best = sorted(loose.cells[0, len(words)], key=len)[:_PARTIALS_SHOWN]
-    partials = [_describe(words, loose, r) for r in best]
-    sentence = " ".join(words)
-    raise NoParseError(
-        f"no pregroup reduction of {sentence!r} to {type_string(target_ty)}; closest reductions leave: "
-        + "; ".join(f"[{p}]" for p in partials), target_ty, partials)
+    return [_describe(words, loose, r) for r in best]
+
+
+def _no_parse_message(words: Sequence[str], target: Ty, partials: list[str]) -> str:
+    return (f"no pregroup reduction of {' '.join(words)!r} to {type_string(target)}; closest reductions "
+            "leave: " + "; ".join(f"[{p}]" for p in partials))
 
 
 def _tokens(sentence: str | Sequence[str]) -> list[str]:
@@ -248,3 +380,84 @@ def parse_tagged(sentence: str | Sequence[str], target: Ty | str = "s", lexicon:
             raise LexiconError(f"position {position}: {exc}") from None
         words.append(word)
     return parse_types(words, candidates, target)
+
+
+MAX_PLAIN_WORDS = 60
+"""Longest plain sentence :func:`parse_plain` takes (the chart is cubic in the length)."""
+
+ATOMIC_TYPES = ("s", "n")
+FRAGMENT_COST = 2
+"""Added to the cost of a parse at another atomic type than the target: a fragment wins only when cheaper."""
+"""The basic types of the plain-English lexicon: fragments are tried at these, in this order, after the target."""
+
+
+def check_plain_words(words: Sequence[str]) -> None:
+    """Refuse what the tagger cannot read: no words, too many, or a word with control characters or letters of a
+    script other than Latin (one error naming the word and its position)."""
+    from qnlp.tagger import check_text
+
+    if not words:
+        raise LexiconError("empty sentence")
+    if len(words) > MAX_PLAIN_WORDS:
+        raise LexiconError(f"sentence of {len(words)} words is longer than the {MAX_PLAIN_WORDS}-word limit of the "
+                           "plain-text parser; split it")
+    for position, word in enumerate(words):
+        problem = check_text(word)
+        if problem is not None:
+            raise LexiconError(f"word {word!r} at position {position}: {problem}")
+
+
+def plain_candidates(words: Sequence[str], tags: Sequence[str], lexicon: Lexicon | None = None,
+                     alternatives: bool = False) -> tuple[list[list[Ty]], list[list[int]]]:
+    """Candidate types of tagged plain words and their costs: a word of ``lexicon`` takes its types from there
+    (costing their rank), the others from their tag (:func:`qnlp.grammar.plain_types`)."""
+    types, costs = [], []
+    for position, (word, tag) in enumerate(zip(words, tags)):
+        if lexicon is not None and word in lexicon:
+            typed = [(ty, rank) for rank, ty in enumerate(lexicon.types(word))]
+        else:
+            typed = list(plain_types(word, tag, alternatives))
+        if not typed:
+            raise UnknownWordError(f"word {word!r} at position {position} (tagged {tag}) has no pregroup type",
+                                   word, position)
+        types.append([ty for ty, _ in typed])
+        costs.append([cost for _, cost in typed])
+    return types, costs
+
+
+def parse_plain(sentence: str | Sequence[str], target: Ty | str = "s", lexicon: Lexicon | None = None,
+                fragments: bool = False) -> Diagram:
+    """Parse untagged English (tokens split on whitespace): tag it offline (:mod:`qnlp.tagger`), type each word by
+    its tag (or by ``lexicon`` where it has the word) and return the cheapest parse to ``target``.
+
+    The parse minimises the summed cost of the chosen types (:data:`qnlp.grammar.PENN_TYPES`); among equally cheap
+    parses the chart keeps the first found, in an order fixed by the sentence alone. The tagger's tags are tried
+    first; the tags commonly confused with them (:data:`qnlp.grammar.TAG_ALTERNATIVES`, each type at
+    :data:`qnlp.grammar.ALTERNATIVE_COST` more) are added when that finds no parse or only one costing at least
+    ``ALTERNATIVE_COST`` (which a parse with another tag could beat). With ``fragments``, a sentence without a parse
+    at ``target`` is parsed the same way at each other atomic type of :data:`ATOMIC_TYPES` (a fragment: the
+    diagram's codomain says which). Raises NoParseError when nothing parses.
+    """
+    from qnlp.tagger import tag
+
+    words = _tokens(sentence)
+    check_plain_words(words)
+    target_ty = _as_type(target)
+    tags = tag(words)
+    goals = [target_ty] + ([ty for ty in map(Ty, ATOMIC_TYPES) if ty != target_ty] if fragments else [])
+    extra = {_simples(goal): FRAGMENT_COST * (rank > 0) for rank, goal in enumerate(goals)}
+    best = None  # (cost with the fragment cost, goal, derivation, candidate types)
+    for alternatives in (False, True):
+        if best is not None and best[0] < ALTERNATIVE_COST:
+            break
+        types, costs = plain_candidates(words, tags, lexicon, alternatives)
+        for goal, derivation in _incremental(types, costs, list(extra)).items():  # goals in order: ties keep the first
+            if best is None or derivation[0] + extra[goal] < best[0]:
+                best = derivation[0] + extra[goal], goal, derivation, types
+    if best is not None:
+        _, goal, (_, choices, cups), types = best
+        return _checked(words, [types[w][c] for w, c in enumerate(choices)], cups, Ty(*_obs(goal)))
+    tagged = " ".join(f"{w}_{t}" for w, t in zip(words, tags))
+    also = f" or a fragment ({', '.join(map(type_string, goals[1:]))})" if len(goals) > 1 else ""
+    raise NoParseError(f"no pregroup reduction of {' '.join(words)!r} (tagged {tagged}) to "
+                       f"{type_string(target_ty)}{also}", target_ty, [])

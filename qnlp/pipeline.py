@@ -11,6 +11,8 @@ from qnlp.circuits import SentenceCircuit, from_discopy, from_functor
 from qnlp.errors import QnlpError
 
 READERS = ("pregroup", "spiders", "cups", "stairs", "tree")
+FALLBACKS = READERS[1:]
+"""Lexicon-free readers that can stand in for the pregroup parser on sentences it cannot type."""
 ANSATZE = {"iqp": "IQPAnsatz", "sim14": "Sim14Ansatz", "sim15": "Sim15Ansatz",
            "strongly-entangling": "StronglyEntanglingAnsatz"}
 
@@ -23,14 +25,20 @@ def tokens(sentence: str) -> list[str]:
 
 class Pipeline:
     """Compile items to tnq sentence circuits. Items are strings (read with ``reader``; with the pregroup
-    reader, ``word_TAG`` tokens are typed by their tag, plain words through ``lexicon``), DisCoPy pregroup
-    diagrams, or DisCoPy quantum circuits (used as they are)."""
+    reader, ``word_TAG`` tokens are typed by their tag, plain words by ``lexicon`` where it has them and otherwise
+    by the offline tagger, :func:`qnlp.parser.parse_plain`), DisCoPy pregroup diagrams, or DisCoPy quantum circuits
+    (used as they are). With ``fallback`` (a lexicon-free reader), a sentence the pregroup parser cannot type is
+    read by that reader instead of stopping the run; :attr:`fallbacks` lists those sentences."""
 
     def __init__(self, reader: str = "pregroup", ansatz: str = "iqp", qubits: Mapping[str, int] | None = None,
                  layers: int = 1, single_qubit_params: int = 3, remove_cups: bool = True, target: str = "s",
-                 share: Mapping[str, str] | None = None, lexicon: Mapping[str, Any] | None = None) -> None:
+                 share: Mapping[str, str] | None = None, lexicon: Mapping[str, Any] | None = None,
+                 fallback: str | None = None) -> None:
         if reader not in READERS:
             raise QnlpError(f"unknown reader {reader!r}; choose one of {', '.join(READERS)}")
+        if fallback is not None and (reader != "pregroup" or fallback not in FALLBACKS):
+            raise QnlpError(f"fallback {fallback!r}: the pregroup reader can fall back on one of "
+                            f"{', '.join(FALLBACKS)}")
         if ansatz not in ANSATZE:
             raise QnlpError(f"unknown ansatz {ansatz!r}; choose one of {', '.join(ANSATZE)}")
         self.reader_name, self.ansatz_name = reader, ansatz
@@ -39,6 +47,9 @@ class Pipeline:
         self.remove_cups, self.target = remove_cups, target
         self.share = dict(share or {})
         self.lexicon_entries = dict(lexicon or {})
+        self.fallback = fallback
+        self.fallbacks: list[str] = []
+        """Sentences read by the fallback reader, each once, in the order met."""
         from qnlp import ansatz as ansatz_module
 
         cls = getattr(ansatz_module, ANSATZE[ansatz])
@@ -50,18 +61,21 @@ class Pipeline:
         from qnlp import readers
         from qnlp.grammar import Lexicon, parse_type
 
+        word_type = parse_type(self.target)
+        free = {"spiders": readers.SpidersReader, "cups": readers.CupsReader, "stairs": readers.StairsReader,
+                "tree": readers.TreeReader}
         if self.reader_name == "pregroup":
             lexicon = Lexicon(self.lexicon_entries) if self.lexicon_entries else None
-            return _PregroupOrTagged(lexicon, self.target)
-        word_type = parse_type(self.target)
-        return {"spiders": readers.SpidersReader, "cups": readers.CupsReader, "stairs": readers.StairsReader,
-                "tree": readers.TreeReader}[self.reader_name](word_type)
+            fallback = free[self.fallback](word_type) if self.fallback else None
+            return _PregroupOrTagged(lexicon, self.target, fallback, self.fallbacks)
+        return free[self.reader_name](word_type)
 
     @property
     def config(self) -> dict[str, Any]:
         return {"reader": self.reader_name, "ansatz": self.ansatz_name, "qubits": self.qubits, "layers": self.layers,
                 "single_qubit_params": self.single_qubit_params, "remove_cups": self.remove_cups,
-                "target": self.target, "share": self.share, "lexicon": self.lexicon_entries}
+                "target": self.target, "share": self.share, "lexicon": self.lexicon_entries,
+                "fallback": self.fallback}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Pipeline:
@@ -104,17 +118,45 @@ class Pipeline:
 
 
 class _PregroupOrTagged:
-    """The pregroup parser: ``word_TAG`` tokens are typed by tag, plain words by the lexicon."""
+    """The pregroup parser: ``word_TAG`` tokens are typed by tag, a sentence whose words are all in the lexicon by
+    the lexicon, any other plain sentence by the offline tagger (and the lexicon where it has the word). With a
+    ``fallback`` reader, a sentence that does not parse is read by it and recorded in ``fallbacks``."""
 
-    def __init__(self, lexicon: Any, target: str) -> None:
+    def __init__(self, lexicon: Any, target: str, fallback: Any = None, fallbacks: list[str] | None = None) -> None:
         self.lexicon, self.target = lexicon, target
+        self.fallback, self.fallbacks = fallback, fallbacks if fallbacks is not None else []
+        self._fell_back: set[str] = set()
 
     def __call__(self, words: list[str]) -> Any:
-        from qnlp.parser import parse, parse_tagged
+        from qnlp.errors import NoParseError, UnknownWordError
 
-        if all("_" in w for w in words):
+        try:
+            return self._parse(words)
+        except (NoParseError, UnknownWordError):
+            if self.fallback is None:
+                raise
+            sentence = " ".join(words)
+            if sentence not in self._fell_back:
+                self._fell_back.add(sentence)
+                self.fallbacks.append(sentence)
+            return self.fallback(words)
+
+    def _parse(self, words: list[str]) -> Any:
+        from qnlp.parser import parse, parse_plain, parse_tagged
+
+        if words and all("_" in w for w in words):
             return parse_tagged(words, self.target, self.lexicon)
-        if self.lexicon is None:
-            raise QnlpError(f"sentence {' '.join(words)!r} is not POS-tagged (word_TAG) and no lexicon was given; "
-                            "tag it, pass a lexicon, or use a lexicon-free reader (spiders, cups, stairs, tree)")
-        return parse(words, self.lexicon, self.target)
+        if self.lexicon is not None and words and all(w in self.lexicon for w in words):
+            return parse(words, self.lexicon, self.target)
+        return parse_plain(words, self.target, self.lexicon)
+
+
+def fallback_counts(pipeline: Pipeline, splits: Mapping[str, list[str]]) -> dict[str, int]:
+    """Read every sentence of ``splits`` (name -> sentences) once, so that parse errors surface before training,
+    and count per split the sentences the fallback reader read: ``{"train_fallback": 3, ...}``."""
+    for sentences in splits.values():
+        for sentence in sentences:
+            pipeline.diagram(sentence)
+    fell_back = set(pipeline.fallbacks)
+    return {f"{name}_fallback": sum(" ".join(tokens(s)) in fell_back for s in sentences)
+            for name, sentences in splits.items()}

@@ -70,10 +70,11 @@ def test_errors_are_one_line_with_exit_code_2(files, tmp_path, capsys) -> None:
     assert err.startswith("qnlp: error:") and "bad.txt:2" in err and len(err.strip().splitlines()) == 1
     assert main(["train", "--data", str(tmp_path / "missing.txt"), "--no-progress"]) == 2
     assert "no such data file" in capsys.readouterr().err
-    untagged = tmp_path / "plain.txt"
-    untagged.write_text("1 man cooks meal .\n0 man runs program .\n")
-    assert main(["train", "--data", str(untagged), "--epochs", "1", "--no-progress"]) == 2
-    assert "not POS-tagged" in capsys.readouterr().err
+    foreign = tmp_path / "plain.txt"  # plain English is tagged offline; a word the tagger cannot read is named
+    foreign.write_text("1 man cooks meal .\n0 man фильм program .\n")
+    assert main(["train", "--data", str(foreign), "--epochs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "plain.txt:2" in err and "Latin script" in err and len(err.strip().splitlines()) == 1
 
 
 def test_training_options_reach_the_classifier(files, tmp_path, capsys) -> None:
