@@ -88,7 +88,7 @@ def run_training(clf: Any, args: argparse.Namespace, train: tuple[list, Any], de
                  report: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  show: Callable[[dict[str, Any]], None] | None = None) -> int:
     """The runner of ``qnlp train`` and ``qnlp protein train``: fit ``clf`` on ``train`` (early stopping on
-    ``dev``) as :func:`fit_timed` does, add the command's figures (``report(figures) -> result``), save
+    ``dev``) as ``fit_timed`` does, add the command's figures (``report(figures) -> result``), save
     ``--out`` / ``--plot`` and print the result as JSON (``--json``), with ``show`` or as 'key: value' lines."""
     X, y = train
     dev_X, dev_y = dev if dev is not None else (None, None)
@@ -159,7 +159,7 @@ def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> 
 
 
 def print_metrics(result: dict[str, Any], as_json: bool) -> None:
-    """The evaluation ``result`` (of :func:`qnlp.model.classification_metrics` and more) as JSON or a table."""
+    """The evaluation ``result`` (of ``qnlp.model.classification_metrics`` and more) as JSON or a table."""
     if as_json:
         print(json.dumps(result, indent=2))
         return

@@ -88,7 +88,7 @@ def read_tagged(path: str | os.PathLike) -> list[Example]:
 
 
 def format_tagged(examples: list[Example]) -> str:
-    """The tagged file text for ``examples`` (inverse of :func:`read_tagged`)."""
+    """The tagged file text for ``examples`` (inverse of ``read_tagged``)."""
     return "".join(f"{e.label} {' '.join(e.tagged)}\n" for e in examples)
 
 

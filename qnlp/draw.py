@@ -48,7 +48,7 @@ def _save(draw: Callable[..., object], path: Path, dpi: int) -> None:
 def save_drawings(diagram: pregroup.Diagram, diagram_path: str | Path, circuit_path: str | Path,
                   ansatz: Callable[[pregroup.Diagram], Circuit] | None = None, rewrite: bool = False,
                   dpi: int = 120) -> Circuit:
-    """Draw ``diagram`` to ``diagram_path`` and its circuit under ``ansatz`` (default: :func:`default_ansatz`)
+    """Draw ``diagram`` to ``diagram_path`` and its circuit under ``ansatz`` (default: ``default_ansatz``)
     to ``circuit_path``; with ``rewrite`` the cups are removed first (both images show the rewritten diagram).
     Small circuits are drawn with commuting gates merged into one layer (DisCoPy's foliation).
     Returns the circuit (unfoliated)."""

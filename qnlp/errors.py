@@ -45,7 +45,7 @@ class LocatedText(str):
 
 
 class LocatedTokens(tuple):
-    """A token tuple (a residue sequence or window) that remembers where it was read, as :class:`LocatedText`."""
+    """A token tuple (a residue sequence or window) that remembers where it was read, as ``LocatedText``."""
 
     source: str
     where: str

@@ -33,5 +33,5 @@ def read_text(path: str | os.PathLike, error: type[QnlpError] = QnlpError) -> st
 
 
 def read_lines(path: str | os.PathLike, error: type[QnlpError] = QnlpError) -> list[str]:
-    """The lines of :func:`read_text` (line ``k`` of the file is item ``k - 1``)."""
+    """The lines of ``read_text`` (line ``k`` of the file is item ``k - 1``)."""
     return read_text(path, error).replace("\r\n", "\n").replace("\r", "\n").split("\n")

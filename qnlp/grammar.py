@@ -59,7 +59,7 @@ def parse_type(text: str) -> Ty:
 
 
 def type_string(ty: Ty) -> str:
-    """Print a type the way :func:`parse_type` reads it (``1`` for the unit)."""
+    """Print a type the way ``parse_type`` reads it (``1`` for the unit)."""
     return str(ty) if len(ty) else "1"
 
 

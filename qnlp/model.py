@@ -76,7 +76,7 @@ def _checked_spsa(spsa: Any) -> dict[str, float]:
 
 def training_classes(y: Sequence[Any], X: Sequence[Any] | None = None) -> np.ndarray:
     """The sorted classes of training labels ``y``; fewer than two is an error naming the file ``X`` was read
-    from (items that carry their place, see :func:`qnlp.errors.located`), else the parameter ``y``."""
+    from (items that carry their place, see ``qnlp.errors.located``), else the parameter ``y``."""
     classes = np.unique(np.asarray(y))
     if len(classes) < 2:
         found = f"only the label {classes[0].item()!r}" if len(classes) else "no labels"
@@ -261,7 +261,7 @@ class QuantumClassifier(Estimator):
         return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)))
 
     def predict(self, X: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
-        """The most probable class of each item (``batch_size`` as in :meth:`predict_proba`)."""
+        """The most probable class of each item (``batch_size`` as in ``predict_proba``)."""
         return self.classes_[np.argmax(self.predict_proba(X, batch_size), axis=1)]
 
     def score(self, X: Sequence[Any], y: Sequence[Any]) -> float:
@@ -278,7 +278,7 @@ class QuantumClassifier(Estimator):
             resume: bool = True) -> QuantumClassifier:
         """Train on (X, y); with a dev set, keep the epoch with the best dev accuracy (ties: lower dev loss; or
         the lowest dev loss with ``selection="loss"``) and stop once ``patience`` epochs in a row have not improved
-        (the rule of :mod:`tnq.training.loop`). ``checkpoint`` is written after every epoch and, when ``resume``
+        (the rule of ``tnq.training.loop``). ``checkpoint`` is written after every epoch and, when ``resume``
         and the file exists, training continues from it (refused if made with other settings or data)."""
         self._validate_params()
         if len(X) != len(y) or len(X) == 0:

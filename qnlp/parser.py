@@ -224,7 +224,7 @@ def _incremental(candidates: Sequence[Sequence[Ty]], costs: Sequence[Sequence[in
     not yet contracted), each with its cheapest derivation; adding a word contracts the last k types of a state
     against the first k of the word's type, for every feasible k. By associativity of planar contraction this
     reaches every residual the CKY chart reaches. A state is kept only while it can still end as one of ``goals``
-    (:func:`_open`), and only ``beam`` states survive each word: lowest cost plus number of types still to contract
+    (``_open``), and only ``beam`` states survive each word: lowest cost plus number of types still to contract
     first, then lowest cost (ties in the order found, which the sentence fixes); so the time is linear in the
     length. Returns the cheapest derivation kept of each goal reached."""
     simples = [[_simples(ty) for ty in types] for types in candidates]
@@ -383,7 +383,7 @@ def parse_tagged(sentence: str | Sequence[str], target: Ty | str = "s", lexicon:
 
 
 MAX_PLAIN_WORDS = 60
-"""Longest plain sentence :func:`parse_plain` takes (the chart is cubic in the length)."""
+"""Longest plain sentence ``parse_plain`` takes (the chart is cubic in the length)."""
 
 ATOMIC_TYPES = ("s", "n")
 FRAGMENT_COST = 2
@@ -410,7 +410,7 @@ def check_plain_words(words: Sequence[str]) -> None:
 def plain_candidates(words: Sequence[str], tags: Sequence[str], lexicon: Lexicon | None = None,
                      alternatives: bool = False) -> tuple[list[list[Ty]], list[list[int]]]:
     """Candidate types of tagged plain words and their costs: a word of ``lexicon`` takes its types from there
-    (costing their rank), the others from their tag (:func:`qnlp.grammar.plain_types`)."""
+    (costing their rank), the others from their tag (``qnlp.grammar.plain_types``)."""
     types, costs = [], []
     for position, (word, tag) in enumerate(zip(words, tags)):
         if lexicon is not None and word in lexicon:
@@ -427,7 +427,7 @@ def plain_candidates(words: Sequence[str], tags: Sequence[str], lexicon: Lexicon
 
 def parse_plain(sentence: str | Sequence[str], target: Ty | str = "s", lexicon: Lexicon | None = None,
                 fragments: bool = False) -> Diagram:
-    """Parse untagged English (tokens split on whitespace): tag it offline (:mod:`qnlp.tagger`), type each word by
+    """Parse untagged English (tokens split on whitespace): tag it offline (``qnlp.tagger``), type each word by
     its tag (or by ``lexicon`` where it has the word) and return the cheapest parse to ``target``.
 
     The parse minimises the summed cost of the chosen types (:data:`qnlp.grammar.PENN_TYPES`); among equally cheap

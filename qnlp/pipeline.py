@@ -26,9 +26,9 @@ def tokens(sentence: str) -> list[str]:
 class Pipeline:
     """Compile items to tnq sentence circuits. Items are strings (read with ``reader``; with the pregroup
     reader, ``word_TAG`` tokens are typed by their tag, plain words by ``lexicon`` where it has them and otherwise
-    by the offline tagger, :func:`qnlp.parser.parse_plain`), DisCoPy pregroup diagrams, or DisCoPy quantum circuits
+    by the offline tagger, ``qnlp.parser.parse_plain``), DisCoPy pregroup diagrams, or DisCoPy quantum circuits
     (used as they are). With ``fallback`` (a lexicon-free reader), a sentence the pregroup parser cannot type is
-    read by that reader instead of stopping the run; :attr:`fallbacks` lists those sentences."""
+    read by that reader instead of stopping the run; ``fallbacks`` lists those sentences."""
 
     def __init__(self, reader: str = "pregroup", ansatz: str = "iqp", qubits: Mapping[str, int] | None = None,
                  layers: int = 1, single_qubit_params: int = 3, remove_cups: bool = True, target: str = "s",

@@ -2,8 +2,8 @@
 post-selected Bell measurement; fewer post-selected qubits make training and sampling cheaper.
 
 Port of lambeq 0.5's ``RemoveCupsRewriter`` to DisCoPy 1.2.2 pregroup diagrams: a state (no inputs) whose
-whole output enters one cup (nested cups compressed into one) becomes a :class:`TransposedState` effect on the
-cup's other leg. The ansatz maps it to the transpose of the state's circuit (:func:`transpose_circuit`); bending
+whole output enters one cup (nested cups compressed into one) becomes a ``TransposedState`` effect on the
+cup's other leg. The ansatz maps it to the transpose of the state's circuit (``transpose_circuit``); bending
 through the cup ``<00| + <11|`` is exactly the transpose, so the circuit's value is unchanged (no scalar lost).
 DisCoPy's own ``Box.r`` rotation of circuits is not used: in 1.2.2 it gives wrong tensors (e.g. for Ry).
 """
@@ -65,7 +65,7 @@ def _layered(dom: Ty, boxes: list[tuple[Box, int]]) -> Diagram:
 
 
 def _compress_cups(diagram: Diagram) -> Diagram:
-    """Merge each run of nested cups (every next cup one wire further out) into one :class:`_Cups` box."""
+    """Merge each run of nested cups (every next cup one wire further out) into one ``_Cups`` box."""
     layers: list[tuple[Box, int]] = []
     for box, offset in zip(diagram.boxes, diagram.offsets):
         if isinstance(box, Cup) and layers and _is_cup(layers[-1][0]) and offset == layers[-1][1] - 1:
@@ -116,7 +116,7 @@ def remove_cups(diagram: Diagram) -> Diagram:
 
 
 class RemoveCupsRewriter:
-    """Callable form of :func:`remove_cups`, named as lambeq's rewriter."""
+    """Callable form of ``remove_cups``, named as lambeq's rewriter."""
 
     def __call__(self, diagram: Diagram) -> Diagram:
         return remove_cups(diagram)

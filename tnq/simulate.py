@@ -173,7 +173,7 @@ def backend_defaults() -> dict[str, Any]:
 
 
 def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
-    """<b|psi> for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
+    """``<b|psi>`` for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
     check_circuit(circuit, "amplitudes")
     check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"),
                   options.get("backend", "numpy"), options.get("device"), options.get("dtype", "complex128"))
@@ -185,7 +185,7 @@ def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **option
 
 def expectation(circuit: Circuit, observable: Observable, method: str = "auto", *,
                 use_lightcone: bool = True, return_state: bool = False, **options: Any) -> Any:
-    """<psi|H|psi> for a Pauli string or Hamiltonian, simulating only the gates in the observable's
+    """``<psi|H|psi>`` for a Pauli string or Hamiltonian, simulating only the gates in the observable's
     reverse lightcone (and dropping trailing diagonal gates for Z-type observables).
 
     Options are those of ``simulate``. Returns a float (complex for non-Hermitian coefficients; a torch

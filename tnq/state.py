@@ -57,7 +57,7 @@ class State(ABC):
 
     # --- public API ------------------------------------------------------------------------------
     def amplitudes(self, bitstrings: Any) -> np.ndarray:
-        """<b|psi> for each bitstring (strings like '0110', or an (m, n) array of 0/1), as a numpy array (a torch
+        """``<b|psi>`` for each bitstring (strings like '0110', or an (m, n) array of 0/1), as a numpy array (a torch
         tensor only when it carries gradients)."""
         bits = as_bits(bitstrings, self.num_qubits)
         wire_bits = np.empty_like(bits)
@@ -65,7 +65,7 @@ class State(ABC):
         return to_user(self._amplitudes(wire_bits))
 
     def amplitude(self, bitstring: Any) -> complex:
-        """<b|psi> for one bitstring; character q is qubit q."""
+        """``<b|psi>`` for one bitstring; character q is qubit q."""
         return complex(self.amplitudes([bitstring])[0])
 
     def probabilities(self, bitstrings: Any) -> np.ndarray:
@@ -75,7 +75,7 @@ class State(ABC):
         return float(self.probabilities([bitstring])[0])
 
     def expectation(self, observable: Observable) -> float | complex:
-        """<psi|H|psi> for a Pauli string or Hamiltonian; real for Hermitian input."""
+        """``<psi|H|psi>`` for a Pauli string or Hamiltonian; real for Hermitian input."""
         h = as_hamiltonian(observable, self.num_qubits)
         total: Any = 0j
         for coeff, term in sorted(zip(h.coeffs, h.terms), key=lambda ct: min(ct[1].support, default=0)):

@@ -2,7 +2,7 @@
 
 A grouped alphabet maps each of the 20 standard residues to one class token (the class's residues written out, e.g.
 ``"ILMV"``), so a model sees 6 or 7 words instead of 20. Non-standard codes (X, B, Z, J, U, O) never pass silently:
-the ``unknown`` policy of :meth:`Alphabet.encode` says what happens to them.
+the ``unknown`` policy of ``Alphabet.encode`` says what happens to them.
 
 Built-in groupings (``ALPHABETS``):
 
@@ -72,7 +72,7 @@ class Alphabet:
         return self.groups
 
     def vocabulary(self, unknown: str = "error") -> tuple[str, ...]:
-        """Every token :meth:`encode` can emit under ``unknown``: the classes, plus ``'X'`` for map/resolve."""
+        """Every token ``encode`` can emit under ``unknown``: the classes, plus ``'X'`` for map/resolve."""
         _check_policy(unknown)
         return self.groups + ((UNKNOWN_TOKEN,) if unknown in ("map", "resolve") else ())
 
@@ -118,7 +118,7 @@ class Alphabet:
 
     def encode_many(self, sequences: Sequence[str], ids: Sequence[str] | None = None,
                     unknown: str = "error") -> list[tuple[str, ...]]:
-        """:meth:`encode` for each sequence; errors name ``ids[i]`` (or ``#i`` when no ids are given)."""
+        """``encode`` for each sequence; errors name ``ids[i]`` (or ``#i`` when no ids are given)."""
         if ids is not None and len(ids) != len(sequences):
             raise ProteinDataError(f"encode_many: {len(ids)} ids for {len(sequences)} sequences")
         names = ids if ids is not None else [f"#{i}" for i in range(len(sequences))]

@@ -100,7 +100,7 @@ def _reversed_bits(x: int, width: int) -> int:
 
 
 def real_state_angles(log_weights: Any) -> Any:
-    """The :func:`real_state` angles (last axis ``2^q - 1``) whose state has probabilities ``softmax(log_weights)``
+    """The ``real_state`` angles (last axis ``2^q - 1``) whose state has probabilities ``softmax(log_weights)``
     (last axis ``2^q``, basis state ``s`` with qubit 0 most significant) and positive amplitudes. Smooth in the
     weights; torch tensors keep their gradient, anything else goes through numpy.
 
@@ -127,13 +127,13 @@ def real_state_angles(log_weights: Any) -> Any:
 
 
 class MixtureAnsatz(CircuitAnsatz):
-    """Residue states are general real states on ``q`` qubits (:func:`real_state`, ``2^q - 1`` angles each); the
+    """Residue states are general real states on ``q`` qubits (``real_state``, ``2^q - 1`` angles each); the
     combining box on (state, residue) copies each state qubit onto its residue qubit (CNOT) and post-selects the
     residue on ``<0|``: it multiplies basis amplitude ``s`` of the state by the residue's amplitude ``s``.
 
     Why: a chain then ends in ``P(s) ∝ prod_r |phi_r(s)|^2``, a product of experts per hidden state ``s``; with the
     class read from the first qubit (``readout="marginal"``) the class probability is a mixture of ``2^(q-1)``
-    log-linear (composition) models per class, which a single diagonal qubit (:class:`ControlledAnsatz`) cannot
+    log-linear (composition) models per class, which a single diagonal qubit (``ControlledAnsatz``) cannot
     express. The combining box has no parameters; zero angles give uniform residue states (every expert equal)."""
 
     def params_shape(self, n_qubits: int) -> tuple[int, ...]:

@@ -23,9 +23,9 @@ FORMAT = "qnlp.protein.KmerBaseline/1"
 
 
 class KmerBaseline:
-    """``fit`` / ``predict`` / ``predict_proba`` / ``score`` on residue strings (or a :class:`SequenceSet`).
+    """``fit`` / ``predict`` / ``predict_proba`` / ``score`` on residue strings (or a ``SequenceSet``).
 
-    ``alphabet`` and ``unknown`` as in :meth:`Alphabet.encode`; ``max_len`` / ``keep`` truncate each sequence first
+    ``alphabet`` and ``unknown`` as in ``Alphabet.encode``; ``max_len`` / ``keep`` truncate each sequence first
     (to compare with a model that sees the same residues); ``C`` is the inverse L2 strength; features are
     standardised (mean 0, variance 1 on the training set) when ``standardize``."""
 
@@ -98,7 +98,7 @@ class KmerBaseline:
             ) -> KmerBaseline:
         """Train on ``sequences`` with integer ``labels`` (or a labelled SequenceSet, whose label names are kept).
         scikit-learn fits; the fitted numbers are then kept as plain arrays (``mean_``, ``scale_``, ``coef_``,
-        ``intercept_``, ``classes_``), which prediction and :meth:`save` use."""
+        ``intercept_``, ``classes_``), which prediction and ``save`` use."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
@@ -186,7 +186,7 @@ class KmerBaseline:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> KmerBaseline:
-        """A model written by :meth:`save`; errors name the file."""
+        """A model written by ``save``; errors name the file."""
         from qnlp.persist import read_description
 
         try:

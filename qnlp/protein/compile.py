@@ -4,7 +4,7 @@ Going through DisCoPy (reader diagram, cup removal, ansatz functor, translation)
 sequence and grows quadratically with length: DisCoPy re-checks every layer each time a box is tensored or
 composed. A protein diagram is only residue states and combining boxes, so each distinct box (a residue word or a
 combining box) is sent through the ansatz functor once, and a sequence's circuit is these images laid out by
-``qnlp.circuits.from_layers`` following the stairs / tree shape of :class:`~qnlp.protein.diagrams.ProteinReader`. The
+``qnlp.circuits.from_layers`` following the stairs / tree shape of ``qnlp.protein.diagrams.ProteinReader``. The
 symbols are the ansatz's own (``KLM_s_0``, ``PTN_s@s_s_3``), and the result equals ``from_discopy(ansatz(
 reader(sequence)))`` gate for gate (tests compare the probabilities).
 """
@@ -36,21 +36,21 @@ the initialisation; ``mixture``: residues as general states on ``qubits`` qubits
 ``2^(qubits-1)`` composition models per class with ``readout="marginal"``)."""
 
 COORDINATES = ("angles", "log-weights")
-"""What a protein classifier trains (see :class:`ProteinCompiler`)."""
+"""What a protein classifier trains (see ``ProteinCompiler``)."""
 
 COMPILER = "qnlp.protein.compile:ProteinCompiler"
-"""The ``compiler`` entry of :attr:`ProteinCompiler.config`: which class rebuilds a saved model's compiler."""
+"""The ``compiler`` entry of ``ProteinCompiler.config``: which class rebuilds a saved model's compiler."""
 
 
 class ProteinCompiler:
-    """Compile residue strings to tnq sentence circuits for :class:`qnlp.model.QuantumClassifier`.
+    """Compile residue strings to tnq sentence circuits for ``qnlp.model.QuantumClassifier``.
 
-    ``reader``: a :class:`ProteinReader` (or its ``config``); ``ansatz``: a name of ``qnlp.pipeline.ANSATZE`` or
+    ``reader``: a ``ProteinReader`` (or its ``config``); ``ansatz``: a name of ``qnlp.pipeline.ANSATZE`` or
     of :data:`PROTEIN_ANSATZE`;
     ``qubits``: qubits per residue wire; ``layers`` / ``single_qubit_params``: as in the ansatz; ``word_layers``:
     ansatz layers for multi-qubit residue states (default ``layers``); ``coordinates``: what the classifier trains,
     the circuit's ``angles`` or, for the ``mixture`` ansatz, each residue's ``log-weights`` (its ``2^q - 1``
-    log-probabilities relative to state 0, mapped to angles by :func:`~qnlp.protein.ansatz.real_state_angles`)."""
+    log-probabilities relative to state 0, mapped to angles by ``qnlp.protein.ansatz.real_state_angles``)."""
 
     def __init__(self, reader: ProteinReader | Mapping[str, Any] | None = None, ansatz: str = "sim14",
                  qubits: int = 1, layers: int = 1, single_qubit_params: int = 3,
@@ -90,7 +90,7 @@ class ProteinCompiler:
 
     @property
     def config(self) -> dict[str, Any]:
-        """Plain JSON that :meth:`from_config` turns back into this compiler (saved with a trained model)."""
+        """Plain JSON that ``from_config`` turns back into this compiler (saved with a trained model)."""
         return {"compiler": COMPILER, "reader": self.reader.config, "ansatz": self.ansatz_name,
                 "qubits": self.qubits, "layers": self.layers, "single_qubit_params": self.single_qubit_params,
                 "word_layers": self.word_layers, "coordinates": self.coordinates}

@@ -27,7 +27,7 @@ MODLAMP_SETS = {"AMPvsTM": "load_AMPvsTM", "AMPvsUniProt": "load_AMPvsUniProt", 
 
 def load_modlamp(name: str = "AMPvsTM", dedupe: bool = False) -> SequenceSet:
     """One of modlamp's labelled sets; ids are ``NAME_i`` (i = row in modlamp's file), label names as modlamp's
-    ``target_names``. ``dedupe`` drops repeated sequences (see :meth:`SequenceSet.dedupe`)."""
+    ``target_names``. ``dedupe`` drops repeated sequences (see ``SequenceSet.dedupe``)."""
     if name not in MODLAMP_SETS:
         raise ProteinDataError(f"unknown modlamp set {name!r}; choose one of {', '.join(MODLAMP_SETS)}")
     try:

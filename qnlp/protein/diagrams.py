@@ -33,7 +33,7 @@ SHARING = ("uniform", "hierarchical")
 class ProteinReader:
     """Residue string -> pregroup diagram with codomain ``word_type``.
 
-    ``alphabet`` / ``unknown``: residue tokens (see :class:`~qnlp.protein.alphabet.Alphabet`); ``max_len`` / ``keep``:
+    ``alphabet`` / ``unknown``: residue tokens (see ``qnlp.protein.alphabet.Alphabet``); ``max_len`` / ``keep``:
     truncation of the token sequence (``both`` keeps the two ends); ``prefix``: combining-box name stem (default
     ``PTN`` / ``CTN``), box names are ``PREFIX`` (uniform), ``PREFIX_<step or class>`` (ptn) or ``PREFIX_<level>``
     (ctn, level 1 joins residues). ``start``: every sequence (and window) begins with a learned ``START`` state, a
@@ -83,7 +83,7 @@ class ProteinReader:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ProteinReader:
-        """The reader :attr:`config` describes."""
+        """The reader ``config`` describes."""
         from qnlp.grammar import parse_type
 
         settings = dict(config)
@@ -152,8 +152,8 @@ class ProteinReader:
     def window_tokens(self, data: SequenceSet | Sequence[str], size: int, stride: int | None = None,
                       ends_only: bool = False) -> tuple[list[tuple[str, ...]], np.ndarray]:
         """The words of sliding windows of ``size`` residues over each whole sequence (``max_len`` is not applied;
-        ``ends_only``: the first and last window only; each window framed by :meth:`framed`) and ``owner[j]``, the
-        sequence of window ``j``, for :func:`qnlp.protein.windows.pool`."""
+        ``ends_only``: the first and last window only; each window framed by ``framed``) and ``owner[j]``, the
+        sequence of window ``j``, for ``qnlp.protein.windows.pool``."""
         if isinstance(data, str):
             raise ProteinDataError("windows: pass a list of sequences or a SequenceSet, not one string")
         ids = data.ids if isinstance(data, SequenceSet) else [f"#{i}" for i in range(len(data))]
@@ -165,6 +165,6 @@ class ProteinReader:
 
     def read_windows(self, data: SequenceSet | Sequence[str], size: int, stride: int | None = None,
                      ends_only: bool = False) -> tuple[list[Diagram], np.ndarray]:
-        """Diagrams of :meth:`window_tokens` and the sequence each window came from."""
+        """Diagrams of ``window_tokens`` and the sequence each window came from."""
         windows, owner = self.window_tokens(data, size, stride, ends_only)
         return [self.diagram(w) for w in windows], owner

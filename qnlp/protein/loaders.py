@@ -64,7 +64,7 @@ def read_fasta(path: str | os.PathLike, label_from: str | Mapping[str, str] | No
     ``label_from``: None (unlabelled), ``"header"`` (the label is in the header: by default its last
     whitespace-separated field, ``>P12345 membrane``; or field ``label_field`` split by ``field_sep``, e.g.
     ``field_sep="|"``; or the named group ``label`` / first group / whole match of ``label_regex``), or a mapping
-    id -> label (see :func:`read_label_map`). ``classes`` fixes the label order (``classes[0]`` -> 0).
+    id -> label (see ``read_label_map``). ``classes`` fixes the label order (``classes[0]`` -> 0).
     ``skip_unlabelled``: drop the records that get no label (or one outside ``classes``) instead of refusing
     them; the result's ``skipped`` counts them."""
     p = Path(path)
@@ -191,7 +191,7 @@ def read_csv(path: str | os.PathLike, sequence_column: Column = "sequence", labe
 
     The delimiter is a tab for ``.tsv``/``.tab`` and a comma otherwise unless given. Without ``id_column`` a record's
     id is ``FILE:LINE``. ``label_column=None`` reads unlabelled sequences. ``skip_unlabelled``: as in
-    :func:`read_fasta` (an empty label or one outside ``classes`` drops the row)."""
+    ``read_fasta`` (an empty label or one outside ``classes`` drops the row)."""
     p = Path(path)
     names, rows = _table(p, delimiter, header)
     seq_index = _column(p, names, sequence_column, "sequence")
@@ -260,7 +260,7 @@ def format_fasta(data: SequenceSet, width: int = 60) -> str:
 
 
 def write_fasta(path: str | os.PathLike, data: SequenceSet, width: int = 60) -> None:
-    """Write :func:`format_fasta` atomically."""
+    """Write ``format_fasta`` atomically."""
     from tnq.io import atomic_write_text
 
     atomic_write_text(path, format_fasta(data, width))

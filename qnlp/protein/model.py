@@ -1,6 +1,6 @@
 """ProteinClassifier: the qnlp QuantumClassifier on residue strings (evaluated through tnq's contraction backend,
 sequences of one length stacked into one network), saved / loaded with its
-:class:`~qnlp.protein.compile.ProteinCompiler` config so a model file rebuilds itself."""
+``qnlp.protein.compile.ProteinCompiler`` config so a model file rebuilds itself."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class ProteinClassifier(QuantumClassifier):
         super()._validate_params()
 
     def circuits(self, X: Sequence[Any], cache: bool = True) -> list:
-        """The circuit of each sequence (see :meth:`QuantumClassifier.circuits`)."""
+        """The circuit of each sequence (see ``QuantumClassifier.circuits``)."""
         if isinstance(X, str):
             raise ProteinDataError("pass a list of sequences, not one string")
         return super().circuits(X, cache)
@@ -37,7 +37,7 @@ class ProteinClassifier(QuantumClassifier):
 
     @staticmethod
     def load(path: str | os.PathLike) -> ProteinClassifier:
-        """A model written by :meth:`save` (or by ``qnlp protein train --out``)."""
+        """A model written by ``save`` (or by ``qnlp protein train --out``)."""
         from qnlp.persist import load_model, read_description
 
         config = read_description(path)[1].get("pipeline")

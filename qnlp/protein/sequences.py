@@ -16,7 +16,7 @@ from qnlp.protein.errors import ProteinDataError
 class SequenceSet:
     """``labels[i]`` indexes ``label_names``; ``labels`` is None for unlabelled data (e.g. sequences to predict).
     ``lines[i]``: the line of record ``i`` in the file ``source`` (empty when the records were not read from a file),
-    for error messages (:meth:`place`). ``skipped``: records of the file left out for having no label (see
+    for error messages (``place``). ``skipped``: records of the file left out for having no label (see
     ``skip_unlabelled`` of the readers)."""
 
     ids: tuple[str, ...]

@@ -58,14 +58,14 @@ def window_starts(length: int, size: int, stride: int | None = None, ends_only: 
 
 
 def sliding_windows(sequence: T, size: int, stride: int | None = None, ends_only: bool = False) -> list[T]:
-    """The windows of ``sequence`` at :func:`window_starts` (one window, the whole sequence, when it is short)."""
+    """The windows of ``sequence`` at ``window_starts`` (one window, the whole sequence, when it is short)."""
     return [sequence[s:s + size] for s in window_starts(len(sequence), size, stride, ends_only)]
 
 
 def expand_windows(sequences: Sequence[T], size: int, stride: int | None = None,
                    ends_only: bool = False) -> tuple[list[T], np.ndarray]:
     """All windows of all sequences, and ``owner[j]`` = index of the sequence window ``j`` came from; train or
-    predict on the windows, then :func:`pool` the window predictions with ``owner``."""
+    predict on the windows, then ``pool`` the window predictions with ``owner``."""
     windows: list[T] = []
     owner: list[int] = []
     for i, sequence in enumerate(sequences):

@@ -6,7 +6,7 @@ B_k (alpha, s, beta) is an isometry |alpha>|0> -> sum B |s>|beta>, completed to 
 (k, k+1); the last site's 2x2 unitary is folded into the last two-qubit gate. With layers L_1..L_K,
 |psi> ~ L_1 ... L_K |0>, and the residual for layer K+1 is L_K^dag ... L_1^dag |psi> (engine MPS gates).
 
-Optimisation: each gate in turn is replaced by the unitary maximising |<psi|C|0>| given its environment
+Optimisation: each gate in turn is replaced by the unitary maximising ``|<psi|C|0>|`` given its environment
 (polar decomposition), sweeping forward through the circuit with cached backward states (dense, n <= 22).
 
 The result depends on the state only, not on the MPS's gauge or the CPU's BLAS kernels: the truncation fixes its
@@ -35,7 +35,7 @@ Gate = tuple[int, np.ndarray]  # (first qubit k, 4x4 unitary on qubits k, k+1; k
 
 @dataclass
 class CompiledCircuit:
-    """Result of ``mps_to_circuit``: the circuit, fidelity |<mps|circuit|0>|^2 per number of layers
+    """Result of ``mps_to_circuit``: the circuit, fidelity ``|<mps|circuit|0>|^2`` per number of layers
     (after optimisation, and with Ran's analytic layers alone), and the gates layer by layer."""
 
     circuit: Circuit
@@ -145,7 +145,7 @@ def best_unitary(env: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.n
 
 def optimise_gates(target: np.ndarray, gates: list[Gate], iterations: int,
                    tol: float = 1e-10) -> tuple[list[Gate], float]:
-    """Sweep polar-decomposition updates over ``gates`` (application order) to maximise |<target|C|0>|^2;
+    """Sweep polar-decomposition updates over ``gates`` (application order) to maximise ``|<target|C|0>|^2``;
     ``target`` is a normalised dense state tensor of shape (2,)*n. Returns (gates, fidelity)."""
     n = target.ndim
     gates = [(k, g.copy()) for k, g in gates]

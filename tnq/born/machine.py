@@ -94,7 +94,7 @@ class MPSBornMachine(Estimator):
     def fit(self, X: Any, X_val: Any = None, n_sweeps: int | None = None, checkpoint: str | os.PathLike | None = None,
             resume: bool = True) -> MPSBornMachine:
         """Train until ``n_sweeps`` back-and-forth sweeps are done in total (continuing from the current MPS and its
-        history when there is one), in the loop of :mod:`tnq.training.loop`.
+        history when there is one), in the loop of ``tnq.training.loop``.
 
         With ``X_val``, keep the MPS with the best validation NLL and stop once ``patience + 1`` sweeps in a row have
         not improved it (``patience`` counts the sweeps without improvement that are tolerated). With

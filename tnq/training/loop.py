@@ -1,11 +1,11 @@
 """The one training loop of every tnq / qnlp trainer (Born machines, sentence and protein classifiers).
 
-A trainer implements the small :class:`Trainer` protocol: ``run_epoch(epoch) -> record`` (one epoch of training;
+A trainer implements the small ``Trainer`` protocol: ``run_epoch(epoch) -> record`` (one epoch of training;
 its history record, a dict of JSON numbers), ``score(record)`` (the selection score, lower is better: a number or
 a tuple compared component by component; None when there is nothing to select on), and ``state()`` /
 ``load_state(tensors, meta, where)`` (its whole training state as numpy arrays plus JSON, copied).
 
-:class:`Loop` runs ``run_epoch`` for the remaining epochs with these rules:
+``Loop`` runs ``run_epoch`` for the remaining epochs with these rules:
 
 - **Selection.** An epoch *improves* when its score is lower than the best so far by more than ``min_delta`` in
   the first component that differs by more than ``min_delta`` (a tie in one component passes to the next). With
@@ -14,10 +14,10 @@ a tuple compared component by component; None when there is nothing to select on
   (``P=1`` stops at the first epoch that does not improve); ``patience=None`` never stops early.
 - **Checkpoint.** With ``checkpoint``, the state, the best state, the history and these counters are written after
   every epoch (atomically: an interrupted write leaves the previous file whole), in the format of
-  :mod:`tnq.training.checkpoint`, with the run's ``settings``. With ``resume`` (the default) an existing checkpoint
+  ``tnq.training.checkpoint``, with the run's ``settings``. With ``resume`` (the default) an existing checkpoint
   is continued; one made by another kind of trainer or with other settings is refused, naming the setting.
 - **Interrupts.** Ctrl-C (and SIGTERM, which ``tnq.cli.main.run_command`` turns into KeyboardInterrupt) stop the
-  epoch in progress; the checkpoint holds the last finished epoch, and :func:`explain_interrupt` turns the
+  epoch in progress; the checkpoint holds the last finished epoch, and ``explain_interrupt`` turns the
   interrupt into one line saying so.
 - **Progress.** A bar (``tnq.progress``: after two seconds by default) with the epoch count and the ETA.
 """
@@ -219,7 +219,7 @@ def interrupt_note(checkpoint: str | os.PathLike | None, unit: str, resume_hint:
 
 @contextmanager
 def explain_interrupt(checkpoint: str | os.PathLike | None, unit: str, resume_hint: str) -> Iterator[None]:
-    """Re-raise Ctrl-C / SIGTERM (same type) with :func:`interrupt_note` as its message, for the command lines."""
+    """Re-raise Ctrl-C / SIGTERM (same type) with ``interrupt_note`` as its message, for the command lines."""
     try:
         yield
     except KeyboardInterrupt as exc:
