@@ -36,20 +36,20 @@ def qubit_counts(text: str) -> dict[str, int]:
 def add_model_options(parser: argparse.ArgumentParser, default_ansatz: str = "iqp") -> None:
     """Ansatz and training options shared by ``qnlp train`` and ``qnlp protein train``."""
     parser.add_argument("--ansatz", choices=sorted(ANSATZE), default=default_ansatz, help="circuit ansatz")
-    parser.add_argument("--layers", type=LAYERS, default=1, metavar="L", help="ansatz layers (default: 1)")
+    parser.add_argument("--layers", type=LAYERS, default=1, metavar="L", help="ansatz layers (default: %(default)s)")
     parser.add_argument("--single-qubit-params", type=options.integer(0, MAX_BOX_PARAMETERS), default=3, metavar="P",
-                        help="rotations on one-qubit boxes (default: 3)")
+                        help="rotations on one-qubit boxes (default: %(default)s)")
     parser.add_argument("--optimizer", choices=("adam", "spsa"), default="adam",
                         help="adam: exact gradients by torch autograd; spsa: two loss evaluations per step")
     parser.add_argument("--shots", type=options.of(NUMBERS["shots"]), default=None, metavar="N",
                         help="estimate probabilities from N shots (spsa only; default: exact)")
     parser.add_argument("--epochs", type=options.of(NUMBERS["epochs"]), default=100, metavar="E")
     parser.add_argument("--lr", type=options.of(NUMBERS["learning_rate"]), default=0.1, metavar="X",
-                        help="Adam learning rate (default: 0.1)")
+                        help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--batch-size", type=options.of(NUMBERS["batch_size"]), default=None, metavar="B",
                         help="mini-batch size (default: all)")
     parser.add_argument("--patience", type=options.of(NUMBERS["patience"]), default=20, metavar="P",
-                        help="stop after P epochs without a better dev score (default: 20)")
+                        help="stop after P epochs without a better dev score (default: %(default)s)")
     parser.add_argument("--unknown-words", choices=("error", "random", "zero"), default="error",
                         help="parameters of words seen only in dev/test: an error, fixed random values (as an "
                              "untrained lambeq weight) or zeros (default: error)")

@@ -18,7 +18,7 @@ attached to the gate on any qubits (as in qiskit-aer); several at the same level
 
 JSON format (every key but ``errors``/``readout`` entries' parameters optional)::
 
-    {"errors": [{"channel": "depolarizing", "p": 0.01, "gates": ["cx"], "qubits": [[0, 1]]},
+    {"errors": [{"channel": "depolarizing", "p": 0.01, "num_qubits": 2, "gates": ["cx"], "qubits": [[0, 1]]},
                 {"channel": "pauli", "probabilities": {"X": 0.01, "Z": 0.02}, "gates": ["h"]},
                 {"channel": "amplitude_damping", "gamma": 0.01, "gates": ["x"]},
                 {"channel": "phase_damping", "lambda": 0.01, "gates": ["x"]},

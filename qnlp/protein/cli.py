@@ -45,7 +45,7 @@ def register(commands: Any) -> None:
     sub = protein.add_subparsers(dest="protein_command", required=True, metavar="COMMAND")
     train = sub.add_parser("train", help="train and evaluate a PTN / CTN classifier",
                            description=__doc__.split("\n\n")[0],
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=options.DefaultsHelpFormatter)
     add_data_options(train, modlamp=True)
     train.add_argument("--classes", default=None, metavar="A,B", help="label order (first -> class 0)")
     train.add_argument("--dedupe", action="store_true", help="drop repeated sequences before splitting")
