@@ -34,7 +34,7 @@ from contract_grid import (  # noqa: E402
 
 import tnq  # noqa: E402
 from tnq.compile import lower  # noqa: E402
-from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.contraction.paths import TreeCache  # noqa: E402
 
 TNQ_AUTO, QUIMB = "tnq state.amplitudes(bits), auto", "quimb"
 ONE_BY_ONE = "tnq state.amplitude(b) one by one, auto"

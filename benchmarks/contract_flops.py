@@ -25,9 +25,9 @@ from contract_grid import ContractCaseResult, lg, random_bits, tnq_network  # no
 
 import tnq  # noqa: E402
 from tnq.compile import lower  # noqa: E402
-from tnq.contract.execute import REAL_FLOPS_PER_COMPLEX_MAC, contract  # noqa: E402
-from tnq.contract.paths import TreeCache  # noqa: E402
-from tnq.contract.simplify import apply_plan  # noqa: E402
+from tnq.contraction.execute import REAL_FLOPS_PER_COMPLEX_MAC, contract  # noqa: E402
+from tnq.contraction.paths import TreeCache  # noqa: E402
+from tnq.contraction.simplify import apply_plan  # noqa: E402
 from tnq.errors import SimulationError  # noqa: E402
 
 GEMM_N = 2048

@@ -31,9 +31,9 @@ from common import CaseResult, Headline, Row, Timing  # noqa: E402
 
 import tnq  # noqa: E402
 from tnq.compile import Gate, lower  # noqa: E402
-from tnq.contract.execute import contract  # noqa: E402
-from tnq.contract.network import BasisTemplate, CircuitNetwork, Network  # noqa: E402
-from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.contraction.execute import contract  # noqa: E402
+from tnq.contraction.network import BasisTemplate, CircuitNetwork, Network  # noqa: E402
+from tnq.contraction.paths import TreeCache  # noqa: E402
 
 ROWS, COLS, DEPTH = 5, 6, 12
 PEER_HYPER_FLOPS_LOG10 = 6.58

@@ -30,15 +30,15 @@ from contract_grid import COLS, DEPTH, ROWS, bind_random, lg, parametrised, rand
 
 import tnq  # noqa: E402
 from tnq.compile import fuse, lower  # noqa: E402
-from tnq.contract.execute import contract  # noqa: E402
-from tnq.contract.network import (  # noqa: E402
+from tnq.contraction.execute import contract  # noqa: E402
+from tnq.contraction.network import (  # noqa: E402
     BasisTemplate,
     CircuitNetwork,
     absorb_basis_vectors,
     amplitude_network,
 )
-from tnq.contract.paths import TreeCache  # noqa: E402
-from tnq.contract.simplify import apply_plan  # noqa: E402
+from tnq.contraction.paths import TreeCache  # noqa: E402
+from tnq.contraction.simplify import apply_plan  # noqa: E402
 
 
 def median_time(fn: Callable[[], Any], loops: int) -> float:

@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 import tnq  # noqa: E402
 from tnq.arrays import check_array_options  # noqa: E402
-from tnq.contract.paths import TreeCache  # noqa: E402
+from tnq.contraction.paths import TreeCache  # noqa: E402
 from tnq.errors import UsageError  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
 

@@ -36,7 +36,7 @@ from qnlp.protein.compile import PROTEIN_ANSATZE, ProteinCompiler  # noqa: E402
 from qnlp.protein.diagrams import MODELS, ProteinReader  # noqa: E402
 from qnlp.protein.loaders import read_fasta  # noqa: E402
 from qnlp.protein.windows import pool  # noqa: E402
-from tnq.contract import TreeCache  # noqa: E402
+from tnq.contraction import TreeCache  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
 
 DEEPLOC = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "deeploc" / "deeploc_our_val_set.fasta"

@@ -14,7 +14,7 @@ import numpy as np
 from qnlp.circuits import SentenceCircuit
 from qnlp.errors import QnlpError
 from tnq.batch_eval import ParametricBatch, Postselected
-from tnq.contract import TreeCache
+from tnq.contraction import TreeCache
 
 DEFAULT_CACHE = TreeCache()
 """Trees of sentence shapes, shared by every model in the process (a shape is searched once)."""

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     out = check_output(args.out, option="--out", inputs=inputs, folder=True) if args.out else None
     lexicon = None
     if args.lexicon:
-        from qnlp.cli import read_lexicon
+        from qnlp.commands import read_lexicon
 
         lexicon = Lexicon(read_lexicon(args.lexicon))
     sentences, skipped = read_sentences(args.file, args.labelled, args.skip_bad)

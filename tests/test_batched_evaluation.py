@@ -10,7 +10,7 @@ import pytest
 import tnq
 from tnq.batch_eval import ParametricBatch, Postselected
 from tnq.circuit import Circuit, Parameter
-from tnq.contract import TreeCache
+from tnq.contraction import TreeCache
 from tnq.errors import CircuitError, TnqError
 
 SYMBOLS = ["a", "b", "c", "d"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tnq
-from tnq.contract import TreeCache
+from tnq.contraction import TreeCache
 from tnq.errors import SimulationError
 
 

@@ -12,7 +12,7 @@ import tnq
 from tnq.backends.contract import stacked_amplitude_tensor
 from tnq.circuit.gates import gate_matrix
 from tnq.compile import Gate
-from tnq.contract import TreeCache
+from tnq.contraction import TreeCache
 from tnq.errors import SimulationError
 
 

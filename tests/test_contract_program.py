@@ -9,10 +9,10 @@ import pytest
 
 import tnq
 from tnq.backends.contract import BATCH_MIN
-from tnq.contract import TreeCache
-from tnq.contract.network import Network
-from tnq.contract.paths import search_rounds
-from tnq.contract.program import Program, tree_path
+from tnq.contraction import TreeCache
+from tnq.contraction.network import Network
+from tnq.contraction.paths import search_rounds
+from tnq.contraction.program import Program, tree_path
 
 
 def _random_network(seed: int) -> Network:
@@ -158,7 +158,7 @@ def test_trees_persist_on_disk_and_are_reused(tmp_path) -> None:
 def test_tree_cache_is_bounded_and_drops_the_least_recently_used_structure():
     """Memory stays flat over many shapes: with room for two structures, a third evicts the one used least
     recently (its next lookup searches again) while the recently used one is still a hit."""
-    from tnq.contract.network import Network
+    from tnq.contraction.network import Network
 
     def chain(n: int) -> Network:  # a trace of n matrices: a different structure for each n
         net = Network()

@@ -10,7 +10,7 @@ import pytest
 
 import tnq
 from tnq.chunks import chunk_seeds
-from tnq.contract import TreeCache
+from tnq.contraction import TreeCache
 from tnq.distributed import simulate_many, sweep
 from tnq.errors import UsageError
 

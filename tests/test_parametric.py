@@ -12,7 +12,7 @@ import pytest
 import tnq
 from tnq.circuit.gates import GATES
 from tnq.circuit.parameters import Parameter
-from tnq.contract import TreeCache
+from tnq.contraction import TreeCache
 from tnq.errors import CircuitError, SimulationError
 
 

@@ -18,9 +18,9 @@ import pytest
 import tnq
 from tnq import Circuit, CircuitError, ObservableError, QasmError, SimulationError
 from tnq.backends.contract import stacked_amplitude_tensor
-from tnq.memory import budget_bytes, check_budget
 from tnq.cli.main import main
-from tnq.contract.paths import TreeCache
+from tnq.contraction.paths import TreeCache
+from tnq.memory import budget_bytes, check_budget
 
 HEADER = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[3];\ncreg c[3];\n'  # 4 lines
 GHZ = Path(__file__).resolve().parents[1] / "examples" / "ghz_12.qasm"

@@ -36,10 +36,10 @@ import numpy as np
 from .circuit import Circuit
 from .circuit.gates import numeric_values
 from .compile import Gate, lower
-from .contract.execute import contract, unify_arrays
-from .contract.network import PARAM_BATCH, CircuitNetwork, Network, absorb_basis_vectors, amplitude_network
-from .contract.paths import DEFAULT_CACHE, TreeCache
-from .contract.program import Program
+from .contraction.execute import contract, unify_arrays
+from .contraction.network import PARAM_BATCH, CircuitNetwork, Network, absorb_basis_vectors, amplitude_network
+from .contraction.paths import DEFAULT_CACHE, TreeCache
+from .contraction.program import Program
 from .errors import CircuitError
 from .memory import budget_bytes
 from .parametric import ParametricGates
@@ -81,7 +81,7 @@ class ParametricBatch:
     """Post-selected circuits prepared for repeated evaluation with new values of ``symbols`` (see the module
     docstring). Every circuit needs the same number of open qubits. ``optimize``: one of PRESETS;
     ``memory_budget`` (bytes): larger contractions are sliced, or refused before anything is allocated;
-    ``cache``: where contraction trees are kept (default: the process-wide ``tnq.contract.DEFAULT_CACHE``)."""
+    ``cache``: where contraction trees are kept (default: the process-wide ``tnq.contraction.DEFAULT_CACHE``)."""
 
     def __init__(self, circuits: Sequence[Postselected], symbols: Sequence[str], *, optimize: str = "greedy",
                  search_time: float = 10.0, memory_budget: int | None = None, cache: TreeCache | None = None) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from .chunks import check_chunk_size, chunk_seeds, chunk_sizes, map_chunks
 from .circuit import Circuit
 from .compile import lower
-from .contract import paths
+from .contraction import paths
 from .errors import TnqError, UsageError
 from .observables import Hamiltonian, Observable, as_hamiltonian
 from .simulate import check_circuit, choose_method, expectation, simulate

@@ -190,7 +190,7 @@ def contraction(report: Report, out: Path) -> None:
 
 def _grid_amplitudes(report: Report, rows: int = 4, cols: int = 4, depth: int = 10) -> None:
     import tnq
-    from tnq.contract import TreeCache
+    from tnq.contraction import TreeCache
 
     circuit = tnq.grid_random(rows, cols, depth, seed=5)
     n = rows * cols
@@ -221,7 +221,7 @@ def _qaoa_energy(report: Report, n: int = 60) -> None:
 
 def _parameter_sweep(report: Report, n: int = 40) -> None:
     import tnq
-    from tnq.contract import TreeCache
+    from tnq.contraction import TreeCache
 
     g, b = tnq.Parameter("g"), tnq.Parameter("b")
     ring = tnq.qaoa([(q, (q + 1) % n) for q in range(n)], [g], [b])

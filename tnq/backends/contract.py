@@ -14,8 +14,8 @@ import numpy as np
 
 from ..arrays import NUMPY, NumpyArrays, host, to_user
 from ..compile import Gate, compact, lightcone
-from ..contract.execute import ContractionReport, contract, contraction_report, estimated_seconds, unify_arrays
-from ..contract.network import (
+from ..contraction.execute import ContractionReport, contract, contraction_report, estimated_seconds, unify_arrays
+from ..contraction.network import (
     BasisTemplate,
     CircuitNetwork,
     Network,
@@ -24,8 +24,8 @@ from ..contract.network import (
     expectation_network,
     marginal_network,
 )
-from ..contract.paths import ASSUMED_FLOPS_PER_SECOND, DEFAULT_CACHE, TreeCache, TreeInfo
-from ..contract.program import Program
+from ..contraction.paths import ASSUMED_FLOPS_PER_SECOND, DEFAULT_CACHE, TreeCache, TreeInfo
+from ..contraction.program import Program
 from ..errors import SimulationError
 from ..memory import budget_bytes, format_bytes
 from ..progress import announce
