@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -239,7 +240,11 @@ NOUN_SUFFIXES = ("ist", "ian", "ment", "tion", "sion", "ness", "ity", "ship", "m
 def plain_types(word: str, tag: str, alternatives: bool = False) -> Typed:
     """(type, cost) candidates of a tagged plain word (closed-class words by the word itself, others by tag);
     with ``alternatives`` the types of commonly confused tags follow, at :data:`ALTERNATIVE_COST` more."""
-    key = word.lower()
+    return _plain_types(word.lower(), tag, alternatives)
+
+
+@functools.lru_cache(maxsize=8192)
+def _plain_types(key: str, tag: str, alternatives: bool) -> Typed:
     if key in WORD_TYPES:
         return WORD_TYPES[key]
     typed = list(PENN_TYPES.get(tag, ()))

@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 
+import discopy
 from discopy.grammar.pregroup import Cup, Diagram, Ty, Word
-from discopy.rigid import Ob
+from discopy.rigid import Layer, Ob
 
 from qnlp.errors import LexiconError, NoParseError, UnknownWordError
 from qnlp.grammar import ALTERNATIVE_COST, Lexicon, parse_type, plain_types, split_tagged, type_string
@@ -163,33 +165,96 @@ def _diagram(words: Sequence[str], types: Sequence[Ty], cups: list[tuple[int, in
     adjacent. The layers are built directly: composing diagrams one box at a time is quadratic in DisCoPy."""
     boxes, offsets, width = [], [], 0
     for word, ty in zip(words, types):
-        boxes.append(Word(word, ty))
+        boxes.append(_word_box(word, ty))
         offsets.append(width)
         width += len(ty)
-    wires = [(p, simple) for p, simple in zip(range(width), [ty[k:k + 1] for ty in types for k in range(len(ty))])]
+    obs = [ob for ty in types for ob in ty.inside]
+    codes = [code for ty in types for code in _coded(ty)]
+    wires = list(enumerate(zip(obs, codes)))  # (position, (object, code)) of the wires not yet capped
     partner = {a: b for a, b in cups} | {b: a for a, b in cups}
     while any(pos in partner for pos, _ in wires):
         kept, t = [], 0
         while t < len(wires):
-            pos, ty = wires[t]
+            pos, wire = wires[t]
             if t + 1 < len(wires) and partner.get(pos) == wires[t + 1][0]:
-                boxes.append(Cup(ty, wires[t + 1][1]))
+                boxes.append(_cup_box(wire, wires[t + 1][1]))
                 offsets.append(len(kept))
                 t += 2
             else:
-                kept.append((pos, ty))
+                kept.append(wires[t])
                 t += 1
         if len(kept) == len(wires):  # cannot happen for a planar matching; guards against an endless loop
             raise AssertionError("internal error: crossing cups in a pregroup derivation")
         wires = kept
-    layers, cod = [], Ty()
+    layers, cod, names = [], (), ()  # the wires between layers, as Ob objects and their strings
     for box, offset in zip(boxes, offsets):
-        left, right = cod[:offset], cod[offset + len(box.dom):]
-        if cod[offset:offset + len(box.dom)] != box.dom:
+        dom = box.dom.inside
+        if cod[offset:offset + len(dom)] != dom:
             raise AssertionError(f"internal error: {box} does not fit the wires {cod} at offset {offset}")
-        layers.append(Diagram.layer_factory(left, box, right))
-        cod = left @ box.cod @ right
-    return Diagram(tuple(layers), Ty(), cod)
+        end = offset + len(dom)
+        layers.append(_layer(cod[:offset], names[:offset], box, cod[end:], names[end:]))
+        cod = cod[:offset] + box.cod.inside + cod[end:]
+        names = names[:offset] + _strings(box.cod.inside) + names[end:]
+    return Diagram(tuple(layers), Ty(), _ty(cod, names))
+
+
+_FAST = discopy.__version__ == "1.2.2"
+"""Build types and layers without DisCoPy's per-object checks (which make a wide diagram quadratic): the objects
+are those DisCoPy 1.2.2's constructors make, attribute for attribute (tests compare them); other versions use the
+constructors."""
+
+
+_BOXES: dict[tuple, Word | Cup] = {}  # (word, codes) -> Word; (code, code) -> Cup
+
+
+def _word_box(word: str, ty: Ty) -> Word:
+    """``Word(word, ty)``, remembered (keyed by the type's integer codes, which are cheap to hash)."""
+    key = word, _coded(ty)
+    box = _BOXES.get(key)
+    if box is None:
+        if len(_BOXES) >= 8192:
+            _BOXES.clear()
+        box = _BOXES[key] = Word(word, ty)
+    return box
+
+
+def _cup_box(left: tuple[Ob, int], right: tuple[Ob, int]) -> Cup:
+    """``Cup(Ty(left), Ty(right))`` of two wires (object, code), remembered."""
+    key = left[1], right[1]
+    box = _BOXES.get(key)
+    if box is None:
+        box = _BOXES[key] = Cup(Ty(left[0]), Ty(right[0]))
+    return box
+
+
+def _strings(obs: tuple[Ob, ...]) -> tuple[str, ...]:
+    return tuple(map(str, obs))
+
+
+def _ty(obs: tuple[Ob, ...], names: tuple[str, ...]) -> Ty:
+    """``Ty(*obs)``, given the strings of ``obs``."""
+    if not _FAST:
+        return Ty(*obs)
+    ty = Ty.__new__(Ty)
+    ty.inside, ty.name = obs, " @ ".join(names) or "Ty()"
+    return ty
+
+
+def _layer(left: tuple[Ob, ...], left_names: tuple[str, ...], box: Word | Cup, right: tuple[Ob, ...],
+           right_names: tuple[str, ...]) -> Layer:
+    """``Layer(Ty(*left), box, Ty(*right))``, given the strings of the objects."""
+    left_ty, right_ty = _ty(left, left_names), _ty(right, right_names)
+    if not _FAST:
+        return Layer(left_ty, box, right_ty)
+    layer = Layer.__new__(Layer)
+    dom_names, cod_names = _strings(box.dom.inside), _strings(box.cod.inside)
+    layer.boxes_or_types = (left_ty, box, right_ty)
+    layer.name = " @ ".join(left_names + (str(box),) + right_names)
+    layer.data, layer.is_dagger = None, False
+    layer.dom = _ty(left + box.dom.inside + right, left_names + dom_names + right_names)
+    layer.cod = _ty(left + box.cod.inside + right, left_names + cod_names + right_names)
+    layer.inside = (layer,)
+    return layer
 
 
 def _describe(words: Sequence[str], chart: _Chart, residual: Residual) -> str:
@@ -224,45 +289,113 @@ def _incremental(candidates: Sequence[Sequence[Ty]], costs: Sequence[Sequence[in
     not yet contracted), each with its cheapest derivation; adding a word contracts the last k types of a state
     against the first k of the word's type, for every feasible k. By associativity of planar contraction this
     reaches every residual the CKY chart reaches. A state is kept only while it can still end as one of ``goals``
-    (``_open``), and only ``beam`` states survive each word: lowest cost plus number of types still to contract
+    (:func:`_open`), and only ``beam`` states survive each word: lowest cost plus number of types still to contract
     first, then lowest cost (ties in the order found, which the sentence fixes); so the time is linear in the
-    length. Returns the cheapest derivation kept of each goal reached."""
-    simples = [[_simples(ty) for ty in types] for types in candidates]
-    later: list[Counter] = [Counter()]
-    for types in reversed(simples):  # later[j]: how often words j.. can have each simple type, at most
-        most: Counter = Counter()
-        for ty in types:
-            most |= Counter(ty)
-        later.append(later[-1] + most)
-    later.reverse()
-    states: dict[Residual, tuple] = {(): (0, None, -1, 0)}  # residual -> (cost, previous residual, choice, k)
+    length. Returns the cheapest derivation kept of each goal reached.
+
+    Simple types are coded as integers (:func:`_codes`: contraction is ``right == left + 1``) and a new residual is
+    tested with :func:`_open` only when it ranks high enough to enter the beam."""
+    coded = [[_coded(ty) for ty in types] for types in candidates]
+    coded_goals = [_codes(goal) for goal in goals]
+    counts: list[Counter] = [Counter()]
+    for types in reversed(coded):  # counts[j]: how often words j.. can have each simple type, at most
+        counts.append(counts[-1] + _most(tuple(types)))
+    later = [_supply(count) for count in reversed(counts)]
+    rank_scale = 1 + sum(max(word_costs) for word_costs in costs)  # rank (cost + length, cost) as one integer
+    states: dict[tuple[int, ...], tuple] = {(): (0, None, -1, 0)}  # residual -> (cost, previous residual, choice, k)
     history = []
-    for j, types in enumerate(simples):
-        step: dict[Residual, tuple] = {}
-        closed: set[Residual] = set()
-        for residual, (cost, *_) in states.items():
-            for c, ty in enumerate(types):
-                total = cost + costs[j][c]
-                kmax = 0
-                while kmax < min(len(residual), len(ty)) and _contracts(residual[-1 - kmax], ty[kmax]):
+    for j, types in enumerate(coded):
+        step: dict[tuple[int, ...], tuple] = {}  # residual -> (rank, cost, previous residual, choice, k, residual)
+        setdefault = step.setdefault
+        word = [(c, ty, ty[0] if ty else -1, len(ty), costs[j][c]) for c, ty in enumerate(types)]  # codes are > 0
+        for residual, entry in states.items():
+            cost, n = entry[0], len(residual)
+            last = residual[-1] + 1 if residual else -2  # the code that contracts with the last type
+            for c, ty, first, length, word_cost in word:
+                total = cost + word_cost
+                if first != last:  # no contraction: the usual case
+                    new = residual + ty
+                    value = ((total + n + length) * rank_scale + total, total, residual, c, 0, new)
+                    found = setdefault(new, value)
+                    if found is not value and total < found[1]:
+                        step[new] = value
+                    continue
+                kmax, most = 1, min(n, length)
+                while kmax < most and residual[n - 1 - kmax] + 1 == ty[kmax]:
                     kmax += 1
                 for k in range(kmax, -1, -1):
-                    new = residual[:len(residual) - k] + ty[k:]
-                    found = step.get(new)
-                    if found is not None:
-                        if total < found[0]:
-                            step[new] = (total, residual, c, k)
-                    elif new not in closed:
-                        if _open(new, goals, later[j + 1]):
-                            step[new] = (total, residual, c, k)
-                        else:
-                            closed.add(new)
-        states = dict(sorted(step.items(), key=lambda item: (item[1][0] + len(item[0]), item[1][0]))[:beam])
+                    new = residual[:n - k] + ty[k:]
+                    value = ((total + n + length - 2 * k) * rank_scale + total, total, residual, c, k, new)
+                    found = setdefault(new, value)
+                    if found is not value and total < found[1]:
+                        step[new] = value
+        states = {}
+        for value in sorted(step.values(), key=_RANK):  # stable: ties keep the order found
+            new = value[5]
+            if _open(new, coded_goals, later[j + 1]):
+                states[new] = value[1:5]
+                if len(states) == beam:
+                    break
         history.append(states)
-    return {goal: _unwind(history, goal, candidates) for goal in goals if goal in states}
+    found = {}
+    for goal, code in zip(goals, coded_goals):
+        if code in states:
+            found[goal] = _unwind(history, code, candidates)
+    return found
 
 
-def _unwind(history: list[dict[Residual, tuple]], goal: Residual, candidates: Sequence[Sequence[Ty]]) -> Derivation:
+@functools.lru_cache(maxsize=1024)
+def _most(types: tuple[tuple[int, ...], ...]) -> Counter:
+    """How often one word with these candidate (coded) types can have each simple type, at most."""
+    most: Counter = Counter()
+    for ty in types:
+        most |= Counter(ty)
+    return most
+
+
+_RANK = itemgetter(0)
+_CODE_SPAN = 1 << 16
+_BASIC_CODES: dict[str, int] = {}
+
+
+def _codes(residual: Residual) -> tuple[int, ...]:
+    """Integer codes of simple types such that x^(z) x^(z+1) contract exactly when the codes are c and c + 1."""
+    out = []
+    for name, z in residual:
+        if not -_CODE_SPAN // 2 < z < _CODE_SPAN // 2:
+            raise LexiconError(f"pregroup type {name} with {abs(z)} adjoints has too many to parse")
+        base = _BASIC_CODES.setdefault(name, len(_BASIC_CODES) * _CODE_SPAN + _CODE_SPAN // 2)
+        out.append(base + z)
+    return tuple(out)
+
+
+_CODED: dict[int, tuple[Ty, tuple[int, ...]]] = {}  # id(type) -> (type, codes); holding the type keeps its id unique
+
+
+def _coded(ty: Ty) -> tuple[int, ...]:
+    """:func:`_codes` of a type, remembered: the lexicon gives the same type objects again and again."""
+    found = _CODED.get(id(ty))
+    if found is not None and found[0] is ty:
+        return found[1]
+    if len(_CODED) >= 4096:
+        _CODED.clear()
+    codes = _codes(_simples(ty))
+    _CODED[id(ty)] = ty, codes
+    return codes
+
+
+_Supply = tuple[frozenset[int], dict[int, int], int]
+
+
+def _supply(counts: Counter) -> _Supply:
+    """The codes that later words can contract (their right adjoint, code + 1, occurs there), how often at most,
+    and the least of those numbers (for :func:`_open`)."""
+    supply = {code - 1: count for code, count in counts.items()}
+    return frozenset(supply), supply, min(supply.values(), default=0)
+
+
+def _unwind(history: list[dict[tuple[int, ...], tuple]], goal: tuple[int, ...],
+            candidates: Sequence[Sequence[Ty]]) -> Derivation:
     """The cost, choices and cups of the derivation of ``goal`` kept in ``history``."""
     choices, ks, residual = [], [], goal
     for states in reversed(history):
@@ -282,22 +415,26 @@ def _unwind(history: list[dict[Residual, tuple]], goal: Residual, candidates: Se
     return history[-1][goal][0], choices, cups
 
 
-def _open(residual: Residual, goals: Sequence[Residual], later: Counter) -> bool:
-    """Can a prefix with this residual still end as one of ``goals``: its longest common start with a goal, then
-    types that later words can contract (each needs its right adjoint, as often as the later words can have it)?
-    The goal sharing the longest start leaves the fewest types to contract, so it alone is checked."""
+def _open(residual: tuple[int, ...], goals: Sequence[tuple[int, ...]], later: _Supply) -> bool:
+    """Can a prefix with this (coded) residual still end as one of ``goals``: its longest common start with a goal,
+    then types that later words can contract (each needs its right adjoint, code + 1, as often as the later words
+    can have it)? The goal sharing the longest start leaves the fewest types to contract, so it alone is checked."""
     start = 0
     for goal in goals:
-        t = 0
-        while t < len(goal) and t < len(residual) and residual[t] == goal[t]:
-            t += 1
-        start = max(start, t)
-    needed: dict[Simple, int] = {}
-    for name, z in residual[start:]:
-        partner = (name, z + 1)
-        count = needed[partner] = needed.get(partner, 0) + 1
-        if later[partner] < count:
-            return False
+        if residual[:1] == goal[:1]:  # usually the goals are single types: this settles it
+            t = 1
+            while t < len(goal) and t < len(residual) and residual[t] == goal[t]:
+                t += 1
+            if t > start:
+                start = t
+    rest = residual[start:]
+    contractible, supply, least = later
+    if not contractible.issuperset(rest):
+        return False
+    if len(rest) > least:  # else no code can be needed more often than it is supplied
+        for code in set(rest):
+            if rest.count(code) > supply[code]:
+                return False
     return True
 
 

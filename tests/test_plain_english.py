@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,20 @@ pytest.importorskip("textblob")  # the tagger's data; never imported by qnlp
 
 from discopy.grammar.pregroup import Cup, Ty, Word  # noqa: E402
 
+import qnlp.parser as parser  # noqa: E402
 from qnlp import parse_tagged, parse_types, read_plain, read_tagged  # noqa: E402
 from qnlp.errors import LexiconError, NoParseError  # noqa: E402
 from qnlp.grammar import Lexicon  # noqa: E402
 from qnlp.parse_cmd import add_parser, read_sentences  # noqa: E402
-from qnlp.parser import MAX_PLAIN_WORDS, _incremental, _reduce, _simples, parse_plain  # noqa: E402
+from qnlp.parser import (  # noqa: E402
+    MAX_PLAIN_WORDS,
+    PLAIN_BEAM,
+    _incremental,
+    _reduce,
+    _simples,
+    parse_plain,
+    plain_candidates,
+)
 from qnlp.pipeline import Pipeline, fallback_counts  # noqa: E402
 from qnlp.tagger import tag  # noqa: E402
 
@@ -166,6 +176,141 @@ def test_incremental_parser_matches_the_chart_on_random_types():
                 parsed += 1
                 assert chart[1] == found[0]
     assert parsed > 25
+
+
+def _reference_incremental(candidates, costs, goals, beam):
+    """The beam search of :func:`qnlp.parser._incremental` written plainly (simple types as (name, z) pairs, every
+    new stack tested before ranking, one sort key tuple): the fast version must keep exactly the same states."""
+    simples = [[_simples(ty) for ty in types] for types in candidates]
+    later = [Counter()]
+    for types in reversed(simples):
+        most = Counter()
+        for ty in types:
+            most |= Counter(ty)
+        later.append(later[-1] + most)
+    later.reverse()
+
+    def still_open(residual, supply):
+        start = max(next((t for t, (a, b) in enumerate(zip(goal, residual)) if a != b), min(len(goal), len(residual)))
+                    for goal in goals)
+        needed = Counter((name, z + 1) for name, z in residual[start:])
+        return all(supply[partner] >= count for partner, count in needed.items())
+
+    states, history = {(): (0, None, -1, 0)}, []
+    for j, types in enumerate(simples):
+        step, closed = {}, set()
+        for residual, (cost, *_) in states.items():
+            for c, ty in enumerate(types):
+                total, kmax = cost + costs[j][c], 0
+                while kmax < min(len(residual), len(ty)) and residual[-1 - kmax][0] == ty[kmax][0] \
+                        and ty[kmax][1] == residual[-1 - kmax][1] + 1:
+                    kmax += 1
+                for k in range(kmax, -1, -1):
+                    new = residual[:len(residual) - k] + ty[k:]
+                    if new in step:
+                        if total < step[new][0]:
+                            step[new] = (total, residual, c, k)
+                    elif new not in closed:
+                        if still_open(new, later[j + 1]):
+                            step[new] = (total, residual, c, k)
+                        else:
+                            closed.add(new)
+        states = dict(sorted(step.items(), key=lambda item: (item[1][0] + len(item[0]), item[1][0]))[:beam])
+        history.append(states)
+    found = {}
+    for goal in goals:
+        if goal in states:
+            choices, ks, residual = [], [], goal
+            for kept in reversed(history):
+                _, residual, c, k = kept[residual]
+                choices.append(c)
+                ks.append(k)
+            found[goal] = (states[goal][0], choices[::-1], ks[::-1])
+    return found
+
+
+def _corpus() -> list[list[str]]:
+    """Review sentences, every plain MC/RP sentence (when the data is there) and review sentences joined in pairs
+    (17-30 words), as tokens."""
+    reviews = [words for _, words in read_sentences(REVIEWS)[0]]
+    out = reviews + [a + [",", "and"] + b for a, b in zip(reviews, reviews[1:] + reviews[:1])]
+    for name in ("mc_train_data.txt", "mc_dev_data.txt", "mc_test_data.txt", "rp_train_data.txt", "rp_test_data.txt"):
+        if (DATA / name).is_file():
+            out += [item.words for item in read_plain(DATA / name)]
+    return out
+
+
+def test_fast_search_keeps_the_states_of_the_plain_search():
+    """On every corpus sentence (with the tagger's tags and with the alternatives) and on random types with many
+    ties with narrow beams (ties at the cut), the integer-coded search returns the cost, types and contractions
+    of the plain search."""
+    goals = [_simples(S), _simples(N)]
+    cases = []
+    for words in _corpus():
+        tags = tag(words)
+        cases += [(*plain_candidates(words, tags, None, alternatives), PLAIN_BEAM) for alternatives in (False, True)]
+    rng = random.Random(2)  # random types with costs 0 or 1: many equally cheap derivations
+    pool = [N, S, N @ N.l, N.r @ S, N.r @ S @ N.l, N.r @ N @ N.l, S @ S.l, S.r @ S, N.r @ S @ S.l @ N, N.l, N.r]
+    for _ in range(150):
+        candidates = [rng.sample(pool, rng.randint(1, 4)) for _ in range(rng.randint(2, 12))]
+        cases.append((candidates, [[rng.randint(0, 1) for _ in types] for types in candidates], rng.randint(2, 8)))
+    compared = 0
+    for candidates, costs, beam in cases:
+        fast = _incremental(candidates, costs, goals, beam)
+        plain = _reference_incremental(candidates, costs, goals, beam)
+        assert fast.keys() == plain.keys(), candidates
+        for goal, (cost, choices, cups) in fast.items():
+            assert (cost, choices) == plain[goal][:2], candidates
+            ks = [sum(1 for _, b in cups if _starts(candidates, choices, w) <= b < _starts(candidates, choices, w + 1))
+                  for w in range(len(candidates))]
+            assert ks == plain[goal][2], candidates
+            compared += 1
+    assert compared > 400
+
+
+def _starts(candidates, choices, w) -> int:
+    """Position of the first wire of word ``w`` (the number of cups ending in a word is its k)."""
+    return sum(len(candidates[v][c]) for v, c in enumerate(choices[:w]))
+
+
+def _same_object(a, b, seen=None) -> bool:
+    """Same class and, attribute for attribute, the same values (DisCoPy objects compared recursively)."""
+    seen = set() if seen is None else seen
+    if (id(a), id(b)) in seen:
+        return True
+    seen.add((id(a), id(b)))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple | list):
+        return len(a) == len(b) and all(_same_object(x, y, seen) for x, y in zip(a, b))
+    if type(a).__module__.startswith("discopy."):
+        return vars(a).keys() == vars(b).keys() and all(_same_object(vars(a)[k], vars(b)[k], seen) for k in vars(a))
+    return a == b
+
+
+def test_diagrams_built_directly_are_those_of_discopys_constructors(monkeypatch):
+    """The diagram's types and layers made without DisCoPy's constructors are, attribute for attribute, the ones
+    its constructors make (the plain parser and the tagged chart parser, on every corpus sentence)."""
+    assert parser._FAST  # DisCoPy 1.2.2, which the project pins
+    sentences = [words for words in _corpus()[:200] if _parses(words)]  # the review sentences, alone and joined
+    fast = [parse_plain(words, fragments=True) for words in sentences]
+    fast.append(parse_tagged("skillful_ADJ man_N prepares_TV sauce_N"))
+    monkeypatch.setattr(parser, "_FAST", False)
+    slow = [parse_plain(words, fragments=True) for words in sentences]
+    slow.append(parse_tagged("skillful_ADJ man_N prepares_TV sauce_N"))
+    assert len(sentences) > 190
+    for one, other in zip(fast, slow):
+        assert one == other and repr(one) == repr(other) and str(one) == str(other)
+        assert _same_object(one, other), repr(one)
+
+
+def test_absurd_adjoint_orders_are_refused():
+    """Integer codes hold adjoint orders below 2**15: beyond that, one clear error rather than a wrong parse."""
+    deep = Ty("n")
+    for _ in range(1 << 15):
+        deep = deep.l
+    with pytest.raises(LexiconError, match="too many"):
+        parse_plain(["w"], "n", lexicon=Lexicon({"w": deep}))
 
 
 def test_ambiguity_is_resolved_the_same_whatever_the_order():
