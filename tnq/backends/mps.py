@@ -185,9 +185,11 @@ def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: i
     layout = _Layout(gates, num_wires, None if initial is None else initial.site_of)
     swaps = fused_swaps = 0
 
-    def swap(site: int) -> None:
+    def swap(site: int, leftward: bool = False) -> None:
+        """Exchange sites (site, site+1); ``leftward``: the next swap is further left, so the centre goes there
+        (a chain of swaps then walks the centre along with it instead of a QR step back per swap)."""
         nonlocal swaps
-        mps.swap_sites(site, max_bond, cutoff)
+        mps.swap_sites(site, max_bond, cutoff, "left" if leftward else "right")
         layout.exchange(site)
         swaps += 1
 
@@ -281,7 +283,7 @@ def _route_pair(layout: _Layout, index: int, gate: Gate, swap: Any) -> int:
     move_lo_up = layout.cost(index, {w_lo: hi - 1})
     if move_hi_down <= move_lo_up:
         for p in range(hi - 1, lo, -1):
-            swap(p)
+            swap(p, leftward=True)
         return lo
     for p in range(lo, hi - 1):
         swap(p)
@@ -299,7 +301,7 @@ def _route(mps: MPS, sites: list[int], swap: Any) -> int:
     lo = hi = order[anchor]
     for s in order[anchor + 1:]:   # bring higher sites down, nearest first
         for p in range(s - 1, hi, -1):
-            swap(p)
+            swap(p, leftward=True)
         hi += 1
     for s in reversed(order[:anchor]):  # bring lower sites up, nearest first
         for p in range(s, lo - 1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -117,6 +118,30 @@ def fixed_svd(matrix: np.ndarray, degenerate: float = DEGENERATE) -> tuple[np.nd
     """``svd`` with the left singular vectors fixed by ``fix_gauge``: ``u`` depends only on matrix @ matrix^H, so a
     unitary change of basis of the columns leaves it as it is, and neither LAPACK nor the CPU picks it."""
     return fix_gauge(*svd(matrix), "left", degenerate)
+
+
+def plan_truncation(values: np.ndarray, max_bond: int | None, cutoff: float,
+                    value_cutoff: float = 0.0) -> tuple[int, int, float]:
+    """(keep, end, weight) for descending host ``values``: ``keep_count``'s count and discarded weight, and the end
+    of the cluster holding the last kept value (``cluster_end``): the factors to form and gauge-fix before cutting."""
+    keep, weight = keep_count(values, max_bond, cutoff, value_cutoff)
+    return keep, cluster_end(values, keep), weight
+
+
+def truncate_fixed(u: np.ndarray, s: np.ndarray, vh: np.ndarray, values: np.ndarray, keep: int, weight: float,
+                   side: str = "left") -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Factors of an SVD (the first ``end`` of ``plan_truncation``, or more) with the orthonormal ``side`` gauge-fixed
+    (``fix_gauge``), cut to ``keep`` and the kept values rescaled to the original norm; returns (u, s, vh, weight).
+    Fixing stops at the end of the cluster holding the last kept value, as the dropped clusters need no canonical
+    basis (most of the fixing on long truncated runs). When that cluster is cut, its values were rotated: its dropped
+    part is what its dropped rows hold, so the weight is still sum(s_dropped^2) of the canonical factors."""
+    end = cluster_end(values, keep)
+    u, s, vh = fix_gauge(u[:, :end], s[:end], vh[:end], side)
+    if keep < len(values):  # weight is 0 when nothing is dropped
+        if end > keep:
+            weight = float(np.sum(host(s[keep:]) ** 2) + np.sum(values[end:] ** 2)) / float(np.sum(values ** 2))
+        u, s, vh = u[:, :keep], s[:keep] / math.sqrt(1.0 - weight), vh[:keep]
+    return u, s, vh, weight
 
 
 def keep_count(s: np.ndarray, max_bond: int | None, cutoff: float,

@@ -21,7 +21,7 @@ import numpy as np
 from ..arrays import NUMPY, NumpyArrays, host, namespace_of
 from ..errors import SimulationError
 from .batch import normalise_rows, step_right
-from .decompose import check_truncation, fixed_svd, keep_count
+from .decompose import check_truncation, plan_truncation, svd, truncate_fixed
 
 
 class MPS:
@@ -201,9 +201,9 @@ class MPS:
         """Write a normalised block tensor ``(left, d_1..d_k, right)`` back as k sites by truncated SVDs
         (``decompose.keep_count``: at most ``max_bond`` values, discarded weight <= ``cutoff``, values >=
         ``value_cutoff * s_max``); the centre ends at the rightmost (``absorb='right'``) or leftmost site.
-        The orthonormal cores come from ``decompose.fixed_svd``: given the basis of the outer bond on their side
-        they depend on the block alone (not on the basis of the other side, nor on LAPACK's rounding), which also
-        fixes which vectors a truncation keeps from a cluster of equal singular values."""
+        The orthonormal cores are gauge-fixed (``decompose.truncate_fixed``): given the basis of the outer bond on
+        their side they depend on the block alone (not on the basis of the other side, nor on LAPACK's rounding),
+        which also fixes which vectors a truncation keeps from a cluster of equal singular values."""
         check_truncation(max_bond, cutoff, value_cutoff)
         k = block.ndim - 2
         if absorb == "left":  # mirror the block, split left-to-right, mirror back
@@ -225,11 +225,11 @@ class MPS:
         cores, kept = [], 1.0
         for d in dims[:-1]:
             left = rest.shape[0]
-            u, s, vh = fixed_svd(rest.reshape(left * d, -1))  # same cores whatever the CPU's rounding
-            keep, weight = keep_count(s, max_bond, cutoff, value_cutoff)
-            if keep < len(s):
-                u, s, vh = u[:, :keep], s[:keep], vh[:keep]
-                s = s / math.sqrt(1.0 - weight)  # keep the norm the block had
+            u, s, vh = svd(rest.reshape(left * d, -1))
+            values = host(s)
+            keep, _, weight = plan_truncation(values, max_bond, cutoff, value_cutoff)
+            u, s, vh, weight = truncate_fixed(u, s, vh, values, keep, weight)  # the same cores whatever the CPU
+            if keep < len(values):
                 self.discarded.append(weight)
                 kept *= 1.0 - weight
             cores.append(u.reshape(left, d, keep))
@@ -237,10 +237,12 @@ class MPS:
         cores.append(rest.reshape(rest.shape[0], dims[-1], block.shape[-1]))
         return cores, 1.0 - kept
 
-    def swap_sites(self, site: int, max_bond: int | None = None, cutoff: float = 0.0) -> float:
-        """Exchange the physical legs of ``site`` and ``site+1`` (routing for non-adjacent gates)."""
+    def swap_sites(self, site: int, max_bond: int | None = None, cutoff: float = 0.0, absorb: str = "auto") -> float:
+        """Exchange the physical legs of ``site`` and ``site+1`` (routing for non-adjacent gates); the centre ends
+        on the ``absorb`` side ('auto': the side it was on), so a chain of swaps walking left should say 'left'."""
         self.move_center(min(max(self.center if self.center is not None else site, site), site + 1))
-        absorb = "left" if self.center == site else "right"
+        if absorb == "auto":
+            absorb = "left" if self.center == site else "right"
         xp = self.xp
         block = xp.tensordot(self.tensors[site], self.tensors[site + 1], axes=(2, 0))
         return self.split_block(site, xp.transpose(block, (0, 2, 1, 3)), max_bond, cutoff, absorb)

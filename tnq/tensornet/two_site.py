@@ -9,13 +9,12 @@ while bonds are still growing.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from ..arrays import host, namespace_of
-from .decompose import cluster_end, fix_gauge, keep_count, product_svd
+from .decompose import plan_truncation, product_svd, truncate_fixed
 
 
 def operator_schmidt(matrix: np.ndarray, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
@@ -50,15 +49,11 @@ def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, ma
     y = xp.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
     product = product_svd(x, y)
     values = host(product.s)  # the keep count and the cluster ends are decided on the host
-    keep, weight = keep_count(values, max_bond, cutoff, value_cutoff)
-    end = cluster_end(values, keep)  # a truncation inside a cluster of equal values must see all of it
+    keep, end, weight = plan_truncation(values, max_bond, cutoff, value_cutoff)
     # (2 chi_l, keep) orthonormal columns, (keep, 2 chi_r) rows; the orthonormal side fixed by the state, not LAPACK
-    left_core, s, right_core = fix_gauge(*product.factors(end), "left" if absorb == "right" else "right")
-    if keep < len(product.s):  # weight is 0 when nothing is dropped
-        if end > keep:  # the cluster's values were rotated: its dropped part is what its dropped rows hold
-            weight = float(np.sum(host(s[keep:]) ** 2) + np.sum(values[end:] ** 2)) / float(np.sum(values ** 2))
-        left_core, s, right_core = left_core[:, :keep], s[:keep], right_core[:keep]
-        s = s / math.sqrt(1.0 - weight)
+    left_core, s, right_core, weight = truncate_fixed(*product.factors(end), values, keep, weight,
+                                                      "left" if absorb == "right" else "right")
+    if keep < len(values):
         mps.discarded.append(weight)
     if absorb == "left":
         mps.tensors[start] = (left_core * s).reshape(chi_l, 2, keep)
