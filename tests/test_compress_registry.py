@@ -47,8 +47,9 @@ def test_cli_defaults_are_the_dataclass_defaults_and_options_map_to_their_fields
 
 def test_every_setting_has_one_name_and_one_option():
     classes = [*GROUPS.values(), *map(method_class, REGISTRY)]
-    names = [f.metadata["name"] for c in classes for f in setting_fields(c)]
-    flags = [f.metadata["option"].flag for c in classes for f in setting_fields(c) if f.metadata["option"]]
+    settings = list({id(f): f for c in classes for f in setting_fields(c)}.values())  # inherited ones once
+    names = [f.metadata["name"] for f in settings]
+    flags = [f.metadata["option"].flag for f in settings if f.metadata["option"]]
     assert len(names) == len(set(names)) and len(flags) == len(set(flags))
     assert all(len(list(setting_fields(c))) == len(fields(c)) for c in classes)  # no field outside the scheme
     with pytest.raises(MPOError, match="unknown setting 'heal_rate'"):

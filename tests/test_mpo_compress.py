@@ -756,7 +756,7 @@ def test_healing_checkpoint_from_other_settings_is_refused(tmp_path):
     checkpoint = tmp_path / "heal.safetensors"
     heal(student, modules, ids, steps=2, window=32, teacher=teacher, progress=False, checkpoint=checkpoint)
     before = checkpoint.read_bytes()
-    with pytest.raises(MPOError, match=r"other lr \(checkpoint: lr=0.003\)"):
+    with pytest.raises(MPOError, match=r"other lr \(checkpoint: lr=0.003; now: lr=0.01\)"):
         heal(student, modules, ids, steps=4, window=32, lr=0.01, teacher=teacher, progress=False,
              checkpoint=checkpoint)
     with pytest.raises(MPOError, match="other text"):

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import options
 
-FIXED = ("model", "budget", "method", "layers", "json", "threads", "progress", "seed")
+FIXED = ("model", "budget", "budget_unit", "method", "layers", "json", "threads", "progress", "seed")
 """The command's own arguments; every other option is generated from a setting of ``tnq.compress.options`` or of
 a registered method."""
 
@@ -57,13 +57,17 @@ def _add_setting(cmd: argparse.ArgumentParser, f: Any) -> None:
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``compress`` command to an argparse subparsers object."""
     from ..compress.methods import REGISTRY
-    from ..compress.options import setting_fields
+    from ..compress.options import BUDGET_UNITS, setting_fields
 
     cmd = subparsers.add_parser("compress", help="compress a transformers model with MPOs (or SVD baselines)",
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("model", metavar="MODEL", help="model folder, .safetensors, .gguf or tnq-compressed folder")
     cmd.add_argument("--budget", type=options.fraction, default=0.5,
-                     help="fraction of the chosen layers' parameters to keep (default: 0.5)")
+                     help="fraction of the chosen layers' parameters (or, with --budget-unit bytes, of their bytes "
+                          "in float16) to keep (default: 0.5)")
+    cmd.add_argument("--budget-unit", choices=BUDGET_UNITS, default="params",
+                     help="params, or bytes: compare methods at equal size, quantised ones included (0.5 = int8's "
+                          "size, about 0.28 = int4 with group-32 scales) (default: params)")
     cmd.add_argument("--method", choices=list(REGISTRY), default="mpo", help="default: mpo")
     cmd.add_argument("--layers", default="attention,mlp",
                      help="roles (attention, mlp, all) and/or layer names / glob patterns, comma-separated "
@@ -109,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     check_paths(args.model, chosen["text"], chosen["healing"], chosen["output"], cli=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = compress_model(args.model, args.budget, layers=args.layers, progress=args.progress, seed=args.seed,
+    result = compress_model(args.model, args.budget, budget_unit=args.budget_unit, layers=args.layers,
+                            progress=args.progress, seed=args.seed,
                             **chosen)
     if args.json:
         print(json.dumps(result.report.to_dict(), indent=1))

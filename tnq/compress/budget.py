@@ -1,5 +1,6 @@
-"""Per-layer parameter budgets from one global budget: a measured layer-sensitivity profile (loss increase when
-one block alone is compressed) shifts parameters from robust layers to fragile ones, keeping the total fixed."""
+"""Per-layer parameter (or byte) budgets from one global budget: a measured layer-sensitivity profile (loss
+increase when one block alone is compressed) shifts parameters from robust layers to fragile ones, keeping the total
+fixed."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from torch import nn
 from ..mpo.errors import MPOError
 from ..progress import progress_bar
 from .models import block_index, set_module
+from .options import BUDGET_UNITS
 
 
-def check_budget(budget: float) -> float:
+def check_budget(budget: float, unit: str = "params") -> float:
+    """``budget`` as a float in (0, 1]; ``MPOError`` for another value or an unknown ``unit``."""
+    if unit not in BUDGET_UNITS:
+        raise MPOError(f"budget_unit must be one of {', '.join(BUDGET_UNITS)}, got {unit!r}")
+    what = "parameters" if unit == "params" else "bytes in float16"
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0.0 < budget <= 1.0:
-        raise MPOError(f"budget must be a fraction of the layers' parameters in (0, 1], got {budget!r}")
+        raise MPOError(f"budget must be a fraction of the layers' {what} in (0, 1], got {budget!r}")
     return float(budget)
 
 

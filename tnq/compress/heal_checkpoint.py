@@ -1,7 +1,8 @@
 """Healing checkpoints: the trained parameters, Adam's moments, the window sampler's state, the step, the elapsed
-time and the losses in one safetensors file (JSON metadata, written atomically), so that an interrupted or
-crashed healing run goes on where it stopped instead of starting over. The file also records the healing
-settings, the text's digest and the parameters' names and shapes; a checkpoint from other settings is refused."""
+time and the losses in one safetensors file of the shared training format (``tnq.training.checkpoint``: JSON
+metadata, written atomically), so that an interrupted or crashed healing run goes on where it stopped instead of
+starting over. The file also records the healing settings, the text's digest and the parameters' names and shapes;
+a checkpoint from other settings is refused, naming them."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..io import read_safetensors, write_safetensors
 from ..mpo.errors import MPOError
+from ..training import checkpoint as training
 
-CHECKPOINT_KEY = "tnq_heal"
-FORMAT = "tnq.heal.checkpoint/1"
+CHECKPOINT_KEY = training.KEY
+KIND = "tnq.compress.heal"
+"""The checkpoint kind in the shared training format (``tnq.training.checkpoint``)."""
 MOMENTS = ("exp_avg", "exp_avg_sq")
-LATER_SETTINGS = {"teacher_states": False}  # settings added since format 1: their value in older files
 
 
 class HealingInterrupted(MPOError):
@@ -70,8 +71,9 @@ def save_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn
             adam_steps[name] = float(state["step"])
             for key in MOMENTS:
                 tensors[f"{key}/{name}"] = _array(state[key])
-    meta = dict(settings, format=FORMAT, step=len(losses), elapsed=elapsed, losses=list(losses), adam_steps=adam_steps)
-    write_safetensors(path, tensors, CHECKPOINT_KEY, meta)
+    training.save_checkpoint(path, kind=KIND, settings=settings, tensors=tensors,
+                             meta={"step": len(losses), "elapsed": elapsed, "losses": list(losses),
+                                   "adam_steps": adam_steps})
 
 
 def load_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn.Parameter]],
@@ -79,15 +81,7 @@ def load_checkpoint(path: str | os.PathLike, named: Sequence[tuple[str, torch.nn
                     settings: dict[str, Any]) -> tuple[int, float, list[float]]:
     """Restore parameters, Adam state and the sampler from ``path`` after checking that it was written with the
     same ``settings`` (healing options, text, parameter names and shapes); returns (step, elapsed, losses)."""
-    arrays, meta = read_safetensors(path, CHECKPOINT_KEY, MPOError, "healing checkpoint")
-    if meta is None or meta.get("format") != FORMAT:
-        raise MPOError(f"{path}: not a tnq healing checkpoint; give another path or delete it")
-    differ = [k for k in settings if meta.get(k, LATER_SETTINGS.get(k)) != settings[k]]
-    if differ:
-        shown = ", ".join(f"{k}={meta.get(k)!r}" for k in differ if k != "parameters")
-        raise MPOError(f"{path}: healing checkpoint made with other {', '.join(differ)}"
-                       f"{f' (checkpoint: {shown})' if shown else ''}; run with the same settings, or give "
-                       "another path or delete it to start over")
+    arrays, meta = training.read_checkpoint(path, kind=KIND, settings=settings, error=MPOError)
     with torch.no_grad():
         for name, p in named:
             p.copy_(torch.from_numpy(arrays[f"param/{name}"]))  # copy_ casts back to the parameter's dtype

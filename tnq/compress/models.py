@@ -202,7 +202,8 @@ def load_tokenizer(folder: Path) -> Any:
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        # never the folder's code, and no prompt asking for it (an exported folder's config.json has an auto_map)
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exceptions on damaged files
         raise ModelError(f"{folder}: the tokenizer ({', '.join(files)}) cannot be read "
                          f"({' '.join(str(exc).split())[:300] or type(exc).__name__})") from None

@@ -24,6 +24,10 @@ SITES = ("balanced", "auto")
 PRECISIONS = ("float32", "bfloat16")
 """Healing precisions."""
 
+BUDGET_UNITS = ("params", "bytes")
+"""What a budget is a fraction of: the chosen layers' parameters, or their bytes in float16 (so 0.5 is int8's size
+and about 0.28 int4's with group-32 scales)."""
+
 SEQUENTIAL_RIDGE = 0.1
 """Ridge of sequential calibration's corrected target, measured on SmolLM2 at 50% (see ``sequential.py``)."""
 
@@ -207,7 +211,7 @@ def setting_fields(cls: type) -> Iterator[Any]:
     return (f for f in fields(cls) if "name" in f.metadata)
 
 
-DIRECT = ("budget", "layers", "tokenizer", "progress", "seed")
+DIRECT = ("budget", "budget_unit", "layers", "tokenizer", "progress", "seed")
 """``compress_model``'s own keywords, which ``from_names`` passes on as they are."""
 
 

@@ -39,6 +39,7 @@ from .fit import collect_grams, run_batch
 from .heal import heal
 from .heal_checkpoint import check_checkpoint_path
 from .methods import Method, get_method, method_name
+from .methods.base import FLOAT_BYTES, storage_bytes
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
 from .options import SEED, Calibration, Evaluation, Healing, Output, Settings, Text
 from .report import CompressionReport, CompressResult, LayerReport, model_size
@@ -126,14 +127,25 @@ class _Job:
     def timed(self, step: str, start: float) -> None:
         self.report.times[step] = time.perf_counter() - start
 
+    def size(self, linear: nn.Linear) -> int:
+        """A layer's size in the budget's unit: its parameters, or its bytes in float16."""
+        return linear.weight.numel() * (FLOAT_BYTES if self.report.budget_unit == "bytes" else 1)
 
-def compress_model(model: Any, budget: float = 0.5, method: str | Method = "mpo", *,
+    def max_params(self, method: Method, linear: nn.Linear, target: int) -> int:
+        """The ``max_params`` of ``method.fit`` for a layer's budget ``target`` (in the budget's unit)."""
+        if self.report.budget_unit == "bytes":
+            return method.params_for_bytes(tuple(linear.weight.shape), target)
+        return target
+
+
+def compress_model(model: Any, budget: float = 0.5, method: str | Method = "mpo", *, budget_unit: str = "params",
                    layers: str | Sequence[str] = ROLES, tokenizer: Any = None, text: Text | None = None,
                    calibration: Calibration | None = None, healing: Healing | None = None,
                    evaluation: Evaluation | None = None, output: Output | None = None,
                    progress: bool | None = None, seed: int = 0) -> CompressResult:
     """Compress ``model`` (a path ``load_model`` reads, a ``LoadedModel`` or a transformers module, modified in
-    place) to ``budget`` of the chosen ``layers``' parameters with ``method`` (a registered name, ``METHODS``, or
+    place) to ``budget`` of the chosen ``layers``' parameters (with ``budget_unit='bytes'``: of their bytes in
+    float16, each method counting its own bytes, scales included) with ``method`` (a registered name, ``METHODS``, or
     a ``Method`` with its own settings, e.g. ``MPOMethod(cores=2, fit_steps=1, sites='auto')``).
 
     ``text`` (``Text``; default gensim's lee_background.cor) is split: the first ``evaluation.tokens`` evaluate
@@ -143,7 +155,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str | Method = "mpo"
     budget) and heal (``Healing``). Causal LMs calibrate and heal on ``text.window``-token windows; encoders on the
     training text's sentences. ``output`` saves the result (``save_compressed``) and draws the sensitivity plot.
     ``from_names`` builds all of these from flat setting names, as the command line does."""
-    budget = check_budget(budget)
+    budget = check_budget(budget, budget_unit)
     SEED.check("seed", seed, MPOError)
     method = get_method(method)
     text, calibration, healing = text or Text(), calibration or Calibration(), healing or Healing()
@@ -157,6 +169,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str | Method = "mpo"
     clock = time.perf_counter()
     loaded = _as_loaded(model, tokenizer)
     job = _start(loaded, method, budget, layers, text, calibration, healing, progress, seed)
+    job.report.budget_unit = budget_unit
     job.timed("load", clock)
     quality = _read_text(job, evaluation)
     _calibrate(job)
@@ -189,6 +202,7 @@ def _start(loaded: LoadedModel, method: Method, budget: float, layers: str | Seq
                                calibration=calibration.mode, times={})
     report.params_before, report.bytes_before = model_size(loaded.model)
     report.layer_params_before = sum(loaded.model.get_submodule(n).weight.numel() for n in names)
+    report.layer_bytes_before = FLOAT_BYTES * report.layer_params_before
     return _Job(loaded, method, text, calibration, healing, progress, seed, report, names)
 
 
@@ -261,9 +275,8 @@ def _calibrate(job: _Job) -> None:
 def _profile(job: _Job) -> dict[str, float]:
     """Loss increase when each block alone is compressed at the uniform budget (``budget.sensitivity_profile``)."""
     net, kind, probe_method = job.net, job.loaded.kind, job.method.for_probe()
-    sizes = {n: net.get_submodule(n).weight.numel() for n in job.names}
-    uniform = allocate(sizes, job.report.budget)
     modules = {n: net.get_submodule(n) for n in job.names}
+    uniform = allocate({n: job.size(m) for n, m in modules.items()}, job.report.budget)
     probe = job.calib[:2] if kind == "causal-lm" else job.calib[len(job.calib) // 2:][:2]
     with torch.no_grad():
         base_out = None if kind == "causal-lm" else [_encode(net, b).detach() for b in probe]
@@ -275,13 +288,14 @@ def _profile(job: _Job) -> dict[str, float]:
             return float(np.mean([float(((_encode(m, b) - t) ** 2).mean() / (t ** 2).mean())
                                   for b, t in zip(probe, base_out)]))
 
-    return sensitivity_profile(net, job.names, lambda n: probe_method.fit(modules[n], uniform[n], job.grams.get(n))[0],
+    return sensitivity_profile(net, job.names, lambda n: probe_method.fit(
+        modules[n], job.max_params(probe_method, modules[n], uniform[n]), job.grams.get(n))[0],
                                probe_loss, job.progress)
 
 
 def _allocate(job: _Job, budget: float) -> dict[str, int]:
     """Each layer's parameter budget (``budget.allocate``, by the sensitivity profile when there is one)."""
-    sizes = {n: job.net.get_submodule(n).weight.numel() for n in job.names}
+    sizes = {n: job.size(job.net.get_submodule(n)) for n in job.names}
     return allocate(sizes, budget, job.profile, strength=job.calibration.sensitivity_strength)
 
 
@@ -291,7 +305,7 @@ def _replace(job: _Job, targets: dict[str, int]) -> None:
 
     net, report, method, sequential = job.net, job.report, job.method, job.calibration.mode == "sequential"
     modules = {n: net.get_submodule(n) for n in job.names}
-    sizes = {n: m.weight.numel() for n, m in modules.items()}
+    sizes = {n: job.size(m) for n, m in modules.items()}
     layer_reports: dict[str, LayerReport] = {}
     clock = time.perf_counter()
 
@@ -303,11 +317,11 @@ def _replace(job: _Job, targets: dict[str, int]) -> None:
         if kept_dense(name):
             d_out, d_in = linear.weight.shape
             calibrated = gram is not None or sequential  # sequential skips dense-only stages
-            layer_report = LayerReport(name, (d_out, d_in), sizes[name], sizes[name], [], 0.0,
-                                       0.0 if calibrated else None)
+            layer_report = LayerReport(name, (d_out, d_in), linear.weight.numel(), linear.weight.numel(), [], 0.0,
+                                       0.0 if calibrated else None, bytes_after=storage_bytes(linear))
         else:
-            layer, layer_report = method.fit(linear, targets[name], gram)
-            layer_report.name = name
+            layer, layer_report = method.fit(linear, job.max_params(method, linear, targets[name]), gram)
+            layer_report.name, layer_report.bytes_after = name, storage_bytes(layer)
             set_module(net, name, layer)
             job.specs[name] = layer_spec(layer)
         layer_report.sensitivity = None if job.profile is None else job.profile[name]
@@ -324,6 +338,7 @@ def _replace(job: _Job, targets: dict[str, int]) -> None:
     step = "sequential calibration + decompose" if sequential else "decompose"
     job.timed(step + (" + fit" if method.fitted and job.calib else ""), clock)
     report.layer_params_after = sum(r.params_after for r in report.layers)
+    report.layer_bytes_after = sum(r.bytes_after for r in report.layers)
 
 
 def _heal(job: _Job) -> None:
@@ -354,6 +369,8 @@ def _heal(job: _Job) -> None:
     pad_id = getattr(job.loaded.tokenizer, "pad_token_id", None)
     trained = [n for n in job.names if n in job.specs or healing.dense]
     report.heal_dense_layers = len(trained) - len(job.specs)
+    for name in job.specs:  # quantised layers heal in their float form (``Method.to_float``)
+        set_module(net, name, job.method.to_float(net.get_submodule(name)))
     report.heal_losses = heal(net, [net.get_submodule(n) for n in trained], heal_text, healing.steps, seconds,
                               window=window, batch_size=healing.batch_size or (16 if job.train_sentences else 1),
                               lr=healing.lr, teacher=job.original if healing.distill else None, seed=job.seed,
@@ -362,6 +379,8 @@ def _heal(job: _Job) -> None:
                               precision=healing.precision, label_weight=0.0 if encoder else healing.label_weight,
                               checkpoint=healing.checkpoint, teacher_states=heal_states)
     report.heal_steps = len(report.heal_losses)
+    for name in job.specs:
+        set_module(net, name, job.method.finish(net.get_submodule(name)))
     job.timed("heal", clock)
     job.original = None
 

@@ -31,6 +31,8 @@ class LayerReport:
     """MPO site factorisation, e.g. '24x24 | 24x24' (out x in per site); None for low-rank layers."""
     site_errors: dict[str, float] | None = None
     """With ``sites='auto'``: the error (as ``activation_error``, else ``error``) of every factorisation tried."""
+    bytes_after: int | None = None
+    """Bytes of the layer's weights as shipped: float16 values, or quantised values and their scales."""
 
 
 @dataclass
@@ -47,6 +49,10 @@ class CompressionReport:
     bytes_after: int = 0
     layer_params_before: int = 0
     layer_params_after: int = 0
+    layer_bytes_before: int = 0
+    """The chosen layers' weights in float16."""
+    layer_bytes_after: int = 0
+    budget_unit: str = "params"
     metric: str = "perplexity"
     calibration: str = "independent"
     """'sequential': layers fitted in forward order to corrected targets (see sequential.py)."""
@@ -70,12 +76,14 @@ class CompressionReport:
         """Readable summary (and one line per layer)."""
         calibrated = ", sequential calibration" if self.calibration == "sequential" else ""
         lines = [f"{self.source}: {self.kind}, method {self.method}{calibrated}, budget {self.budget:g} of "
-                 f"{len(self.layers)} layers' parameters",
+                 f"{len(self.layers)} layers' {'bytes in float16' if self.budget_unit == 'bytes' else 'parameters'}",
                  f"parameters {self.params_before:,} -> {self.params_after:,} "
                  f"({self.params_after / max(self.params_before, 1):.1%}); compressed layers "
                  f"{self.layer_params_before:,} -> {self.layer_params_after:,} "
                  f"({self.layer_params_after / max(self.layer_params_before, 1):.1%})",
-                 f"bytes {self.bytes_before:,} -> {self.bytes_after:,}"]
+                 f"bytes {self.bytes_before:,} -> {self.bytes_after:,}; compressed layers at float16 "
+                 f"{self.layer_bytes_before:,} -> {self.layer_bytes_after:,} "
+                 f"({self.layer_bytes_after / max(self.layer_bytes_before, 1):.1%})"]
         cached = " (cached)" if self.heal_samples_cached else ""
         sampled = f", {self.heal_sample_tokens:,} sampled tokens{cached}" if self.heal_sample_tokens else ""
         n_dense = self.heal_dense_layers
@@ -93,11 +101,14 @@ class CompressionReport:
             lines.append(f"sites auto: {len(gains)} of {len(auto)} layers kept a multi-site MPO{span}, "
                          f"{len(auto) - len(gains)} the low-rank sites")
         if per_layer:
-            lines.append(f"{'layer':<44} {'shape':>11} {'params':>9} {'chi':>12} {'error':>7} {'act.err':>7}")
+            lines.append(f"{'layer':<44} {'shape':>11} {'params':>9} {'bytes':>10} {'chi':>12} {'error':>7} "
+                         f"{'act.err':>7}")
             for r in self.layers:
                 act = "" if r.activation_error is None else f"{r.activation_error:.3f}"
-                lines.append(f"{r.name:<44} {r.shape[0]:>5}x{r.shape[1]:<5} {r.params_after:>9,} "
-                             f"{','.join(map(str, r.chi)) or 'dense':>12} {r.error:7.3f} {act:>7}")
+                size = "" if r.bytes_after is None else f"{r.bytes_after:,}"
+                chi = ",".join(map(str, r.chi)) or ("dense" if r.params_after == r.params_before else "-")
+                lines.append(f"{r.name:<44} {r.shape[0]:>5}x{r.shape[1]:<5} {r.params_after:>9,} {size:>10} "
+                             f"{chi:>12} {r.error:7.3f} {act:>7}")
         if self.output:
             lines.append(f"saved {self.output}")
         return "\n".join(lines)
@@ -139,9 +150,14 @@ class CompressResult:
 
 
 def model_size(model: nn.Module) -> tuple[int, int]:
-    """(parameters, bytes) counting shared (tied) tensors once."""
+    """(parameters, bytes) counting shared (tied) tensors once; bytes include quantised values and their scales."""
+    from ..mpo.remote_code import QuantisedTensor
+
     seen: set[int] = set()
     params = nbytes = 0
+    for m in model.modules():
+        if isinstance(m, QuantisedTensor):
+            nbytes += sum(b.numel() * b.element_size() for b in m.buffers())
     for p in model.parameters():
         if p.data_ptr() in seen:
             continue

@@ -1,5 +1,7 @@
 """Modeling code of a transformers model compressed by tnq: low-rank and MPO (tensor-train) replacements for
-linear layers. ``tnq compress`` copies this file unchanged into the saved folder as ``modeling_tnq_compressed.py``
+linear layers, and quantised ones (weights, low-rank factors or MPO cores stored as 8- or 4-bit integers with
+float16 group scales, run by dequantising then multiplying: simple and exact, not a fast integer kernel).
+``tnq compress`` copies this file unchanged into the saved folder as ``modeling_tnq_compressed.py``
 and appends two classes naming the original config and model classes, so that
 ``AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)`` (``AutoModel`` for encoders) rebuilds the
 compressed model without tnq. It imports only torch, transformers and ``plan.py`` (copied beside it; standard
@@ -107,12 +109,87 @@ class CompressedLowRankLinear(nn.Module):
         return y if self.bias is None else y + self.bias
 
 
+def dequantise(data: torch.Tensor, scales: torch.Tensor, bits: int, group: int, count: int) -> torch.Tensor:
+    """The ``count`` flat values of a quantised tensor: ``data`` holds one signed integer per value (8 bits: int8)
+    or two per byte (4 bits: value + 8 in the low then the high nibble); each run of ``group`` values shares one
+    scale (the last run may be shorter)."""
+    if bits == 4:
+        data = torch.stack([data & 15, data >> 4], dim=-1).reshape(-1).to(torch.int8) - 8
+    values = nn.functional.pad(data[:count].to(torch.float32), (0, scales.numel() * group - count))
+    return (values.reshape(-1, group) * scales.to(torch.float32)[:, None]).reshape(-1)[:count]
+
+
+class QuantisedTensor(nn.Module):
+    """A tensor stored as ``bits``-bit integers (round-to-nearest, symmetric) with one float16 scale per ``group``
+    consecutive values (row-major); calling it gives the dequantised tensor."""
+
+    def __init__(self, shape: Sequence[int], bits: int, group: int) -> None:
+        super().__init__()
+        self.tensor_shape, self.bits, self.group = tuple(shape), bits, group
+        count = math.prod(shape)
+        self.register_buffer("data", torch.zeros(count if bits == 8 else -(-count // 2),
+                                                 dtype=torch.int8 if bits == 8 else torch.uint8))
+        self.register_buffer("scales", torch.zeros(-(-count // group), dtype=torch.float16))
+
+    def forward(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        count = math.prod(self.tensor_shape)
+        return dequantise(self.data, self.scales, self.bits, self.group, count).reshape(self.tensor_shape).to(dtype)
+
+
+class CompressedQuantLinear(nn.Module):
+    """An ``nn.Linear`` whose weight is quantised, run by dequantising the weight then one matrix product."""
+
+    def __init__(self, shape: Sequence[int], bits: int, group: int, bias: bool) -> None:
+        super().__init__()
+        self.weight_q = QuantisedTensor(shape, bits, group)
+        self.bias = nn.Parameter(torch.empty(shape[0])) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight_q(x.dtype), self.bias)
+
+
+class CompressedQuantLowRankLinear(nn.Module):
+    """``CompressedLowRankLinear`` with quantised factors (dequantised, then the two matrix products)."""
+
+    def __init__(self, shape: Sequence[int], rank: int, bits: int, group: int, bias: bool) -> None:
+        super().__init__()
+        d_out, d_in = shape
+        self.first = QuantisedTensor((rank, d_in), bits, group)
+        self.second = QuantisedTensor((d_out, rank), bits, group)
+        self.bias = nn.Parameter(torch.empty(d_out)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x @ self.first(x.dtype).T) @ self.second(x.dtype).T
+        return y if self.bias is None else y + self.bias
+
+
+class CompressedQuantMPOLinear(nn.Module):
+    """``CompressedMPOLinear`` with quantised cores (dequantised, then contracted as an MPO)."""
+
+    def __init__(self, core_shapes: Sequence[Sequence[int]], bits: int, group: int, bias: bool,
+                 allow_dense: bool = True) -> None:
+        super().__init__()
+        self.cores = nn.ModuleList(QuantisedTensor(shape, bits, group) for shape in core_shapes)
+        self.bias = nn.Parameter(torch.empty(math.prod(s[1] for s in core_shapes))) if bias else None
+        self.allow_dense = allow_dense
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return mpo_forward([core(x.dtype) for core in self.cores], x, self.bias, self.allow_dense)
+
+
 def compressed_layer(spec: dict[str, Any]) -> nn.Module:
     """An empty layer from its ``tnq_compressed_layers`` entry."""
     if spec["kind"] == "mpo":
         return CompressedMPOLinear(spec["core_shapes"], spec["bias"], spec.get("allow_dense", True))
     if spec["kind"] == "lowrank":
         return CompressedLowRankLinear(spec["shape"], spec["rank"], spec["bias"])
+    if spec["kind"] == "quant":
+        return CompressedQuantLinear(spec["shape"], spec["bits"], spec["group"], spec["bias"])
+    if spec["kind"] == "quant-lowrank":
+        return CompressedQuantLowRankLinear(spec["shape"], spec["rank"], spec["bits"], spec["group"], spec["bias"])
+    if spec["kind"] == "quant-mpo":
+        return CompressedQuantMPOLinear(spec["core_shapes"], spec["bits"], spec["group"], spec["bias"],
+                                        spec.get("allow_dense", True))
     raise ValueError(f"unknown compressed layer kind {spec['kind']!r}")
 
 

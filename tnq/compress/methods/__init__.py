@@ -14,6 +14,9 @@ REGISTRY = {
     "mpo": ".mpo:MPOMethod",
     "svd": ".low_rank:TruncatedSVD",
     "whitened-svd": ".low_rank:WhitenedSVD",
+    "rtn": ".quantise:RoundToNearest",
+    "whitened-svd+int8": ".quantise:Int8WhitenedSVD",
+    "mpo+int8": ".quantise:Int8MPO",
 }
 """Method name -> ``module:class`` (a module name starting with a dot is in this package)."""
 

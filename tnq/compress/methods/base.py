@@ -17,6 +17,17 @@ if TYPE_CHECKING:
     from ..report import LayerReport
 
 
+FLOAT_BYTES = 2
+"""Bytes per float weight in byte budgets and reports: sizes are compared with the model in float16."""
+
+
+def storage_bytes(module: nn.Module) -> int:
+    """Bytes of a layer's weights as shipped: float parameters at ``FLOAT_BYTES`` each (biases excluded), quantised
+    values and their scales (buffers) at their own size."""
+    floats = sum(p.numel() for name, p in module.named_parameters() if not name.endswith("bias"))
+    return FLOAT_BYTES * floats + sum(b.numel() * b.element_size() for b in module.buffers())
+
+
 @dataclass(frozen=True)
 class Method(Settings):
     """A way to replace one ``nn.Linear`` within a parameter budget. ``kind`` names the saved layer kind (several
@@ -45,6 +56,19 @@ class Method(Settings):
         and its report (name filled in by the caller)."""
         raise NotImplementedError
 
+    def params_for_bytes(self, shape: tuple[int, int], max_bytes: int) -> int:
+        """The ``max_params`` that keeps a layer of ``shape`` within ``max_bytes`` (float16 weights: 2 bytes each)."""
+        return max(1, max_bytes // FLOAT_BYTES)
+
+    def to_float(self, module: nn.Module) -> nn.Module:
+        """The trainable float form of one of this method's layers (healing trains it; the layer itself by
+        default)."""
+        return module
+
+    def finish(self, module: nn.Module) -> nn.Module:
+        """One of this method's layers again from its ``to_float`` form after healing (as it is by default)."""
+        return module
+
     @staticmethod
     def layer_type() -> type:
         """The module class of this method's layers."""
@@ -62,7 +86,8 @@ class Method(Settings):
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
-        """Parameters of the layer ``spec`` describes; None when the description is malformed."""
+        """Values stored for the layer ``spec`` describes (parameters, or quantised values and their scales); None
+        when the description is malformed."""
         raise NotImplementedError
 
 
