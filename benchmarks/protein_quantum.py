@@ -7,6 +7,11 @@ hours" figure).
 
     python benchmarks/protein_quantum.py [--seeds 3 | --seeds 0,2] [--configs ptn-u,ptn-h4] [--epoch-1000 [CONFIG]]
         [--set selection=loss --set weight_decay=0.001 ...] [--json out.json]
+    python benchmarks/protein_quantum.py --deeploc [--json out.json]
+
+``--deeploc``: the default ``qnlp protein train`` model (its options parsed by the command itself, data options
+only) on DeepLoc's 460 labelled Cytoplasm / Cell.membrane validation proteins: stratified 5-fold cross-validation
+(scikit-learn, shuffled with seed 0), then trained on all 460 and scored on setHARD.
 
 Each quantum run prints one line per seed (and per bagged member) with the dev figures it was selected by.
 """
@@ -181,6 +186,46 @@ def epoch_1000(name: str = "ptn-u", seed: int = 0) -> dict:
             "epoch_s": clf.history_[0]["seconds"], "eval_seq_per_s": len(pick) / (time.perf_counter() - start)}
 
 
+DEEPLOC = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "deeploc")
+LABELS = ["--label-regex", r"(?P<label>Cytoplasm|Cell\.membrane)-", "--skip-unlabelled",
+          "--classes", "Cytoplasm,Cell.membrane"]
+
+
+def deeploc_cv(folds: int = 5) -> list[dict]:
+    """Cross-validated accuracy of the default command's model on DeepLoc's validation proteins, and its setHARD
+    accuracy trained on all of them, with training wall / CPU seconds and the parameter count."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from qnlp.cli import build_parser
+    from qnlp.protein.cli import apply_preset, bags, build_classifier, load_data
+
+    def parsed(name: str) -> argparse.Namespace:
+        argv = ["protein", "train", "--fasta", os.path.join(DEEPLOC, name), *LABELS, "--no-progress"]
+        return apply_preset(build_parser().parse_args(argv))
+
+    args = parsed("deeploc_our_val_set.fasta")
+    data, hard = load_data(args), load_data(parsed("setHARD.fasta"))
+    print(f"{data.summary()}\nsetHARD: {hard.summary()}", flush=True)
+
+    def run(name: str, train, test) -> dict:
+        reader, clf = build_classifier(args)
+        wall, cpu = time.perf_counter(), time.process_time()
+        clf.fit(bags(reader, train, args.windows, args.stride, args.temperature), train.labels)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        accuracy = clf.score(bags(reader, test, args.windows, args.stride, args.temperature), test.labels)
+        row = {"config": name, "accuracy": accuracy, "params": clf.n_parameters, "train_wall_s": round(wall, 1),
+               "train_cpu_s": round(cpu, 1), "train": len(train), "test": len(test)}
+        print(f"{name:<10} accuracy {accuracy:.4f}  params {row['params']}  train {wall:.1f} s wall, "
+              f"{cpu:.1f} s CPU", flush=True)
+        return row
+
+    splits = StratifiedKFold(folds, shuffle=True, random_state=0).split(np.zeros(len(data)), data.labels)
+    rows = [run(f"fold {i + 1}", data.subset(tr), data.subset(te)) for i, (tr, te) in enumerate(splits)]
+    accs = [r["accuracy"] for r in rows]
+    print(f"{folds}-fold CV accuracy {np.mean(accs):.3f} +- {np.std(accs):.3f}", flush=True)
+    return rows + [run("setHARD", data, hard)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(MODLAMP_SETS), default="AMPvsTM")
@@ -190,8 +235,18 @@ def main() -> None:
                         help="time one epoch of CONFIG (default ptn-u) on 1000 AMPvsUniProt sequences")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training option of every quantum config (JSON value), e.g. lr_decay=0.97")
+    parser.add_argument("--deeploc", action="store_true",
+                        help="the default protein model: 5-fold CV on DeepLoc's validation proteins, then setHARD")
     parser.add_argument("--json", default=None, help="write all rows to this JSON file")
     args = parser.parse_args()
+    if args.deeploc:
+        import torch
+
+        torch.set_num_threads(1)
+        rows = deeploc_cv()
+        if args.json:
+            atomic_write_text(args.json, json.dumps({"dataset": "deeploc", "rows": rows}, indent=2) + "\n")
+        return
     try:
         seed_list = [int(x) for x in args.seeds.split(",") if x] if "," in args.seeds else list(range(int(args.seeds)))
     except ValueError:

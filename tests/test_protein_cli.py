@@ -15,7 +15,8 @@ pytest.importorskip("discopy")
 from qnlp.cli import main  # noqa: E402
 from qnlp.protein.model import ProteinClassifier  # noqa: E402
 
-FAST = ["--epochs", "30", "--batch-size", "8", "--lr", "0.01", "--patience", "30", "--progress", "--no-progress"]
+FAST = ["--preset", "peptides", "--epochs", "30", "--batch-size", "8", "--lr", "0.01", "--patience", "30", "--progress",
+        "--no-progress"]  # the peptide model these tests were written for (the default model reads windows)
 
 
 def _records(n: int = 48, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -98,8 +99,9 @@ def test_csv_labels_from_column(tmp_path, capsys):
     (["--fasta", "{fasta}", "--label-from", "column"], "--label-from column applies to --csv"),
     (["--fasta", "{fasta}", "--windows", "4", "--max-len", "8"], "exclude each other"),
     (["--fasta", "{fasta}", "--baseline-k", "x"], "--baseline-k"),
-    (["--fasta", "{unknown}"], "non-standard residue 'X'"),
-    (["--fasta", "{fasta}", "--coordinates", "log-weights"], "coordinates='log-weights' are the mixture ansatz"),
+    (["--fasta", "{unknown}", "--unknown", "error"], "non-standard residue 'X'"),
+    (["--fasta", "{fasta}", "--ansatz", "controlled", "--coordinates", "log-weights"],
+     "coordinates='log-weights' are the mixture ansatz"),
 ])
 def test_bad_input_is_one_line_and_exit_2(fasta, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.fa"

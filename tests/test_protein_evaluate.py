@@ -22,7 +22,7 @@ from qnlp.protein.loaders import read_fasta  # noqa: E402
 from qnlp.protein.model import ProteinClassifier  # noqa: E402
 
 CLASSES = ["membrane", "soluble"]
-FAST = ["--epochs", "3", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
+FAST = ["--preset", "peptides", "--epochs", "3", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
 DEEPLOC = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "deeploc"
 
 

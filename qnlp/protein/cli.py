@@ -31,9 +31,46 @@ from qnlp.protein.diagrams import MODELS, SHARING
 from qnlp.protein.windows import KEEP, POOLING
 from tnq.cli import options
 
-DEFAULTS = {"ansatz": "controlled", "lr": 0.003, "batch_size": 16, "epochs": 60, "patience": 20}
-"""Training defaults that reach ~0.95 on AMPvsTM (see benchmarks/protein_quantum.py); the generic ansätze train
-slowly on long residue chains."""
+PRESETS: dict[str, dict[str, Any]] = {
+    "proteins": {"alphabet": "dayhoff6", "unknown": "map", "start": True, "ansatz": "mixture",
+                 "coordinates": "log-weights", "readout": "marginal", "windows": 19, "stride": 1, "pool": "lse",
+                 "temperature": 1.0, "lr": 0.05, "batch_size": None, "epochs": 150, "patience": 20,
+                 "weight_decay": 0.001, "dev_fraction": 0.0},
+    "peptides": {"alphabet": "aa20", "unknown": "error", "start": False, "ansatz": "controlled",
+                 "coordinates": "angles", "readout": "outcomes", "windows": None, "stride": None, "pool": "mean",
+                 "temperature": 1.0, "lr": 0.003, "batch_size": 16, "epochs": 60, "patience": 20,
+                 "weight_decay": 0.0, "dev_fraction": 0.15},
+}
+"""What the options left out default to. ``proteins`` (the default): windows of 19 residues at stride 1 over the
+whole protein, dayhoff6 words with X and START, the 1-qubit mixture ansatz in log-weights (one parameter per word,
+at most 8), window logits soft-max pooled (``lse``) and the pooled protein probability trained, full-batch Adam (see
+docs/protein_design.md). ``peptides``: the composition model that reaches ~0.95 on AMPvsTM (see
+benchmarks/protein_quantum.py)."""
+
+
+class _Unset:
+    """The argparse default of the preset options: tells "left out" from any value the user may give."""
+
+    def __repr__(self) -> str:
+        return "from --preset"
+
+
+UNSET = _Unset()
+
+
+def apply_preset(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the options left out from ``--preset``. ``--max-len`` drops the preset's windows (whole sequences),
+    and the ``proteins`` preset trains log-weights only with the mixture ansatz (others train their angles)."""
+    preset = PRESETS[args.preset]
+    given = {name for name in preset if getattr(args, name) is not UNSET}
+    for name, value in preset.items():
+        if name not in given:
+            setattr(args, name, value)
+    if args.max_len is not None and "windows" not in given:
+        args.windows, args.stride = None, None
+    if "coordinates" not in given and args.ansatz != "mixture":
+        args.coordinates = "angles"
+    return args
 
 
 def register(commands: Any) -> None:
@@ -54,35 +91,42 @@ def register(commands: Any) -> None:
                        help="one combining box everywhere, or one per step (ptn) / tree level (ctn)")
     train.add_argument("--position-classes", type=options.positive, default=None, metavar="C",
                        help="ptn hierarchical: C boxes for C equal segments of the chain (any length)")
-    train.add_argument("--alphabet", choices=sorted(ALPHABETS), default="aa20", help="residue classes")
-    train.add_argument("--unknown", choices=POLICIES, default="error", help="non-standard residues (X, B, Z, ...)")
-    train.add_argument("--start", action="store_true",
+    train.add_argument("--preset", choices=sorted(PRESETS), default="proteins",
+                       help="defaults of the model and schedule options left out: 'proteins' (the default: pooled "
+                            "windows, see docs/proteins.md) or 'peptides' (whole short sequences)")
+    train.add_argument("--alphabet", choices=sorted(ALPHABETS), help="residue classes")
+    train.add_argument("--unknown", choices=POLICIES, help="non-standard residues (X, B, Z, ...)")
+    train.add_argument("--start", action=argparse.BooleanOptionalAction,
                        help="begin every sequence with a learned START state (a bias; the experts' prior weights "
                             "with --ansatz mixture)")
     train.add_argument("--max-len", type=options.positive, default=None, metavar="N", help="truncate to N residues")
     train.add_argument("--keep", choices=KEEP, default="both", help="which residues truncation keeps")
-    train.add_argument("--windows", type=options.positive, default=None, metavar="W",
-                       help="train on windows of W residues and pool window predictions per sequence")
-    train.add_argument("--stride", type=options.positive, default=None, metavar="S",
-                       help="window stride, at most W (default: W)")
-    train.add_argument("--pool", choices=POOLING, default="mean", help="how window predictions are pooled")
+    train.add_argument("--windows", type=options.positive, metavar="W",
+                       help="read windows of W residues and pool window predictions per sequence")
+    train.add_argument("--stride", type=options.positive, metavar="S",
+                       help="window stride, at most W (default: 1 with the proteins preset, else W)")
+    train.add_argument("--pool", choices=POOLING,
+                       help="how window predictions are pooled; lse trains the pooled sequence probability, the "
+                            "others train every window on its sequence's label")
+    train.add_argument("--temperature", type=options.positive_real, metavar="T",
+                       help="--pool lse: T log mean exp(window log-odds / T) (small T: the largest window)")
     train.add_argument("--qubits", type=options.integer(1, MAX_TYPE_QUBITS), default=1, metavar="Q",
                        help="qubits per residue wire")
-    train.add_argument("--coordinates", choices=COORDINATES, default="angles",
+    train.add_argument("--coordinates", choices=COORDINATES,
                        help="what training moves: the circuit's angles, or (--ansatz mixture) each residue's "
                             "log-weights, mapped to its angles (better conditioned)")
     train.add_argument("--init-scale", type=options.of(NUMBERS["init_scale"]), default=0.1, metavar="X",
                        help="initial parameters uniform in [-X, X] (small: boxes start near the identity)")
     train.add_argument("--test-fraction", type=options.real(above=0.0, below=1.0), default=0.25, metavar="F",
                        help="part of the data held out for testing, in (0, 1)")
-    train.add_argument("--dev-fraction", type=options.real(0.0, below=1.0), default=0.15, metavar="F",
+    train.add_argument("--dev-fraction", type=options.real(0.0, below=1.0), metavar="F",
                        help="part of the training data held out for early stopping, in [0, 1) (0: none)")
     train.add_argument("--baseline-k", default="1", metavar="K[,K]", help="k-mer sizes of the classical baseline")
     add_model_options(train)
     for action in train._actions:  # the protein ansatz joins the shared choices
         if action.dest == "ansatz":
             action.choices = sorted([*action.choices, *PROTEIN_ANSATZE])
-    train.set_defaults(func=_train, **DEFAULTS)
+    train.set_defaults(func=_train, **dict.fromkeys(PRESETS["proteins"], UNSET))
 
     evaluate = sub.add_parser("evaluate", help="accuracy, confusion matrix and per-class precision / recall of a "
                                                "saved model on labelled sequences",
@@ -161,6 +205,17 @@ def load_data(args: argparse.Namespace, classes: list[str] | None = None, labels
     return data.dedupe() if getattr(args, "dedupe", False) else data
 
 
+def bags(reader: Any, data: Any, windows: int, stride: int | None, temperature: float) -> list[Any]:
+    """One ``WindowBag`` per sequence of ``data`` (its whole residue tokens), carrying its file and line."""
+    from dataclasses import replace
+
+    from qnlp.protein.model import WindowBag
+
+    whole = replace(reader, max_len=None)
+    return [WindowBag(whole.tokens(s, i, framed=False), windows, stride, temperature, data.source,
+                      data.place(k)) for k, (s, i) in enumerate(zip(data.sequences, data.ids))]
+
+
 def _items(reader: Any, data: Any, windows: int | None, stride: int | None) -> tuple[list[tuple[str, ...]], np.ndarray]:
     """Token tuples to classify (whole sequences, or windows), each carrying its record's file and line for error
     messages, and the sequence each came from."""
@@ -177,7 +232,7 @@ EVAL_BATCH = 32
 
 
 def sequence_proba(clf: Any, data: Any, windows: int | None, stride: int | None, pool_how: str,
-                   batch: int | None = EVAL_BATCH) -> np.ndarray:
+                   batch: int | None = EVAL_BATCH, temperature: float = 1.0) -> np.ndarray:
     """Class probabilities of every sequence of ``data`` (windows pooled), ``batch`` sequences at a time with no
     circuit kept (``None``: all at once through the classifier's circuit cache, for the training sets)."""
     from qnlp.protein.windows import pool
@@ -187,20 +242,36 @@ def sequence_proba(clf: Any, data: Any, windows: int | None, stride: int | None,
     parts = []
     for start in range(0, len(data), max(step, 1)):
         part = data.subset(np.arange(start, min(start + step, len(data))))
+        if windows is not None and pool_how == "lse":  # pooled by the classifier, as in training
+            parts.append(clf.predict_proba(bags(reader, part, windows, stride, temperature), batch))
+            continue
         items, owner = _items(reader, part, windows, stride)
         probs = clf.predict_proba(items, None if batch is None else len(items))
         parts.append(pool(probs, owner, len(part), pool_how) if windows is not None else probs)
     return np.concatenate(parts) if parts else np.zeros((0, len(clf.classes_)))
 
 
-def _train(args: argparse.Namespace) -> int:
-    from qnlp.commands import check_outputs, run_training, training_options
-    from qnlp.protein.baseline import KmerBaseline
+def build_classifier(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The reader and the untrained classifier of ``train``'s (preset-filled) options."""
+    from qnlp.commands import training_options
     from qnlp.protein.compile import ProteinCompiler
     from qnlp.protein.diagrams import ProteinReader
-    from qnlp.protein.errors import ProteinDataError
     from qnlp.protein.model import ProteinClassifier
 
+    reader = ProteinReader(args.model, args.sharing, alphabet=args.alphabet, unknown=args.unknown,
+                           max_len=args.max_len, keep=args.keep, position_classes=args.position_classes,
+                           start=args.start)
+    compiler = ProteinCompiler(reader, args.ansatz, qubits=args.qubits, layers=args.layers,
+                               single_qubit_params=args.single_qubit_params, coordinates=args.coordinates)
+    return reader, ProteinClassifier(compiler, init_scale=args.init_scale, **training_options(args))
+
+
+def _train(args: argparse.Namespace) -> int:
+    from qnlp.commands import check_outputs, run_training
+    from qnlp.protein.baseline import KmerBaseline
+    from qnlp.protein.errors import ProteinDataError
+
+    apply_preset(args)
     if args.windows is not None and args.max_len is not None:
         raise ProteinDataError("--windows and --max-len exclude each other (windows cover the whole sequence)")
     try:
@@ -222,35 +293,38 @@ def _train(args: argparse.Namespace) -> int:
             raise ProteinDataError(f"{data.source}: {len(data)} records leave the {name} set empty "
                                    f"(--{name}-fraction {fraction:g}); give more data or a larger fraction"
                                    + (" (or --dev-fraction 0: no early stopping)" if name == "dev" else ""))
-    reader = ProteinReader(args.model, args.sharing, alphabet=args.alphabet, unknown=args.unknown,
-                           max_len=args.max_len, keep=args.keep, position_classes=args.position_classes,
-                           start=args.start)
-    compiler = ProteinCompiler(reader, args.ansatz, qubits=args.qubits, layers=args.layers,
-                               single_qubit_params=args.single_qubit_params, coordinates=args.coordinates)
-    clf = ProteinClassifier(compiler, init_scale=args.init_scale, **training_options(args))
-    X, owner = _items(reader, fit_set, args.windows, args.stride)
-    dev = None
-    if dev_set is not None:
-        dev_items, dev_owner = _items(reader, dev_set, args.windows, args.stride)
-        dev = (dev_items, dev_set.labels[dev_owner])
+    reader, clf = build_classifier(args)
+    pooled = args.windows is not None and args.pool == "lse"  # the pooled sequence probability is trained
+
+    def labelled(part: Any) -> tuple[list[Any], np.ndarray]:
+        """The items the classifier trains on (windows, sequences or WindowBags) and their labels."""
+        if pooled:
+            return bags(reader, part, args.windows, args.stride, args.temperature), part.labels
+        items, owner = _items(reader, part, args.windows, args.stride)
+        return items, part.labels[owner]
+
+    X, y = labelled(fit_set)
+    dev = labelled(dev_set) if dev_set is not None else None
 
     def accuracy(subset: Any, batch: int | None = None) -> tuple[float, float]:
         """(accuracy, sequences per second including compilation of unseen sequences)."""
         tick = time.perf_counter()
-        probs = sequence_proba(clf, subset, args.windows, args.stride, args.pool, batch)
+        probs = sequence_proba(clf, subset, args.windows, args.stride, args.pool, batch, args.temperature)
         rate = len(subset) / (time.perf_counter() - tick)
         return float(np.mean(clf.classes_[probs.argmax(1)] == subset.labels)), rate
 
     def report(figures: dict[str, Any]) -> dict[str, Any]:
         """Test / train (/ dev) accuracy, evaluation throughput and the baseline on the same split."""
-        clf.set_inputs([data.label_names[int(c)] for c in clf.classes_], args.windows, args.stride, args.pool)
+        clf.set_inputs([data.label_names[int(c)] for c in clf.classes_], args.windows, args.stride, args.pool,
+                       args.temperature)
         test_acc, rate = accuracy(test, EVAL_BATCH)
         baseline.fit(train)
         result: dict[str, Any] = {
             "data": data.summary(), "classes": list(data.label_names), "skipped": data.skipped,
             "split": {"train": len(fit_set), "dev": len(dev_set) if dev_set is not None else 0, "test": len(test)},
             "model": f"{args.model}/{args.sharing} {args.ansatz} x{args.layers}, {args.qubits} qubit(s) per "
-                     f"residue, {args.alphabet}" + (f", windows {args.windows}" if args.windows else ""),
+                     f"residue, {args.alphabet}" + (f", windows {args.windows} stride {args.stride or args.windows}"
+                                                    f" pooled {args.pool}" if args.windows else ""),
             **figures, "test_accuracy": round(test_acc, 4), "train_accuracy": round(accuracy(fit_set)[0], 4),
             "eval_sequences_per_second": round(rate, 1),
             "baseline": {"features": f"{args.alphabet} k={','.join(map(str, k))}",
@@ -273,8 +347,9 @@ def _train(args: argparse.Namespace) -> int:
             if key in result:
                 print(f"{key}: {result[key]}")
 
-    return run_training(clf, args, (X, fit_set.labels[owner]), dev, compile_sets=[X],
-                        check_sets=[_items(reader, test, args.windows, args.stride)[0]], report=report, show=show)
+    test_items = labelled(test)[0]  # checked for unseen words before training
+    return run_training(clf, args, (X, y), dev, compile_sets=[X, test_items] if pooled else [X],
+                        check_sets=[] if pooled else [test_items], report=report, show=show)
 
 
 def load_protein_model(path: str) -> Any:
@@ -298,7 +373,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     names = clf.inputs_["label_names"]
     tick = time.perf_counter()
     data = load_data(args, classes=names)
-    probs = sequence_proba(clf, data, clf.inputs_["windows"], clf.inputs_["stride"], clf.inputs_["pool"])
+    probs = sequence_proba(clf, data, clf.inputs_["windows"], clf.inputs_["stride"], clf.inputs_["pool"],
+                           temperature=clf.inputs_.get("temperature", 1.0))
     seconds = time.perf_counter() - tick
     result = {"model": args.model, "data": data.summary(),
               **classification_metrics(data.labels, probs.argmax(1), range(len(names)), names),
@@ -318,7 +394,8 @@ def _predict(args: argparse.Namespace) -> int:
     clf = load_protein_model(args.model)
     tick = time.perf_counter()
     data = load_data(args, labels=False)
-    probs = sequence_proba(clf, data, clf.inputs_["windows"], clf.inputs_["stride"], clf.inputs_["pool"])
+    probs = sequence_proba(clf, data, clf.inputs_["windows"], clf.inputs_["stride"], clf.inputs_["pool"],
+                           temperature=clf.inputs_.get("temperature", 1.0))
     rate = len(data) / (time.perf_counter() - tick)
     write_predictions(args.out, data.ids, [clf.inputs_["label_names"][j] for j in probs.argmax(1)], probs.max(1))
     if args.out:

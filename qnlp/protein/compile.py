@@ -150,6 +150,21 @@ class ProteinCompiler:
         return image
 
     # --- compile --------------------------------------------------------------------------------
+    @property
+    def diagonal(self) -> bool:
+        """Whether a sequence's output depends only on how often each word occurs in it: with the ``mixture``
+        ansatz every combining box (stairs or tree, any sharing: it has no parameters) multiplies basis amplitude
+        ``s`` of one state by amplitude ``s`` of the other, so the output amplitudes are the elementwise product
+        of the word states' amplitudes, in any order."""
+        return self.ansatz_name == "mixture"
+
+    def word_circuit(self, token: str) -> SentenceCircuit:
+        """The circuit of one word's state alone (no ``START`` framing): with a ``diagonal`` compiler, a sequence's
+        output probabilities are proportional to the product over its words of these circuits' probabilities."""
+        if token not in self.reader.vocabulary:
+            raise ProteinDataError(f"token {token!r} is not in the vocabulary {list(self.reader.vocabulary)}")
+        return from_layers([((token, False), 0)], self._image, self._read)
+
     def layers_of(self, tokens: tuple[str, ...]) -> list[tuple[str, bool, int]]:
         """The sequence's boxes as ``(name, combining, offset)`` in diagram order, offsets in residue wires: all
         residue states left to right, then the combining boxes of the stairs / tree."""

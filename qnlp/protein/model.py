@@ -1,16 +1,78 @@
 """ProteinClassifier: the qnlp QuantumClassifier on residue strings (evaluated through tnq's contraction backend,
 sequences of one length stacked into one network), saved / loaded with its
-``qnlp.protein.compile.ProteinCompiler`` config so a model file rebuilds itself."""
+``qnlp.protein.compile.ProteinCompiler`` config so a model file rebuilds itself.
+
+Items may also be ``WindowBag``s: a whole protein read as its sliding windows, whose window class probabilities are
+pooled (``lse``) into the protein's, so ``fit`` trains the pooled protein probability (multiple-instance learning)
+in the classifier's own loop. A protein's windows that give the same circuit output are evaluated once and weighted
+by their multiplicity: identical windows always, and with a ``diagonal`` compiler (the mixture ansatz) windows with
+equal word counts, whose output is the product of the word states' outcome probabilities."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from qnlp.circuits import SentenceCircuit
+from qnlp.errors import QnlpError, place
 from qnlp.model import QuantumClassifier
 from qnlp.protein.compile import COMPILER, ProteinCompiler
 from qnlp.protein.errors import ProteinDataError
+from qnlp.protein.windows import lse_pool, window_starts
+
+
+@dataclass(frozen=True)
+class WindowBag:
+    """One protein as the windows of ``size`` residue tokens every ``stride`` (``qnlp.protein.windows``), pooled
+    with ``lse`` at ``temperature``; ``source`` / ``where`` name its file and line in error messages."""
+
+    tokens: tuple[str, ...]
+    size: int
+    stride: int | None = None
+    temperature: float = 1.0
+    source: str | None = field(default=None, compare=False)
+    where: str | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return "".join(t if len(t) == 1 else f"[{t}]" for t in self.tokens)
+
+    def windows(self) -> list[tuple[str, ...]]:
+        """The window token tuples (unframed), in order."""
+        return [self.tokens[s:s + self.size] for s in window_starts(len(self.tokens), self.size, self.stride)]
+
+
+@dataclass
+class BagCircuit:
+    """A ``WindowBag`` ready to evaluate: its distinct windows, as the counts of each vocabulary word (``counts``,
+    diagonal compilers) or as circuits, and how many windows each stands for (``weights``)."""
+
+    symbols: list[str]
+    outputs: Any
+    weights: np.ndarray
+    temperature: float
+    counts: np.ndarray | None = None
+    circuits: list[SentenceCircuit] | None = None
+
+
+def window_counts(bag: WindowBag, vocabulary: Sequence[str], start: str | None) -> np.ndarray:
+    """(windows, vocabulary) word counts of each window of ``bag`` (with one ``start`` word each, when given)."""
+    index = {t: i for i, t in enumerate(vocabulary)}
+    unknown = [t for t in bag.tokens if t not in index]
+    if unknown:
+        raise ProteinDataError(f"tokens {unknown[:4]} are not in the vocabulary {list(vocabulary)}")
+    ids = np.array([index[t] for t in bag.tokens], dtype=np.int64)
+    cumulative = np.zeros((len(ids) + 1, len(vocabulary)))
+    cumulative[np.arange(1, len(ids) + 1), ids] = 1.0
+    cumulative = np.cumsum(cumulative, axis=0)
+    starts = np.array(window_starts(len(ids), bag.size, bag.stride))
+    counts = cumulative[np.minimum(starts + bag.size, len(ids))] - cumulative[starts]
+    if start is not None:
+        counts[:, index[start]] += 1.0
+    return counts
 
 
 class ProteinClassifier(QuantumClassifier):
@@ -23,17 +85,107 @@ class ProteinClassifier(QuantumClassifier):
         super()._validate_params()
 
     def circuits(self, X: Sequence[Any], cache: bool = True) -> list:
-        """The circuit of each sequence (see ``QuantumClassifier.circuits``)."""
+        """The circuit of each sequence (see ``QuantumClassifier.circuits``), or of each ``WindowBag``."""
         if isinstance(X, str):
             raise ProteinDataError("pass a list of sequences, not one string")
-        return super().circuits(X, cache)
+        bags = [isinstance(x, WindowBag) for x in X]
+        if not any(bags):
+            return super().circuits(X, cache)
+        if not all(bags):
+            raise ProteinDataError(f"{place(X, bags.index(False))}: items are WindowBags or sequences, not both")
+        out = []
+        for i, bag in enumerate(X):
+            circuit = self._circuits.get(bag)
+            if circuit is None:
+                try:
+                    circuit = self._bag_circuit(bag, cache)
+                except QnlpError as exc:
+                    raise type(exc)(f"{place(X, i)}: {exc}") from None
+                if cache:
+                    self._circuits[bag] = circuit
+            out.append(circuit)
+        return out
+
+    def _word_circuits(self) -> list[SentenceCircuit]:
+        """The circuit of every vocabulary word alone, compiled once."""
+        key = BagCircuit  # a class is never an item: the key cannot clash with a sequence's
+        if key not in self._circuits:
+            self._circuits[key] = [self.compile.word_circuit(t) for t in self.compile.reader.vocabulary]
+        return self._circuits[key]
+
+    def _bag_circuit(self, bag: WindowBag, cache: bool) -> BagCircuit:
+        """The protein's distinct windows with their multiplicities (counts for a diagonal compiler)."""
+        from qnlp.protein.diagrams import START
+
+        reader = self.compile.reader
+        if self.compile.diagonal:
+            counts, weights = np.unique(window_counts(bag, reader.vocabulary, START if reader.start else None),
+                                        axis=0, return_counts=True)
+            words = self._word_circuits()
+            used = np.flatnonzero(counts.sum(0))
+            symbols = sorted({s for j in used for s in words[j].symbols})
+            return BagCircuit(symbols, words[0].outputs, weights.astype(float), bag.temperature, counts=counts)
+        distinct: dict[tuple[str, ...], int] = {}
+        for window in bag.windows():
+            key = reader.framed(window)
+            distinct[key] = distinct.get(key, 0) + 1
+        circuits = super().circuits(list(distinct), cache)
+        return BagCircuit(sorted({s for c in circuits for s in c.symbols}), circuits[0].outputs,
+                          np.array(list(distinct.values()), dtype=float), bag.temperature, circuits=circuits)
+
+    def _class_probs(self, circuits: list, theta: Any, subset: Any = None, cache: bool = True) -> Any:
+        """Class probabilities of circuits, or of ``BagCircuit``s: their windows' pooled (``lse``)."""
+        if not circuits or not isinstance(circuits[0], BagCircuit):
+            return super()._class_probs(circuits, theta, subset, cache)
+        import torch
+
+        bags = list(circuits) if subset is None else [circuits[int(i)] for i in subset]
+        owner = np.repeat(np.arange(len(bags)), [len(b.weights) for b in bags])
+        weights = np.concatenate([b.weights for b in bags])
+        if self.compile.diagonal:
+            logp = self._diagonal_log_probs(np.concatenate([b.counts for b in bags]), theta)
+        else:  # all windows in one order (compiled once), the subset's rows evaluated
+            rows = None
+            if subset is not None:
+                ends = np.cumsum([len(b.weights) for b in circuits])
+                rows = np.concatenate([np.arange(ends[i] - len(circuits[i].weights), ends[i])
+                                       for i in np.asarray(subset, dtype=np.int64)])
+            probs = super()._class_probs([c for b in circuits for c in b.circuits], theta, rows, cache)
+            logp = torch.log(probs.clamp_min(1e-300)) if isinstance(probs, torch.Tensor) else \
+                np.log(np.clip(probs, 1e-300, None))
+        pooled = lse_pool(logp, owner, len(bags), weights, bags[0].temperature)
+        return pooled.exp() if isinstance(pooled, torch.Tensor) else np.exp(pooled)
+
+    def _diagonal_log_probs(self, counts: np.ndarray, theta: Any) -> Any:
+        """Class log-probabilities of windows given by their word ``counts``: the log outcome probabilities of the
+        word circuits (tnq contraction) weighted by the counts, read out as ``QuantumClassifier`` does."""
+        import torch
+
+        words = self._word_circuits()
+        batch = self._compiled(words)
+        unseen = batch.symbols[len(self.symbols_):]
+        values = theta
+        if unseen:
+            values = torch.cat([torch.as_tensor(values), torch.as_tensor(self._unseen_values(unseen))]) \
+                if isinstance(values, torch.Tensor) else np.concatenate([np.asarray(values),
+                                                                         self._unseen_values(unseen)])
+        values = self.compile.symbol_values(batch.symbols, values)
+        word_probs = torch.as_tensor(batch.probabilities(values))
+        logp = torch.as_tensor(counts, dtype=word_probs.dtype) @ torch.log(word_probs.clamp_min(1e-300))
+        k = len(self.classes_)
+        kept = 2 ** max(int(np.ceil(np.log2(k))), 0)
+        if self.readout == "marginal" and logp.shape[1] > kept:
+            logp = torch.logsumexp(logp.reshape(len(logp), kept, -1), -1)
+        logp = torch.log_softmax(logp[:, :k], -1)
+        return logp if isinstance(theta, torch.Tensor) else logp.numpy()
 
     def set_inputs(self, label_names: Sequence[str], windows: int | None = None, stride: int | None = None,
-                   pool: str = "mean") -> None:
+                   pool: str = "mean", temperature: float = 1.0) -> None:
         """Record (saved with the model) the class names in ``classes_`` order and the windows the model reads,
         so evaluation needs neither the training options nor the training data."""
         self.inputs_ = check_inputs({"label_names": list(label_names), "windows": windows, "stride": stride,
-                                     "pool": pool}, len(self.classes_), "ProteinClassifier")
+                                     "pool": pool, "temperature": temperature}, len(self.classes_),
+                                    "ProteinClassifier")
 
     @staticmethod
     def load(path: str | os.PathLike) -> ProteinClassifier:
@@ -66,4 +218,9 @@ def check_inputs(inputs: dict[str, Any], classes: int, where: str) -> dict[str, 
         raise ProteinDataError(f"{where}: stride must be null or an integer in 1..windows, got {stride!r}")
     if inputs.get("pool") not in POOLING:
         raise ProteinDataError(f"{where}: pool must be one of {POOLING}, got {inputs.get('pool')!r}")
-    return {"label_names": names, "windows": windows, "stride": stride, "pool": inputs["pool"]}
+    temperature = inputs.get("temperature", 1.0)  # files written before lse pooling: none
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
+            np.isfinite(temperature) and temperature > 0):
+        raise ProteinDataError(f"{where}: temperature must be a finite number > 0, got {temperature!r}")
+    checked = {"label_names": names, "windows": windows, "stride": stride, "pool": inputs["pool"]}
+    return {**checked, "temperature": float(temperature)} if checked["pool"] == "lse" else checked

@@ -9,7 +9,7 @@ Functions take any sliceable sequence: a string of residues or a tuple of alphab
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from qnlp.protein.errors import ProteinDataError
 
 T = TypeVar("T", str, tuple, list)
 KEEP = ("head", "tail", "both")
-POOLING = ("mean", "max", "vote", "geomean")
+POOLING = ("mean", "max", "vote", "geomean", "lse")
 
 
 def truncate(sequence: T, max_len: int, keep: str = "both") -> T:
@@ -77,14 +77,16 @@ def expand_windows(sequences: Sequence[T], size: int, stride: int | None = None,
     return windows, np.array(owner, dtype=np.int64)
 
 
-def pool(scores: np.ndarray, owner: np.ndarray, num_sequences: int | None = None, how: str = "mean") -> np.ndarray:
+def pool(scores: np.ndarray, owner: np.ndarray, num_sequences: int | None = None, how: str = "mean",
+         temperature: float = 1.0, weights: np.ndarray | None = None) -> np.ndarray:
     """Per-sequence scores from per-window class probabilities.
 
     ``scores``: (windows,) probabilities of the positive class, or (windows, classes) rows of probabilities.
     ``how``: ``mean`` (average probability); ``max`` (largest window probability: "some window looks positive";
     for 2-D scores the per-class maxima are renormalised to sum to one); ``vote`` (fraction of windows whose
     prediction is each class; threshold 0.5 for 1-D); ``geomean`` (normalised geometric mean: the product of the
-    window likelihoods, as if windows were independent evidence).
+    window likelihoods, as if windows were independent evidence); ``lse`` (soft maximum of the window log-odds
+    against class 0, see ``lse_pool``; ``temperature`` and ``weights``, window multiplicities, apply to it).
     Returns (num_sequences,) or (num_sequences, classes)."""
     if how not in POOLING:
         raise ProteinDataError(f"pooling must be one of {POOLING}, got {how!r}")
@@ -101,6 +103,10 @@ def pool(scores: np.ndarray, owner: np.ndarray, num_sequences: int | None = None
     if (counts == 0).any():
         raise ProteinDataError(f"pool: sequence {int(np.flatnonzero(counts == 0)[0])} has no windows")
     binary = scores.ndim == 1
+    if how == "lse":
+        logp = np.log(np.clip(np.stack([1.0 - scores, scores], axis=1) if binary else scores, 1e-300, None))
+        out = np.exp(lse_pool(logp, owner, num, weights, temperature))
+        return out[:, 1] if binary else out
     probs = np.stack([1.0 - scores, scores], axis=1) if binary else scores
     if how == "vote":
         values = np.zeros_like(probs)
@@ -126,3 +132,27 @@ def pool(scores: np.ndarray, owner: np.ndarray, num_sequences: int | None = None
             out = np.exp(out - out.max(axis=1, keepdims=True))
             out /= out.sum(axis=1, keepdims=True)
     return out[:, 1] if binary else out
+
+
+def lse_pool(logp: Any, owner: np.ndarray, num_sequences: int, weights: Any = None, temperature: float = 1.0) -> Any:
+    """Multiple-instance pooling of window class log-probabilities ``logp`` (windows, classes) into sequence class
+    log-probabilities: class ``c``'s pooled log-odds against class 0 (the background) are the soft maximum
+    ``T log mean_j exp(z_jc / T)`` of the window log-odds ``z_jc = logp_jc - logp_j0`` (mean weighted by
+    ``weights``, the window multiplicities), then a softmax over classes. Two classes: ``sigmoid`` of the pooled
+    logit, so one window that looks positive is enough. Torch in (differentiable), torch out; else numpy."""
+    import torch
+
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ProteinDataError(f"pooling temperature must be a finite number > 0, got {temperature!r}")
+    numpy_in = not isinstance(logp, torch.Tensor)
+    logp = torch.as_tensor(np.asarray(logp, dtype=np.float64)) if numpy_in else logp
+    index = torch.as_tensor(np.asarray(owner, dtype=np.int64))
+    w = torch.ones(len(index), dtype=logp.dtype) if weights is None else torch.as_tensor(weights, dtype=logp.dtype)
+    z = (logp - logp[:, :1]) / temperature
+    top = torch.full((num_sequences, z.shape[1]), -torch.inf, dtype=z.dtype).scatter_reduce(
+        0, index[:, None].expand(z.shape), z.detach(), "amax")
+    total = torch.zeros_like(top).index_add(0, index, w[:, None] * torch.exp(z - top[index]))
+    count = torch.zeros(num_sequences, dtype=z.dtype).index_add(0, index, w)
+    pooled = temperature * (top + torch.log(total / count[:, None]))
+    out = torch.log_softmax(pooled, dim=1)
+    return out.numpy() if numpy_in else out
