@@ -43,7 +43,7 @@ def _protein_classifier(report: Report) -> None:
     report.check("protein PTN classifier (residues as words)", accuracy >= 0.8,  # chance is 0.5
                  f"synthetic hydrophobic vs charged peptides of 8-15 residues: {clf.n_parameters} parameters, "
                  f"test accuracy {accuracy:.2f} on 20 held-out peptides ({fmt.seconds(seconds)}); real peptides: "
-                 "qnlp protein train --modlamp AMPvsTM")
+                 "qnlp protein train --modlamp AMPvsTM --preset peptides")
 
 
 def _qnlp_circuit_vs_discopy(report: Report) -> None:
