@@ -107,13 +107,14 @@ def run(args: argparse.Namespace) -> int:
     path is checked before the model loads."""
     import torch
 
+    from ..compress.budget import Budget
     from ..compress.pipeline import check_paths, compress_model
 
     chosen = settings(args)
     check_paths(args.model, chosen["text"], chosen["healing"], chosen["output"], cli=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = compress_model(args.model, args.budget, budget_unit=args.budget_unit, layers=args.layers,
+    result = compress_model(args.model, Budget(args.budget, args.budget_unit), layers=args.layers,
                             progress=args.progress, seed=args.seed,
                             **chosen)
     if args.json:

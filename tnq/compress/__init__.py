@@ -9,11 +9,11 @@ from typing import Any
 from .methods import METHODS, Method, get_method
 from .options import Calibration, Evaluation, Healing, Output, Text, from_names
 
-__all__ = ["METHODS", "Calibration", "CompressResult", "CompressionReport", "Evaluation", "Healing", "LayerReport",
-           "LoadedModel", "Method", "Output", "Text", "compress_model", "from_names", "get_method", "load_compressed",
-           "load_model", "save_compressed"]
+__all__ = ["METHODS", "Budget", "Calibration", "CompressResult", "CompressionReport", "Evaluation", "Healing",
+           "LayerReport", "LoadedModel", "Method", "Output", "Text", "compress_model", "from_names", "get_method",
+           "load_compressed", "load_model", "save_compressed"]
 
-_LAZY = {"compress_model": "pipeline", "CompressionReport": "report", "CompressResult": "report",
+_LAZY = {"Budget": "budget", "compress_model": "pipeline", "CompressionReport": "report", "CompressResult": "report",
          "LayerReport": "report", "load_model": "models", "LoadedModel": "models", "load_compressed": "persist",
          "save_compressed": "persist"}
 

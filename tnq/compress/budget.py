@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,6 +16,21 @@ from ..mpo.errors import MPOError
 from ..progress import progress_bar
 from .models import block_index, set_module
 from .options import BUDGET_UNITS
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A compression target: ``fraction`` of the chosen layers' parameters (``unit='params'``) or of their bytes
+    in float16 (``unit='bytes'``, each method counting its own bytes, scales included)."""
+
+    fraction: float
+    unit: str = "params"
+
+
+def as_budget(budget: float | Budget) -> Budget:
+    """``budget`` as a checked ``Budget`` (a plain number is a fraction of the parameters)."""
+    chosen = budget if isinstance(budget, Budget) else Budget(budget)
+    return Budget(check_budget(chosen.fraction, chosen.unit), chosen.unit)
 
 
 def check_budget(budget: float, unit: str = "params") -> float:

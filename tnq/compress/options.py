@@ -211,8 +211,9 @@ def setting_fields(cls: type) -> Iterator[Any]:
     return (f for f in fields(cls) if "name" in f.metadata)
 
 
-DIRECT = ("budget", "budget_unit", "layers", "tokenizer", "progress", "seed")
-"""``compress_model``'s own keywords, which ``from_names`` passes on as they are."""
+DIRECT = ("budget", "layers", "tokenizer", "progress", "seed")
+"""``compress_model``'s own keywords, which ``from_names`` passes on as they are (``budget_unit`` joins ``budget``
+as a ``Budget``)."""
 
 
 def from_names(method: Any = "mpo", **values: Any) -> dict[str, Any]:
@@ -225,13 +226,18 @@ def from_names(method: Any = "mpo", **values: Any) -> dict[str, Any]:
     from .methods import REGISTRY, get_method, method_class
 
     known = {f.metadata["name"] for c in [*GROUPS.values(), *map(method_class, REGISTRY)] for f in setting_fields(c)}
-    unknown = sorted(set(values) - known - set(DIRECT))
+    unknown = sorted(set(values) - known - set(DIRECT) - {"budget_unit"})
     if unknown:
         raise MPOError(f"unknown setting {unknown[0]!r}")
 
     def given(target: type) -> dict[str, Any]:
         return {f.name: values[f.metadata["name"]] for f in setting_fields(target) if f.metadata["name"] in values}
 
+    from .budget import Budget
+
     chosen = get_method(method)
+    direct = {key: values[key] for key in DIRECT if key in values}
+    if "budget_unit" in values:
+        direct["budget"] = Budget(direct.get("budget", 0.5), values["budget_unit"])
     return {"method": replace(chosen, **given(type(chosen))), **{key: cls(**given(cls)) for key, cls in GROUPS.items()},
-            **{key: values[key] for key in DIRECT if key in values}}
+            **direct}

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..mpo.errors import MPOError
 from ..progress import progress_bar
-from .budget import allocate, check_budget, sensitivity_profile
+from .budget import Budget, allocate, as_budget, sensitivity_profile
 from .evaluate import (
     WIKI_SAMPLE,
     embedding_cosine,
@@ -138,15 +138,15 @@ class _Job:
         return target
 
 
-def compress_model(model: Any, budget: float = 0.5, method: str | Method = "mpo", *, budget_unit: str = "params",
+def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Method = "mpo", *,
                    layers: str | Sequence[str] = ROLES, tokenizer: Any = None, text: Text | None = None,
                    calibration: Calibration | None = None, healing: Healing | None = None,
                    evaluation: Evaluation | None = None, output: Output | None = None,
                    progress: bool | None = None, seed: int = 0) -> CompressResult:
     """Compress ``model`` (a path ``load_model`` reads, a ``LoadedModel`` or a transformers module, modified in
-    place) to ``budget`` of the chosen ``layers``' parameters (with ``budget_unit='bytes'``: of their bytes in
-    float16, each method counting its own bytes, scales included) with ``method`` (a registered name, ``METHODS``, or
-    a ``Method`` with its own settings, e.g. ``MPOMethod(cores=2, fit_steps=1, sites='auto')``).
+    place) to ``budget`` of the chosen ``layers``' parameters (or, given ``Budget(fraction, unit='bytes')``, of
+    their bytes in float16, each method counting its own bytes, scales included) with ``method`` (a registered name,
+    ``METHODS``, or a ``Method`` with its own settings, e.g. ``MPOMethod(cores=2, fit_steps=1, sites='auto')``).
 
     ``text`` (``Text``; default gensim's lee_background.cor) is split: the first ``evaluation.tokens`` evaluate
     (perplexity in ``evaluation.window`` windows for causal LMs, sentence-embedding cosine to the original for
@@ -155,7 +155,8 @@ def compress_model(model: Any, budget: float = 0.5, method: str | Method = "mpo"
     budget) and heal (``Healing``). Causal LMs calibrate and heal on ``text.window``-token windows; encoders on the
     training text's sentences. ``output`` saves the result (``save_compressed``) and draws the sensitivity plot.
     ``from_names`` builds all of these from flat setting names, as the command line does."""
-    budget = check_budget(budget, budget_unit)
+    target = as_budget(budget)
+    budget = target.fraction
     SEED.check("seed", seed, MPOError)
     method = get_method(method)
     text, calibration, healing = text or Text(), calibration or Calibration(), healing or Healing()
@@ -169,7 +170,7 @@ def compress_model(model: Any, budget: float = 0.5, method: str | Method = "mpo"
     clock = time.perf_counter()
     loaded = _as_loaded(model, tokenizer)
     job = _start(loaded, method, budget, layers, text, calibration, healing, progress, seed)
-    job.report.budget_unit = budget_unit
+    job.report.budget_unit = target.unit
     job.timed("load", clock)
     quality = _read_text(job, evaluation)
     _calibrate(job)
