@@ -69,10 +69,17 @@ class Method(Settings):
         """One of this method's layers again from its ``to_float`` form after healing (as it is by default)."""
         return module
 
-    @staticmethod
-    def layer_type() -> type:
+    layer: ClassVar[str]
+    """Where the module class of this method's layers lives, ``"module:Class"`` (imported on first use: the
+    classes need torch)."""
+
+    @classmethod
+    def layer_type(cls) -> type:
         """The module class of this method's layers."""
-        raise NotImplementedError
+        import importlib
+
+        module, name = cls.layer.split(":")
+        return getattr(importlib.import_module(module), name)
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:

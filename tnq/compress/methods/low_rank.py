@@ -68,17 +68,12 @@ class TruncatedSVD(Method):
     """Truncated SVD of each weight (data-free)."""
 
     kind = "lowrank"
+    layer = "tnq.mpo.linear:LowRankLinear"
     fits_inputs = False
 
     def fit(self, linear: nn.Linear, max_params: int, gram: np.ndarray | None = None) -> tuple[nn.Module, LayerReport]:
         layer = svd_linear(linear, max_params, gram if self.needs_gram else None)
         return layer, layer_report(linear, layer, layer.weight_matrix().detach().double().numpy(), gram, [layer.rank])
-
-    @staticmethod
-    def layer_type() -> type:
-        from ...mpo.linear import LowRankLinear
-
-        return LowRankLinear
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:

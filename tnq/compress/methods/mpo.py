@@ -27,6 +27,7 @@ class MPOMethod(Method):
     ``site_margin`` times the low-rank one's (see ``fit.choose_fit``)."""
 
     kind = "mpo"
+    layer = "tnq.mpo.linear:MPOLinear"
 
     cores: int = setting(2, "n_cores", Option(
         "--cores", "MPO cores per layer (default: 2; 3-core MPOs had higher activation errors on SmolLM2)"),
@@ -73,12 +74,6 @@ class MPOMethod(Method):
         report.sites = best.sites
         report.site_errors = {f.sites: f.error for f in fits} if len(fits) > 1 else None
         return layer, report
-
-    @staticmethod
-    def layer_type() -> type:
-        from ...mpo.linear import MPOLinear
-
-        return MPOLinear
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:

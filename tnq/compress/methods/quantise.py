@@ -97,6 +97,7 @@ class RoundToNearest(Method):
     layer (one the sensitivity profile gives its full size stays float)."""
 
     kind = "quant"
+    layer = "tnq.mpo.remote_code:CompressedQuantLinear"
     fits_inputs = False
 
     bits: int = setting(8, "bits", Option("--bits", "rtn: bits per weight, 8 or 4 (default: 8)"),
@@ -138,12 +139,6 @@ class RoundToNearest(Method):
         return layer
 
     @staticmethod
-    def layer_type() -> type:
-        from ...mpo.remote_code import CompressedQuantLinear
-
-        return CompressedQuantLinear
-
-    @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
         q = module.weight_q
         return {"kind": "quant", "shape": list(q.tensor_shape), "bits": q.bits, "group": q.group,
@@ -174,6 +169,7 @@ class Int8WhitenedSVD(WhitenedSVD):
     """Whitened SVD with both factors stored in int8 (group-64 scales): about twice the rank at the same bytes."""
 
     kind = "quant-lowrank"
+    layer = "tnq.mpo.remote_code:CompressedQuantLowRankLinear"
 
     def params_for_bytes(self, shape: tuple[int, int], max_bytes: int) -> int:
         return factor_params(max_bytes, 2)
@@ -203,12 +199,6 @@ class Int8WhitenedSVD(WhitenedSVD):
         return layer
 
     @staticmethod
-    def layer_type() -> type:
-        from ...mpo.remote_code import CompressedQuantLowRankLinear
-
-        return CompressedQuantLowRankLinear
-
-    @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
         (rank, d_in), d_out = module.first.tensor_shape, module.second.tensor_shape[0]
         return {"kind": "quant-lowrank", "shape": [d_out, d_in], "rank": rank, "bits": module.first.bits,
@@ -235,6 +225,7 @@ class Int8MPO(MPOMethod):
     """The MPO method with its cores stored in int8 (group-64 scales)."""
 
     kind = "quant-mpo"
+    layer = "tnq.mpo.remote_code:CompressedQuantMPOLinear"
 
     def params_for_bytes(self, shape: tuple[int, int], max_bytes: int) -> int:
         return factor_params(max_bytes, self.cores)
@@ -271,12 +262,6 @@ class Int8MPO(MPOMethod):
             layer.cores[i] = quantise(core, FACTOR_BITS, FACTOR_GROUP)
         layer.bias = _bias_param(module)
         return layer
-
-    @staticmethod
-    def layer_type() -> type:
-        from ...mpo.remote_code import CompressedQuantMPOLinear
-
-        return CompressedQuantMPOLinear
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
