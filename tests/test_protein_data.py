@@ -122,6 +122,22 @@ def test_read_fasta_separator_and_mapping(tmp_path: Path):
         read_fasta(path, {"sp|Q1|A_HUMAN|1": "membrane"})
 
 
+def test_deeploc_location_labels_match_their_class(tmp_path: Path):
+    """DeepLoc headers carry a location and its membrane annotation (``Cell.membrane-M``): with --classes they
+    match the class they start with (the longest), exact names first; other locations are refused or skipped."""
+    path = tmp_path / "loc.fa"
+    path.write_text(">P1 Cell.membrane-M test\nMKV\n>P2 Cytoplasm-S test\nLLA\n>P3 Cytoplasm-Nucleus-U test\nGGA\n"
+                    ">P4 Nucleus-U test\nAAA\n>P5 Cytoplasm test\nKKK\n")
+    options = dict(label_field=1, field_sep=" ", classes=["Cytoplasm", "Cell.membrane"])
+    data = read_fasta(path, "header", skip_unlabelled=True, **options)
+    assert data.ids == ("P1", "P2", "P3", "P5") and data.labels.tolist() == [1, 0, 0, 0] and data.skipped == 1
+    with pytest.raises(ProteinDataError, match=r"loc\.fa:7: record 'P4': label 'Nucleus-U' is not one of the classes"):
+        read_fasta(path, "header", **options)
+    longer = read_fasta(path, "header", skip_unlabelled=True, label_field=1, field_sep=" ",
+                        classes=["Cytoplasm", "Cytoplasm-Nucleus"])
+    assert longer.ids == ("P2", "P3", "P5") and longer.labels.tolist() == [0, 1, 0]  # the longest class wins
+
+
 @pytest.mark.parametrize("text, label_from, kwargs, message", [
     ("MKV\n>P1 a\nMKV\n", None, {}, r"f\.fa:1: sequence data before the first '>' header"),
     (">P1 a\nMKV\n>\nMKV\n", None, {}, r"f\.fa:3: empty FASTA header"),

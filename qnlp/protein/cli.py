@@ -84,7 +84,9 @@ def register(commands: Any) -> None:
                            description=__doc__.split("\n\n")[0],
                            formatter_class=options.DefaultsHelpFormatter)
     add_data_options(train, modlamp=True)
-    train.add_argument("--classes", default=None, metavar="A,B", help="label order (first -> class 0)")
+    train.add_argument("--classes", default=None, metavar="A,B",
+                       help="label order (first -> class 0); a label 'A-x' that is not a class counts as class A "
+                            "(DeepLoc's 'Cell.membrane-M')")
     train.add_argument("--dedupe", action="store_true", help="drop repeated sequences before splitting")
     train.add_argument("--model", choices=MODELS, default="ptn", help="ptn: stairs (RNN-like); ctn: tree (CNN-like)")
     train.add_argument("--sharing", choices=SHARING, default="uniform",

@@ -16,7 +16,7 @@ from pathlib import Path
 from qnlp.files import read_lines
 from qnlp.protein.alphabet import NON_RESIDUES
 from qnlp.protein.errors import ProteinDataError
-from qnlp.protein.sequences import SequenceSet, encode_labels
+from qnlp.protein.sequences import SequenceSet, class_of, encode_labels
 
 Column = str | int
 
@@ -125,9 +125,9 @@ def _labelled(data: SequenceSet, raw: Sequence[str | None], places: Sequence[str
     """``data`` with the labels ``raw`` (None: the record gave none); ``skip_unlabelled`` drops the records without
     a label in ``classes`` (any non-empty label without ``classes``) and counts them in ``skipped``; otherwise the
     first such record is an error naming it (``explain(i)`` raises the reason record ``i`` has no label)."""
-    wanted = None if classes is None else {str(c) for c in classes}
+    wanted = None if classes is None else [str(c) for c in classes]
     keep = [i for i, label in enumerate(raw) if label is not None and label.strip()
-            and (wanted is None or label.strip() in wanted)]
+            and (wanted is None or class_of(label, wanted) is not None)]
     if not skip_unlabelled and len(keep) < len(raw):
         i = min(set(range(len(raw))) - set(keep))
         if raw[i] is None and explain is not None:

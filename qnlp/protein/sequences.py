@@ -134,20 +134,33 @@ class SequenceSet:
         return f"{self.source or 'sequences'}: {len(self)} records ({classes}); {stats}{skipped}"
 
 
+def class_of(label: str, classes: Sequence[str]) -> str | None:
+    """The class a label names: itself when it is one of ``classes``, else the longest class it starts with
+    followed by ``-`` (DeepLoc writes ``Cell.membrane-M``, ``Cytoplasm-S``, ``Cytoplasm-Nucleus-U``: a location
+    and its membrane annotation), else None."""
+    label = label.strip()
+    if label in classes:
+        return label
+    prefixes = [c for c in classes if label.startswith(f"{c}-")]
+    return max(prefixes, key=len) if prefixes else None
+
+
 def encode_labels(raw: Sequence[str], where: Sequence[str], classes: Sequence[str] | None = None,
                   source: str = "") -> tuple[np.ndarray, tuple[str, ...]]:
-    """Integer labels for label strings. With ``classes`` the order is the user's (``classes[0]`` -> 0) and any
-    other label is an error naming ``where[i]``; otherwise integer-looking labels keep their numeric order
-    ("0" -> 0, "1" -> 1) and other labels are sorted."""
+    """Integer labels for label strings. With ``classes`` the order is the user's (``classes[0]`` -> 0), a label
+    is matched by ``class_of`` and any other label is an error naming ``where[i]``; otherwise integer-looking labels
+    keep their numeric order ("0" -> 0, "1" -> 1) and other labels are sorted."""
     raw = [r.strip() for r in raw]
     if classes is not None:
         names = tuple(str(c) for c in classes)
         if len(set(names)) != len(names):
             raise ProteinDataError(f"{source}: classes {names} repeat a name")
         lookup = {name: i for i, name in enumerate(names)}
-        for label, place in zip(raw, where):
-            if label not in lookup:
+        matched = [class_of(label, names) for label in raw]
+        for label, name, place in zip(raw, matched, where):
+            if name is None:
                 raise ProteinDataError(f"{place}: label {label!r} is not one of the classes {names}")
+        raw = matched
     else:
         for label, place in zip(raw, where):
             if not label:
