@@ -54,10 +54,10 @@ def _qnlp_circuit_vs_discopy(report: Report) -> None:
     ansatz = IQPAnsatz({"n": 1, "s": 1}, n_layers=2)
     circuit = ansatz(remove_cups(parse_tagged("skillful_ADJ woman_N cooks_TV tasty_ADJ dinner_N")))
     values = {s.name: v for s, v in zip(ansatz.symbols(circuit), np.random.default_rng(2).uniform(-1, 1, 99))}
-    ours = amplitudes([from_discopy(circuit)], values)[0]
+    translated = from_discopy(circuit)
+    ours = amplitudes([translated], values)[0]
     reference = np.asarray(bind_circuit(circuit, values).eval().array, dtype=complex).reshape(-1)
     error = float(np.abs(ours - reference).max())
-    translated = from_discopy(circuit)
     report.check("sentence circuit through tnq vs DisCoPy eval", error < 1e-10,
                  f"IQP, 2 layers, cups removed: {translated.circuit.num_qubits} qubits, "
                  f"{len(translated.postselect)} post-selected; max |amplitude difference| {error:.1e}")

@@ -33,12 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import is_torch
 from .circuit import Circuit
 from .circuit.gates import numeric_values
 from .compile import Gate, lower
 from .contraction.execute import contract, unify_arrays
 from .contraction.network import PARAM_BATCH, CircuitNetwork, Network, absorb_basis_vectors, amplitude_network
-from .contraction.paths import DEFAULT_CACHE, TreeCache
+from .contraction.paths import DEFAULT_CACHE, ITEMSIZE, TreeCache
 from .contraction.program import Program
 from .errors import CircuitError
 from .memory import budget_bytes
@@ -270,7 +271,7 @@ def rescaled(net: Network) -> tuple[Network, np.ndarray]:
 
 def _like(array: Any, factor: Any) -> Any:
     """``factor`` (a number or numpy array) as a torch tensor beside ``array``, or as is for other libraries."""
-    if type(array).__module__.startswith("torch"):
+    if is_torch(array):
         import torch
 
         return torch.as_tensor(factor, dtype=torch.float64)
@@ -293,7 +294,6 @@ def _index(rows: np.ndarray, torch_mode: bool) -> Any:
     return rows
 
 
-ITEMSIZE = 16
 """Bytes per complex128 entry."""
 
 

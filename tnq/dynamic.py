@@ -16,6 +16,7 @@ the state is updated to K_i psi / ||K_i psi||), and readout errors flip recorded
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from .backends.options import check_options
 from .branching import Step, branching_program, condition_holds
 from .chunks import check_chunk_size, chunk_seeds, chunk_sizes, map_chunks
 from .circuit import Circuit
+from .circuit.gates import PAULI_MATRICES
 from .compile import Gate, fuse
 from .errors import SimulationError, UsageError
 from .memory import check_budget
@@ -35,7 +37,6 @@ from .noise import NoiseModel, as_noise_model
 from .simulate import backend_defaults, check_circuit, choose_method, simulate
 from .state import State, check_shots, rng_from_seed, tally
 
-_X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 BRANCH_OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
 """The ``tnq.simulate`` options that apply to branching (dense and MPS backends)."""
 
@@ -191,13 +192,12 @@ def _fill(state: State, shots: int, rng: np.random.Generator, record: np.ndarray
     return rows
 
 
+@functools.cache
 def _pauli_pairs(k: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
-    """Every k-qubit Pauli product: its single-qubit factors and its full matrix."""
-    from .noise import PAULI_MATRICES
-
+    """Every k-qubit Pauli product: its single-qubit factors and its full matrix (built once per k)."""
     out = []
     for labels in itertools.product("IXYZ", repeat=k):
-        factors = tuple(np.asarray(PAULI_MATRICES[c], dtype=np.complex128) for c in labels)
+        factors = tuple(PAULI_MATRICES[c] for c in labels)
         full = factors[0]
         for f in factors[1:]:
             full = np.kron(full, f)
@@ -394,5 +394,5 @@ class _Brancher:
         t[:, 1 - bit] = 0
         t[:, bit] /= np.linalg.norm(t[:, bit])  # the other tensors are isometries: this renormalises the state
         if reset and bit:
-            t = np.matmul(_X, t)
+            t = np.matmul(PAULI_MATRICES["X"], t)
         state.mps.tensors[site] = t

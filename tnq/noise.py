@@ -44,11 +44,9 @@ from typing import Any
 import numpy as np
 
 from .circuit import GATES
-from .circuit.gates import reverse_qubit_order
+from .circuit.gates import PAULI_MATRICES, reverse_qubit_order
 from .errors import NoiseError
 
-PAULI_MATRICES = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
-          "Z": np.diag([1.0, -1.0])}
 _EPS = float(np.finfo(float).eps)
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..arrays import is_torch
+
 
 @dataclass(frozen=True)
 class Leaf:
@@ -229,18 +231,14 @@ def _compile_step(a: int, b: int, out: int, ia: tuple[str, ...], ib: tuple[str, 
     return step, out_inds
 
 
-def _is_torch(x: Any) -> bool:
-    return type(x).__module__.startswith("torch")
-
-
 def _permute(x: Any, perm: tuple[int, ...]) -> Any:
-    return x.permute(perm) if _is_torch(x) else x.transpose(perm)
+    return x.permute(perm) if is_torch(x) else x.transpose(perm)
 
 
 def _reduce(x: Any, eq: str | None) -> Any:
     if eq is None:
         return x
-    if _is_torch(x):
+    if is_torch(x):
         import torch
 
         return torch.einsum(eq, x)
@@ -254,11 +252,11 @@ def _product(s: Step, x: Any, y: Any) -> Any:
         x = _permute(x, s.perm_a)
     x = x.reshape(s.shape_a)
     if s.swap_a:
-        x = x.transpose(-1, -2) if _is_torch(x) else x.swapaxes(-1, -2)
+        x = x.transpose(-1, -2) if is_torch(x) else x.swapaxes(-1, -2)
     if s.perm_b is not None:
         y = _permute(y, s.perm_b)
     y = y.reshape(s.shape_b)
     if s.swap_b:
-        y = y.transpose(-1, -2) if _is_torch(y) else y.swapaxes(-1, -2)
+        y = y.transpose(-1, -2) if is_torch(y) else y.swapaxes(-1, -2)
     z = x * y if s.outer else x @ y
     return z.reshape(s.out_shape)
