@@ -115,7 +115,7 @@ def _texts(examples: list, reader: str) -> list[str]:
 def _train(args: argparse.Namespace) -> int:
     from qnlp.corpus import load_examples
     from qnlp.model import QuantumClassifier, check_labels, training_classes
-    from qnlp.pipeline import Pipeline, fallback_counts
+    from qnlp.pipeline import Pipeline, counted_fallbacks
 
     paths = {name: path for name, path in (("train", args.data), ("dev", args.dev), ("test", args.test)) if path}
     check_outputs(args, [*paths.values(), *([args.lexicon] if args.lexicon else [])])
@@ -127,7 +127,6 @@ def _train(args: argparse.Namespace) -> int:
                         target=args.target, share={w: w for w in args.share}, lexicon=lexicon,
                         fallback=args.fallback)
     data = {name: (_texts(ex, args.reader), [e.label for e in ex]) for name, ex in splits.items()}
-    fell_back = fallback_counts(pipeline, {n: X for n, (X, _) in data.items()}) if args.fallback else {}
     classes = training_classes(data["train"][1], data["train"][0])
     for name in ("dev", "test"):
         if name in data:
@@ -135,6 +134,8 @@ def _train(args: argparse.Namespace) -> int:
     clf = QuantumClassifier(pipeline, **training_options(args))
 
     def report(figures: dict[str, Any]) -> dict[str, Any]:
+        # every set was compiled before training (so parse errors came first): the fallbacks are all recorded
+        fell_back = counted_fallbacks(pipeline, {n: X for n, (X, _) in data.items()}) if args.fallback else {}
         return {**figures, **fell_back,
                 **{f"{name}_accuracy": round(clf.score(Xs, ys), 4) for name, (Xs, ys) in data.items()}}
 

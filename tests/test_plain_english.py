@@ -410,6 +410,23 @@ def test_other_scripts_and_control_characters_are_refused():
         parse_plain([])
 
 
+def test_train_fallback_counts_each_split_once(tmp_path, capsys):
+    """``qnlp train --fallback``: the sentence the parser cannot type is read by the fallback, counted per split."""
+    import json
+
+    from qnlp.cli import main
+
+    data = tmp_path / "reviews.txt"
+    data.write_text("1 the acting is superb\n0 the cast does what it can with a weak script\n"
+                    "1 the music is wonderful\n0 the plot is dull\n")
+    argv = ["train", "--data", str(data), "--test", str(data), "--reader", "pregroup", "--epochs", "1",
+            "--no-progress", "--json"]
+    assert main(argv + ["--fallback", "spiders"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["train_fallback"] == 1 and result["test_fallback"] == 1
+    assert main(argv) == 2 and "weak script" in capsys.readouterr().err  # without it: one error naming the sentence
+
+
 def test_fallback_reads_what_the_parser_cannot_and_counts_it():
     sentences = ["the acting is superb", "the cast does what it can with a weak script", "the music is wonderful"]
     with pytest.raises(NoParseError):

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 
 from ..circuit import Circuit
 from ..tensornet import MPS
@@ -186,6 +185,8 @@ RESTART_MARGIN = 1e-9
 
 def _perturbed(gates: list[Gate], rng: np.random.Generator) -> list[Gate]:
     """Each gate turned by a small fixed-seed unitary on its input, to leave a stationary point of the sweeps."""
+    import scipy.linalg  # here: only restarts need it, and it costs ~0.3 s at every tnq born start-up
+
     out = []
     for k, g in gates:
         h = rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))
