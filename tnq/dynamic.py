@@ -76,6 +76,7 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
             and circuit.num_qubits <= DENSITY_AUTO_LIMIT and options.get("max_bond") is None:
         from .backends import density
 
+        check_branch_options(options, "method='density_matrix'")
         return density.sample(circuit, int(shots), rng, model, **options)
     dynamic = circuit.is_dynamic or model is not None
     if dynamic and options.get("backend", "numpy") != "numpy":
@@ -83,15 +84,14 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
                          "measurement, reset, classical control or noise; they run on backend='numpy'")
     if dynamic:
         options = {k: v for k, v in options.items() if k != "backend"}
-    known = set(BRANCH_OPTIONS if dynamic else backend_defaults())
-    unknown = set(options) - known
-    if unknown:
-        raise SimulationError(f"sample: unknown option(s) {sorted(unknown)}"
-                              f"{' for a dynamic circuit' if dynamic else ''}; expected some of {sorted(known)}")
     if not dynamic:
+        unknown = set(options) - set(backend_defaults())
+        if unknown:
+            raise SimulationError(f"sample: unknown option(s) {sorted(unknown)}; expected some of "
+                                  f"{sorted(backend_defaults())}")
         state = simulate(circuit, method, client=client, **options)
         return state_counts(circuit, state, int(shots), rng, client, size, options.get("progress", False))
-    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
+    check_branch_options(options, "a dynamic circuit")
     if circuit.parameters:
         raise SimulationError(f"circuit has unbound parameters {circuit.parameters}; call circuit.bind(...) first")
     backend, _ = choose_method(circuit.num_qubits, method, max_bond=options.get("max_bond"))
@@ -124,6 +124,15 @@ def _chunked(draw: Any, job: Any, shots: int, size: int, rng: np.random.Generato
         return draw(job, shots, rng)
     chunks = [(k, np.random.default_rng(s)) for k, s in zip(sizes, chunk_seeds(rng, len(sizes)))]
     return np.concatenate(map_chunks(draw, job, chunks, sizes, client, progress, "tnq sample", "shot"))
+
+
+def check_branch_options(options: dict[str, Any], what: str) -> None:
+    """Refuse options branching (and the density-matrix method) does not take, then check the values."""
+    unknown = set(options) - set(BRANCH_OPTIONS)
+    if unknown:
+        raise SimulationError(f"sample: unknown option(s) {sorted(unknown)} for {what}; expected some of "
+                              f"{sorted(BRANCH_OPTIONS)}")
+    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
 
 
 @dataclass

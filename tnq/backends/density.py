@@ -18,10 +18,6 @@ from ..errors import SimulationError
 from ..memory import check_budget
 from ..noise import NoiseModel, as_noise_model
 from .dense import apply_matrix
-from .options import check_options
-
-OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
-"""``tnq.sample`` options accepted (and, but for ``memory_budget``, ignored) by the density-matrix method."""
 
 
 def _two_sided(rho: np.ndarray, matrix: np.ndarray, wires: tuple[int, ...], n: int) -> np.ndarray:
@@ -120,12 +116,8 @@ def distribution(circuit: Circuit, noise: Any = None, memory_budget: float | Non
 
 def sample(circuit: Circuit, shots: int, rng: np.random.Generator, noise: NoiseModel | None = None,
            **options: Any) -> dict[str, int]:
-    """``tnq.sample`` by the exact distribution: counts of a multinomial draw, most common first."""
-    unknown = set(options) - set(OPTIONS)
-    if unknown:
-        raise SimulationError(f"sample: unknown option(s) {sorted(unknown)} for method='density_matrix'; "
-                              f"expected some of {sorted(OPTIONS)}")
-    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"))
+    """``tnq.sample`` by the exact distribution: counts of a multinomial draw, most common first. ``options``:
+    those of branching (``tnq.dynamic.BRANCH_OPTIONS``, checked by ``tnq.sample``); only ``memory_budget`` is used."""
     dist = distribution(circuit, noise, options.get("memory_budget"))
     keys = sorted(dist)
     probs = np.clip(np.array([dist[k] for k in keys]), 0.0, None)
