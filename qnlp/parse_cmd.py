@@ -12,7 +12,6 @@ naming the file and line, or are counted and skipped with ``--skip-bad``.
 from __future__ import annotations
 
 import argparse
-import codecs
 import json
 import time
 from pathlib import Path
@@ -52,19 +51,12 @@ def read_sentences(path: str | Path, labelled: bool = False,
     """The ``(FILE:LINE, words)`` of each line and the number of bad lines skipped. A bad line (empty, not UTF-8,
     no words after the label, or words the tagger cannot read) raises LexiconError naming the file and line unless
     ``skip_bad``. A final full stop, question or exclamation mark is dropped, as the other commands do."""
+    from qnlp.files import read_byte_lines
     from qnlp.parser import check_plain_words
     from qnlp.pipeline import tokens
 
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LexiconError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    if lines and not lines[-1].strip():
-        lines.pop()  # the end of the last line
+    lines = read_byte_lines(path, LexiconError)
     out, skipped = [], 0
     for number, raw in enumerate(lines, start=1):
         where = f"{path}:{number}"
