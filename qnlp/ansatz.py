@@ -21,6 +21,7 @@ from discopy.quantum.circuit import Circuit, Functor, Id, qubit
 from discopy.quantum.gates import CX, Bra, Controlled, CRz, H, Ket, Rx, Ry, Rz, X
 
 from qnlp.errors import QnlpError
+from tnq.checks import Number
 
 Rotation = type[Rx] | type[Ry] | type[Rz]
 
@@ -31,6 +32,9 @@ are contracted with)."""
 MAX_BOX_PARAMETERS = 1000
 """The most parameters one box's circuit may have: building a circuit costs time quadratic in its gates (seconds
 for 1000 gates on one box), so a larger box is refused before any gate is made."""
+
+QUBIT_COUNT = Number(integer=True, minimum=0, maximum=MAX_TYPE_QUBITS)
+BOX_PARAMETERS = Number(integer=True, minimum=0, maximum=MAX_BOX_PARAMETERS)
 
 
 def box_label(box: pregroup.Box) -> str:
@@ -107,13 +111,11 @@ class CircuitAnsatz:
     def __init__(self, ob_map: Mapping[pregroup.Ty | str, int], n_layers: int, n_single_qubit_params: int = 3,
                  single_qubit_rotations: Sequence[Rotation] | None = None, share: Mapping[str, str] | None = None):
         for name, value in (("n_layers", n_layers), ("n_single_qubit_params", n_single_qubit_params)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BOX_PARAMETERS:
-                raise QnlpError(f"{name} must be an integer in 0..{MAX_BOX_PARAMETERS}, got {value!r}")
+            BOX_PARAMETERS.check(name, value, QnlpError)
         self.ob_map: dict[str, int] = {}
         for ty, size in ob_map.items():
             name = _atomic_name(ty)
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 0 <= size <= MAX_TYPE_QUBITS:
-                raise QnlpError(f"ob_map[{name!r}] must be a number of qubits in 0..{MAX_TYPE_QUBITS}, got {size!r}")
+            QUBIT_COUNT.check(f"ob_map[{name!r}] (qubits)", size, QnlpError)
             self.ob_map[name] = int(size)
         self.n_layers = n_layers
         self.n_single_qubit_params = n_single_qubit_params

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qnlp.errors import QnlpError
+from tnq.checks import Number
 from tnq.io import read_safetensors, write_safetensors
 from tnq.training.params import plain
 
@@ -39,7 +40,8 @@ def read_description(path: str | os.PathLike, fmt: str = MODEL_FORMAT) -> tuple[
 
 
 def _is_int(value: Any, minimum: int = 0) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    """An integer >= minimum."""
+    return Number(integer=True, minimum=minimum).accepts(value)
 
 
 def _is_names(value: Any) -> bool:
@@ -60,8 +62,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "history": (lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v), "a list of objects"),
     "best_epoch": (lambda v: v is None or _is_int(v), "null or an integer >= 0"),
     "spsa_k": (lambda v: v is None or _is_int(v), "null or an integer >= 0"),
-    "adam_step": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)
-                                          and np.isfinite(v) and v >= 1 and float(v).is_integer()),
+    "adam_step": (lambda v: v is None or (Number(minimum=1).accepts(v) and float(v).is_integer()),
                   "null or a whole number >= 1"),
     "adam_groups": (lambda v: v is None or isinstance(v, list), "null or a list"),
 }

@@ -62,6 +62,10 @@ class Number:
             return f"must be {self.bounds()}"
         return None
 
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` keeps the rule (for fields read from files, whose messages are written by the reader)."""
+        return self.problem(value) is None
+
     def check(self, name: str, value: Any, error: type[TnqError]) -> None:
         """Raise ``error`` naming ``name`` when ``value`` breaks the rule."""
         problem = self.problem(value)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 
-import numpy as np
-
+from .checks import Number
 from .errors import SimulationError
+
+BYTES = Number(minimum=0)
+"""A memory budget in bytes: a finite number >= 0."""
 
 
 def available_bytes() -> int:
@@ -37,8 +38,7 @@ def budget_bytes(budget: float | None, name: str = "memory_budget") -> float:
     when None; anything else (nan, inf, negative, not a number) raises a SimulationError naming ``name``."""
     if budget is None:
         return default_budget()
-    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(budget) or budget < 0:
+    if not BYTES.accepts(budget):
         raise SimulationError(f"{name} must be a finite number of bytes >= 0 (or None for 80% of free memory), "
                               f"got {budget!r}")
     return budget

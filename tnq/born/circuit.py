@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import Number, check_numbers
 from ..circuit import Circuit
 from ..tensornet import MPS
 from ..tensornet.decompose import canonical_basis
@@ -28,6 +29,9 @@ from .errors import BornError
 
 DENSE_LIMIT = 22
 """Gate optimisation keeps dense environments: at most this many qubits."""
+
+_COMPILE_RULES = {"n_layers": Number(integer=True, minimum=1), "restarts": Number(integer=True, minimum=0)}
+"""The number settings of ``mps_to_circuit``."""
 
 Gate = tuple[int, np.ndarray]  # (first qubit k, 4x4 unitary on qubits k, k+1; k is the most significant bit)
 
@@ -236,10 +240,7 @@ def mps_to_circuit(mps: MPS, n_layers: int, optimise: bool = True, iterations: i
         raise BornError("mps_to_circuit needs physical dimension 2 (qubits) at every site")
     if mps.num_sites < 2:
         raise BornError("mps_to_circuit needs at least two sites")
-    if isinstance(n_layers, bool) or not isinstance(n_layers, (int, np.integer)) or n_layers < 1:
-        raise BornError(f"n_layers must be a positive integer, got {n_layers!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 0:
-        raise BornError(f"restarts must be a non-negative integer, got {restarts!r}")
+    check_numbers(_COMPILE_RULES, BornError, n_layers=n_layers, restarts=restarts)
     if optimise and mps.num_sites > DENSE_LIMIT:
         raise BornError(f"gate optimisation is dense and limited to {DENSE_LIMIT} qubits; "
                         f"got {mps.num_sites} (use optimise=False)")

@@ -21,9 +21,8 @@ from .errors import BornError
 from .smoothing import DEFAULT_GRID, smooth_mps
 from .training import CHECKPOINT_KIND, SweepEpochs, embed_tensor, spectral_embedding
 
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+INTEGER = Number(integer=True)
+"""Any integer (numpy integers included, booleans not)."""
 
 
 # The estimator's numeric settings (the tnq born options refuse the same values)
@@ -82,8 +81,8 @@ class MPSBornMachine(Estimator):
         _check(n_steps=self.n_steps, n_sweeps=self.n_sweeps, init_bond=self.init_bond, n_batches=self.n_batches,
                patience=self.patience, embedding_steps=self.embedding_steps, learning_rate=self.learning_rate,
                embedding_lr=self.embedding_lr, seed=self.seed)
-        if self.embedding_dim is not None and (not is_int(self.embedding_dim) or not 2 <= self.embedding_dim <= self.d):
-            raise BornError(f"embedding_dim must be an integer in [2, d={self.d}] or None, got {self.embedding_dim!r}")
+        Number(integer=True, minimum=2, maximum=self.d, optional=True).check("embedding_dim", self.embedding_dim,
+                                                                            BornError)
 
     # --- training ---------------------------------------------------------------------------------
     def _init_mps(self) -> MPS:
@@ -191,8 +190,7 @@ class MPSBornMachine(Estimator):
         """``n`` exact samples (shape (n, n_sites), uint8 for d <= 256); with ``given={site: value}`` the
         other sites are drawn from the conditional distribution (inpainting)."""
         mps = self._fitted()
-        if not is_int(n) or n < 0:
-            raise BornError(f"sample: n must be a non-negative integer, got {n!r}")
+        Number(integer=True, minimum=0).check("sample: n", n, BornError)
         if not isinstance(seed, np.random.Generator):
             SEED.check("sample: seed", seed, BornError)
         # MPS.sample holds, per shot, a uniform and a symbol per site and complex amplitudes of (d + 3) x bond

@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import Number
 from ..io import read_safetensors, write_safetensors
 from ..tensornet import MPS
 from ..training import checkpoint
 from ..training.loop import BEST
 from ..training.params import plain
 from .errors import BornError
-from .machine import MPSBornMachine, is_int
+from .machine import INTEGER, MPSBornMachine
 from .training import CHECKPOINT_KIND
 
 FORMAT = "tnq.born.MPSBornMachine/1"
@@ -67,7 +68,7 @@ def model_from_state(where: str, tensors: dict[str, np.ndarray], meta: dict[str,
                    "best_sweep": None, "smoothing": []}
     model = _model(where, dict(tensors), description)
     step = meta.get("embedding_step")
-    if step is not None and not (_is_real(step) and math.isfinite(step) and step > 0):
+    if step is not None and not Number(above=0).accepts(step):
         raise BornError(f"{where}: embedding_step: expected null or a positive number, got {step!r:.80}")
     model.embedding_step_ = step
     return model
@@ -97,11 +98,11 @@ def _model(path: str | os.PathLike, tensors: dict[str, np.ndarray], meta: Any) -
     model.mps_ = _mps(path, tensors, meta["center"], model)
     model.history_ = _history(path, meta["history"])
     best = meta["best_sweep"]
-    if best is not None and not (is_int(best) and 1 <= best <= len(model.history_)):
+    if best is not None and not (INTEGER.accepts(best) and 1 <= best <= len(model.history_)):
         raise BornError(f"{path}: best_sweep: expected null or a sweep in [1, {len(model.history_)}], got {best!r}")
     model.best_sweep_ = best
     smoothing = meta.get("smoothing", [])
-    if not (isinstance(smoothing, list) and all(_is_real(eps) and 0 <= eps < 1 for eps in smoothing)):
+    if not (isinstance(smoothing, list) and all(Number(minimum=0, below=1).accepts(eps) for eps in smoothing)):
         raise BornError(f"{path}: smoothing: expected a list of strengths in [0, 1), got {smoothing!r:.80}")
     model.smoothing_ = [float(eps) for eps in smoothing]
     return model
@@ -162,7 +163,7 @@ def _mps(path: str | os.PathLike, tensors: dict[str, np.ndarray], center: Any, m
     extra = sorted(set(tensors) - set(names))
     if extra:
         raise BornError(f"{path}: unexpected tensor {extra[0]!r}; site tensors are named site_00000, site_00001, ...")
-    if center is not None and not (is_int(center) and 0 <= center < n):
+    if center is not None and not (INTEGER.accepts(center) and 0 <= center < n):
         raise BornError(f"{path}: center: expected null or a site in [0, {n}), got {center!r}")
     phys = model.embedding_dim or model.d
     sites = [tensors[name] for name in names]
@@ -198,9 +199,9 @@ def _history(path: str | os.PathLike, history: Any) -> list[dict[str, Any]]:
         problem = None
         if not isinstance(record, dict) or not {"sweep", "train_nll", "max_bond"} <= set(record) <= HISTORY_KEYS:
             problem = f"expected keys sweep, train_nll, max_bond (and val_nll), got {record!r:.80}"
-        elif not is_int(record["sweep"]) or record["sweep"] != i + 1:
+        elif not INTEGER.accepts(record["sweep"]) or record["sweep"] != i + 1:
             problem = f"sweep {record['sweep']!r} is not {i + 1}"
-        elif not (is_int(record["max_bond"]) and record["max_bond"] >= 1):
+        elif not (INTEGER.accepts(record["max_bond"]) and record["max_bond"] >= 1):
             problem = f"max_bond {record['max_bond']!r} is not a positive integer"
         elif not all(_is_real(record[key]) for key in ("train_nll", "val_nll") if key in record):
             problem = "an NLL is not a number"

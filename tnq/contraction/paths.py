@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..checks import Number
 from ..errors import SimulationError
 from ..io import atomic_write_text
 from ..memory import budget_bytes, format_bytes
@@ -113,8 +114,7 @@ class TreeCache:
     per protein length, say); with a ``directory`` every searched tree is also persisted there (its path as JSON)."""
 
     def __init__(self, directory: str | os.PathLike | None = None, max_entries: int = 1024) -> None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise SimulationError(f"max_entries must be an integer >= 1, got {max_entries!r}")
+        Number(integer=True, minimum=1).check("max_entries", max_entries, SimulationError)
         self.directory = None if directory is None else str(directory)
         self._trees: dict[Any, Any] = _LeastRecentlyUsed(max_entries)
         self._plans: dict[Any, Plan] = _LeastRecentlyUsed(max_entries)

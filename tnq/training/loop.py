@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..checks import Number
 from ..errors import TnqError
 from ..io import check_output
 from ..progress import progress_bar
@@ -179,8 +180,9 @@ class Loop:
         return progress
 
 
-def _is_count(value: Any, maximum: float = math.inf) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= maximum
+def _is_count(value: Any, maximum: float | None = None) -> bool:
+    """An integer in [0, maximum]."""
+    return Number(integer=True, minimum=0, maximum=maximum).accepts(value)
 
 
 def _progress(path: str | os.PathLike, meta: dict[str, Any], error: type[Exception]) -> Progress:
