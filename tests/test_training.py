@@ -98,6 +98,23 @@ def test_resume_after_an_interrupt_equals_the_uninterrupted_run(tmp_path, capsys
     assert fresh.epoch == 2 and read_checkpoint(path, kind="trainer", settings={})[1]["epoch"] == 2
 
 
+def test_a_best_last_epoch_is_stored_once_and_resumes_as_the_best_state(tmp_path):
+    """When the last saved epoch is the best one its state is written once (no ``best/`` copy) and comes back as both
+    the current and the best state: a resumed run that never improves again ends on it."""
+    path = tmp_path / "ck.safetensors"
+    Loop(epochs=4, checkpoint=path, progress=False).run(Walk(SCORES))  # epoch 4 (score 3.0) is the best
+    tensors, meta = read_checkpoint(path, kind="trainer", settings={})
+    assert sorted(tensors) == ["x"] and meta["best"] == "current" and meta["best_epoch"] == 4
+    resumed = Walk(SCORES)
+    progress = Loop(epochs=7, checkpoint=path, progress=False).run(resumed)  # epochs 5-7 score worse than 3.0
+    assert progress.best_epoch == 4 and progress.epoch == 7
+    np.testing.assert_array_equal(resumed.x, walk_after(4))
+    Loop(epochs=6, checkpoint=tmp_path / "later.safetensors", progress=False).run(Walk(SCORES))
+    tensors, meta = read_checkpoint(tmp_path / "later.safetensors", kind="trainer", settings={})
+    assert sorted(tensors) == ["best/x", "x"] and isinstance(meta["best"], dict)  # best epoch 4 is not the last
+    np.testing.assert_array_equal(tensors["best/x"], walk_after(4))
+
+
 def test_interrupt_notes_keep_the_signal_type(tmp_path):
     with pytest.raises(Terminated, match=r"^nothing saved \(--checkpoint FILE keeps every finished sweep\)$"):
         with explain_interrupt(None, "sweep", ""):

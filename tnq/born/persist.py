@@ -50,12 +50,12 @@ def load_model(path: str | os.PathLike) -> MPSBornMachine:
 
 def _checkpoint_description(path: str | os.PathLike, tensors: dict[str, np.ndarray]) -> tuple[dict, dict]:
     """The tensors and model description of the last sweep in a Born machine's training checkpoint."""
-    meta = read_safetensors(path, checkpoint.KEY, BornError, "model file", names=())[1]
+    meta = read_safetensors(path, checkpoint.KEY, BornError, "model file", names=())[1]  # metadata only
     if meta is None:
         raise BornError(f"{path}: safetensors file has no tnq_born metadata; not a saved Born machine")
-    if not (isinstance(meta, dict) and meta.get("format") == checkpoint.FORMAT and meta.get("kind") == CHECKPOINT_KIND
-            and isinstance(meta.get("state"), dict)):
-        raise BornError(f"{path}: a training checkpoint, but not of a Born machine")
+    checkpoint.check_kind(path, meta, CHECKPOINT_KIND, BornError)
+    if not isinstance(meta.get("state"), dict):
+        raise BornError(f"{path}: field 'state' of the checkpoint must be an object")
     state = meta["state"]
     description = {"format": FORMAT, "params": state.get("params"), "center": state.get("center"),
                    "history": meta.get("history"), "best_sweep": meta.get("best_epoch"), "smoothing": []}

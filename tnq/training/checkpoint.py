@@ -48,11 +48,7 @@ def read_checkpoint(path: str | os.PathLike, *, kind: str, settings: Mapping[str
     setting the file lacks takes its value in ``defaults`` (settings added after the file was written). Anything
     else raises ``error`` naming the file (and the settings that differ)."""
     tensors, meta = read_safetensors(path, KEY, error, "checkpoint")
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise error(f"{path}: not a tnq training checkpoint (format {found!r:.60}, expected {FORMAT})")
-    if meta.get("kind") != kind:
-        raise error(f"{path}: a checkpoint of {meta.get('kind')!r:.60}, not of {kind}")
+    check_kind(path, meta, kind, error)
     saved = meta.get("settings")
     if not isinstance(saved, dict):
         raise error(f"{path}: field 'settings' of the checkpoint must be an object")
@@ -62,6 +58,15 @@ def read_checkpoint(path: str | os.PathLike, *, kind: str, settings: Mapping[str
         now = ", ".join(f"{name}={plain(settings[name])!r:.60}" for name in differ)
         raise error(f"{path}: checkpoint made with other {', '.join(differ)} (checkpoint: {shown}; now: {now})")
     return tensors, meta
+
+
+def check_kind(path: str | os.PathLike, meta: Any, kind: str, error: type[Exception] = CheckpointError) -> None:
+    """Raise ``error`` naming ``path`` unless ``meta`` is the metadata of a training checkpoint of ``kind``."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise error(f"{path}: not a tnq training checkpoint (format {found!r:.60}, expected {FORMAT})")
+    if meta.get("kind") != kind:
+        raise error(f"{path}: a checkpoint of {meta.get('kind')!r:.60}, not of {kind}")
 
 
 def differing(saved: Mapping[str, Any], settings: Mapping[str, Any],

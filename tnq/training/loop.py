@@ -43,6 +43,9 @@ from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 BEST = "best/"
 """Prefix of the best state's tensors in a checkpoint (the current state's are stored under their own names)."""
 
+CURRENT = "current"
+"""The checkpoint's ``best`` field when the best epoch is the last one saved: its state is stored once."""
+
 State = tuple[dict[str, np.ndarray], dict[str, Any]]
 """A trainer's state: numpy arrays and a JSON object."""
 
@@ -150,10 +153,11 @@ class Loop:
             progress.stale += 1
 
     def _save(self, trainer: Trainer, progress: Progress) -> None:
-        tensors, meta = trainer.state()
+        current_is_best = progress.best_state is not None and progress.best_epoch == progress.epoch
+        tensors, meta = progress.best_state if current_is_best else trainer.state()  # one copy when they are equal
         tensors = dict(tensors)
-        best_meta = None
-        if progress.best_state is not None:
+        best_meta: Any = CURRENT if current_is_best else None
+        if progress.best_state is not None and not current_is_best:
             best_tensors, best_meta = progress.best_state
             tensors.update((BEST + name, value) for name, value in best_tensors.items())
         score = list(progress.best_score) if progress.best_score is not None else None
@@ -167,12 +171,14 @@ class Loop:
         try:
             tensors, meta = read_checkpoint(path, kind=self.kind, settings=self.settings, error=self.error)
             progress = _progress(path, meta, self.error)
-            if meta["best"] is not None:  # restored first so that loading it checks it; the current state follows
+            if isinstance(meta["best"], dict):  # restored first so that loading it checks it; the current state follows
                 best = {name[len(BEST):]: value for name, value in tensors.items() if name.startswith(BEST)}
                 trainer.load_state(best, meta["best"], f"{path} (best state)")
                 progress.best_state = trainer.state()
             current = {name: value for name, value in tensors.items() if not name.startswith(BEST)}
             trainer.load_state(current, meta["state"], str(path))
+            if meta["best"] == CURRENT:
+                progress.best_state = trainer.state()
         except TnqError as exc:
             if self.restart is None:
                 raise
@@ -198,7 +204,7 @@ def _progress(path: str | os.PathLike, meta: dict[str, Any], error: type[Excepti
                        "null or a list of numbers"),
         "stale": (lambda v: _is_count(v, epoch), f"an integer in [0, {epoch}]"),
         "state": (lambda v: isinstance(v, dict), "an object"),
-        "best": (lambda v: v is None or isinstance(v, dict), "null or an object"),
+        "best": (lambda v: v is None or v == CURRENT or isinstance(v, dict), f"null, {CURRENT!r} or an object"),
     }
     for name, (valid, want) in checks.items():
         if name not in meta or not valid(meta[name]):
