@@ -94,7 +94,7 @@ def parse_file(sentences: list[tuple[str, list[str]]], target: str = "s",
     sentence typed."""
     from qnlp.errors import NoParseError, UnknownWordError
     from qnlp.grammar import parse_type, type_string
-    from qnlp.parser import parse_plain, parse_tagged
+    from qnlp.parser import parse_any
 
     target_type = parse_type(target)
     report: dict[str, Any] = {"sentences": len(sentences), "parsed": 0, "fragments": 0, "failed": 0, "failures": [],
@@ -103,10 +103,7 @@ def parse_file(sentences: list[tuple[str, list[str]]], target: str = "s",
     tick = time.perf_counter()
     for where, words in sentences:
         try:
-            if all("_" in w for w in words):
-                diagram = parse_tagged(words, target, lexicon)
-            else:
-                diagram = parse_plain(words, target, lexicon, fragments=True)
+            diagram = parse_any(words, target, lexicon, fragments=True)
         except (NoParseError, UnknownWordError, LexiconError) as exc:
             report["failed"] += 1
             report["failures"].append({"line": where, "sentence": " ".join(words), "error": str(exc)})

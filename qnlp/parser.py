@@ -598,3 +598,16 @@ def parse_plain(sentence: str | Sequence[str], target: Ty | str = "s", lexicon: 
     also = f" or a fragment ({', '.join(map(type_string, goals[1:]))})" if len(goals) > 1 else ""
     raise NoParseError(f"no pregroup reduction of {' '.join(words)!r} (tagged {tagged}) to "
                        f"{type_string(target_ty)}{also}", target_ty, [])
+
+
+def parse_any(sentence: str | Sequence[str], target: Ty | str = "s", lexicon: Lexicon | None = None,
+              fragments: bool = False) -> Diagram:
+    """The one choice of parser for any sentence: ``word_TAG`` tokens by their tags (``parse_tagged``), a sentence
+    whose words are all in ``lexicon`` by the lexicon (``parse``; not with ``fragments``), any other as plain English
+    (``parse_plain``, with the lexicon where it has the word)."""
+    words = _tokens(sentence)
+    if words and all("_" in w for w in words):
+        return parse_tagged(words, target, lexicon)
+    if not fragments and lexicon is not None and words and all(w in lexicon for w in words):
+        return parse(words, lexicon, target)
+    return parse_plain(words, target, lexicon, fragments)

@@ -142,13 +142,9 @@ class _PregroupOrTagged:
             return self.fallback(words)
 
     def _parse(self, words: list[str]) -> Any:
-        from qnlp.parser import parse, parse_plain, parse_tagged
+        from qnlp.parser import parse_any
 
-        if words and all("_" in w for w in words):
-            return parse_tagged(words, self.target, self.lexicon)
-        if self.lexicon is not None and words and all(w in self.lexicon for w in words):
-            return parse(words, self.lexicon, self.target)
-        return parse_plain(words, self.target, self.lexicon)
+        return parse_any(words, self.target, self.lexicon)
 
 
 def fallback_counts(pipeline: Pipeline, splits: Mapping[str, list[str]]) -> dict[str, int]:

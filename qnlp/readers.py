@@ -20,7 +20,7 @@ from discopy.grammar.pregroup import Box, Cup, Diagram, Id, Spider, Ty, Word
 
 from qnlp.errors import QnlpError
 from qnlp.grammar import Lexicon, S
-from qnlp.parser import parse, parse_plain
+from qnlp.parser import parse_any
 
 Sentence = str | Sequence[str]
 
@@ -148,9 +148,9 @@ def _checked_name(name: object, hook: str) -> str:
 
 
 class PregroupReader:
-    """Syntax-aware reader: the offline pregroup parser as a reader object. A sentence whose words are all in
-    ``lexicon`` is parsed with it (``qnlp.parse``); any other, plain English, is tagged offline and typed by its tags
-    and the lexicon (``qnlp.parser.parse_plain``; ``fragments`` lets it reduce to another atomic type)."""
+    """Syntax-aware reader: the offline pregroup parser as a reader object (``qnlp.parser.parse_any``): ``word_TAG``
+    tokens are typed by their tags, a sentence whose words are all in ``lexicon`` by it, any other, plain English,
+    is tagged offline and typed by its tags and the lexicon (``fragments`` lets it reduce to another atomic type)."""
 
     def __init__(self, lexicon: Lexicon | None = None, target: Ty | str = "s", fragments: bool = False):
         self.lexicon = lexicon
@@ -159,9 +159,7 @@ class PregroupReader:
 
     def __call__(self, sentence: Sentence) -> Diagram:
         words = _words(sentence, "pregroup_reader")
-        if self.lexicon is not None and all(w in self.lexicon for w in words):
-            return parse(words, self.lexicon, self.target)
-        return parse_plain(words, self.target, self.lexicon, self.fragments)
+        return parse_any(words, self.target, self.lexicon, self.fragments)
 
     sentence2diagram = __call__
 

@@ -252,3 +252,17 @@ def test_parser_agrees_with_brute_force_on_planted_sentences():
         assert diagram.cod == target
         outcomes.append(True)
     assert 30 < sum(outcomes) < len(outcomes) - 10  # both outcomes well represented
+
+
+def test_parse_any_chooses_the_parser_by_the_tokens():
+    """Tagged tokens go to the tag parser, an all-lexicon sentence to the lexicon, anything else to the plain-English
+    parser (with the lexicon for the words it has): each equals the parser it names."""
+    from qnlp.parser import parse_any, parse_plain
+
+    lexicon = Lexicon({"man": "N", "cooks": "TV", "meal": "N"})
+    assert parse_any("man_N cooks_TV meal_N") == parse_tagged("man_N cooks_TV meal_N")
+    assert parse_any("man cooks meal", lexicon=lexicon) == parse("man cooks meal", lexicon)
+    plain = "the man cooks a meal"
+    assert parse_any(plain, lexicon=lexicon) == parse_plain(plain, "s", lexicon)
+    with pytest.raises(UnknownWordError):
+        parse("the man cooks a meal", lexicon)  # so the plain parser, not the lexicon, typed it
