@@ -14,13 +14,18 @@ at temperature T, ``noisyor``) and the pooled probability is trained end to end 
 membrane protein needs one membrane-like window, not all of them). ``nterm=N`` / ``cterm=C`` add a window on the
 first N / last C residues read with their own words per position (alphabet ``ends``: signal peptides, myristoylation,
 CAAX boxes, anchors), pooled with the others (``combine="pool"``) or adding their odds to the pooled odds
-(``combine="odds"``); ``restarts=R`` keeps the best of R initialisations by training loss.
+(``combine="odds"``); ``restarts=R`` keeps the best of R initialisations by training loss. ``mean=A`` adds a second
+channel of windows read over alphabet A with their own words, whose window logits are averaged over the protein
+(qnlp's ``geomean`` pooling, a learned composition score; closed form exact for q = 1; A may be groups such as
+``KR/DE``, the rest of the residues one more group) and whose odds multiply the
+first channel's.
 
 This file evaluates that model in torch by its closed form (sums of log-weights over sliding windows by cumulative
 sums; exact, no sampling). ``--check`` compares that closed form with qnlp's own circuits (ProteinCompiler, tnq
 contraction) on random parameters (``positions=1``), so the figures are those of the model qnlp builds.
 
-    python benchmarks/protein_design.py --stage baselines|pooling|alphabet|structure|ends|odds|all [--folds 5] [--hard]
+    python benchmarks/protein_design.py --stage baselines|pooling|alphabet|structure|ends|odds|channels|all
+        [--folds 5] [--repeats 1] [--hard]
         [--config window=19,pool=lse,alphabet=hydro3 ...] [--json out.json] [--check]
 """
 
@@ -38,7 +43,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from qnlp.protein.alphabet import get_alphabet  # noqa: E402
+from qnlp.protein.alphabet import STANDARD, Alphabet, get_alphabet  # noqa: E402
 from qnlp.protein.loaders import read_fasta  # noqa: E402
 from qnlp.protein.sequences import SequenceSet  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
@@ -72,6 +77,7 @@ class Design:
     l2: float = 1e-3
     init: float = 0.1
     restarts: int = 1
+    mean: str = ""  # alphabet of a second window channel, its window logits averaged (composition), odds multiplied
 
     @property
     def name(self) -> str:
@@ -79,7 +85,8 @@ class Design:
         ends = f"-n{self.nterm}c{self.cterm}{self.ends}{'' if self.combine == 'pool' else '+odds'}" \
             if self.nterm or self.cterm else ""
         return (f"{self.alphabet}-w{self.window}-q{self.qubits}-p{self.positions}{ends}-{pool}"
-                f"-e{self.epochs}-l2{self.l2:g}" + (f"-r{self.restarts}" if self.restarts > 1 else ""))
+                + (f"+mean{self.mean}" if self.mean else "")
+                + f"-e{self.epochs}-l2{self.l2:g}" + (f"-r{self.restarts}" if self.restarts > 1 else ""))
 
     def words(self) -> int:
         """Residue words of the alphabet (``X`` for non-standard residues included)."""
@@ -91,7 +98,17 @@ class Design:
         per_word = 2 ** self.qubits - 1
         end_words = len(get_alphabet(self.ends).vocabulary("map"))
         ends = sum((n * end_words + 1) * per_word for n in (self.nterm, self.cterm) if n)
-        return self.words() * self.positions * per_word + per_word + ends
+        mean = (len(mean_alphabet(self.mean).vocabulary("map")) + 1) * per_word if self.mean else 0
+        return self.words() * self.positions * per_word + per_word + ends + mean
+
+
+def mean_alphabet(name: str) -> Alphabet:
+    """A built-in alphabet, or groups written ``KR/DE``: those groups and one more of the remaining residues."""
+    if "/" not in name:
+        return get_alphabet(name)
+    groups = name.upper().split("/")
+    rest = "".join(r for r in STANDARD if not any(r in g for g in groups))
+    return Alphabet.from_groups(name, groups + ([rest] if rest else []))
 
 
 # --- data --------------------------------------------------------------------------------------------------------
@@ -114,6 +131,7 @@ class Encoded:
     tails: torch.Tensor
     count: int
     weight: torch.Tensor  # how many windows of the protein have these counts (identical rows merged)
+    means: torch.Tensor | None = None  # (proteins, words): mean window word counts over the ``mean`` alphabet
 
 
 def encode(sequences: list[str], design: Design) -> Encoded:
@@ -124,8 +142,17 @@ def encode(sequences: list[str], design: Design) -> Encoded:
     bounds = np.round(np.linspace(0, design.window, design.positions + 1)).astype(int)
     end_alphabet = get_alphabet(design.ends)
     end_index = {t: i for i, t in enumerate(end_alphabet.vocabulary("map"))}
-    counts, owner, heads, tails = [], [], [], []
+    counts, owner, heads, tails, means = [], [], [], [], []
+    second = mean_alphabet(design.mean) if design.mean else None
     for i, sequence in enumerate(sequences):
+        if second is not None:  # mean over windows of their word counts (exact, by cumulative sums)
+            mean_index = {t: j for j, t in enumerate(second.vocabulary("map"))}
+            ids = [mean_index[t] for t in second.encode(sequence, f"#{i}", "map")]
+            hot = np.zeros((len(ids) + 1, len(mean_index)))
+            hot[np.arange(1, len(ids) + 1), ids] = 1
+            cum = hot.cumsum(0)
+            first = np.arange(max(len(ids) - design.window, 0) + 1)
+            means.append((cum[np.minimum(first + design.window, len(ids))] - cum[first]).mean(0))
         words = np.array([index[t] for t in alphabet.encode(sequence, f"#{i}", "map")])
         one_hot = np.zeros((len(words) + 1, len(vocabulary)), dtype=np.float32)
         one_hot[np.arange(1, len(words) + 1), words] = 1
@@ -143,7 +170,8 @@ def encode(sequences: list[str], design: Design) -> Encoded:
     return Encoded(torch.as_tensor(rows[:, 1:], dtype=torch.float64), torch.as_tensor(rows[:, 0].astype(np.int64)),
                    torch.as_tensor(np.array(heads), dtype=torch.float64),
                    torch.as_tensor(np.array(tails), dtype=torch.float64), len(sequences),
-                   torch.as_tensor(weight, dtype=torch.float64))
+                   torch.as_tensor(weight, dtype=torch.float64),
+                   torch.as_tensor(np.array(means)) if means else None)
 
 
 def _one_hot(words: list[int], positions: int, size: int) -> np.ndarray:
@@ -179,6 +207,11 @@ class WindowMixture(torch.nn.Module):
                 if design.combine == "odds":
                     start.data[-1] -= 4.0
                 self.ends.extend([weights(n * end_words, k), start])
+        if design.mean and design.qubits != 1:
+            raise ValueError("mean=A: the closed form (averaged window logits linear in the counts) needs qubits=1")
+        if design.mean:
+            self.mean_w = weights(len(mean_alphabet(design.mean).vocabulary("map")), k)
+            self.mean_start = weights(k)
 
     def _class_logit(self, states: torch.Tensor) -> torch.Tensor:
         """logsumexp of the basis-state log-weights with first qubit 1 minus those with first qubit 0."""
@@ -226,6 +259,8 @@ class WindowMixture(torch.nn.Module):
             logit = t * (top + torch.log(total / n))
         if ends:
             logit = torch.logsumexp(torch.stack([logit, *ends]), 0)
+        if self.design.mean:  # the mean of the second channel's window logits: its windows' normalised geometric mean
+            logit = logit + self._class_logit(self.mean_start + data.means @ self.mean_w)
         return torch.stack([-torch.nn.functional.softplus(logit), -torch.nn.functional.softplus(-logit)], 1)
 
 
@@ -360,6 +395,39 @@ def check_against_qnlp(qubits: int = 2, alphabet: str = "hydro3", window: int = 
     return float(np.abs(ours - theirs).max())
 
 
+def check_mean_channel(alphabet: str = "dayhoff6", window: int = 7, length: int = 30, seed: int = 0) -> float:
+    """Largest difference between the closed form of the ``mean`` channel (the window logits averaged over a
+    protein, from its mean window word counts) and qnlp's own route: every window's circuit contracted by tnq, the
+    window probabilities pooled by ``qnlp.protein.windows.pool(how="geomean")`` (normalised geometric mean)."""
+    from qnlp.evaluate import CompiledBatch
+    from qnlp.protein.compile import ProteinCompiler
+    from qnlp.protein.diagrams import START, ProteinReader
+    from qnlp.protein.windows import pool, sliding_windows
+
+    design = Design(alphabet="hydro3", window=window, mean=alphabet, init=1.0)
+    model = WindowMixture(design, seed)
+    reader = ProteinReader(model="ptn", sharing="uniform", alphabet=alphabet, unknown="map", start=True)
+    compiler = ProteinCompiler(reader, ansatz="mixture", qubits=1, coordinates="log-weights")
+    rng = np.random.default_rng(seed)
+    proteins = ["".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWYX"), n)) for n in (length, length + 11, window)]
+    with torch.no_grad():
+        ours = torch.sigmoid(model._class_logit(model.mean_start + encode(proteins, design).means @ model.mean_w))
+    circuits, owner = [], []
+    for i, protein in enumerate(proteins):
+        for piece in sliding_windows(protein, window, 1):
+            circuits.append(compiler(reader.tokens(piece)))
+            owner.append(i)
+    batch = CompiledBatch(circuits, sorted({n for c in circuits for n in c.symbols}))
+    table = {f"{word}__s_0": float(v) for word, v in zip(get_alphabet(alphabet).vocabulary("map"),
+                                                         model.mean_w.detach().numpy()[:, 0])}
+    table[f"{START}__s_0"] = float(model.mean_start.detach().numpy()[0])
+    probs = np.asarray(batch.probabilities(compiler.symbol_values(batch.symbols,
+                                                                  np.array([table[n] for n in batch.symbols]))))
+    probs = probs.reshape(len(circuits), 2, -1).sum(-1)
+    theirs = pool(probs / probs.sum(1, keepdims=True), np.array(owner), len(proteins), "geomean")[:, 1]
+    return float(np.abs(ours.numpy() - theirs).max())
+
+
 # --- the stages of the study ---------------------------------------------------------------------------------------
 BASE = Design()
 STAGES: dict[str, list[Design | str]] = {
@@ -381,6 +449,16 @@ STAGES: dict[str, list[Design | str]] = {
     + [replace(BASE, alphabet="dayhoff6", nterm=6, cterm=4, combine="odds", ends="dayhoff6", l2=3e-3, restarts=3),
        replace(BASE, alphabet="dayhoff6", nterm=10, cterm=6, combine="odds", l2=3e-3, restarts=3),
        replace(BASE, nterm=6, cterm=4, combine="odds", restarts=3)],
+    # a second window channel, its window logits averaged (geomean pooling: composition), odds multiplied with
+    # the soft-max pooled channel's (run with --repeats 3)
+    "channels": [replace(BASE, alphabet="dayhoff6"), replace(BASE, alphabet="dayhoff6", mean="dayhoff6"),
+                 replace(BASE, alphabet="dayhoff6", mean="dayhoff6", epochs=400),
+                 replace(BASE, alphabet="dayhoff6", mean="aa20", l2=0.01),
+                 replace(BASE, alphabet="dayhoff6", mean="KR/DE"),
+                 replace(BASE, alphabet="dayhoff6", mean="KR/DE", l2=0.01),
+                 replace(BASE, alphabet="dayhoff6", mean="dayhoff6", l2=0.01),
+                 replace(BASE, alphabet="dayhoff6", mean="dayhoff6", nterm=6, cterm=4, combine="odds", l2=3e-3,
+                         restarts=3)],
 }
 
 
@@ -399,6 +477,8 @@ def main() -> None:
     parser.add_argument("--stage", action="append", default=[], choices=[*STAGES, "all"])
     parser.add_argument("--config", action="append", default=[], help="a Design as key=value,... (repeatable)")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="repeat the k folds with fold seeds 0..R-1 (mean ± std over all R*k folds)")
     parser.add_argument("--hard", action="store_true", help="also train on all 460 and evaluate on setHARD")
     parser.add_argument("--check", action="store_true", help="compare the closed form with qnlp's circuits")
     parser.add_argument("--json", default=None, help="append rows to this JSON-lines file")
@@ -407,10 +487,11 @@ def main() -> None:
     if args.check:
         for q in (1, 2, 3):
             print(f"closed form vs qnlp circuits, {q} qubit(s): max |difference| {check_against_qnlp(q):.2e}")
+        print(f"mean channel vs qnlp circuits pooled by geomean: max |difference| {check_mean_channel():.2e}")
     data = load("deeploc_our_val_set.fasta")
     hard = load("setHARD.fasta") if args.hard else None
     print(f"{data.summary()}" + (f"; setHARD {hard.summary()}" if hard is not None else ""), flush=True)
-    splits = folds(data, args.folds)
+    splits = [split for seed in range(args.repeats) for split in folds(data, args.folds, seed)]
     stages = list(STAGES) if "all" in args.stage else args.stage
     todo = [d for s in stages for d in STAGES[s]] + [parse_config(c) for c in args.config]
     print(f"{'config':<46} {'params':>6} {'cv acc':>14} {'train s':>8} {'setHARD':>8}", flush=True)

@@ -174,3 +174,95 @@ def test_presets_fill_only_what_is_left_out() -> None:
     args = apply_preset(parser.parse_args(["protein", "train", "--fasta", "x.fa", "--max-len", "50",
                                            "--ansatz", "controlled"]))
     assert args.windows is None and args.coordinates == "angles" and args.alphabet == "dayhoff6"
+
+
+def test_checkpoint_keeps_the_windows_and_pooling(tmp_path: Path) -> None:
+    """A training checkpoint records the windows and pooling the run read: resuming it with WindowBags of another
+    temperature, or after declaring other windows, is refused naming that setting; the same run resumes and
+    continues where it stopped (two epochs then one more: three epochs of history)."""
+    train, y = _planted(8, seed=4)
+    checkpoint = tmp_path / "c.safetensors"
+
+    def fresh(epochs: int) -> tuple[ProteinReader, ProteinClassifier]:
+        reader, clf = _classifier("ptn", "mixture", 1, "log-weights")
+        clf.set_params(epochs=epochs, learning_rate=0.05)
+        return reader, clf
+
+    reader, clf = fresh(2)
+
+    def as_bags(t: float) -> list[WindowBag]:
+        return [WindowBag(reader.tokens(s, framed=False), SEGMENT, 1, t) for s in train]
+
+    clf.fit(as_bags(1.0), y, checkpoint=checkpoint)
+    assert clf.windows_ == {"windows": SEGMENT, "stride": 1, "pool": "lse", "temperature": 1.0}
+    _, other = fresh(3)
+    with pytest.raises(ValueError, match="windows"):
+        other.fit(as_bags(2.0), y, checkpoint=checkpoint)
+    _, declared = fresh(3)
+    declared.set_windows(SEGMENT, 1, "lse", 2.0)
+    with pytest.raises(ValueError, match="set_windows declared"):
+        declared.fit(as_bags(1.0), y, checkpoint=checkpoint)
+    _, same = fresh(3)
+    same.set_windows(SEGMENT, 1, "lse", 1.0)
+    same.fit(as_bags(1.0), y, checkpoint=checkpoint)
+    assert [r["epoch"] for r in same.history_] == [1, 2, 3]
+
+
+def test_checkpoint_of_flat_windows_keeps_the_declared_pooling(tmp_path: Path) -> None:
+    """Windows trained one by one (pooled only when evaluated): the declared pooling is a checkpoint setting."""
+    reader, clf = _classifier("ptn", "mixture", 1, "log-weights")
+    clf.set_params(epochs=1)
+    windows = [reader.framed(tuple(reader.tokens(s, framed=False))[:5]) for s in ("AKLVD", "KKDEA", "LLIVM")]
+    checkpoint = tmp_path / "c.safetensors"
+    clf.set_windows(5, 1, "mean")
+    clf.fit(windows, [0, 0, 1], checkpoint=checkpoint)
+    _, other = _classifier("ptn", "mixture", 1, "log-weights")
+    other.set_params(epochs=2)
+    other.set_windows(5, 1, "max")
+    with pytest.raises(ValueError, match="windows"):
+        other.fit(windows, [0, 0, 1], checkpoint=checkpoint)
+
+
+def test_saved_lse_model_predicts_with_its_own_temperature(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A model trained with --temperature 3 saves it; predict (data options only) pools the saved model's window
+    probabilities at T = 3 as the definition does, which differs from T = 1 (so a dropped setting is caught)."""
+    import csv
+    import io
+
+    fasta, model = tmp_path / "p.fasta", tmp_path / "m.safetensors"
+    _write_fasta(fasta, 12, seed=5)
+    labels = ["--label-regex", r"(?P<label>Cytoplasm|Cell\.membrane)-", "--skip-unlabelled"]
+    assert main(["protein", "train", "--fasta", str(fasta), *labels, "--classes", "Cytoplasm,Cell.membrane",
+                 "--windows", "7", "--temperature", "3", "--epochs", "3", "--out", str(model), "--no-progress",
+                 "--json"]) == 0
+    capsys.readouterr()
+    clf = ProteinClassifier.load(model)
+    assert clf.inputs_["temperature"] == 3.0 and clf.inputs_["pool"] == "lse"
+    assert main(["protein", "predict", str(model), "--fasta", str(fasta)]) == 0  # every record, N1 included
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))[1:]
+    reader = clf.compile.reader
+    sequences = [r.strip().split("\n")[1] for r in fasta.read_text().split(">")[1:]]
+    windows = [WindowBag(reader.tokens(s, framed=False), 7, 1).windows() for s in sequences]
+    flat = clf.predict_proba([reader.framed(w) for ws in windows for w in ws])
+    owner = np.repeat(np.arange(len(sequences)), [len(ws) for ws in windows])
+    weights = np.ones(len(owner))
+    expected = _reference_lse(flat, owner, weights, 3.0)
+    assert not np.allclose(expected, _reference_lse(flat, owner, weights, 1.0), rtol=1e-6)
+    assert len(rows) == len(sequences) == 13
+    np.testing.assert_allclose([float(r[2]) for r in rows], expected.max(1), rtol=1e-9)
+
+
+def test_train_refuses_to_resume_a_checkpoint_with_other_pooling(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """qnlp protein train --checkpoint: the same command resumes; another --pool is one error, exit 2."""
+    fasta, checkpoint = tmp_path / "p.fasta", tmp_path / "c.safetensors"
+    _write_fasta(fasta, 12, seed=6)
+    argv = ["protein", "train", "--fasta", str(fasta), "--label-regex", r"(?P<label>Cytoplasm|Cell\.membrane)-",
+            "--skip-unlabelled", "--classes", "Cytoplasm,Cell.membrane", "--windows", "7", "--epochs", "1",
+            "--checkpoint", str(checkpoint), "--no-progress", "--json"]
+    assert main(argv) == 0 and checkpoint.is_file()
+    assert main(argv) == 0  # the same settings: resumed
+    capsys.readouterr()
+    assert main([*argv, "--pool", "max"]) == 2
+    err = capsys.readouterr().err
+    assert "c.safetensors" in err and "windows" in err and "'max'" in err and len(err.strip().splitlines()) == 1

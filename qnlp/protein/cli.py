@@ -296,6 +296,7 @@ def _train(args: argparse.Namespace) -> int:
                                    f"(--{name}-fraction {fraction:g}); give more data or a larger fraction"
                                    + (" (or --dev-fraction 0: no early stopping)" if name == "dev" else ""))
     reader, clf = build_classifier(args)
+    clf.set_windows(args.windows, args.stride, args.pool, args.temperature)  # kept by --checkpoint files too
     pooled = args.windows is not None and args.pool == "lse"  # the pooled sequence probability is trained
 
     def labelled(part: Any) -> tuple[list[Any], np.ndarray]:

@@ -179,6 +179,34 @@ class ProteinClassifier(QuantumClassifier):
         logp = torch.log_softmax(logp[:, :k], -1)
         return logp if isinstance(theta, torch.Tensor) else logp.numpy()
 
+    def set_windows(self, windows: int | None = None, stride: int | None = None, pool: str = "mean",
+                    temperature: float = 1.0) -> None:
+        """Declare, before ``fit``, the windows the model reads and how they are pooled: training checkpoints keep
+        them (a resumed run with other windows or pooling is refused)."""
+        self._declared_windows = window_settings(windows, stride, pool, temperature, "ProteinClassifier")
+
+    def fit(self, X: Sequence[Any], y: Sequence[Any], *args: Any, **kwargs: Any) -> ProteinClassifier:
+        """``QuantumClassifier.fit``; ``WindowBag`` items must agree with ``set_windows`` when it was called."""
+        declared = getattr(self, "_declared_windows", None)
+        bags = {(b.size, b.stride, float(b.temperature)) for b in X if isinstance(b, WindowBag)}
+        if len(bags) > 1:
+            raise ProteinDataError(f"WindowBags of one fit must share size, stride and temperature, got {bags}")
+        self.windows_ = declared
+        if bags:
+            size, stride, temperature = bags.pop()
+            self.windows_ = window_settings(size, stride, "lse", temperature, "WindowBag")
+            if declared is not None and declared != self.windows_:
+                raise ProteinDataError(f"the WindowBags read {self.windows_}, but set_windows declared {declared}")
+        return super().fit(X, y, *args, **kwargs)
+
+    def _loop(self, checkpoint: Any, resume: bool, select: bool) -> Any:
+        """``QuantumClassifier``'s loop, its checkpoint settings holding the windows and pooling when known."""
+        loop = super()._loop(checkpoint, resume, select)
+        windows = getattr(self, "windows_", None)
+        if windows is not None:
+            loop.settings = {**loop.settings, "windows": windows}
+        return loop
+
     def set_inputs(self, label_names: Sequence[str], windows: int | None = None, stride: int | None = None,
                    pool: str = "mean", temperature: float = 1.0) -> None:
         """Record (saved with the model) the class names in ``classes_`` order and the windows the model reads,
@@ -201,6 +229,14 @@ class ProteinClassifier(QuantumClassifier):
         if model.inputs_:
             model.inputs_ = check_inputs(model.inputs_, len(model.classes_), f"{path}: field 'inputs'")
         return model
+
+
+def window_settings(windows: int | None, stride: int | None, pool: str, temperature: float,
+                    where: str) -> dict[str, Any]:
+    """The checked windows / stride / pool (/ temperature, for ``lse``) of ``check_inputs``, without class names."""
+    checked = check_inputs({"label_names": ["-"], "windows": windows, "stride": stride, "pool": pool,
+                            "temperature": temperature}, 1, where)
+    return {k: v for k, v in checked.items() if k != "label_names"}
 
 
 def check_inputs(inputs: dict[str, Any], classes: int, where: str) -> dict[str, Any]:
