@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from qnlp.protein.alphabet import STANDARD, Alphabet, get_alphabet  # noqa: E402
+from qnlp.protein.baseline import hydropathy_features  # noqa: E402
 from qnlp.protein.loaders import read_fasta  # noqa: E402
 from qnlp.protein.sequences import SequenceSet  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
@@ -52,10 +53,6 @@ DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets",
 CLASSES = ("Cytoplasm", "Cell.membrane")
 LABEL_REGEX = r"(?P<label>Cytoplasm|Cell\.membrane)-"
 POOLS = ("mean", "max", "lse", "noisyor")
-# Kyte & Doolittle (1982) hydropathy, for the classical hydropathy-plot reference
-KYTE_DOOLITTLE = dict(zip("ARNDCQEGHILKMFPSTWYV", (1.8, -4.5, -3.5, -3.5, 2.5, -3.5, -3.5, -0.4, -3.2, 4.5, 3.8, -3.9,
-                                                    1.9, 2.8, -1.6, -0.8, -0.7, -0.9, -1.3, 4.2)))
-
 
 @dataclass(frozen=True)
 class Design:
@@ -291,19 +288,6 @@ def predict_proba(model: WindowMixture, sequences: list[str]) -> np.ndarray:
 
 
 # --- classical references ----------------------------------------------------------------------------------------
-def hydropathy_features(sequences: list[str], window: int = 19, head: int = 40) -> np.ndarray:
-    """Kyte-Doolittle hydropathy plot: the largest window mean over the protein, the largest over its first
-    ``head`` residues, and the number of windows above 1.6 (the classic transmembrane threshold) per 100."""
-    rows = []
-    for s in sequences:
-        h = np.array([KYTE_DOOLITTLE.get(c, 0.0) for c in s])
-        size = min(window, len(h))
-        means = np.convolve(h, np.ones(size) / size, "valid")
-        head_means = means[:max(head - size + 1, 1)]
-        rows.append([means.max(), head_means.max(), 100 * (means > 1.6).sum() / len(means)])
-    return np.array(rows)
-
-
 def classical(name: str, train: SequenceSet, test: SequenceSet) -> tuple[np.ndarray, int]:
     """P(Cell.membrane) on ``test`` of a classical reference trained on ``train``, and its parameter count."""
     from sklearn.linear_model import LogisticRegression

@@ -7,8 +7,8 @@ appended to a JSON-lines log.
 
 Feature families (all computed from the sequence alone):
 
-- ``hyd``: the hydropathy plot of ``protein_design.hydropathy_features`` (largest Kyte-Doolittle W=19 window mean,
-  largest in the first 40 residues, % windows > 1.6).
+- ``hyd``: the hydropathy plot of ``qnlp.protein.baseline.hydropathy_features`` (largest Kyte-Doolittle W=19
+  window mean, largest in the first 40 residues, % windows > 1.6).
 - ``tm``: transmembrane-segment counts: the number of separate runs of windows above a threshold (1.2, 1.6, 2.0) at
   window lengths 11, 15, 19, 21, and the largest window mean at each length.
 - ``sp``: signal peptide: largest mean over windows of 8 in residues 1-30, K+R in residues 1-5, A-x-A before a
@@ -40,9 +40,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from protein_design import KYTE_DOOLITTLE, hydropathy_features, load  # noqa: E402
+from protein_design import load  # noqa: E402
 
 from qnlp.protein.alphabet import STANDARD, get_alphabet  # noqa: E402
+from qnlp.protein.baseline import KYTE_DOOLITTLE, hydropathy_features  # noqa: E402
 
 SEEDS = (0, 1, 2)
 

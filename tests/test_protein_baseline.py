@@ -119,3 +119,51 @@ def test_multiclass_parameter_count_and_errors():
         model.features("MKV")
     with pytest.raises(UnknownResidueError, match="'s1', position 2"):
         model.fit(SequenceSet(["s0", "s1"], ["MK", "MXK"], np.array([0, 1]), ("a", "b")))
+
+
+def test_hydropathy_columns_against_a_direct_window_scan():
+    """The hydropathy plot against a loop over every window: largest mean, largest in the first 40 residues, and
+    windows above the transmembrane threshold per 100; a sequence shorter than the window is one window."""
+    from qnlp.protein.baseline import KYTE_DOOLITTLE, TRANSMEMBRANE_THRESHOLD, hydropathy_features
+
+    rng = np.random.default_rng(3)
+    letters = np.array(list("ARNDCQEGHILKMFPSTWYV"))
+    sequences = ["".join(rng.choice(letters, n)) for n in (5, 19, 60, 200)] + ["K" * 30 + "L" * 25 + "E" * 50]
+    for sequence, row in zip(sequences, hydropathy_features(sequences, window=19, head=40)):
+        h = [KYTE_DOOLITTLE[c] for c in sequence]
+        size = min(19, len(h))
+        means = [sum(h[i:i + size]) / size for i in range(len(h) - size + 1)]
+        head = [m for i, m in enumerate(means) if i + size <= max(40, size)]
+        above = 100 * sum(m > TRANSMEMBRANE_THRESHOLD for m in means) / len(means)
+        np.testing.assert_allclose(row, [max(means), max(head), above], rtol=0, atol=1e-12)
+    assert hydropathy_features(["L" * 30])[0, 2] == 100.0  # leucine (3.8) everywhere: every window is above
+
+
+def test_hydropathy_columns_separate_a_membrane_segment_and_round_trip(tmp_path):
+    """A baseline with hydropathy columns learns 'has a hydrophobic stretch' (composition alone, with the same
+    residues shuffled into soluble stretches in the other class, cannot), and saves and loads with its setting."""
+    rng = np.random.default_rng(0)
+    polar = np.array(list("DEKRNQSTG"))
+    seqs, labels = [], []
+    for i in range(80):
+        core = "".join(rng.choice(polar, 120))
+        stretch = "LIVFLIVALLIVFLAVLIL"
+        if i % 2:  # membrane: the stretch in one piece; soluble: the same residues spread out
+            seqs.append(core[:50] + stretch + core[50:])
+        else:
+            spread = list(core)
+            for j, c in enumerate(stretch):
+                spread.insert(6 * j + 3, c)
+            seqs.append("".join(spread))
+        labels.append(i % 2)
+    train, test = slice(0, 60), slice(60, 80)
+    plain = KmerBaseline(k=1).fit(seqs[train], labels[train])
+    window = KmerBaseline(k=1, hydropathy=19).fit(seqs[train], labels[train])
+    assert window.score(seqs[test], labels[test]) == 1.0 > plain.score(seqs[test], labels[test])
+    assert window.num_parameters == 20 + 3 + 1
+    window.save(tmp_path / "b.safetensors")
+    loaded = KmerBaseline.load(tmp_path / "b.safetensors")
+    assert loaded.hydropathy == 19
+    np.testing.assert_array_equal(loaded.predict_proba(seqs[test]), window.predict_proba(seqs[test]))
+    with pytest.raises(ProteinDataError, match="hydropathy must be None or a window length"):
+        KmerBaseline(hydropathy=0)

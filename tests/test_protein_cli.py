@@ -59,6 +59,8 @@ def test_train_fasta_prints_accuracy_baseline_and_saves(fasta, tmp_path, capsys)
     assert result["test_accuracy"] >= 0.8  # the rule is easy: an untrained model would sit near 0.5
     assert result["parameters"] == 20 * 3 + 1  # residue rotations + one shared CRy combining box
     assert result["baseline"]["parameters"] == 21 and 0 <= result["baseline"]["test_accuracy"] <= 1
+    window = result["window_baseline"]  # composition (20) + 3 hydropathy-plot columns + intercept
+    assert window["parameters"] == 24 and 0 <= window["test_accuracy"] <= 1 and "windows of 19" in window["features"]
     assert result["seconds_per_epoch"] > 0 and result["eval_sequences_per_second"] > 0
     model = ProteinClassifier.load(out)
     sequences = [s for _, s, _ in _records()]

@@ -3,7 +3,9 @@ k-mer frequencies, so a quantum model's accuracy and parameter count can be read
 
 Features of a sequence, for each k in ``k``: the frequency of every k-mer of alphabet tokens (counts / number of
 k-mers; all zero when the sequence is shorter than k). k=1 is the composition. With ``aa20`` and k=(1, 2) that is
-20 + 400 features; a grouped alphabet shrinks it (``dayhoff6``, k=(1, 2, 3): 6 + 36 + 216).
+20 + 400 features; a grouped alphabet shrinks it (``dayhoff6``, k=(1, 2, 3): 6 + 36 + 216). With ``hydropathy=W``
+three columns of the Kyte-Doolittle hydropathy plot over windows of W residues are added (``hydropathy_features``):
+a classical model that sees local windows, as transmembrane segments are found.
 """
 
 from __future__ import annotations
@@ -21,17 +23,42 @@ from qnlp.protein.windows import truncate
 
 FORMAT = "qnlp.protein.KmerBaseline/1"
 
+KYTE_DOOLITTLE = dict(zip("ARNDCQEGHILKMFPSTWYV", (1.8, -4.5, -3.5, -3.5, 2.5, -3.5, -3.5, -0.4, -3.2, 4.5, 3.8, -3.9,
+                                                    1.9, 2.8, -1.6, -0.8, -0.7, -0.9, -1.3, 4.2)))
+"""Kyte & Doolittle (1982) hydropathy per residue (other letters count 0)."""
+
+TRANSMEMBRANE_THRESHOLD = 1.6
+"""A window of ~19 residues whose mean hydropathy exceeds this is a likely transmembrane segment (Kyte &
+Doolittle)."""
+
+HYDROPATHY_COLUMNS = ("hydropathy max", "hydropathy max in the first 40", "hydrophobic windows per 100")
+
+
+def hydropathy_features(sequences: Sequence[str], window: int = 19, head: int = 40) -> np.ndarray:
+    """(n, 3) Kyte-Doolittle hydropathy plot of each sequence: the largest window mean over the protein, the largest
+    over its first ``head`` residues (a signal peptide), and the windows whose mean exceeds
+    ``TRANSMEMBRANE_THRESHOLD`` per 100 windows (a window is the whole sequence when it is shorter)."""
+    rows = np.zeros((len(sequences), len(HYDROPATHY_COLUMNS)))
+    for row, sequence in enumerate(sequences):
+        h = np.array([KYTE_DOOLITTLE.get(c, 0.0) for c in sequence.upper()]) if sequence else np.zeros(1)
+        size = min(window, len(h))
+        means = np.convolve(h, np.ones(size) / size, "valid")
+        rows[row] = (means.max(), means[:max(head - size + 1, 1)].max(),
+                     100 * (means > TRANSMEMBRANE_THRESHOLD).sum() / len(means))
+    return rows
+
 
 class KmerBaseline:
     """``fit`` / ``predict`` / ``predict_proba`` / ``score`` on residue strings (or a ``SequenceSet``).
 
     ``alphabet`` and ``unknown`` as in ``Alphabet.encode``; ``max_len`` / ``keep`` truncate each sequence first
     (to compare with a model that sees the same residues); ``C`` is the inverse L2 strength; features are
-    standardised (mean 0, variance 1 on the training set) when ``standardize``."""
+    standardised (mean 0, variance 1 on the training set) when ``standardize``; ``hydropathy`` (a window length)
+    adds the hydropathy-plot columns."""
 
     def __init__(self, k: int | Sequence[int] = (1, 2), alphabet: str | Alphabet = "aa20", unknown: str = "error",
                  C: float = 1.0, max_len: int | None = None, keep: str = "both", standardize: bool = True,
-                 max_iter: int = 5000) -> None:
+                 max_iter: int = 5000, hydropathy: int | None = None) -> None:
         self.k = (k,) if isinstance(k, int) else tuple(k)
         if not self.k or any(not isinstance(x, int) or x < 1 for x in self.k) or len(set(self.k)) != len(self.k):
             raise ProteinDataError(f"k must be distinct positive integers, got {k!r}")
@@ -48,6 +75,10 @@ class KmerBaseline:
         if max_len is not None:
             truncate("A", max_len, keep)  # validates max_len and keep now, not at fit time
         self.standardize, self.max_iter = standardize, max_iter
+        if hydropathy is not None and (isinstance(hydropathy, bool) or not isinstance(hydropathy, int)
+                                       or hydropathy < 1):
+            raise ProteinDataError(f"hydropathy must be None or a window length >= 1, got {hydropathy!r}")
+        self.hydropathy = hydropathy
         self._index = {token: i for i, token in enumerate(self.vocabulary)}
         self.coef_: np.ndarray | None = None
         self.intercept_ = self.mean_ = self.scale_ = self.classes_ = None
@@ -58,7 +89,8 @@ class KmerBaseline:
     def feature_names(self) -> list[str]:
         """``"k-mer"`` names in feature order, tokens joined by ``/`` for grouped alphabets (``"DENQ/HKR"``)."""
         sep = "" if all(len(t) == 1 for t in self.vocabulary) else "/"
-        return [sep.join(combo) for k in self.k for combo in itertools.product(self.vocabulary, repeat=k)]
+        kmers = [sep.join(combo) for k in self.k for combo in itertools.product(self.vocabulary, repeat=k)]
+        return kmers + (list(HYDROPATHY_COLUMNS) if self.hydropathy is not None else [])
 
     def features(self, sequences: Sequence[str], ids: Sequence[str] | None = None) -> np.ndarray:
         """(n, features) k-mer frequency matrix; residue errors name ``ids[i]``."""
@@ -80,6 +112,9 @@ class KmerBaseline:
                     kmers = kmers * v + codes[j:len(codes) - k + 1 + j]
                 block[row] = np.bincount(kmers, minlength=v ** k) / len(kmers)
             blocks.append(block)
+        if self.hydropathy is not None:
+            kept = [truncate(s, self.max_len, self.keep) if self.max_len is not None else s for s in sequences]
+            blocks.append(hydropathy_features(kept, self.hydropathy))
         return np.concatenate(blocks, axis=1)
 
     # --- model --------------------------------------------------------------------------------------
@@ -172,7 +207,7 @@ class KmerBaseline:
         return {"k": list(self.k), "alphabet": {"name": self.alphabet.name, "groups": list(self.alphabet.groups),
                                                 "reference": self.alphabet.reference},
                 "unknown": self.unknown, "C": self.C, "max_len": self.max_len, "keep": self.keep,
-                "standardize": self.standardize, "max_iter": self.max_iter}
+                "standardize": self.standardize, "max_iter": self.max_iter, "hydropathy": self.hydropathy}
 
     def save(self, path: str | os.PathLike) -> None:
         """One safetensors file (weights and standardisation) whose metadata is the JSON config; atomic."""
@@ -206,4 +241,4 @@ class KmerBaseline:
 
     def __repr__(self) -> str:
         return (f"KmerBaseline(k={self.k}, alphabet={self.alphabet.name!r}, unknown={self.unknown!r}, C={self.C}, "
-                f"max_len={self.max_len}, keep={self.keep!r})")
+                f"max_len={self.max_len}, keep={self.keep!r}, hydropathy={self.hydropathy})")

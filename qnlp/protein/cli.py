@@ -232,6 +232,10 @@ def _items(reader: Any, data: Any, windows: int | None, stride: int | None) -> t
 EVAL_BATCH = 32
 """Sequences compiled and evaluated at a time by ``evaluate`` / ``predict``: memory stays flat in the file's size."""
 
+WINDOW_BASELINE = 19
+"""Window length of the classical window baseline when the quantum model reads whole sequences: about one
+transmembrane helix."""
+
 
 def sequence_proba(clf: Any, data: Any, windows: int | None, stride: int | None, pool_how: str,
                    batch: int | None = EVAL_BATCH, temperature: float = 1.0) -> np.ndarray:
@@ -282,6 +286,9 @@ def _train(args: argparse.Namespace) -> int:
         raise ProteinDataError(f"--baseline-k expects integers like 1 or 1,2, got {args.baseline_k!r}") from None
     baseline = KmerBaseline(k=k, alphabet=args.alphabet, unknown=args.unknown, max_len=args.max_len,
                             keep=args.keep)  # checked now: a bad --baseline-k must not cost a training run
+    window = args.windows or WINDOW_BASELINE  # the classical model that sees local windows
+    window_baseline = KmerBaseline(k=1, alphabet=args.alphabet, unknown=args.unknown, max_len=args.max_len,
+                                   keep=args.keep, hydropathy=window)
     check_outputs(args, [path for path in (args.fasta, args.csv, args.label_map) if path])
     data = load_data(args)
     present = sorted(set(data.labels.tolist())) if data.labels is not None else []
@@ -322,6 +329,7 @@ def _train(args: argparse.Namespace) -> int:
                        args.temperature)
         test_acc, rate = accuracy(test, EVAL_BATCH)
         baseline.fit(train)
+        window_baseline.fit(train)
         result: dict[str, Any] = {
             "data": data.summary(), "classes": list(data.label_names), "skipped": data.skipped,
             "split": {"train": len(fit_set), "dev": len(dev_set) if dev_set is not None else 0, "test": len(test)},
@@ -331,7 +339,10 @@ def _train(args: argparse.Namespace) -> int:
             **figures, "test_accuracy": round(test_acc, 4), "train_accuracy": round(accuracy(fit_set)[0], 4),
             "eval_sequences_per_second": round(rate, 1),
             "baseline": {"features": f"{args.alphabet} k={','.join(map(str, k))}",
-                         "parameters": baseline.num_parameters, "test_accuracy": round(baseline.score(test), 4)}}
+                         "parameters": baseline.num_parameters, "test_accuracy": round(baseline.score(test), 4)},
+            "window_baseline": {"features": f"{args.alphabet} composition + hydropathy plot, windows of {window}",
+                                "parameters": window_baseline.num_parameters,
+                                "test_accuracy": round(window_baseline.score(test), 4)}}
         if dev_set is not None:
             result["dev_accuracy"] = round(accuracy(dev_set)[0], 4)
         return result
@@ -343,9 +354,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"quantum  test accuracy {result['test_accuracy']:.4f}  parameters {result['parameters']:>6}  "
               f"epochs {result['epochs']} ({kept})  {result['seconds_per_epoch']:.3f} s/epoch  "
               f"eval {result['eval_sequences_per_second']:.0f} seq/s")
-        b = result["baseline"]
-        print(f"baseline test accuracy {b['test_accuracy']:.4f}  parameters {b['parameters']:>6}  "
-              f"(logistic regression, {b['features']})")
+        for name in ("baseline", "window_baseline"):
+            b = result[name]
+            print(f"baseline test accuracy {b['test_accuracy']:.4f}  parameters {b['parameters']:>6}  "
+                  f"(logistic regression, {b['features']})")
         for key in ("saved", "plot"):
             if key in result:
                 print(f"{key}: {result[key]}")
