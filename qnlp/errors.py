@@ -69,6 +69,14 @@ def place(items: object, index: int) -> str:
         return f"item {index}"
 
 
+def located_error(exc: QnlpError, where: str) -> QnlpError:
+    """``exc`` with ``where`` prefixed to its message: same type and fields (a NoParseError keeps its partials)."""
+    located = type(exc).__new__(type(exc))
+    located.__dict__.update(exc.__dict__)
+    located.args = (f"{where}: {exc}",)
+    return located
+
+
 def source(items: object, default: str) -> str:
     """The file ``items`` were read from (that of the first item), or ``default`` when they were not."""
     try:

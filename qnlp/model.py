@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from qnlp.circuits import SentenceCircuit
-from qnlp.errors import QnlpError, place, source
+from qnlp.errors import QnlpError, located_error, place, source
 from qnlp.evaluate import CompiledBatch
+from tnq.arrays import is_torch
 from tnq.checks import SEED_MAX, Number, check_numbers
 from tnq.training import Estimator, Loop
 
@@ -166,10 +167,7 @@ class QuantumClassifier(Estimator):
                 try:
                     circuit = self.compile(item)
                 except QnlpError as exc:
-                    located = type(exc).__new__(type(exc))  # same type and fields, message names the item
-                    located.__dict__.update(exc.__dict__)
-                    located.args = (f"{place(X, i)} ({str(item)[:60]!r}): {exc}",)
-                    raise located from None
+                    raise located_error(exc, f"{place(X, i)} ({str(item)[:60]!r})") from None
                 if cache:
                     self._circuits[key] = circuit
             out.append(circuit)
@@ -204,22 +202,43 @@ class QuantumClassifier(Estimator):
     def _class_probs(self, circuits: list[SentenceCircuit], theta: Any, subset: Any = None,
                      cache: bool = True) -> Any:
         batch = self._compiled(circuits, cache)
+        return self._readout(batch.probabilities(self._values(batch, theta), subset=subset))
+
+    def _values(self, batch: CompiledBatch, theta: Any) -> Any:
+        """The values of ``batch``'s symbols: the trained ``theta`` (numpy or torch), then those of unseen words,
+        mapped by the compiler when it trains other coordinates (``symbol_values``)."""
         unseen = batch.symbols[len(self.symbols_):]
         if unseen:
-            theta = np.concatenate([np.asarray(theta), self._unseen_values(unseen)])
-        to_values = getattr(self.compile, "symbol_values", None)  # compilers that train other coordinates
-        if to_values is not None:
-            theta = to_values(batch.symbols, theta)
-        probs = batch.probabilities(theta, subset=subset)
+            extra = self._unseen_values(unseen)
+            if is_torch(theta):
+                import torch
+
+                theta = torch.cat([theta, torch.as_tensor(extra, dtype=theta.dtype)])
+            else:
+                theta = np.concatenate([np.asarray(theta), extra])
+        to_values = getattr(self.compile, "symbol_values", None)
+        return theta if to_values is None else to_values(batch.symbols, theta)
+
+    def _readout(self, outcomes: Any, log: bool = False) -> Any:
+        """Class probabilities from outcome probabilities (log-probabilities of both with ``log``, torch): with
+        ``readout="marginal"`` the first ceil(log2 k) output qubits' outcome, the others traced out; then the first
+        k outcomes, renormalised."""
         k = len(self.classes_)
-        if probs.shape[1] < k:
-            raise QnlpError(f"{len(self.classes_)} classes but the circuits have only {probs.shape[1]} outcomes")
-        if self.readout == "marginal":  # outcome of the first ceil(log2 k) output qubits, the others traced out
+        if outcomes.shape[1] < k:
+            raise QnlpError(f"{len(self.classes_)} classes but the circuits have only {outcomes.shape[1]} outcomes")
+        if self.readout == "marginal":
+            import torch
+
             kept = 2 ** max(int(np.ceil(np.log2(k))), 0)
-            probs = probs.reshape(probs.shape[0], kept, -1).sum(-1)
-        probs = probs[:, :k]
-        return probs / probs.sum(-1, keepdims=True) if isinstance(probs, np.ndarray) else \
-            probs / probs.sum(-1, keepdim=True)
+            grouped = outcomes.reshape(outcomes.shape[0], kept, -1)
+            outcomes = torch.logsumexp(grouped, -1) if log else grouped.sum(-1)
+        outcomes = outcomes[:, :k]
+        if log:
+            import torch
+
+            return torch.log_softmax(outcomes, -1)
+        return outcomes / outcomes.sum(-1, keepdims=True) if isinstance(outcomes, np.ndarray) else \
+            outcomes / outcomes.sum(-1, keepdim=True)
 
     def check_symbols(self, circuits: list[SentenceCircuit], X: Sequence[Any], known: set[str] | None = None) -> None:
         """With ``unknown_words="error"``, refuse circuits with parameters outside ``known`` (default: the trained

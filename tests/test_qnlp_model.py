@@ -203,3 +203,14 @@ def test_errors_name_the_file_and_line_of_located_items(data) -> None:
     with pytest.raises(QnlpError, match=r"^three.txt:1 \(.*\): 3 classes \[0, 1, 2\] but its circuit has 1 output "
                                         r"qubit\(s\), 2 outcome\(s\)"):
         _classifier(epochs=1).fit(three, [0, 1, 2])
+
+
+def test_located_errors_keep_their_type_and_fields():
+    """An error raised while compiling an item is re-raised naming the item, with the same type and fields (a
+    NoParseError keeps the closest reductions it found)."""
+    from qnlp.errors import NoParseError, located_error
+
+    original = NoParseError("no parse to s", "s", ["man: n"])
+    located = located_error(original, "train.txt:3")
+    assert type(located) is NoParseError and located.partials == ["man: n"] and located.target == "s"
+    assert str(located) == "train.txt:3: no parse to s"

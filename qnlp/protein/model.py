@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from qnlp.circuits import SentenceCircuit
-from qnlp.errors import QnlpError, place
+from qnlp.errors import QnlpError, located_error, place
 from qnlp.model import QuantumClassifier
 from qnlp.protein.compile import COMPILER, ProteinCompiler
 from qnlp.protein.errors import ProteinDataError
@@ -100,7 +100,7 @@ class ProteinClassifier(QuantumClassifier):
                 try:
                     circuit = self._bag_circuit(bag, cache)
                 except QnlpError as exc:
-                    raise type(exc)(f"{place(X, i)}: {exc}") from None
+                    raise located_error(exc, place(X, i)) from None
                 if cache:
                     self._circuits[bag] = circuit
             out.append(circuit)
@@ -161,22 +161,10 @@ class ProteinClassifier(QuantumClassifier):
         word circuits (tnq contraction) weighted by the counts, read out as ``QuantumClassifier`` does."""
         import torch
 
-        words = self._word_circuits()
-        batch = self._compiled(words)
-        unseen = batch.symbols[len(self.symbols_):]
-        values = theta
-        if unseen:
-            values = torch.cat([torch.as_tensor(values), torch.as_tensor(self._unseen_values(unseen))]) \
-                if isinstance(values, torch.Tensor) else np.concatenate([np.asarray(values),
-                                                                         self._unseen_values(unseen)])
-        values = self.compile.symbol_values(batch.symbols, values)
-        word_probs = torch.as_tensor(batch.probabilities(values))
-        logp = torch.as_tensor(counts, dtype=word_probs.dtype) @ torch.log(word_probs.clamp_min(1e-300))
-        k = len(self.classes_)
-        kept = 2 ** max(int(np.ceil(np.log2(k))), 0)
-        if self.readout == "marginal" and logp.shape[1] > kept:
-            logp = torch.logsumexp(logp.reshape(len(logp), kept, -1), -1)
-        logp = torch.log_softmax(logp[:, :k], -1)
+        batch = self._compiled(self._word_circuits())
+        word_probs = torch.as_tensor(batch.probabilities(self._values(batch, theta)))
+        logp = self._readout(torch.as_tensor(counts, dtype=word_probs.dtype) @ torch.log(word_probs.clamp_min(1e-300)),
+                             log=True)
         return logp if isinstance(theta, torch.Tensor) else logp.numpy()
 
     def set_windows(self, windows: int | None = None, stride: int | None = None, pool: str = "mean",
