@@ -22,6 +22,7 @@ from qnlp.commands import (
     LAYERS,
     add_model_options,
     check_outputs,
+    evaluation,
     print_metrics,
     qubit_counts,
     read_lexicon,
@@ -169,10 +170,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     tick = time.perf_counter()
     predicted = clf.predict(texts, EVAL_BATCH)
     seconds = time.perf_counter() - tick
-    result = {"model": args.model, "data": f"{args.data}: {len(texts)} sentences",
-              **classification_metrics(labels, predicted, clf.classes_.tolist()), "skipped": 0,
-              "seconds": round(seconds, 3), "sequences_per_second": round(len(texts) / seconds, 2)}
-    print_metrics(result, args.json)
+    metrics = classification_metrics(labels, predicted, clf.classes_.tolist())
+    print_metrics(evaluation(args.model, f"{args.data}: {len(texts)} sentences", metrics, 0, seconds), args.json)
     return 0
 
 

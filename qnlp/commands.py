@@ -158,6 +158,13 @@ def save_outputs(clf: Any, args: argparse.Namespace, result: dict[str, Any]) -> 
         result["plot"] = args.plot
 
 
+def evaluation(model: str, data: str, metrics: dict[str, Any], skipped: int, seconds: float) -> dict[str, Any]:
+    """The result of ``qnlp evaluate`` / ``qnlp protein evaluate``: the model and data, the classification
+    ``metrics`` (``qnlp.model.classification_metrics``), the records skipped, and the time and throughput."""
+    return {"model": model, "data": data, **metrics, "skipped": skipped, "seconds": round(seconds, 3),
+            "sequences_per_second": round(metrics["sequences"] / seconds, 2)}
+
+
 def print_metrics(result: dict[str, Any], as_json: bool) -> None:
     """The evaluation ``result`` (of ``qnlp.model.classification_metrics`` and more) as JSON or a table."""
     if as_json:

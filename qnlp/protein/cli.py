@@ -381,7 +381,7 @@ def load_protein_model(path: str) -> Any:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from qnlp.commands import print_metrics
+    from qnlp.commands import evaluation, print_metrics
     from qnlp.model import classification_metrics
 
     clf = load_protein_model(args.model)
@@ -391,11 +391,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     probs = sequence_proba(clf, data, clf.inputs_["windows"], clf.inputs_["stride"], clf.inputs_["pool"],
                            temperature=clf.inputs_.get("temperature", 1.0))
     seconds = time.perf_counter() - tick
-    result = {"model": args.model, "data": data.summary(),
-              **classification_metrics(data.labels, probs.argmax(1), range(len(names)), names),
-              "skipped": data.skipped, "seconds": round(seconds, 3),
-              "sequences_per_second": round(len(data) / seconds, 2)}
-    print_metrics(result, args.json)
+    metrics = classification_metrics(data.labels, probs.argmax(1), range(len(names)), names)
+    print_metrics(evaluation(args.model, data.summary(), metrics, data.skipped, seconds), args.json)
     return 0
 
 
