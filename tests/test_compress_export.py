@@ -119,6 +119,8 @@ def test_without_trust_remote_code_the_folder_does_not_load_as_the_original(expo
     config = json.loads((case["folder"] / "config.json").read_text())
     assert config["model_type"].startswith("tnq_compressed_") and config["architectures"] == ["TnqCompressedModel"]
     assert set(config["auto_map"]) == {"AutoConfig", "AutoModelForCausalLM" if arch == "llama" else "AutoModel"}
+    # each layer's timed forms are saved, so the modeling code runs the forms tnq's loader runs
+    assert all(spec["forms"] for spec in config["tnq_compressed_layers"].values())
     if (arch, method) == ("llama", "whitened-svd"):  # the tied output head, compressed, is saved untied
         assert "lm_head" in config["tnq_compressed_layers"] and config["tie_word_embeddings"] is False
 

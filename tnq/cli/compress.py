@@ -105,18 +105,22 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tnq compress``; TnqErrors are reported by the main CLI as one line (exit code 2), which also makes
     SIGTERM stop the command as Ctrl-C does (healing saves its checkpoint, a half-written output is removed). Every
     path is checked before the model loads."""
+    import warnings
+
     import torch
 
     from ..compress.budget import Budget
     from ..compress.pipeline import check_paths, compress_model
+    from ..compress.speed import SlowdownWarning
 
     chosen = settings(args)
     check_paths(args.model, chosen["text"], chosen["healing"], chosen["output"], cli=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = compress_model(args.model, Budget(args.budget, args.budget_unit), layers=args.layers,
-                            progress=args.progress, seed=args.seed,
-                            **chosen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowdownWarning)  # the report says it in its speed line
+        result = compress_model(args.model, Budget(args.budget, args.budget_unit), layers=args.layers,
+                                progress=args.progress, seed=args.seed, **chosen)
     if args.json:
         print(json.dumps(result.report.to_dict(), indent=1))
     else:

@@ -179,12 +179,22 @@ class Healing(Settings):
 
 @dataclass(frozen=True)
 class Evaluation(Settings):
-    """Quality before and after: perplexity (causal LMs) or embedding cosine to the original (encoders)."""
+    """Quality before and after (perplexity for causal LMs, embedding cosine to the original for encoders) and
+    speed: with ``max_slowdown``, each compressed layer runs in the most compact of its forms that is at most that
+    many times slower than the dense layer on this machine (else its fastest), and the model's forward pass is
+    timed against the original's (``speed.py``)."""
 
     tokens: int | None = setting(16384, "eval_tokens", Option(
         "--eval-tokens", "evaluation tokens (0: no evaluation)", rule=COUNT, convert=lambda n: n or None),
         rule=Number(integer=True, minimum=0, optional=True))
     window: int = setting(512, "eval_window", Option("--eval-window"), rule=Number(integer=True, minimum=2))
+    max_slowdown: float | None = setting(1.0, "max_slowdown", Option(
+        "--max-slowdown", "each compressed layer runs in its most compact form (MPO: core by core, two fused "
+        "factors or the rebuilt matrix; low-rank: factors or their product) that is at most S times slower than "
+        "the dense layer, timed on this machine, else in its fastest; the model's forward pass (prefill of 4 x 256 "
+        "tokens, one-token decode) is then timed against the original's and the report says whether it is within "
+        "S (0: no timing, forms by multiply-adds; default: 1)", "S", rule=Number(minimum=0),
+        convert=lambda s: s or None), rule=Number(above=0, optional=True))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """``compress_model``: replace a transformers model's attention and MLP linears by compressed layers (a ``Method``
 from the registry: MPO, truncated or whitened SVD), optionally fitted to calibration activations, healed by brief
-fine-tuning and evaluated before and after; the report lists parameters, bytes, per-layer chi and error, quality
-and times, and the model can be saved as safetensors + JSON that loads back without the original. The steps:
-load -> calibrate -> allocate -> replace -> heal -> evaluate -> save, each a function below."""
+fine-tuning and evaluated before and after; with ``max_slowdown`` each layer's form is chosen by timing and the
+model's speed compared with the original's (``speed.py``); the report lists parameters, bytes, per-layer chi, error,
+form and time, quality, speed and times, and the model can be saved as safetensors + JSON that loads back without the
+original. The steps: load -> calibrate -> allocate -> replace -> heal -> evaluate -> speed -> save, each a function
+below."""
 
 from __future__ import annotations
 
@@ -119,6 +121,8 @@ class _Job:
     profile: dict[str, float] | None = None
     specs: dict[str, dict[str, Any]] = field(default_factory=dict)
     original: nn.Module | None = None
+    max_slowdown: float | None = None
+    replaced: dict[str, nn.Module] = field(default_factory=dict)  # with max_slowdown: the linears replaced, to time
 
     @property
     def net(self) -> nn.Module:
@@ -153,7 +157,11 @@ def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Metho
     encoders), the rest, followed by ``text.extra``, calibrate (``Calibration``: Gram matrices for the methods
     that use them, layers fitted one after the other with ``mode='sequential'``, a sensitivity profile sharing the
     budget) and heal (``Healing``). Causal LMs calibrate and heal on ``text.window``-token windows; encoders on the
-    training text's sentences. ``output`` saves the result (``save_compressed``) and draws the sensitivity plot.
+    training text's sentences. ``evaluation.max_slowdown`` (default 1; None: no timing) runs each compressed layer
+    in its most compact form that is at most that many times slower than the linear it replaced, timed on this
+    machine, and times the model's forward pass against the original's (``speed.py``: the report says whether it is
+    within the slowdown; a warning when not). ``output`` saves the result (``save_compressed``) and draws the
+    sensitivity plot.
     ``from_names`` builds all of these from flat setting names, as the command line does."""
     target = as_budget(budget)
     budget = target.fraction
@@ -170,7 +178,7 @@ def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Metho
     clock = time.perf_counter()
     loaded = _as_loaded(model, tokenizer)
     job = _start(loaded, method, budget, layers, text, calibration, healing, progress, seed)
-    job.report.budget_unit = target.unit
+    job.report.budget_unit, job.max_slowdown = target.unit, evaluation.max_slowdown
     job.timed("load", clock)
     quality = _read_text(job, evaluation)
     _calibrate(job)
@@ -182,6 +190,8 @@ def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Metho
         _heal(job)
         _evaluate(job, quality, "healed")
     report.params_after, report.bytes_after = model_size(job.net)
+    if job.max_slowdown is not None and job.replaced:
+        _speed(job, job.max_slowdown)
     if output.plot is not None:
         report.plot_sensitivity(output.plot)
     if output.out is not None:
@@ -325,6 +335,8 @@ def _replace(job: _Job, targets: dict[str, int]) -> None:
             layer_report.name, layer_report.bytes_after = name, storage_bytes(layer)
             set_module(net, name, layer)
             job.specs[name] = layer_spec(layer)
+            if job.max_slowdown is not None:
+                job.replaced[name] = linear
         layer_report.sensitivity = None if job.profile is None else job.profile[name]
         layer_reports[name] = layer_report
 
@@ -384,6 +396,31 @@ def _heal(job: _Job) -> None:
         set_module(net, name, job.method.finish(net.get_submodule(name)))
     job.timed("heal", clock)
     job.original = None
+
+
+def _speed(job: _Job, max_slowdown: float) -> None:
+    """Choose each compressed layer's forms by timing them against the linear it replaced, then time the model
+    against the original (``speed.py``); the report records both and says when the model is slower than allowed."""
+    import warnings
+
+    from .persist import layer_spec
+    from .speed import SlowdownWarning, choose_forms, compare_models
+
+    clock = time.perf_counter()
+    layers = choose_forms(job.net, job.replaced, max_slowdown)
+    for layer_report in job.report.layers:
+        speed = layers.get(layer_report.name)
+        if speed is not None:
+            layer_report.forms = speed.forms
+            layer_report.latency = [[rows, speed.seconds[rows], speed.dense_seconds[rows]] for rows in speed.seconds]
+    for name in job.specs:
+        job.specs[name] = layer_spec(job.net.get_submodule(name))
+    model = compare_models(job.net, job.replaced, max_slowdown, job.loaded.kind == "causal-lm")
+    job.report.speed = model.to_dict()
+    job.replaced.clear()
+    job.timed("speed", clock)
+    if not model.ok:
+        warnings.warn(job.report.speed_text(), SlowdownWarning, stacklevel=3)
 
 
 def _save(job: _Job, output: Output) -> None:

@@ -33,6 +33,17 @@ class LayerReport:
     """With ``sites='auto'``: the error (as ``activation_error``, else ``error``) of every factorisation tried."""
     bytes_after: int | None = None
     """Bytes of the layer's weights as shipped: float16 values, or quantised values and their scales."""
+    forms: list[list[Any]] | None = None
+    """[rows, form] pairs: the form the layer runs in for calls of about that many input rows (timed)."""
+    latency: list[list[float]] | None = None
+    """[rows, seconds per call in the chosen form, seconds of the dense layer it replaced] (timed)."""
+
+    def speed_text(self) -> str:
+        """The chosen forms and their time relative to the dense layer, e.g. 'dense 1.02 / factors 0.55'."""
+        if not self.latency:
+            return ""
+        forms = dict(map(tuple, self.forms or []))
+        return " / ".join(f"{forms.get(rows, 'as is')} {seconds / dense:.2f}" for rows, seconds, dense in self.latency)
 
 
 @dataclass
@@ -67,10 +78,26 @@ class CompressionReport:
     heal_losses: list[float] = field(default_factory=list)
     layers: list[LayerReport] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)
+    speed: dict[str, Any] | None = None
+    """The model's forward pass against the original's (``speed.ModelSpeed.to_dict``), when timed."""
     output: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def speed_text(self) -> str:
+        """The model's speed before and after, and whether it is within the slowdown allowed."""
+        s = self.speed
+        if not s:
+            return ""
+        verdict = ("within" if s["ok"] else "SLOWER than") + f" the max slowdown {s['max_slowdown']:g}"
+        if s.get("noise", 0) > 0.2:
+            verdict += " (the timings are unreliable: the machine was busy)"
+        return (f"speed: prefill ({s['prefill_tokens']} tokens) {s['prefill_tokens_per_s_before']:,.0f} -> "
+                f"{s['prefill_tokens_per_s_after']:,.0f} tokens/s, one-token decode "
+                f"{s['decode_tokens_per_s_before']:,.1f} -> {s['decode_tokens_per_s_after']:,.1f} calls/s; time "
+                f"x{s['prefill_ratio']:.2f} and x{s['decode_ratio']:.2f} the original's (timing jitter "
+                f"{s.get('noise', 0):.0%}): {verdict}")
 
     def format_text(self, per_layer: bool = True) -> str:
         """Readable summary (and one line per layer)."""
@@ -93,6 +120,8 @@ class CompressionReport:
                    (f"healed ({self.heal_steps} steps{sampled}{dense})", self.quality_healed)]
         lines.append(f"{self.metric}: " + ", ".join(f"{k} {v:.4g}" for k, v in quality if v is not None))
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.times.items()))
+        if self.speed:
+            lines.append(self.speed_text())
         auto = [r for r in self.layers if r.site_errors]
         if auto:
             gains = [1 - r.site_errors[r.sites] / r.site_errors[low_rank_sites(*r.shape)] for r in auto
@@ -101,14 +130,15 @@ class CompressionReport:
             lines.append(f"sites auto: {len(gains)} of {len(auto)} layers kept a multi-site MPO{span}, "
                          f"{len(auto) - len(gains)} the low-rank sites")
         if per_layer:
+            timed = any(r.latency for r in self.layers)
             lines.append(f"{'layer':<44} {'shape':>11} {'params':>9} {'bytes':>10} {'chi':>12} {'error':>7} "
-                         f"{'act.err':>7}")
+                         f"{'act.err':>7}" + ("  form and time / dense (1 row / more)" if timed else ""))
             for r in self.layers:
                 act = "" if r.activation_error is None else f"{r.activation_error:.3f}"
                 size = "" if r.bytes_after is None else f"{r.bytes_after:,}"
                 chi = ",".join(map(str, r.chi)) or ("dense" if r.params_after == r.params_before else "-")
                 lines.append(f"{r.name:<44} {r.shape[0]:>5}x{r.shape[1]:<5} {r.params_after:>9,} {size:>10} "
-                             f"{chi:>12} {r.error:7.3f} {act:>7}")
+                             f"{chi:>12} {r.error:7.3f} {act:>7}" + (f"  {r.speed_text()}" if timed else ""))
         if self.output:
             lines.append(f"saved {self.output}")
         return "\n".join(lines)

@@ -1,10 +1,11 @@
 """``MPOLinear``: a drop-in ``torch.nn.Linear`` whose weight is held as trainable MPO cores (and ``LowRankLinear``,
-its two-factor special case); the forward pass contracts the input with the cores in the cheapest order by
-multiply-adds (``plan.plan_contraction``: core by core, in merged blocks, or, only with ``allow_dense``, as the
-rebuilt matrix), one matrix product per block (``remote_code.mpo_forward``, the code a saved compressed model also
-runs under transformers). At a few rows per call (token-by-token generation) a balanced MPO costs far more
-multiply-adds than its dense matrix; inside ``merged_weights(model)`` each MPO layer rebuilds its matrix once and
-runs as a dense linear, at the cost of the dense matrix's memory while it lasts."""
+its two-factor special case). The forward pass is ``remote_code.mpo_forward`` / ``low_rank_forward``, the code a
+saved compressed model also runs under transformers: while training, the cores are contracted in the cheapest order
+by multiply-adds, merging included (``plan.plan_contraction``: core by core, in merged blocks, or, only with
+``allow_dense``, as the rebuilt matrix); at inference (no gradient needed) the layer runs in the form its ``forms``
+give for the number of input rows (measured by ``tnq compress``; else by multiply-adds) with the merged blocks or the
+rebuilt matrix kept until a weight changes. A balanced MPO at a few rows per call costs far more multiply-adds than
+its dense matrix, so with ``allow_dense`` it then keeps the matrix: dense speed at the dense matrix's memory."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from .errors import MPOError
 from .mpo import MPO
-from .remote_code import merge_block, mpo_forward
+from .remote_code import Derived, low_rank_forward, merge_block, mpo_forward, parameters_of
 
 
 class MPOLinear(nn.Module):
@@ -39,6 +40,8 @@ class MPOLinear(nn.Module):
         else:
             self.register_parameter("bias", None)
         self.allow_dense = allow_dense
+        self.forms: list[list[Any]] | None = None  # [rows, form] pairs, ``plan.MPO_FORMS``
+        self.derived = Derived()
         self.merged: torch.Tensor | None = None  # the rebuilt matrix inside ``merged_weights``
 
     @classmethod
@@ -82,7 +85,8 @@ class MPOLinear(nn.Module):
             raise MPOError(f"MPOLinear: input must have last axis {self.in_features}, got shape {tuple(x.shape)}")
         if self.merged is not None:
             return nn.functional.linear(x, self.merged, self.bias)
-        return mpo_forward(list(self.cores), x, self.bias, self.allow_dense)
+        bias = parameters_of(self, "bias")[0]
+        return mpo_forward(parameters_of(self), x, bias, self.allow_dense, self.forms, self.derived)
 
     def extra_repr(self) -> str:
         bonds = [c.shape[3] for c in self.cores][:-1]
@@ -102,6 +106,8 @@ class LowRankLinear(nn.Module):
         self.second = nn.Parameter(second.detach().clone())
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
         self.out_features, self.in_features = second.shape[0], first.shape[1]
+        self.forms: list[list[Any]] | None = None  # [rows, form] pairs, ``plan.LOW_RANK_FORMS``
+        self.derived = Derived()
 
     @classmethod
     def empty(cls, d_out: int, d_in: int, rank: int, bias: bool, dtype: torch.dtype = torch.float32) -> LowRankLinear:
@@ -121,8 +127,8 @@ class LowRankLinear(nn.Module):
         return self.second @ self.first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = (x @ self.first.T) @ self.second.T
-        return y if self.bias is None else y + self.bias
+        return low_rank_forward(*parameters_of(self, "first", "second"), x, parameters_of(self, "bias")[0],
+                                self.forms, self.derived)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}"

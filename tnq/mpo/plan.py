@@ -1,7 +1,9 @@
 """Cheapest way to apply an MPO to a batch of vectors without rebuilding the matrix: cores are grouped into
 contiguous blocks (each block merged into one core, e.g. two factors) and the blocks are absorbed left to right
 or right to left; every grouping and both directions are costed and the cheapest is used. Works for numpy and
-torch alike through the ``einsum`` passed in (the contraction is differentiable in torch)."""
+torch alike through the ``einsum`` passed in (the contraction is differentiable in torch). With ``cached`` the
+merging is free (the merged blocks are kept between calls, as an inference layer keeps them) and ``blocks`` fixes the
+number of blocks (2: the MPO fused into two factors)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,25 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 Shape = tuple[int, int, int, int]  # (left bond, out dim, in dim, right bond)
+
+MPO_FORMS = ("cores", "factors", "dense")
+"""Forms of an MPO layer, from the least memory: core by core (or in merged blocks, the cheapest grouping), fused
+into two factors (left cores merged, right cores merged), the whole matrix."""
+
+LOW_RANK_FORMS = ("factors", "dense")
+"""Forms of a low-rank layer: its two factors, or their product."""
+
+
+def valid_forms(forms: Any, allowed: Sequence[str]) -> bool:
+    """Whether ``forms`` is None or a non-empty list of [rows, form] pairs, rows positive integers in increasing
+    order and each form one of ``allowed`` (a layer's ``forms`` as saved)."""
+    if forms is None:
+        return True
+    if not isinstance(forms, list) or not forms or not all(
+            isinstance(f, list) and len(f) == 2 and type(f[0]) is int and f[0] >= 1 and f[1] in allowed
+            for f in forms):
+        return False
+    return all(a[0] < b[0] for a, b in zip(forms, forms[1:]))
 
 
 class Plan(NamedTuple):
@@ -46,22 +67,25 @@ def _sweep_cost(blocks: Sequence[Shape], batch: int, left_to_right: bool) -> flo
     return cost
 
 
-@lru_cache(maxsize=256)
-def plan_contraction(shapes: tuple[Shape, ...], batch: int, allow_dense: bool = False) -> Plan:
+@lru_cache(maxsize=1024)
+def plan_contraction(shapes: tuple[Shape, ...], batch: int, allow_dense: bool = False, cached: bool = False,
+                     blocks: int | None = None) -> Plan:
     """Cheapest grouping and direction for applying cores of these shapes to ``batch`` vectors. A single block
-    (rebuilding the whole matrix) is considered only with ``allow_dense`` or when there is one core."""
+    (rebuilding the whole matrix) is considered only with ``allow_dense`` or when there is one core. ``cached``:
+    merging costs nothing (the blocks are merged once and kept); ``blocks``: only groupings into that many blocks
+    (at most the number of cores)."""
     n = len(shapes)
     best: Plan | None = None
     for mask in range(2 ** (n - 1)):
         cuts = [k + 1 for k in range(n - 1) if mask >> k & 1]
         bounds = [0, *cuts, n]
         groups = tuple(zip(bounds[:-1], bounds[1:]))
-        if len(groups) == 1 and n > 1 and not allow_dense:
+        if (len(groups) == 1 and n > 1 and not allow_dense) or (blocks is not None and len(groups) != min(blocks, n)):
             continue
         merged = [_merge_cost(shapes[a:b]) for a, b in groups]
-        blocks, merge = [m[0] for m in merged], sum(m[1] for m in merged)
+        merged_shapes, merge = [m[0] for m in merged], (0.0 if cached else sum(m[1] for m in merged))
         for ltr in (True, False):
-            plan = Plan(groups, ltr, merge + _sweep_cost(blocks, max(batch, 1), ltr))
+            plan = Plan(groups, ltr, merge + _sweep_cost(merged_shapes, max(batch, 1), ltr))
             if best is None or plan.cost < best.cost:
                 best = plan
     assert best is not None

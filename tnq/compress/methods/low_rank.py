@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...mpo.errors import MPOError
+from ...mpo.plan import LOW_RANK_FORMS, valid_forms
 from ...tensornet.decompose import truncated_svd
 from .base import Method, dims, layer_report
 
@@ -77,19 +78,23 @@ class TruncatedSVD(Method):
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
-        return {"kind": "lowrank", "shape": [module.out_features, module.in_features], "rank": module.rank,
+        spec = {"kind": "lowrank", "shape": [module.out_features, module.in_features], "rank": module.rank,
                 "bias": module.bias is not None}
+        return spec if module.forms is None else {**spec, "forms": [list(f) for f in module.forms]}
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
         from ...mpo.linear import LowRankLinear
 
         d_out, d_in = spec["shape"]
-        return LowRankLinear.empty(d_out, d_in, spec["rank"], spec["bias"], dtype)
+        layer = LowRankLinear.empty(d_out, d_in, spec["rank"], spec["bias"], dtype)
+        layer.forms = spec.get("forms")
+        return layer
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
-        if dims(spec.get("shape"), 2) and dims([spec.get("rank")], 1) and isinstance(spec.get("bias"), bool):
+        if (dims(spec.get("shape"), 2) and dims([spec.get("rank")], 1) and isinstance(spec.get("bias"), bool)
+                and valid_forms(spec.get("forms"), LOW_RANK_FORMS)):
             (d_out, d_in), rank = spec["shape"], spec["rank"]
             return rank * (d_in + d_out) + spec["bias"] * d_out
         return None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ...checks import Number
+from ...mpo.plan import MPO_FORMS, valid_forms
 from ..options import SITES, Option, setting
 from .base import Method, dims, layer_report
 
@@ -77,20 +78,26 @@ class MPOMethod(Method):
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
-        return {"kind": "mpo", "core_shapes": [list(c.shape) for c in module.cores], "bias": module.bias is not None,
+        spec = {"kind": "mpo", "core_shapes": [list(c.shape) for c in module.cores], "bias": module.bias is not None,
                 "allow_dense": module.allow_dense}
+        return spec if module.forms is None else {**spec, "forms": [list(f) for f in module.forms]}
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
         from ...mpo.linear import MPOLinear
 
-        return MPOLinear.empty([tuple(s) for s in spec["core_shapes"]], bias=spec["bias"], dtype=dtype,
-                               allow_dense=spec.get("allow_dense", False))
+        layer = MPOLinear.empty([tuple(s) for s in spec["core_shapes"]], bias=spec["bias"], dtype=dtype,
+                                allow_dense=spec.get("allow_dense", False))
+        layer.forms = spec.get("forms")
+        return layer
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
         shapes = spec.get("core_shapes")
-        if isinstance(shapes, list) and shapes and all(dims(s, 4) for s in shapes) and isinstance(spec.get("bias"),
-                                                                                                  bool):
-            return sum(math.prod(s) for s in shapes) + spec["bias"] * math.prod(s[1] for s in shapes)
-        return None
+        if not (isinstance(shapes, list) and shapes and all(dims(s, 4) for s in shapes)
+                and isinstance(spec.get("bias"), bool)):
+            return None
+        dense = spec.get("allow_dense", False) is True or len(shapes) == 1
+        if not valid_forms(spec.get("forms"), [f for f in MPO_FORMS if f != "dense" or dense]):
+            return None
+        return sum(math.prod(s) for s in shapes) + spec["bias"] * math.prod(s[1] for s in shapes)
