@@ -177,7 +177,8 @@ def test_bad_output_paths_are_refused_before_the_model_loads(copies, tmp_path, c
         ([*healing, "--heal-checkpoint", str(tmp_path / "h.safetensors"), "--heal-samples", "64", "--samples-cache",
           str(tmp_path / "h.safetensors")], "--heal-checkpoint and --samples-cache name the same file"),
         ([*healing, "--heal-checkpoint", str(model / "h.safetensors")], "--heal-checkpoint '", "is inside the input"),
-        ([*healing, "--heal-checkpoint", str(tmp_path / "missing" / "h.safetensors")], "folder", "does not exist"),
+        ([*healing, "--heal-checkpoint", str(afile / "h.safetensors")], "--heal-checkpoint '",
+         "is a file, not a folder"),
     ]
     for argv, *messages in cases:
         code, err = _run(base + argv, capsys, [model, text])

@@ -788,9 +788,12 @@ def test_cli_heal_checkpoint(tmp_path, capsys):
     with pytest.raises(MPOError, match="give heal_steps or heal_seconds too"):
         compress_model(tiny_llama(), **from_names(budget=0.5, method="svd", tokens=tokens(),
                                                   heal_checkpoint=checkpoint))
-    # a path that could not be written is refused before any work, not after healing
-    for bad, message in ((tmp_path / "missing" / "heal.safetensors", "folder .*missing does not exist"),
-                         (tmp_path, "checkpoint path is a folder")):
+    # a path that could not be written is refused before any work, not after healing; a missing folder is made
+    (tmp_path / "empty").mkdir()
+    for bad, message in ((tmp_path / "empty", "is a folder; give a file name"),
+                         (checkpoint / "heal.safetensors", "is a file, not a folder")):
         assert main(args[:-1] + [str(bad)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and re.search(message, err) and "decompose" not in err
+    assert main(args[:-1] + [str(tmp_path / "new" / "heal.safetensors")]) == 0
+    assert (tmp_path / "new" / "heal.safetensors").is_file()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..io import check_output
 from ..mpo.errors import MPOError
 from ..training import checkpoint as training
 
@@ -106,15 +107,10 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
 
 
 def check_checkpoint_path(path: str | os.PathLike | None) -> None:
-    """Before hours of work: one clear error when ``path`` could not be written later (a folder, or its folder
-    missing)."""
-    if path is None:
-        return
-    path = Path(path)
-    if path.is_dir():
-        raise MPOError(f"{path}: healing checkpoint path is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise MPOError(f"{path}: the healing checkpoint's folder {path.parent} does not exist")
+    """Before hours of work: one clear error when ``path`` could not be written later (``tnq.io.check_output``'s
+    rule: a folder, or a place that cannot be written; a missing folder is created by the write)."""
+    if path is not None:
+        check_output(path, option="checkpoint")
 
 
 def checkpoint_exists(path: str | os.PathLike | None) -> bool:

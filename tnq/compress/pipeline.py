@@ -39,7 +39,6 @@ from .evaluate import (
 )
 from .fit import collect_grams, run_batch
 from .heal import heal
-from .heal_checkpoint import check_checkpoint_path
 from .methods import Method, get_method, method_name
 from .methods.base import FLOAT_BYTES, storage_bytes
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
@@ -83,7 +82,6 @@ def check_paths(model: Any, text: Text | None = None, healing: Healing | None = 
                              f"whole at the end: choose another path")
     check_distinct(files)
     check_plot(output.plot, _name(output, "plot", cli), inputs)
-    check_checkpoint_path(healing.checkpoint)
     for group, key in ((healing, "checkpoint"), (healing, "samples_cache")):
         if getattr(group, key) is not None:
             check_output(getattr(group, key), option=_name(group, key, cli), inputs=inputs)
