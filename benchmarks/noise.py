@@ -5,10 +5,12 @@ Cases: GHZ-50 and a 40-qubit brickwork (depth 10, max_bond 64), both with depola
 (tnq converts it). Prints each one's seconds, the tnq/aer time ratio (below 1: tnq is faster), and the
 total-variation distance of each to a reference (aer with ``--reference-factor`` times more shots) over the
 Hamming weight of the outcome (n + 1 bins: the full outcome space is far too large to estimate from 1000 shots).
+Both simulators first run a 4-qubit GHZ untimed, so library loading is not timed.
 For scale, the 1-in-a-billion radius of that TV distance for ``shots`` samples over K bins is
 sqrt(2 (K ln 2 + ln 1e9) / shots) / 2 (tests/test_dynamic.py), printed as ``bound``.
 
 Run: python benchmarks/noise.py [--threads 1] [--shots 1000] [--repeats 1] [--reference-factor 10] [--quick]
+[--case ghz_50|brickwork_40x10]
 (the reference is skipped where it would take over ``--reference-cap`` seconds).
 """
 
@@ -63,6 +65,8 @@ def main() -> None:
     parser.add_argument("--reference-cap", type=float, default=300.0,
                         help="skip the reference when it would take longer than this many seconds")
     parser.add_argument("--quick", action="store_true", help="GHZ only")
+    parser.add_argument("--case", choices=("all", "ghz_50", "brickwork_40x10"), default="all",
+                        help="run one case only (the brickwork takes tens of minutes at 1000 shots)")
     args = parser.parse_args()
 
     import tnq
@@ -76,6 +80,13 @@ def main() -> None:
     brick = tnq.brickwork(40, 10, seed=1)
     brick.measure(*range(40))
     cases = [("ghz_50", ghz, None)] + ([] if args.quick else [("brickwork_40x10", brick, 64)])
+    cases = [case for case in cases if args.case in ("all", case[0])]
+    warm = tnq.ghz(4)  # untimed: both simulators load their libraries (tnq's scipy.linalg, aer's backend) first
+    warm.measure(*range(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tnq.sample(warm, 10, seed=0, noise=converted, method="mps", max_bond=8)
+        common.aer_simulator(8, noise_model=model).run(warm.to_qiskit(), shots=10, seed_simulator=0).result()
     for name, circuit, max_bond in cases:
         aer = common.aer_simulator(max_bond, noise_model=model)
         qc = circuit.to_qiskit()

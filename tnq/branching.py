@@ -1,5 +1,6 @@
 """A circuit as a branching program: gates, noise channels, and the measurements and resets that split a run
-into branches (``tnq.sample`` runs it on the dense and MPS backends, ``tnq.backends.density`` exactly)."""
+into branches (``tnq.sample`` runs it on the dense and MPS backends, ``tnq.backends.density`` exactly), and the
+Pauli frames that let shots differing by Pauli errors share a branch."""
 
 from __future__ import annotations
 
@@ -83,3 +84,57 @@ def condition_holds(condition: tuple[tuple[int, ...], int] | None, record: np.nd
         return True
     bits, value = condition
     return sum(int(record[b]) << i for i, b in enumerate(bits)) == value
+
+
+class Frames:
+    """The shots of one branch in groups: group g has ``counts[g]`` shots whose state is the branch's state with
+    the Pauli product ``codes[g]`` (per qubit, ``tnq.noise.pauli_basis`` codes: 0 I, 1 X, 2 Z, 3 Y) applied to it.
+    Pauli errors join a group's frame instead of forking the state; gates that map the frame to a Pauli product
+    carry it along (Clifford gates, Z-type frames through diagonal gates), so shots that differ only by such
+    errors share one simulation. A frame's X part flips the qubit's final measurement."""
+
+    def __init__(self, codes: np.ndarray, counts: np.ndarray) -> None:
+        self.codes = codes    # (groups, qubits) uint8
+        self.counts = counts  # (groups,) int64, each > 0
+
+    @classmethod
+    def identity(cls, num_qubits: int, shots: int) -> Frames:
+        """All ``shots`` in one group, without a frame."""
+        return cls(np.zeros((1, num_qubits), dtype=np.uint8), np.array([shots], dtype=np.int64))
+
+    @property
+    def shots(self) -> int:
+        """How many shots the groups hold."""
+        return int(self.counts.sum())
+
+    def on(self, wires: tuple[int, ...]) -> np.ndarray:
+        """Each group's code for the Pauli product on ``wires`` (big-endian, as ``pauli_basis(len(wires))``)."""
+        out = self.codes[:, wires[0]].astype(np.int64)
+        for w in wires[1:]:
+            out = out * 4 + self.codes[:, w]
+        return out
+
+    def set_on(self, wires: tuple[int, ...], codes: np.ndarray) -> None:
+        """Write the per-group ``codes`` (big-endian over ``wires``) into the frames."""
+        for j, w in enumerate(reversed(wires)):
+            self.codes[:, w] = (codes >> (2 * j)) & 3
+
+    def select(self, rows: np.ndarray, counts: np.ndarray | None = None) -> Frames:
+        """The groups ``rows`` (a mask or indices) as new frames, with new ``counts`` when given."""
+        return Frames(self.codes[rows], self.counts[rows] if counts is None else np.asarray(counts, dtype=np.int64))
+
+    def split(self, draws: np.ndarray) -> list[tuple[int, Frames]]:
+        """Per outcome k of a (groups, outcomes) array of shot counts: (k, the groups that drew k, with those
+        counts), for the outcomes some group drew."""
+        out = []
+        for k in np.flatnonzero(draws.any(axis=0)).tolist():
+            rows = np.flatnonzero(draws[:, k])
+            out.append((k, self.select(rows, draws[rows, k])))
+        return out
+
+    def flips(self, qubits: list[int]) -> np.ndarray | None:
+        """Per shot (groups in order, ``counts`` rows each), the frame's X part on ``qubits``, or None if none."""
+        x = self.codes[:, qubits] & 1
+        if not x.any():
+            return None
+        return np.repeat(x, self.counts, axis=0)

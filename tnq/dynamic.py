@@ -11,6 +11,11 @@ shots at once, from each branch's final state.
 With a noise model (``tnq.noise``) the same brancher runs quantum trajectories: after a noisy gate each Kraus
 operator K_i is another outcome, drawn with its exact probability ||K_i psi||^2 (a multinomial split of the shots;
 the state is updated to K_i psi / ||K_i psi||), and readout errors flip recorded bits with their probabilities.
+Pauli errors (depolarizing and Pauli channels) do not fork the state: each group of shots carries the Pauli product
+drawn so far as a frame (``tnq.branching.Frames``), conjugated through the gates that map it to another Pauli
+product (Clifford gates; diagonal gates for Z-type frames) and applied to a state of its own only where a gate does
+not, or before a non-Pauli channel, a mid-circuit measurement or a reset on its qubits; at the end a frame's X part
+flips its shots' measured bits. A Clifford circuit with Pauli noise and final measurements is one simulation.
 ``method="density_matrix"`` computes the exact distribution instead (``tnq.backends.density``).
 """
 
@@ -26,14 +31,14 @@ import numpy as np
 
 from .backends import dense, mps
 from .backends.options import check_options
-from .branching import Step, branching_program, condition_holds
+from .branching import Frames, Step, branching_program, condition_holds
 from .chunks import check_chunk_size, chunk_seeds, chunk_sizes, map_chunks
 from .circuit import Circuit
 from .circuit.gates import PAULI_MATRICES
 from .compile import Gate, fuse
 from .errors import SimulationError, UsageError
 from .memory import check_budget
-from .noise import NoiseModel, as_noise_model
+from .noise import NoiseModel, as_noise_model, pauli_basis, pauli_images
 from .simulate import backend_defaults, check_circuit, choose_method, simulate
 from .state import State, check_shots, rng_from_seed, tally
 
@@ -111,7 +116,8 @@ at most 2^k simulations per chunk), so chunks are large; an MPS draws 65536 shot
 about 5 s of one core, a dense state a million shots of 20 qubits in one vectorised draw of under a second (so it is
 never chunked)."""
 TRAJECTORY_CHUNK = 1024
-"""Shots per chunk with a noise model: trajectories share little, so smaller chunks spread them over workers."""
+"""Shots per chunk with a noise model: trajectories through non-Clifford gates share little, so smaller chunks spread
+them over workers (Pauli errors through Clifford gates share one state per chunk: a chunk costs one simulation)."""
 
 
 def _chunked(draw: Any, job: Any, shots: int, size: int, rng: np.random.Generator, client: Any,
@@ -225,6 +231,7 @@ class _Brancher:
         self.options = {"max_bond": options.get("max_bond"), "cutoff": options.get("cutoff", 1e-16),
                         "memory_budget": options.get("memory_budget"), "progress": False}
         self.wires = np.arange(self.n)
+        self._images: dict[int, np.ndarray] = {}  # step position -> its gate's Pauli images (pauli_images)
 
     def run(self, shots: int) -> np.ndarray:
         """Rows of classical bits, one per shot."""
@@ -235,11 +242,11 @@ class _Brancher:
             check_budget(waiting * 16 * 2**self.n, self.options["memory_budget"],
                          f"branching a dense statevector of {self.n} qubits", "use method='mps'")
         start = self._start()
-        stack = [(0, start, shots, np.zeros(self.num_clbits, dtype=np.uint8), [])]
+        stack = [(0, start, Frames.identity(self.n, shots), np.zeros(self.num_clbits, dtype=np.uint8), [])]
         out = []
         while stack:
-            position, state, count, record, segment = stack.pop()
-            out.append(self._branch(position, state, count, record, stack, segment))
+            position, state, frames, record, segment = stack.pop()
+            out.append(self._branch(position, state, frames, record, stack, segment))
         return np.concatenate(out) if out else np.zeros((0, self.num_clbits), dtype=np.uint8)
 
     def _start(self) -> State:
@@ -247,9 +254,9 @@ class _Brancher:
             return dense.run([], self.n, self.wires, **self.options)
         return mps.run([], self.n, self.wires, **self.options)
 
-    def _branch(self, position: int, state: State, shots: int, record: np.ndarray, stack: list,
+    def _branch(self, position: int, state: State, frames: Frames, record: np.ndarray, stack: list,
                 segment: list[Gate]) -> np.ndarray:
-        """Run one branch until it splits (pushing its children) or ends (returning its rows)."""
+        """Run one branch until it ends (returning its rows), pushing the branches it splits off on the way."""
         segment = list(segment)  # gates still to apply to ``state``
         while position < len(self.steps):
             step = self.steps[position]
@@ -257,62 +264,132 @@ class _Brancher:
             if not condition_holds(step.condition, record):
                 continue
             if step.kind == "gate":
-                segment.append(step.gate)
+                state, frames, segment = self._gate(step, position, state, frames, record, stack, segment)
                 continue
             if step.kind == "noise":
-                state, shots, segment = self._noise(step, position, state, shots, record, stack, segment)
+                state, frames, segment = self._noise(step, position, state, frames, record, stack, segment)
                 continue
+            # a Z on the qubit only changes the phase of the projected state, and a reset forgets any Pauli there;
+            # an X flips the outcome: those groups get it applied, on a state of their own
+            frames.codes[:, step.qubit] &= 1 if step.kind == "measure" else 0
+            state, frames, segment = self._clear((step.qubit,), position - 1, state, frames, record, stack, segment)
             state = self._apply(state, segment)
             segment = []
             p1 = self._probability_one(state, step.qubit)
-            ones = int(self.rng.binomial(shots, p1))
-            outcomes = [(b, b, k) for b, k in ((0, shots - ones), (1, ones)) if k]  # (true, recorded, shots)
+            ones = self.rng.binomial(frames.counts, p1)
+            outcomes = [(b, b, k) for b, k in ((0, frames.counts - ones), (1, ones)) if k.any()]  # true, recorded
             if step.readout is not None:  # a misread keeps the projected state but records the other bit
-                flips = [int(self.rng.binomial(k, step.readout.flip(b))) for b, _, k in outcomes]
+                flips = [self.rng.binomial(k, step.readout.flip(b)) for b, _, k in outcomes]
                 outcomes = [o for (b, _, k), f in zip(outcomes, flips, strict=True)
-                            for o in ((b, b, k - f), (b, 1 - b, f)) if o[2]]
-            outcomes.sort(key=lambda o: -o[2])  # the larger branches wait; the smallest runs first
-            for bit, seen, count in outcomes[:-1]:
+                            for o in ((b, b, k - f), (b, 1 - b, f)) if o[2].any()]
+            parts = [(bit, seen, frames.select(k > 0, k[k > 0])) for bit, seen, k in outcomes]
+            parts.sort(key=lambda o: -o[2].shots)  # the larger branches wait; the smallest runs first
+            for bit, seen, part in parts[:-1]:
                 other = self._copy(state)
                 self._project(other, step.qubit, bit, step.kind == "reset")
-                stack.append((position, other, count, self._record(record, step, seen), []))
-            bit, seen, shots = outcomes[-1]
+                stack.append((position, other, part, self._record(record, step, seen), []))
+            bit, seen, frames = parts[-1]
             self._project(state, step.qubit, bit, step.kind == "reset")
             record = self._record(record, step, seen)
         state = self._apply(state, segment)
-        return _fill(state, shots, self.rng, record, self.deferred)
+        rows = _fill(state, frames.shots, self.rng, record, self.deferred)
+        bits = list(self.deferred)
+        flips = frames.flips([self.deferred[b] for b in bits]) if bits else None
+        if flips is not None:  # a Pauli frame's X part flips the final measurement of its qubit
+            rows[:, bits] ^= flips
+        return rows
 
-    def _noise(self, step: Step, position: int, state: State, shots: int, record: np.ndarray, stack: list,
-               segment: list[Gate]) -> tuple[State, int, list[Gate]]:
-        """Draw a Kraus operator per shot; push the branches of all but the least drawn one, which continues.
-        A mixed-unitary channel's weights do not depend on the state: its unitary joins the pending gates."""
+    def _split(self, parts: list[tuple[Frames, list[Gate], np.ndarray | None]], resume: int, wires: tuple[int, ...],
+               state: State, record: np.ndarray, stack: list,
+               segment: list[Gate]) -> tuple[State, Frames, list[Gate]]:
+        """Give each part (its groups, gates to apply, a Kraus matrix to apply or None) its own state: all but the
+        smallest wait on the stack on copies, resuming at step ``resume``; the smallest continues on ``state``."""
+        parts.sort(key=lambda part: -part[0].shots)
+        if len(parts) > 1 and segment:
+            state = self._apply(state, segment)
+            segment = []
+        for frames, gates, matrix in parts[:-1]:
+            other = self._copy(state)
+            if matrix is not None:
+                other = self._kraus(other, matrix, wires)
+            stack.append((resume, other, frames, record, gates))
+        frames, gates, matrix = parts[-1]
+        if matrix is not None:
+            state = self._kraus(self._apply(state, segment), matrix, wires)
+            segment = []
+        return state, frames, segment + gates
+
+    def _clear(self, wires: tuple[int, ...], resume: int, state: State, frames: Frames, record: np.ndarray,
+               stack: list, segment: list[Gate]) -> tuple[State, Frames, list[Gate]]:
+        """Make every frame the identity on ``wires`` by applying its Pauli there: groups with the same Pauli share
+        a state (the others wait on the stack, resuming at step ``resume``)."""
+        codes = frames.on(wires)
+        if not codes.any():
+            return state, frames, segment
+        frames.set_on(wires, np.zeros_like(codes))
+        basis = pauli_basis(len(wires))
+        parts = [(frames.select(codes == c), [] if c == 0 else [Gate(wires, basis[c])], None)
+                 for c in np.unique(codes).tolist()]
+        return self._split(parts, resume, wires, state, record, stack, segment)
+
+    def _gate(self, step: Step, position: int, state: State, frames: Frames, record: np.ndarray, stack: list,
+              segment: list[Gate]) -> tuple[State, Frames, list[Gate]]:
+        """Queue a gate. Frames it maps to Pauli products are carried through it; the groups whose frame it does
+        not map get their Pauli applied before it, on a state of their own."""
+        wires = step.gate.wires
+        codes = frames.on(wires)
+        if not codes.any():
+            segment.append(step.gate)
+            return state, frames, segment
+        images = self._images.get(position)
+        if images is None:
+            images = self._images[position] = pauli_images(np.asarray(step.gate.matrix, dtype=np.complex128))
+        mapped = images[codes]
+        stuck = mapped < 0
+        if not stuck.any():
+            frames.set_on(wires, mapped)
+            segment.append(step.gate)
+            return state, frames, segment
+        frames.set_on(wires, np.where(stuck, 0, mapped))
+        basis = pauli_basis(len(wires))
+        parts = [(frames.select(~stuck), [step.gate], None)] if not stuck.all() else []
+        parts += [(frames.select(codes == c), [Gate(wires, basis[c]), step.gate], None)
+                  for c in np.unique(codes[stuck]).tolist()]
+        return self._split(parts, position, wires, state, record, stack, segment)
+
+    def _noise(self, step: Step, position: int, state: State, frames: Frames, record: np.ndarray, stack: list,
+               segment: list[Gate]) -> tuple[State, Frames, list[Gate]]:
+        """Draw an operator of the channel per shot. A Pauli channel's draws join the shots' frames (no new state);
+        other mixed-unitary channels' weights do not depend on the state, and their unitaries join the pending
+        gates; general Kraus channels are drawn with their weights on the state, frames cleared on their wires
+        first. Shots that drew the same operator share a state: the smallest such part continues, the others
+        wait on the stack."""
         channel, wires = step.channel, step.gate.wires
+        codes = channel.pauli_codes
+        if codes is not None:
+            draws = self.rng.multinomial(frames.counts, channel.probs)
+            parts = []
+            for k, part in frames.split(draws):
+                if codes[k]:
+                    part.set_on(wires, part.on(wires) ^ codes[k])
+                parts.append(part)
+            frames = parts[0] if len(parts) == 1 else Frames(np.concatenate([p.codes for p in parts]),
+                                                              np.concatenate([p.counts for p in parts]))
+            return state, frames, segment
+        state, frames, segment = self._clear(wires, position - 1, state, frames, record, stack, segment)
         if channel.probs is not None:
-            probs, ops = channel.probs, channel.unitaries
+            probs = channel.probs
         else:
             state = self._apply(state, segment)
             segment = []
             probs = self._kraus_probabilities(state, channel.kraus, wires)
-            ops = channel.kraus
-        counts = self.rng.multinomial(shots, probs)
-        drawn = sorted(np.flatnonzero(counts).tolist(), key=lambda i: -counts[i])
-        if len(drawn) > 1 and segment:
-            state = self._apply(state, segment)
-            segment = []
-        for i in drawn[:-1]:
-            other = self._copy(state)
-            if channel.probs is not None:
-                stack.append((position, other, int(counts[i]), record,
-                              [] if channel.trivial[i] else [Gate(wires, ops[i])]))
-            else:
-                stack.append((position, self._kraus(other, ops[i] / np.sqrt(probs[i]), wires), int(counts[i]),
-                              record, []))
-        i = drawn[-1]
+        draws = self.rng.multinomial(frames.counts, probs)
         if channel.probs is not None:
-            if not channel.trivial[i]:
-                segment.append(Gate(wires, ops[i]))
-            return state, int(counts[i]), segment
-        return self._kraus(state, ops[i] / np.sqrt(probs[i]), wires), int(counts[i]), segment
+            parts = [(part, [] if channel.trivial[k] else [Gate(wires, channel.unitaries[k])], None)
+                     for k, part in frames.split(draws)]
+        else:
+            parts = [(part, [], channel.kraus[k] / np.sqrt(probs[k])) for k, part in frames.split(draws)]
+        return self._split(parts, position, wires, state, record, stack, segment)
 
     def _kraus_probabilities(self, state: State, ops: tuple[np.ndarray, ...], wires: tuple[int, ...]) -> np.ndarray:
         """||K psi||^2 / ||psi||^2 for each Kraus matrix K on ``wires``."""

@@ -32,6 +32,7 @@ JSON format (every key but ``errors``/``readout`` entries' parameters optional):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -88,6 +89,15 @@ class Channel:
         """The channel applied to a density matrix of its own size: sum K rho K^dagger."""
         return sum(k @ rho @ k.conj().T for k in self.kraus)
 
+    @functools.cached_property
+    def pauli_codes(self) -> tuple[int, ...] | None:
+        """For a mixed-unitary channel whose unitaries are all Pauli products up to a phase (depolarizing, Pauli
+        channels): each one's code (``pauli_basis``); otherwise None."""
+        if self.unitaries is None:
+            return None
+        codes = tuple(pauli_code(u) for u in self.unitaries)
+        return None if min(codes) < 0 else codes
+
 
 def kraus(matrices: Iterable[Any], name: str = "kraus") -> Channel:
     """A channel from Kraus matrices (2^k x 2^k, big-endian); checks sum K^dagger K = I to ``trace_tolerance``."""
@@ -135,6 +145,53 @@ def pauli(probabilities: Mapping[str, float], name: str = "pauli") -> Channel:
     probs = {s: p for s, p in probs.items() if set(s) != {"I"}}
     probs["I" * k] = max(rest, 0.0)
     return kraus([math.sqrt(p) * _pauli_matrix(s) for s, p in probs.items() if p > 0], name)
+
+
+PAULI_TOLERANCE = 1e-12
+"""A matrix counts as a Pauli product P (up to a phase) when |tr(P^dagger M)|^2 / d^2 >= 1 - this: the part it
+drops then has norm below 1e-6 (exact Clifford gates and Pauli errors sit at rounding level, about 1e-16)."""
+
+
+@functools.cache
+def pauli_basis(k: int) -> np.ndarray:
+    """The 4^k Pauli products on k qubits, (4^k, 2^k, 2^k). Index = sum_j c_j 4^(k-1-j) over the qubits j
+    (big-endian, like gate matrices), with per-qubit code c = x + 2 z: 0 = I, 1 = X, 2 = Z, 3 = Y, so that the
+    code of a product of Paulis is the XOR of their codes (phases dropped)."""
+    singles = [PAULI_MATRICES[c] for c in "IXZY"]
+    out = []
+    for digits in itertools.product(range(4), repeat=k):
+        full = np.eye(1, dtype=np.complex128)
+        for d in digits:
+            full = np.kron(full, singles[d])
+        out.append(full)
+    return np.array(out)
+
+
+def _pauli_weights(matrices: np.ndarray, k: int) -> np.ndarray:
+    """|tr(P^dagger M)|^2 / d^2 for each of a stack of d x d matrices M (rows) and each Pauli product P."""
+    basis = pauli_basis(k)
+    d = 2**k
+    return np.abs(np.einsum("qij,mij->mq", basis.conj(), matrices) / d) ** 2
+
+
+def _best_code(weights: np.ndarray) -> np.ndarray:
+    best = np.argmax(weights, axis=1)
+    return np.where(1 - weights[np.arange(len(best)), best] <= PAULI_TOLERANCE, best, -1)
+
+
+def pauli_code(unitary: np.ndarray) -> int:
+    """The code (``pauli_basis``) of the Pauli product that ``unitary`` is up to a phase, or -1."""
+    k = int(round(math.log2(unitary.shape[0])))
+    return int(_best_code(_pauli_weights(np.asarray(unitary)[None], k))[0])
+
+
+def pauli_images(unitary: np.ndarray) -> np.ndarray:
+    """For each Pauli product P (by code), the code of U P U^dagger when that is a Pauli product up to a phase
+    (always, for a Clifford U; Z-type P for a diagonal U), else -1: a Pauli P before U is the same as
+    U P U^dagger after it."""
+    u = np.asarray(unitary, dtype=np.complex128)
+    k = int(round(math.log2(u.shape[0])))
+    return _best_code(_pauli_weights(u @ pauli_basis(k) @ u.conj().T, k))
 
 
 def _pauli_matrix(label: str) -> np.ndarray:
