@@ -134,6 +134,18 @@ class LowRankLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}"
 
 
+class PlusLowRankLinear(nn.Module):
+    """``dense(x) + low_rank(x)``: an ``nn.Linear`` (which holds the bias) plus a bias-free ``LowRankLinear``; the
+    trainable float form of a quantised weight with a low-rank correction (healed together, then quantised again)."""
+
+    def __init__(self, dense: nn.Linear, low_rank: LowRankLinear) -> None:
+        super().__init__()
+        self.dense, self.low_rank = dense, low_rank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(x) + self.low_rank(x)
+
+
 @contextmanager
 def merged_weights(model: nn.Module) -> Iterator[nn.Module]:
     """Inside the block, every ``MPOLinear`` of ``model`` runs as a dense linear from its matrix, rebuilt once on

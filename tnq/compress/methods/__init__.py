@@ -15,6 +15,8 @@ REGISTRY = {
     "svd": ".low_rank:TruncatedSVD",
     "whitened-svd": ".low_rank:WhitenedSVD",
     "rtn": ".quantise:RoundToNearest",
+    "gptq": ".gptq:GPTQ",
+    "gptq+lowrank": ".gptq:GPTQLowRank",
     "whitened-svd+int8": ".quantise:Int8WhitenedSVD",
     "mpo+int8": ".quantise:Int8MPO",
 }

@@ -31,31 +31,57 @@ FACTOR_BITS, FACTOR_GROUP = 8, 64
 """Storage of the structured methods' factors: int8 with one float16 scale per 64 values (~1.03 bytes a value)."""
 
 
-def quantise(tensor: torch.Tensor, bits: int, group: int) -> QuantisedTensor:
+def quantise(tensor: torch.Tensor, bits: int, group: int, scales: torch.Tensor | None = None) -> QuantisedTensor:
     """``tensor`` rounded to the nearest multiple of its group's scale max|x| / (2^(bits-1) - 1) (stored in float16,
     values clamped to +-(2^(bits-1) - 1)), groups of ``group`` consecutive values in row-major order (the last one
-    may be shorter)."""
+    may be shorter). Given ``scales`` (float16, one per group), rounds on that grid instead (a healed layer back onto
+    the grid it was quantised on)."""
+    import torch
+
+    count = tensor.numel()
+    flat = tensor.detach().to(torch.float64).reshape(-1)
+    padded = torch.nn.functional.pad(flat, (0, -(-count // group) * group - count))
+    groups = padded.reshape(-1, group)
+    if scales is None:
+        scales = group_scales(groups, bits)
+    values = round_on_grid(groups, scales.to(torch.float64)[:, None], bits)
+    return packed(tensor.shape, values.reshape(-1)[:count], scales, bits, group)
+
+
+def group_scales(groups: torch.Tensor, bits: int) -> torch.Tensor:
+    """float16 scales max|x| / (2^(bits-1) - 1) of the rows of ``groups``; one MPOError where float16 overflows."""
+    import torch
+
+    scales = (groups.abs().amax(dim=-1) / (2 ** (bits - 1) - 1)).to(torch.float16)
+    if not bool(torch.isfinite(scales).all()):
+        raise MPOError(f"cannot quantise weights beyond float16's range (max |w| = {float(groups.abs().max()):.3g})")
+    return scales
+
+
+def round_on_grid(values: torch.Tensor, step: torch.Tensor, bits: int) -> torch.Tensor:
+    """``values / step`` rounded to integers (half to even) and clamped to +-(2^(bits-1) - 1); a zero step gives 0."""
+    import torch
+
+    top = 2 ** (bits - 1) - 1
+    return torch.round(values / torch.where(step > 0, step, 1.0)).clamp(-top, top)
+
+
+def packed(shape: Any, values: torch.Tensor, scales: torch.Tensor, bits: int, group: int) -> QuantisedTensor:
+    """The ``QuantisedTensor`` of ``shape`` holding the integers ``values`` (flat, row-major; in range for
+    ``bits``) and the float16 ``scales`` of their groups of ``group``."""
     import torch
 
     from ...mpo.remote_code import QuantisedTensor
 
-    result = QuantisedTensor(tensor.shape, bits, group)
-    flat = tensor.detach().to(torch.float64).reshape(-1)
-    padded = torch.nn.functional.pad(flat, (0, result.scales.numel() * group - len(flat)))
-    groups, top = padded.reshape(-1, group), 2 ** (bits - 1) - 1
-    scales = (groups.abs().amax(dim=1) / top).to(torch.float16)
-    if not bool(torch.isfinite(scales).all()):
-        raise MPOError(f"cannot quantise weights beyond float16's range (max |w| = {float(flat.abs().max()):.3g})")
-    step = scales.to(torch.float64)
-    values = torch.round(groups / torch.where(step > 0, step, 1.0)[:, None]).clamp(-top, top).to(torch.int8)
-    values = values.reshape(-1)[:len(flat)]
+    result = QuantisedTensor(shape, bits, group)
+    values = values.reshape(-1).to(torch.int8)
     if bits == 4:
         nibbles = (values + 8).to(torch.uint8)
         nibbles = torch.cat([nibbles, nibbles.new_zeros(len(nibbles) % 2)])
         result.data.copy_(nibbles[0::2] | (nibbles[1::2] << 4))
     else:
         result.data.copy_(values)
-    result.scales.copy_(scales)
+    result.scales.copy_(scales.reshape(-1))
     return result
 
 
@@ -71,21 +97,25 @@ def factor_params(max_bytes: int, tensors: int) -> int:
     return max(1, int((max_bytes - 2 * tensors) * FACTOR_GROUP / (FACTOR_GROUP + 2)))
 
 
-def _float(tensor: QuantisedTensor, dtype: torch.dtype) -> Any:
+def dequantised(tensor: QuantisedTensor, dtype: torch.dtype) -> Any:
+    """A detached float copy of a quantised tensor."""
     return tensor(dtype).detach().clone()
 
 
-def _bias(module: nn.Module) -> Any:
+def bias_copy(module: nn.Module) -> Any:
+    """A detached copy of ``module``'s bias (None without one)."""
     return None if module.bias is None else module.bias.detach().clone()
 
 
-def _bias_param(module: nn.Module) -> Any:
+def bias_parameter(module: nn.Module) -> Any:
+    """``module``'s bias as a new trainable parameter (None without one)."""
     from torch import nn
 
-    return None if module.bias is None else nn.Parameter(_bias(module))
+    return None if module.bias is None else nn.Parameter(bias_copy(module))
 
 
-def _check(spec: dict[str, Any], *keys: str) -> bool:
+def valid_quant_spec(spec: dict[str, Any], *keys: str) -> bool:
+    """Whether a saved layer description has valid bits, group and bias, and positive integers at ``keys``."""
     return spec.get("bits") in BITS and dims([spec.get("group")], 1) and isinstance(spec.get("bias"), bool) and all(
         dims([spec.get(k)], 1) for k in keys)
 
@@ -100,10 +130,11 @@ class RoundToNearest(Method):
     layer = "tnq.mpo.remote_code:CompressedQuantLinear"
     fits_inputs = False
 
-    bits: int = setting(8, "bits", Option("--bits", "rtn: bits per weight, 8 or 4 (default: 8)"),
+    bits: int = setting(8, "bits", Option("--bits", "rtn, gptq, gptq+lowrank: bits per weight, 8 or 4 (default: 8)"),
                         rule=Number(integer=True, minimum=4, maximum=8))
     group: int = setting(0, "group", Option(
-        "--group", "rtn: one scale per this many inputs of an output channel (default: 0 = one per channel)", "G"),
+        "--group", "rtn, gptq, gptq+lowrank: one scale per this many inputs of an output channel (default: 0 = one per "
+                   "channel)", "G"),
         rule=Number(integer=True, minimum=0))
 
     def __post_init__(self) -> None:
@@ -121,7 +152,7 @@ class RoundToNearest(Method):
         import torch
         from torch import nn
 
-        weight = _float(module.weight_q, torch.float32)
+        weight = dequantised(module.weight_q, torch.float32)
         linear = nn.Linear(weight.shape[1], weight.shape[0], bias=module.bias is not None)
         with torch.no_grad():
             linear.weight.copy_(weight)
@@ -135,7 +166,7 @@ class RoundToNearest(Method):
         d_out, d_in = module.weight.shape
         layer = CompressedQuantLinear((d_out, d_in), self.bits, self.group or d_in, module.bias is not None)
         layer.weight_q = quantise(module.weight, self.bits, self.group or d_in)
-        layer.bias = _bias_param(module)
+        layer.bias = bias_parameter(module)
         return layer
 
     @staticmethod
@@ -148,16 +179,16 @@ class RoundToNearest(Method):
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
         from ...mpo.remote_code import CompressedQuantLinear
 
-        return _bias_dtype(CompressedQuantLinear(spec["shape"], spec["bits"], spec["group"], spec["bias"]), dtype)
+        return with_bias_dtype(CompressedQuantLinear(spec["shape"], spec["bits"], spec["group"], spec["bias"]), dtype)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
-        if dims(spec.get("shape"), 2) and _check(spec):
+        if dims(spec.get("shape"), 2) and valid_quant_spec(spec):
             return quantised_size(spec["shape"], spec["bits"], spec["group"]) + spec["bias"] * spec["shape"][0]
         return None
 
 
-def _bias_dtype(layer: nn.Module, dtype: torch.dtype) -> nn.Module:
+def with_bias_dtype(layer: nn.Module, dtype: torch.dtype) -> nn.Module:
     """``layer`` with its bias (its only float parameter) in ``dtype``."""
     if layer.bias is not None:
         layer.bias.data = layer.bias.data.to(dtype)
@@ -187,7 +218,8 @@ class Int8WhitenedSVD(WhitenedSVD):
 
         from ...mpo.linear import LowRankLinear
 
-        return LowRankLinear(_float(module.first, torch.float32), _float(module.second, torch.float32), _bias(module))
+        return LowRankLinear(dequantised(module.first, torch.float32), dequantised(module.second, torch.float32),
+                             bias_copy(module))
 
     def finish(self, module: nn.Module) -> nn.Module:
         from ...mpo.remote_code import CompressedQuantLowRankLinear
@@ -195,7 +227,7 @@ class Int8WhitenedSVD(WhitenedSVD):
         layer = CompressedQuantLowRankLinear((module.out_features, module.in_features), module.rank, FACTOR_BITS,
                                              FACTOR_GROUP, module.bias is not None)
         layer.first, layer.second = (quantise(t, FACTOR_BITS, FACTOR_GROUP) for t in (module.first, module.second))
-        layer.bias = _bias_param(module)
+        layer.bias = bias_parameter(module)
         return layer
 
     @staticmethod
@@ -208,12 +240,12 @@ class Int8WhitenedSVD(WhitenedSVD):
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
         from ...mpo.remote_code import CompressedQuantLowRankLinear
 
-        return _bias_dtype(CompressedQuantLowRankLinear(spec["shape"], spec["rank"], spec["bits"], spec["group"],
+        return with_bias_dtype(CompressedQuantLowRankLinear(spec["shape"], spec["rank"], spec["bits"], spec["group"],
                                                         spec["bias"]), dtype)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
-        if dims(spec.get("shape"), 2) and _check(spec, "rank"):
+        if dims(spec.get("shape"), 2) and valid_quant_spec(spec, "rank"):
             (d_out, d_in), rank, bits, group = spec["shape"], spec["rank"], spec["bits"], spec["group"]
             return (quantised_size((rank, d_in), bits, group) + quantised_size((d_out, rank), bits, group)
                     + spec["bias"] * d_out)
@@ -260,7 +292,7 @@ class Int8MPO(MPOMethod):
                                          module.allow_dense)
         for i, core in enumerate(module.cores):
             layer.cores[i] = quantise(core, FACTOR_BITS, FACTOR_GROUP)
-        layer.bias = _bias_param(module)
+        layer.bias = bias_parameter(module)
         return layer
 
     @staticmethod
@@ -273,13 +305,13 @@ class Int8MPO(MPOMethod):
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
         from ...mpo.remote_code import CompressedQuantMPOLinear
 
-        return _bias_dtype(CompressedQuantMPOLinear([tuple(s) for s in spec["core_shapes"]], spec["bits"],
+        return with_bias_dtype(CompressedQuantMPOLinear([tuple(s) for s in spec["core_shapes"]], spec["bits"],
                                                     spec["group"], spec["bias"], spec.get("allow_dense", True)), dtype)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
         shapes = spec.get("core_shapes")
-        if isinstance(shapes, list) and shapes and all(dims(s, 4) for s in shapes) and _check(spec):
+        if isinstance(shapes, list) and shapes and all(dims(s, 4) for s in shapes) and valid_quant_spec(spec):
             return (sum(quantised_size(s, spec["bits"], spec["group"]) for s in shapes)
                     + spec["bias"] * math.prod(s[1] for s in shapes))
         return None
