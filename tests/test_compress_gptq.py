@@ -152,7 +152,8 @@ def test_gptq_layers_are_round_to_nearest_layers_and_survive_healing_unchanged()
     result = compress_model(tiny_llama(), **from_names("gptq", bits=4, group=32, **COMMON))
     name = "model.layers.0.mlp.down_proj"
     layer, method = result.model.get_submodule(name), get_method(GPTQ(bits=4, group=32))
-    assert isinstance(layer, CompressedQuantLinear) and result.specs[name] == {
+    spec = {k: v for k, v in result.specs[name].items() if k != "forms"}  # forms: as timed on this machine
+    assert isinstance(layer, CompressedQuantLinear) and spec == {
         "kind": "quant", "shape": [64, 128], "bits": 4, "group": 32, "bias": False}
     again = method.finish(method.to_float(layer))  # healing with no step: the same integers and scales
     assert all(torch.equal(a, b) for a, b in zip(layer.state_dict().values(), again.state_dict().values()))

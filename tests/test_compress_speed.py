@@ -206,11 +206,13 @@ def test_the_report_says_clearly_when_the_model_is_slower_than_allowed():
     assert report.speed["prefill_tokens_per_s_after"] == pytest.approx(1024 / 0.9)
 
 
-@pytest.mark.parametrize("method", ["mpo", "whitened-svd"])
-def test_forms_are_timed_saved_and_used_by_both_loaders(method, tmp_path):
+@pytest.mark.parametrize("method, options", [("mpo", {}), ("whitened-svd", {}), ("rtn", {"bits": 4, "group": 32}),
+                                             ("gptq+lowrank", {"bits": 4, "group": 64, "gptq_finer": False})])
+def test_forms_are_timed_saved_and_used_by_both_loaders(method, options, tmp_path):
     out = tmp_path / method
     result = compress_model(tiny_llama(), **from_names(method, budget=0.5, tokens=tokens(), eval_tokens=None,
-                                                       calibration_tokens=512, window=64, out=out, progress=False))
+                                                       calibration_tokens=512, window=64, out=out, progress=False,
+                                                       **options))
     report = result.report
     assert report.speed is not None and set(report.speed) >= {"prefill_ratio", "decode_ratio", "ok", "max_slowdown"}
     assert report.times["speed"] > 0 and "speed: prefill" in report.format_text()
@@ -224,6 +226,41 @@ def test_forms_are_timed_saved_and_used_by_both_loaders(method, tmp_path):
     ids = tokens(40, seed=4)[None]
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, result.model(ids).logits)
+
+
+@pytest.mark.parametrize("kind", ["quant", "quant-lowrank", "quant-mpo", "quant+lowrank"])
+def test_quantised_layers_kept_dense_compute_their_dequantised_product(kind):
+    """A quantised layer in the ``dense`` form (its whole weight kept between calls) gives the ``dequantise`` form's
+    output to float32 rounding (bounded by eps times the sum of |x| |W| over the inputs, times a few roundings per
+    product), and rebuilds the kept weight when its integers change."""
+    from tnq.mpo.plan import QUANT_FORMS
+    from tnq.mpo.remote_code import compressed_layer
+
+    spec = {"kind": kind, "bias": True, "bits": 4, "group": 16, "shape": [24, 32], "rank": 5, "factor_bits": 8,
+            "factor_group": 16, "core_shapes": [[1, 4, 8, 6], [6, 6, 4, 1]]}
+    generator = torch.Generator().manual_seed(1)
+    layer = compressed_layer(spec)
+    for buffer in layer.buffers():
+        buffer.copy_(torch.randint(-100, 100, buffer.shape, generator=generator).to(buffer.dtype)
+                     if buffer.dtype != torch.float16 else torch.rand(buffer.shape, generator=generator).half())
+    torch.nn.init.normal_(layer.bias, generator=generator)
+    assert candidate_forms(layer) == QUANT_FORMS
+    x = torch.randn(7, 32, generator=generator)
+    with torch.no_grad():
+        layer.forms = [[1, "dequantise"]]
+        expected = layer(x)
+        layer.forms = [[1, "dense"]]
+        kept = layer(x)
+        weight = layer.weight(torch.float32)
+        bound = 8 * torch.finfo(torch.float32).eps * (x.abs() @ weight.abs().T + 1) * 32
+        assert torch.all((kept - expected).abs() <= bound)
+        assert layer.derived.values  # the weight is kept ...
+        for buffer in layer.buffers():
+            if buffer.dtype == torch.float16:
+                buffer.mul_(2)  # ... and follows the scales when they change
+        changed = layer(x)
+        layer.forms = [[1, "dequantise"]]
+        assert not torch.allclose(changed, kept) and torch.all((changed - layer(x)).abs() <= 4 * bound)
 
 
 def test_a_model_slower_than_allowed_is_reported_and_warned(monkeypatch):

@@ -54,22 +54,24 @@ def best_time(run: Callable[[], Any], repeats: int = REPEATS, stop: float = math
 
 def candidate_forms(layer: nn.Module) -> tuple[str, ...]:
     """The forms ``layer`` can run in, the most compact first: an MPO layer's (``plan.MPO_FORMS``; the two fused
-    factors only with three cores or more, the whole matrix only with ``allow_dense``), a low-rank layer's, those a
-    layer class lists in ``FORMS``; none for a layer without ``forms``."""
+    factors only with three cores or more, the whole matrix only with ``allow_dense``), a low-rank layer's, or those
+    its class lists in ``FORMS`` (quantised layers); none for a layer without ``forms``."""
     if not hasattr(layer, "forms"):
         return ()
+    if hasattr(type(layer), "FORMS"):
+        return tuple(type(layer).FORMS)
     if hasattr(layer, "cores"):
         n = len(layer.cores)
         dense = getattr(layer, "allow_dense", False) or n == 1
         return tuple(f for f in MPO_FORMS if (f != "factors" or n > 2) and (f != "dense" or dense))
     if hasattr(layer, "first") and hasattr(layer, "second"):
         return LOW_RANK_FORMS
-    return tuple(getattr(layer, "FORMS", ()))
+    return ()
 
 
 def _modelled(layer: nn.Module, form: str, rows: int) -> float:
     """Multiply-adds of ``layer`` in ``form`` for ``rows`` rows, relative to its dense matrix's (1 when unknown)."""
-    if form == "dense":
+    if form == "dense" or hasattr(type(layer), "FORMS"):
         return 1.0
     if hasattr(layer, "cores"):
         shapes = tuple(tuple(c.shape) for c in parameters_of(layer))

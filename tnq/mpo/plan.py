@@ -21,6 +21,10 @@ into two factors (left cores merged, right cores merged), the whole matrix."""
 LOW_RANK_FORMS = ("factors", "dense")
 """Forms of a low-rank layer: its two factors, or their product."""
 
+QUANT_FORMS = ("dequantise", "dense")
+"""Forms of a quantised layer, the most compact first: its integers dequantised at every call (run-time memory of
+the integers), or its whole float weight kept between inference calls (the dense matrix's memory and speed)."""
+
 
 def valid_forms(forms: Any, allowed: Sequence[str]) -> bool:
     """Whether ``forms`` is None or a non-empty list of [rows, form] pairs, rows positive integers in increasing

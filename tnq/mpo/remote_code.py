@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .plan import Plan, plan_contraction
+from .plan import QUANT_FORMS, Plan, plan_contraction
 
 
 def merge_block(cores: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -274,7 +274,30 @@ class QuantisedTensor(nn.Module):
         return dequantise(self.data, self.scales, self.bits, self.group, count).reshape(self.tensor_shape).to(dtype)
 
 
-class CompressedQuantLinear(nn.Module):
+class QuantForms(nn.Module):
+    """Base of the quantised layers: ``forms`` ([rows, form] pairs, ``QUANT_FORMS``; None: dequantise every call)
+    and the weight kept for the ``dense`` form until the stored integers change."""
+
+    FORMS = QUANT_FORMS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[list[Any]] | None = None
+        self.derived = Derived()
+
+    def kept(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The whole weight in ``x``'s dtype, kept between calls, when the form for ``x``'s rows is ``dense``."""
+        if form_at(self.forms, x.numel() // x.shape[-1]) != "dense":
+            return None
+        self.derived.check(list(self.buffers()), self.forms)
+        return self.derived.value(("dense", x.dtype), lambda: self.weight(x.dtype))
+
+    def weight(self, dtype: torch.dtype) -> torch.Tensor:
+        """The whole (d_out, d_in) float weight."""
+        raise NotImplementedError
+
+
+class CompressedQuantLinear(QuantForms):
     """An ``nn.Linear`` whose weight is quantised, run by dequantising the weight then one matrix product."""
 
     def __init__(self, shape: Sequence[int], bits: int, group: int, bias: bool) -> None:
@@ -282,11 +305,15 @@ class CompressedQuantLinear(nn.Module):
         self.weight_q = QuantisedTensor(shape, bits, group)
         self.bias = nn.Parameter(torch.empty(shape[0])) if bias else None
 
+    def weight(self, dtype: torch.dtype) -> torch.Tensor:
+        return self.weight_q(dtype)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x, self.weight_q(x.dtype), self.bias)
+        kept = self.kept(x)
+        return nn.functional.linear(x, self.weight_q(x.dtype) if kept is None else kept, self.bias)
 
 
-class CompressedQuantLowRankLinear(nn.Module):
+class CompressedQuantLowRankLinear(QuantForms):
     """``CompressedLowRankLinear`` with quantised factors (dequantised, then the two matrix products)."""
 
     def __init__(self, shape: Sequence[int], rank: int, bits: int, group: int, bias: bool) -> None:
@@ -296,12 +323,18 @@ class CompressedQuantLowRankLinear(nn.Module):
         self.second = QuantisedTensor((d_out, rank), bits, group)
         self.bias = nn.Parameter(torch.empty(d_out)) if bias else None
 
+    def weight(self, dtype: torch.dtype) -> torch.Tensor:
+        return self.second(dtype) @ self.first(dtype)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = self.kept(x)
+        if kept is not None:
+            return nn.functional.linear(x, kept, self.bias)
         y = (x @ self.first(x.dtype).T) @ self.second(x.dtype).T
         return y if self.bias is None else y + self.bias
 
 
-class CompressedQuantMPOLinear(nn.Module):
+class CompressedQuantMPOLinear(QuantForms):
     """``CompressedMPOLinear`` with quantised cores (dequantised, then contracted as an MPO)."""
 
     def __init__(self, core_shapes: Sequence[Sequence[int]], bits: int, group: int, bias: bool,
@@ -311,7 +344,14 @@ class CompressedQuantMPOLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(math.prod(s[1] for s in core_shapes))) if bias else None
         self.allow_dense = allow_dense
 
+    def weight(self, dtype: torch.dtype) -> torch.Tensor:
+        block = merge_block([core(dtype) for core in self.cores])
+        return block.reshape(block.shape[1], block.shape[2])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = self.kept(x)
+        if kept is not None:
+            return nn.functional.linear(x, kept, self.bias)
         return mpo_forward([core(x.dtype) for core in self.cores], x, self.bias, self.allow_dense)
 
 
@@ -321,6 +361,22 @@ def compressed_layer(spec: dict[str, Any]) -> nn.Module:
         return CompressedMPOLinear(spec["core_shapes"], spec["bias"], spec.get("allow_dense", True), spec.get("forms"))
     if spec["kind"] == "lowrank":
         return CompressedLowRankLinear(spec["shape"], spec["rank"], spec["bias"], spec.get("forms"))
+    if spec["kind"] in QUANT_KINDS:
+        return with_forms(quant_layer(spec), spec.get("forms"))
+    raise ValueError(f"unknown compressed layer kind {spec['kind']!r}")
+
+
+QUANT_KINDS = ("quant", "quant-lowrank", "quant-mpo", "quant+lowrank")
+
+
+def with_forms(layer: QuantForms, forms: list[list[Any]] | None) -> QuantForms:
+    """``layer`` set to run in ``forms`` (None: dequantise at every call)."""
+    layer.forms = forms
+    return layer
+
+
+def quant_layer(spec: dict[str, Any]) -> QuantForms:
+    """An empty quantised layer from its ``tnq_compressed_layers`` entry (forms aside)."""
     if spec["kind"] == "quant":
         return CompressedQuantLinear(spec["shape"], spec["bits"], spec["group"], spec["bias"])
     if spec["kind"] == "quant-lowrank":
@@ -364,7 +420,7 @@ class CompressedModelMixin:
 #     class TnqCompressedModel(CompressedModelMixin, LlamaForCausalLM): config_class = TnqCompressedConfig
 
 
-class CompressedQuantPlusLowRankLinear(nn.Module):
+class CompressedQuantPlusLowRankLinear(QuantForms):
     """A quantised weight plus a low-rank term with quantised factors: ``x W_q^T + (x first^T) second^T``."""
 
     def __init__(self, shape: Sequence[int], rank: int, bits: int, group: int, factor_bits: int, factor_group: int,
@@ -376,6 +432,12 @@ class CompressedQuantPlusLowRankLinear(nn.Module):
         self.second = QuantisedTensor((d_out, rank), factor_bits, factor_group)
         self.bias = nn.Parameter(torch.empty(d_out)) if bias else None
 
+    def weight(self, dtype: torch.dtype) -> torch.Tensor:
+        return self.weight_q(dtype) + self.second(dtype) @ self.first(dtype)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = self.kept(x)
+        if kept is not None:
+            return nn.functional.linear(x, kept, self.bias)
         y = nn.functional.linear(x, self.weight_q(x.dtype), self.bias)
         return y + (x @ self.first(x.dtype).T) @ self.second(x.dtype).T

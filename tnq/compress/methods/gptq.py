@@ -41,6 +41,7 @@ from .quantise import (
     round_on_grid,
     valid_quant_spec,
     with_bias_dtype,
+    with_saved_forms,
 )
 
 if TYPE_CHECKING:
@@ -309,17 +310,15 @@ class GPTQLowRank(GPTQ):
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
         q, first = module.weight_q, module.first
-        return {"kind": "quant+lowrank", "shape": list(q.tensor_shape), "bits": q.bits, "group": q.group,
-                "rank": first.tensor_shape[0], "factor_bits": first.bits, "factor_group": first.group,
-                "bias": module.bias is not None}
+        return with_saved_forms(module, {"kind": "quant+lowrank", "shape": list(q.tensor_shape), "bits": q.bits,
+                                         "group": q.group, "rank": first.tensor_shape[0], "factor_bits": first.bits,
+                                         "factor_group": first.group, "bias": module.bias is not None})
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import CompressedQuantPlusLowRankLinear
+        from ...mpo.remote_code import compressed_layer
 
-        return with_bias_dtype(CompressedQuantPlusLowRankLinear(
-            spec["shape"], spec["rank"], spec["bits"], spec["group"], spec["factor_bits"], spec["factor_group"],
-            spec["bias"]), dtype)
+        return with_bias_dtype(compressed_layer(spec), dtype)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:

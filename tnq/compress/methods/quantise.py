@@ -114,10 +114,18 @@ def bias_parameter(module: nn.Module) -> Any:
     return None if module.bias is None else nn.Parameter(bias_copy(module))
 
 
+def with_saved_forms(module: nn.Module, spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with the forms the quantised ``module`` was timed to run in (``remote_code.QUANT_FORMS``), if any."""
+    forms = getattr(module, "forms", None)
+    return spec if forms is None else {**spec, "forms": [list(f) for f in forms]}
+
+
 def valid_quant_spec(spec: dict[str, Any], *keys: str) -> bool:
-    """Whether a saved layer description has valid bits, group and bias, and positive integers at ``keys``."""
+    """Whether a saved layer description has valid bits, group, bias and forms, and positive integers at ``keys``."""
+    from ...mpo.plan import QUANT_FORMS, valid_forms
+
     return spec.get("bits") in BITS and dims([spec.get("group")], 1) and isinstance(spec.get("bias"), bool) and all(
-        dims([spec.get(k)], 1) for k in keys)
+        dims([spec.get(k)], 1) for k in keys) and valid_forms(spec.get("forms"), QUANT_FORMS)
 
 
 @dataclass(frozen=True)
@@ -172,14 +180,14 @@ class RoundToNearest(Method):
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
         q = module.weight_q
-        return {"kind": "quant", "shape": list(q.tensor_shape), "bits": q.bits, "group": q.group,
-                "bias": module.bias is not None}
+        return with_saved_forms(module, {"kind": "quant", "shape": list(q.tensor_shape), "bits": q.bits,
+                                         "group": q.group, "bias": module.bias is not None})
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import CompressedQuantLinear
+        from ...mpo.remote_code import compressed_layer
 
-        return with_bias_dtype(CompressedQuantLinear(spec["shape"], spec["bits"], spec["group"], spec["bias"]), dtype)
+        return with_bias_dtype(compressed_layer(spec), dtype)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
@@ -233,15 +241,15 @@ class Int8WhitenedSVD(WhitenedSVD):
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
         (rank, d_in), d_out = module.first.tensor_shape, module.second.tensor_shape[0]
-        return {"kind": "quant-lowrank", "shape": [d_out, d_in], "rank": rank, "bits": module.first.bits,
-                "group": module.first.group, "bias": module.bias is not None}
+        return with_saved_forms(module, {"kind": "quant-lowrank", "shape": [d_out, d_in], "rank": rank,
+                                         "bits": module.first.bits, "group": module.first.group,
+                                         "bias": module.bias is not None})
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import CompressedQuantLowRankLinear
+        from ...mpo.remote_code import compressed_layer
 
-        return with_bias_dtype(CompressedQuantLowRankLinear(spec["shape"], spec["rank"], spec["bits"], spec["group"],
-                                                        spec["bias"]), dtype)
+        return with_bias_dtype(compressed_layer(spec), dtype)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
@@ -298,15 +306,16 @@ class Int8MPO(MPOMethod):
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
         first = module.cores[0]
-        return {"kind": "quant-mpo", "core_shapes": [list(c.tensor_shape) for c in module.cores], "bits": first.bits,
-                "group": first.group, "bias": module.bias is not None, "allow_dense": module.allow_dense}
+        shapes = [list(c.tensor_shape) for c in module.cores]
+        return with_saved_forms(module, {"kind": "quant-mpo", "core_shapes": shapes, "bits": first.bits,
+                                         "group": first.group, "bias": module.bias is not None,
+                                         "allow_dense": module.allow_dense})
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import CompressedQuantMPOLinear
+        from ...mpo.remote_code import compressed_layer
 
-        return with_bias_dtype(CompressedQuantMPOLinear([tuple(s) for s in spec["core_shapes"]], spec["bits"],
-                                                    spec["group"], spec["bias"], spec.get("allow_dense", True)), dtype)
+        return with_bias_dtype(compressed_layer(spec), dtype)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
