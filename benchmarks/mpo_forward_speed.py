@@ -1,5 +1,6 @@
 """Forward speed of a compressed model against the original, in one process with pinned threads: a random 4-block
-Llama (hidden 512) compressed at --budget with whitened SVD and with MPO, each saved and reloaded with
+Llama (hidden 512) compressed at --budget with whitened SVD and with MPO (and int4 round-to-nearest with group-32
+scales; ``--methods``), each saved and reloaded with
 ``tnq.compress.load_compressed`` and (rows "... hf") with transformers alone (``trust_remote_code=True``: the
 folder's modeling code); prefill (4 x 256 tokens) and greedy generation (128 tokens) timed round-robin, best of
 --repeats, with the time ratio compressed / original (< 1: faster) and the share of parameters kept; "original
@@ -31,6 +32,8 @@ from tnq.compress.report import model_size  # noqa: E402
 from tnq.io import atomic_write_text  # noqa: E402
 
 VOCAB = 2048
+METHOD_OPTIONS = {"rtn": {"bits": 4, "group": 32}, "gptq": {"bits": 4, "group": 32}}
+"""Options of the quantising methods (the others take the budget alone)."""
 
 
 def random_llama(seed: int = 0) -> torch.nn.Module:
@@ -71,6 +74,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=128, help="greedy generation length (0: skip)")
     parser.add_argument("--max-slowdown", type=float, default=1.0, help="tnq compress's --max-slowdown (0: no timing)")
+    parser.add_argument("--methods", default="whitened-svd,mpo,rtn",
+                        help="comma-separated methods (rtn: int4 with group-32 scales)")
     parser.add_argument("--json", type=str, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -81,11 +86,12 @@ def main() -> None:
     models = {"original": random_llama(), "original copy": random_llama()}
     size = model_size(models["original"])[0]
     with tempfile.TemporaryDirectory() as tmp:
-        for method in ("whitened-svd", "mpo"):
+        for method in args.methods.split(","):
             out = Path(tmp) / method
             compress_model(random_llama(), **from_names(method, budget=args.budget, tokens=text,
                                                         calibration_tokens=4096, window=256, eval_tokens=None, out=out,
-                                                        max_slowdown=args.max_slowdown or None, progress=False))
+                                                        max_slowdown=args.max_slowdown or None, progress=False,
+                                                        **METHOD_OPTIONS.get(method, {})))
             models[method] = load_compressed(out).model
             auto = transformers.AutoModelForCausalLM
             models[f"{method} hf"] = auto.from_pretrained(out, trust_remote_code=True).eval()
