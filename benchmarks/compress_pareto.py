@@ -115,7 +115,7 @@ def run_point(loaded: LoadedModel, model: str, label: str, size: float | None, a
         method, budget=size or 0.5, budget_unit="bytes", **settings, window=spec["window"],
         eval_tokens=args.eval_tokens, calibration_tokens=args.calibration_tokens, heal_lr=spec["heal_lr"],
         heal_batch_size=spec["heal_batch_size"], heal_seconds=60 * args.heal_minutes or None,
-        progress=False)).report
+        max_slowdown=None, progress=False)).report  # quality per byte only: layer forms are not timed
     return {"model": model, "method": label, "size": report.layer_bytes_after / report.layer_bytes_before,
             "budget": size, "metric": spec["metric"], "original": report.quality_before,
             "compressed": report.quality_compressed, "healed": report.quality_healed, "heal_steps": report.heal_steps,
