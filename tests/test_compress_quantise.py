@@ -27,7 +27,12 @@ from tnq.compress.methods import get_method, layer_kinds  # noqa: E402
 from tnq.compress.methods.base import storage_bytes  # noqa: E402
 from tnq.compress.methods.quantise import RoundToNearest, factor_params, quantise  # noqa: E402
 from tnq.mpo import MPOError  # noqa: E402
-from tnq.mpo.remote_code import CompressedQuantLinear, CompressedQuantLowRankLinear, CompressedQuantMPOLinear  # noqa: E402
+from tnq.mpo.remote_code import (  # noqa: E402
+    CompressedQuantLinear,
+    CompressedQuantLowRankLinear,
+    CompressedQuantMPOLinear,
+    CompressedQuantPlusLowRankLinear,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -157,10 +162,15 @@ def test_quantised_layers_heal_in_float_and_come_back_quantised():
 
 EXPORTS = [("llama", "rtn", {"bits": 4, "group": 32}, CompressedQuantLinear),
            ("llama", "whitened-svd+int8", {}, CompressedQuantLowRankLinear),
-           ("bert", "mpo+int8", {}, CompressedQuantMPOLinear)]
+           ("bert", "mpo+int8", {}, CompressedQuantMPOLinear),
+           ("llama", "gptq", {"bits": 4, "group": 32}, CompressedQuantLinear),
+           ("llama", "gptq+lowrank", {"bits": 4, "group": 64, "gptq_finer": False}, CompressedQuantPlusLowRankLinear),
+           ("bert", "gptq+lowrank", {"bits": 4, "group": 48, "gptq_finer": False}, CompressedQuantPlusLowRankLinear)]
 
 
 def test_quantised_folders_load_in_tnq_and_in_transformers_alone(tmp_path):
+    """Every quantising method (round-to-nearest, GPTQ, int8 factors, GPTQ + low-rank) writes a folder that tnq
+    loads exactly and transformers loads alone, with tnq blocked from import."""
     ids = tokens(48, seed=3)[None]
     save_file({"ids": ids}, str(tmp_path / "ids.safetensors"))
     jobs, cases = [], []
