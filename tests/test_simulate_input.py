@@ -397,3 +397,20 @@ def test_cli_reports_the_contractions(capsys):
     assert sim["contractions"]["count"] == 1 and sim["contractions"]["max_slices"] == 1
     assert main(["simulate", str(GHZ), "--method", "contract", "--amplitude", "1" * 12, "--shots", "0"]) == 0
     assert "1 contraction(s) of 10^" in capsys.readouterr().out
+
+
+def test_amplitudes_lower_the_circuit_once_and_name_unknown_options(monkeypatch):
+    """``tnq.amplitudes`` lowers the circuit once to choose its method and simulates that lowering (the values
+    equal the statevector's), and an unknown option is one SimulationError naming it."""
+    import sys
+
+    simulate_module = sys.modules["tnq.simulate"]  # the module (``tnq.simulate`` is the function)
+    circuit = tnq.ghz(30)
+    calls = []
+    real = simulate_module.lower
+    monkeypatch.setattr(simulate_module, "lower", lambda *a, **k: calls.append(1) or real(*a, **k))
+    values = tnq.amplitudes(circuit, ["0" * 30, "1" * 30, "01" * 15], method="mps", max_bond=4)
+    assert len(calls) == 1
+    np.testing.assert_allclose(values, [2 ** -0.5, 2 ** -0.5, 0], atol=1e-12)
+    with pytest.raises(tnq.SimulationError, match=r"unknown option\(s\) \['bond'\]"):
+        tnq.amplitudes(circuit, ["0" * 30], method="mps", bond=4)

@@ -151,6 +151,12 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     options = dict(max_bond=max_bond, cutoff=cutoff, memory_budget=memory_budget, progress=progress,
                    optimize=optimize, search_time=search_time, cache=cache, client=client, backend=backend,
                    device=device, dtype=dtype)
+    return _simulate_lowered(circuit, lowered, chosen, reason, options, fuse_gates, parameters, start)
+
+
+def _simulate_lowered(circuit: Circuit, lowered: Any, chosen: str, reason: str, options: dict, fuse_gates: bool,
+                      parameters: Any, start: float) -> State:
+    """``simulate`` once the circuit is lowered for the method ``chosen`` and the options are checked."""
     swaps = sum(1 for op in circuit.gates() if op.name == "swap") if chosen != "dense" else 0
     info = dict(reason=reason, gates_in_circuit=len(lowered.gates), swaps_relabelled=swaps)
     if parameters is None:
@@ -175,12 +181,22 @@ def backend_defaults() -> dict[str, Any]:
 def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
     """``<b|psi>`` for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
     check_circuit(circuit, "amplitudes")
-    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"),
-                  options.get("backend", "numpy"), options.get("device"), options.get("dtype", "complex128"))
     lowered = lower(circuit)
-    backend, _ = choose_method(circuit.num_qubits, method, lowered.gates, options.get("max_bond"),
-                               need_state=False)
-    return simulate(circuit, backend, **options).amplitudes(bitstrings)
+    backend, reason = choose_method(circuit.num_qubits, method, lowered.gates, options.get("max_bond"),
+                                    need_state=False)
+    if backend == "dense" or options.get("parameters") is not None:  # lowered otherwise: simulate does it
+        return simulate(circuit, backend, **options).amplitudes(bitstrings)
+    full = backend_defaults()
+    unknown = set(options) - set(full) - {"fuse_gates"}
+    if unknown:
+        raise SimulationError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(full)}")
+    settings = {**full, **options}
+    fuse_gates = settings.pop("fuse_gates", True)
+    settings.pop("parameters", None)
+    check_options(settings["max_bond"], settings["cutoff"], settings["memory_budget"], settings["backend"],
+                  settings["device"], settings["dtype"])
+    state = _simulate_lowered(circuit, lowered, backend, reason, settings, fuse_gates, None, time.perf_counter())
+    return state.amplitudes(bitstrings)
 
 
 def expectation(circuit: Circuit, observable: Observable, method: str = "auto", *,
