@@ -42,13 +42,16 @@ low-rank term for most layers, and did worse). Healing's 2-4 steps (warm-up) mov
     MiniLM   rtn-int4-g32 28.1%: 0.9555 (healed 0.9638) | gptq-int4-g32 28.1%: 0.9885 | gptq-int4-g64 26.6%: 0.9854
              gptq-int4 25.2%: 0.9730 | gptq+lowrank 28.1%: 0.9895 | gptq+lowrank-finer 28.1%: 0.9889
              gptq-int8 50.2%: 0.9999 (rtn-int8 0.9995)
-GPTQ beats round-to-nearest at every size measured (per channel at 25.2% beats RTN group-32 at 28.1% on MiniLM),
-and structure + quantisation beats quantisation alone at the same bytes: gptq+lowrank (group 64 + low-rank) beats
-gptq group 32 on both models (SmolLM2 35.11 vs 38.41). On SmolLM2 GPTQ gains less than its layer errors promise
-(about 0.6x RTN's summed over 8 layers, on text it was not calibrated on): on other text (2,048 tokens after the
-first 12,000 training tokens; original 29.59, RTN 38.22, GPTQ 36.23) GPTQ on every layer but the value projections
-(those RTN) gave 33.20, GPTQ on the value projections alone 42.64: their inputs count as much as the attention
-they receive, which X^T X ignores (attention sinks get most of it and little of X^T X).
+At 50% (--sizes 0.5): SmolLM2 rtn-int8 30.79 (healed 30.76) | gptq-int8 30.84 | gptq+lowrank 31.54; MiniLM
+gptq+lowrank 0.9976, whitened-svd+int8 0.9471, mpo+int8 0.9571 (8,192 calibration tokens). At int8's size plain
+int8 stays best: GPTQ gains nothing there on SmolLM2 and int4 + low-rank is worse.
+Below int8, GPTQ beats round-to-nearest at every size measured (per channel at 25.2% beats RTN group-32 at 28.1% on
+MiniLM), and structure + quantisation beats quantisation alone at the same bytes: gptq+lowrank (group 64 + low-rank)
+beats gptq group 32 on both models (SmolLM2 35.11 vs 38.41). On SmolLM2 GPTQ gains less than its layer errors
+promise (about 0.6x RTN's summed over 8 layers, on text it was not calibrated on): on other text (2,048 tokens after
+the first 12,000 training tokens; original 29.59, RTN 38.22, GPTQ 36.23) GPTQ on every layer but the value
+projections (those RTN) gave 33.20, GPTQ on the value projections alone 42.64: their inputs count as much as the
+attention they receive, which X^T X ignores (attention sinks get most of it and little of X^T X).
 """
 
 from __future__ import annotations
