@@ -104,6 +104,12 @@ def dims(value: Any, n: int) -> bool:
         isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
 
 
+def with_saved_forms(module: nn.Module, spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with the forms ``module`` was timed to run in ([rows, form] pairs), when it has them."""
+    forms = getattr(module, "forms", None)
+    return spec if forms is None else {**spec, "forms": [list(f) for f in forms]}
+
+
 def layer_report(linear: nn.Linear, layer: nn.Module, M: np.ndarray, gram: np.ndarray | None, chi: list[int],
                  ) -> LayerReport:
     """The report of ``layer`` (weight matrix ``M``) replacing ``linear``: sizes, chi and relative errors."""

@@ -27,7 +27,7 @@ import numpy as np
 from ...checks import Number
 from ...mpo.errors import MPOError
 from ..options import Option, setting
-from .base import FLOAT_BYTES, dims, layer_report
+from .base import FLOAT_BYTES, dims, layer_report, with_saved_forms
 from .quantise import (
     FACTOR_BITS,
     FACTOR_GROUP,
@@ -37,11 +37,10 @@ from .quantise import (
     group_scales,
     packed,
     quantise,
+    quantised_from_spec,
     quantised_size,
     round_on_grid,
     valid_quant_spec,
-    with_bias_dtype,
-    with_saved_forms,
 )
 
 if TYPE_CHECKING:
@@ -314,11 +313,7 @@ class GPTQLowRank(GPTQ):
                                          "group": q.group, "rank": first.tensor_shape[0], "factor_bits": first.bits,
                                          "factor_group": first.group, "bias": module.bias is not None})
 
-    @staticmethod
-    def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import compressed_layer
-
-        return with_bias_dtype(compressed_layer(spec), dtype)
+    from_spec = staticmethod(quantised_from_spec)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:

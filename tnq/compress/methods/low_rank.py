@@ -13,7 +13,7 @@ import numpy as np
 from ...mpo.errors import MPOError
 from ...mpo.plan import LOW_RANK_FORMS, valid_forms
 from ...tensornet.decompose import truncated_svd
-from .base import Method, dims, layer_report
+from .base import Method, dims, layer_report, with_saved_forms
 
 if TYPE_CHECKING:
     import torch
@@ -78,9 +78,8 @@ class TruncatedSVD(Method):
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
-        spec = {"kind": "lowrank", "shape": [module.out_features, module.in_features], "rank": module.rank,
-                "bias": module.bias is not None}
-        return spec if module.forms is None else {**spec, "forms": [list(f) for f in module.forms]}
+        return with_saved_forms(module, {"kind": "lowrank", "shape": [module.out_features, module.in_features],
+                                         "rank": module.rank, "bias": module.bias is not None})
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ...checks import Number
 from ...mpo.plan import MPO_FORMS, valid_forms
 from ..options import SITES, Option, setting
-from .base import Method, dims, layer_report
+from .base import Method, dims, layer_report, with_saved_forms
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,9 +78,8 @@ class MPOMethod(Method):
 
     @staticmethod
     def to_spec(module: nn.Module) -> dict[str, Any]:
-        spec = {"kind": "mpo", "core_shapes": [list(c.shape) for c in module.cores], "bias": module.bias is not None,
-                "allow_dense": module.allow_dense}
-        return spec if module.forms is None else {**spec, "forms": [list(f) for f in module.forms]}
+        return with_saved_forms(module, {"kind": "mpo", "core_shapes": [list(c.shape) for c in module.cores],
+                                         "bias": module.bias is not None, "allow_dense": module.allow_dense})
 
     @staticmethod
     def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ...checks import Number
 from ...mpo.errors import MPOError
 from ..options import Option, setting
-from .base import Method, dims, layer_report
+from .base import Method, dims, layer_report, with_saved_forms
 from .low_rank import WhitenedSVD
 from .mpo import MPOMethod
 
@@ -114,18 +114,27 @@ def bias_parameter(module: nn.Module) -> Any:
     return None if module.bias is None else nn.Parameter(bias_copy(module))
 
 
-def with_saved_forms(module: nn.Module, spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec`` with the forms the quantised ``module`` was timed to run in (``remote_code.QUANT_FORMS``), if any."""
-    forms = getattr(module, "forms", None)
-    return spec if forms is None else {**spec, "forms": [list(f) for f in forms]}
-
-
 def valid_quant_spec(spec: dict[str, Any], *keys: str) -> bool:
     """Whether a saved layer description has valid bits, group, bias and forms, and positive integers at ``keys``."""
     from ...mpo.plan import QUANT_FORMS, valid_forms
 
     return spec.get("bits") in BITS and dims([spec.get("group")], 1) and isinstance(spec.get("bias"), bool) and all(
         dims([spec.get(k)], 1) for k in keys) and valid_forms(spec.get("forms"), QUANT_FORMS)
+
+
+def quantised_from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
+    """``Method.from_spec`` of every quantised kind: the folder's own layer class (``remote_code.compressed_layer``,
+    forms included), its bias in ``dtype``."""
+    from ...mpo.remote_code import compressed_layer
+
+    return with_bias_dtype(compressed_layer(spec), dtype)
+
+
+def with_bias_dtype(layer: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """``layer`` with its bias (its only float parameter) in ``dtype``."""
+    if layer.bias is not None:
+        layer.bias.data = layer.bias.data.to(dtype)
+    return layer
 
 
 @dataclass(frozen=True)
@@ -183,24 +192,13 @@ class RoundToNearest(Method):
         return with_saved_forms(module, {"kind": "quant", "shape": list(q.tensor_shape), "bits": q.bits,
                                          "group": q.group, "bias": module.bias is not None})
 
-    @staticmethod
-    def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import compressed_layer
-
-        return with_bias_dtype(compressed_layer(spec), dtype)
+    from_spec = staticmethod(quantised_from_spec)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
         if dims(spec.get("shape"), 2) and valid_quant_spec(spec):
             return quantised_size(spec["shape"], spec["bits"], spec["group"]) + spec["bias"] * spec["shape"][0]
         return None
-
-
-def with_bias_dtype(layer: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """``layer`` with its bias (its only float parameter) in ``dtype``."""
-    if layer.bias is not None:
-        layer.bias.data = layer.bias.data.to(dtype)
-    return layer
 
 
 @dataclass(frozen=True)
@@ -245,11 +243,7 @@ class Int8WhitenedSVD(WhitenedSVD):
                                          "bits": module.first.bits, "group": module.first.group,
                                          "bias": module.bias is not None})
 
-    @staticmethod
-    def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import compressed_layer
-
-        return with_bias_dtype(compressed_layer(spec), dtype)
+    from_spec = staticmethod(quantised_from_spec)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
@@ -311,11 +305,7 @@ class Int8MPO(MPOMethod):
                                          "group": first.group, "bias": module.bias is not None,
                                          "allow_dense": module.allow_dense})
 
-    @staticmethod
-    def from_spec(spec: dict[str, Any], dtype: torch.dtype) -> nn.Module:
-        from ...mpo.remote_code import compressed_layer
-
-        return with_bias_dtype(compressed_layer(spec), dtype)
+    from_spec = staticmethod(quantised_from_spec)
 
     @staticmethod
     def spec_size(spec: dict[str, Any]) -> int | None:
