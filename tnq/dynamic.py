@@ -209,15 +209,11 @@ def _fill(state: State, shots: int, rng: np.random.Generator, record: np.ndarray
 
 @functools.cache
 def _pauli_pairs(k: int) -> list[tuple[tuple[np.ndarray, ...], np.ndarray]]:
-    """Every k-qubit Pauli product: its single-qubit factors and its full matrix (built once per k)."""
-    out = []
-    for labels in itertools.product("IXYZ", repeat=k):
-        factors = tuple(PAULI_MATRICES[c] for c in labels)
-        full = factors[0]
-        for f in factors[1:]:
-            full = np.kron(full, f)
-        out.append((factors, full))
-    return out
+    """Every k-qubit Pauli product: its single-qubit factors and its full matrix (``noise.pauli_basis``, in its
+    order; built once per k)."""
+    singles = [PAULI_MATRICES[c] for c in "IXZY"]  # pauli_basis's per-qubit codes 0..3
+    return [(tuple(singles[d] for d in digits), full)
+            for digits, full in zip(itertools.product(range(4), repeat=k), pauli_basis(k), strict=True)]
 
 
 class _Brancher:
