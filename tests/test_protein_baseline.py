@@ -165,5 +165,7 @@ def test_hydropathy_columns_separate_a_membrane_segment_and_round_trip(tmp_path)
     loaded = KmerBaseline.load(tmp_path / "b.safetensors")
     assert loaded.hydropathy == 19
     np.testing.assert_array_equal(loaded.predict_proba(seqs[test]), window.predict_proba(seqs[test]))
-    with pytest.raises(ProteinDataError, match="hydropathy must be None or a window length"):
+    with pytest.raises(ProteinDataError, match=r"hydropathy \(window length\) must be >= 1, got 0"):
         KmerBaseline(hydropathy=0)
+    with pytest.raises(ProteinDataError, match=r"must be None or an integer >= 1, got 19.0"):
+        KmerBaseline(hydropathy=19.0)

@@ -20,6 +20,7 @@ from qnlp.protein.alphabet import Alphabet, get_alphabet
 from qnlp.protein.errors import ProteinDataError
 from qnlp.protein.sequences import SequenceSet
 from qnlp.protein.windows import truncate
+from tnq.checks import Number
 
 FORMAT = "qnlp.protein.KmerBaseline/1"
 
@@ -75,9 +76,8 @@ class KmerBaseline:
         if max_len is not None:
             truncate("A", max_len, keep)  # validates max_len and keep now, not at fit time
         self.standardize, self.max_iter = standardize, max_iter
-        if hydropathy is not None and (isinstance(hydropathy, bool) or not isinstance(hydropathy, int)
-                                       or hydropathy < 1):
-            raise ProteinDataError(f"hydropathy must be None or a window length >= 1, got {hydropathy!r}")
+        Number(integer=True, minimum=1, optional=True).check("hydropathy (window length)", hydropathy,
+                                                             ProteinDataError)
         self.hydropathy = hydropathy
         self._index = {token: i for i, token in enumerate(self.vocabulary)}
         self.coef_: np.ndarray | None = None
