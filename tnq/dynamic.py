@@ -39,7 +39,7 @@ from .compile import Gate, fuse
 from .errors import SimulationError, UsageError
 from .memory import check_budget
 from .noise import NoiseModel, as_noise_model, pauli_basis, pauli_images
-from .simulate import backend_defaults, check_circuit, choose_method, simulate
+from .simulate import backend_settings, check_circuit, choose_method, simulate
 from .state import State, check_shots, rng_from_seed, tally
 
 BRANCH_OPTIONS = ("max_bond", "cutoff", "memory_budget", "progress")
@@ -90,10 +90,7 @@ def sample(circuit: Circuit, shots: int, seed: int | np.random.Generator | None 
     if dynamic:
         options = {k: v for k, v in options.items() if k != "backend"}
     if not dynamic:
-        unknown = set(options) - set(backend_defaults())
-        if unknown:
-            raise SimulationError(f"sample: unknown option(s) {sorted(unknown)}; expected some of "
-                                  f"{sorted(backend_defaults())}")
+        backend_settings(options, "sample: ")  # refuses unknown options before simulating
         state = simulate(circuit, method, client=client, **options)
         return state_counts(circuit, state, int(shots), rng, client, size, options.get("progress", False))
     check_branch_options(options, "a dynamic circuit")

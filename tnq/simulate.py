@@ -178,6 +178,16 @@ def backend_defaults() -> dict[str, Any]:
             if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "fuse_gates"}
 
 
+def backend_settings(options: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """``simulate``'s backend options: ``options`` over the defaults; an unknown one is a SimulationError naming it
+    (after ``where``, e.g. 'sample: ')."""
+    full = backend_defaults()
+    unknown = set(options) - set(full)
+    if unknown:
+        raise SimulationError(f"{where}unknown option(s) {sorted(unknown)}; expected some of {sorted(full)}")
+    return {**full, **options}
+
+
 def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
     """``<b|psi>`` for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
     check_circuit(circuit, "amplitudes")
@@ -186,13 +196,9 @@ def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **option
                                     need_state=False)
     if backend == "dense" or options.get("parameters") is not None:  # lowered otherwise: simulate does it
         return simulate(circuit, backend, **options).amplitudes(bitstrings)
-    full = backend_defaults()
-    unknown = set(options) - set(full) - {"fuse_gates"}
-    if unknown:
-        raise SimulationError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(full)}")
-    settings = {**full, **options}
-    fuse_gates = settings.pop("fuse_gates", True)
-    settings.pop("parameters", None)
+    fuse_gates = options.pop("fuse_gates", True)
+    settings = backend_settings(options)
+    del settings["parameters"]
     check_options(settings["max_bond"], settings["cutoff"], settings["memory_budget"], settings["backend"],
                   settings["device"], settings["dtype"])
     state = _simulate_lowered(circuit, lowered, backend, reason, settings, fuse_gates, None, time.perf_counter())
@@ -223,11 +229,7 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     cone = lightcone(lowered.gates, support, diagonal)
     gates, index = compact(cone, support or [0])  # an identity-only observable still needs one wire
     backend, reason = choose_method(len(index), method, gates, options.get("max_bond"), need_state=False)
-    full = backend_defaults()
-    unknown = set(options) - set(full)
-    if unknown:
-        raise SimulationError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(full)}")
-    state = _run_backend(backend, gates, len(index), np.arange(len(index)), {**full, **options})
+    state = _run_backend(backend, gates, len(index), np.arange(len(index)), backend_settings(options))
     mapped = Hamiltonian(
         tuple(PauliString(tuple(sorted((index[int(lowered.wire_of[q])], p) for q, p in t.ops)))
               for t in h.terms), h.coeffs)
