@@ -15,7 +15,7 @@ from tnq.errors import TnqError
 from tnq.mpo import MPO, MPOError, MPOLinear, factorize, merged_weights, plan_contraction
 from tnq.mpo.mpo import Whitening, params_at_bond
 from tnq.mpo.plan import Plan, _merge_cost, _sweep_cost, apply_cores
-from tnq.mpo.remote_code import contract
+from tnq.mpo.remote_code import apply_operands, block_shapes, operands
 
 RNG = np.random.default_rng(7)
 
@@ -154,8 +154,9 @@ def test_every_contraction_order_equals_the_dense_product(n_cores):
 
 @pytest.mark.parametrize("n_cores", [2, 3, 4])
 def test_torch_contraction_equals_the_dense_product_in_every_order(n_cores):
-    """``remote_code.contract`` (MPOLinear's and the saved modeling file's forward) against the numpy dense
-    product, for uneven factors and a batch of 1 and of 9; also the cores of a low-rank pair (out | in)."""
+    """``remote_code``'s merged blocks (``operands``) applied by ``apply_operands`` (MPOLinear's and the saved
+    modeling file's forward) against the numpy dense product, for uneven factors and a batch of 1 and of 9; also the
+    cores of a low-rank pair (out | in)."""
     W = random_matrix(18, 40, seed=n_cores)
     cases = [MPO.from_matrix(W, n_cores=n_cores, max_bond=5, out_factors=factorize(18, n_cores)[::-1]),
              MPO.from_matrix(W, n_cores=2, max_bond=4, out_factors=[18, 1], in_factors=[1, 40])]
@@ -164,7 +165,8 @@ def test_torch_contraction_equals_the_dense_product_in_every_order(n_cores):
         for batch in (1, 9):
             x = RNG.normal(size=(batch, 40))
             for plan in all_plans(len(cores)):
-                y = contract(cores, torch.as_tensor(x), plan).numpy()
+                blocks = block_shapes([tuple(c.shape) for c in cores], plan)
+                y = apply_operands(torch.as_tensor(x), blocks, operands(cores, plan), plan.left_to_right).numpy()
                 np.testing.assert_allclose(y, x @ mpo.to_matrix().T, atol=1e-11, err_msg=str(plan))
 
 

@@ -148,13 +148,6 @@ def apply_operands(x: torch.Tensor, blocks: Sequence[Sequence[int]], mats: Seque
     return state.reshape(batch, *outs[::-1]).permute(0, *range(len(outs), 0, -1)).reshape(batch, done)
 
 
-def contract(cores: Sequence[torch.Tensor], x: torch.Tensor, plan: Plan) -> torch.Tensor:
-    """``x @ W.T`` for ``x`` of shape (batch, d_in) and ``W`` the matrix of ``cores``, following ``plan``: each
-    block is merged, then absorbed by one matrix product (the whole matrix, when it is one block, by ``x @ W.T``)."""
-    shapes = [tuple(c.shape) for c in cores]
-    return apply_operands(x, block_shapes(shapes, plan), operands(cores, plan), plan.left_to_right)
-
-
 def form_plan(shapes: tuple[tuple[int, int, int, int], ...], rows: int, form: str | None, allow_dense: bool) -> Plan:
     """The plan of an MPO ``form`` (``plan.MPO_FORMS``) for ``rows`` input rows with the blocks kept between calls;
     without a form, the cheapest by multiply-adds (the whole matrix only with ``allow_dense``)."""
