@@ -1,6 +1,7 @@
 """Modeling code of a transformers model compressed by tnq: low-rank and MPO (tensor-train) replacements for
 linear layers, and quantised ones (weights, low-rank factors or MPO cores stored as 8- or 4-bit integers with
-float16 group scales, run by dequantising then multiplying: simple and exact, not a fast integer kernel).
+float16 group scales, run by dequantising then multiplying: simple and exact, not a fast integer kernel; in their
+``dequantise`` form at every call, in their ``dense`` form once, the float weight kept between calls).
 ``tnq compress`` copies this file unchanged into the saved folder as ``modeling_tnq_compressed.py``
 and appends two classes naming the original config and model classes, so that
 ``AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)`` (``AutoModel`` for encoders) rebuilds the
