@@ -116,14 +116,19 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
+def sentence_batches(tokenizer: Any, sentences: list[str], batch_size: int = 32) -> list[dict[str, torch.Tensor]]:
+    """The padded model inputs ``sentence_embeddings`` feeds the model, in order."""
+    pad_id = getattr(tokenizer, "pad_token_id", None) or 0
+    return [pad_batch(encode_sentences(tokenizer, sentences[s:s + batch_size]), pad_id)
+            for s in range(0, len(sentences), batch_size)]
+
+
 def sentence_embeddings(model: nn.Module, tokenizer: Any, sentences: list[str], batch_size: int = 32) -> torch.Tensor:
     """Mean-pooled last hidden states over real tokens (sentence-transformers pooling), L2-normalised."""
     out = []
     model.eval()
     with torch.no_grad():
-        for s in range(0, len(sentences), batch_size):
-            enc = pad_batch(encode_sentences(tokenizer, sentences[s:s + batch_size]),
-                            getattr(tokenizer, "pad_token_id", None) or 0)
+        for enc in sentence_batches(tokenizer, sentences, batch_size):
             hidden = model(**enc).last_hidden_state
             out.append(nn.functional.normalize(mean_pool(hidden, enc["attention_mask"]), dim=-1))
     return torch.cat(out)

@@ -6,7 +6,7 @@ with ``als.als_fit`` (alternating least squares against the full C)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +56,10 @@ class SharedInputs:
 
 
 def collect_grams(model: nn.Module, names: Sequence[str], batches: Iterable[Any],
-                  progress: bool | None = None) -> dict[str, np.ndarray]:
-    """``{name: X^T X}`` (float64, d_in x d_in) of the inputs each named linear sees over ``batches`` (each a
-    tensor of input ids or a dict of model inputs). Layers fed the same tensor (q/k/v, gate/up) share one matrix."""
+                  progress: bool | None = None, run: Callable[[Any], Any] | None = None) -> dict[str, np.ndarray]:
+    """``{name: X^T X}`` (float64, d_in x d_in) of the inputs each named linear of ``model`` sees over ``batches``
+    (each a tensor of input ids or a dict of model inputs, or whatever ``run`` takes: a function that runs part
+    of the model on one batch). Layers fed the same tensor (q/k/v, gate/up) share one matrix."""
     grams: dict[str, torch.Tensor] = {}
     sharing = SharedInputs()
 
@@ -76,7 +77,7 @@ def collect_grams(model: nn.Module, names: Sequence[str], batches: Iterable[Any]
     try:
         with torch.no_grad():
             for batch in progress_bar(list(batches), progress, "calibration"):
-                run_batch(model, batch)
+                run_batch(model, batch) if run is None else run(batch)
                 sharing.end_batch()
     finally:
         for h in handles:

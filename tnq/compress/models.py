@@ -229,6 +229,13 @@ def block_index(name: str) -> int | None:
     return None if match is None else int(match.group(1))
 
 
+def blocks_name(name: str) -> str | None:
+    """The name of the list of blocks a layer lies in (``model.layers.12.mlp.up_proj`` -> ``model.layers``), None
+    outside blocks."""
+    match = _BLOCK.search(name)
+    return None if match is None else name[:match.start(1) - 1]
+
+
 def linear_layers(model: nn.Module) -> dict[str, nn.Linear]:
     """Every ``nn.Linear`` of the model by dotted name (tied duplicates once)."""
     return {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}

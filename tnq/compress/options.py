@@ -106,6 +106,11 @@ class Calibration(Settings):
     sensitivity: bool | Mapping[str, float] = setting(False, "sensitivity", Option(
         "--sensitivity", "measure the per-block sensitivity and share the budget by it", action="store_true"))
     """True: measure the profile; or a measured ``{layer: loss increase}``."""
+    stream: bool = setting(False, "stream", Option(
+        "--stream", "load, calibrate, compress and save one block at a time from the model's safetensors files, so "
+        "that peak memory is about one block plus the activations, not the whole model (for models larger than "
+        "memory; independent calibration, no healing or sensitivity profile, needs --out; each layer's form is "
+        "still timed, the whole model's speed is not)", action="store_true"))
     sensitivity_strength: float = setting(2.0, "sensitivity_strength", Option(
         "--sensitivity-strength", "with --sensitivity: each block's budget grows as sensitivity^S (default: 2, "
         "measured better than 0.5 on SmolLM2 and MiniLM)", "S"), rule=Number(minimum=0))

@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,13 @@ def check_replaceable(out: str | os.PathLike, overwrite: bool, option: str = "ou
 
 
 def save_compressed(model: nn.Module, out: str | os.PathLike, layers: dict[str, dict[str, Any]],
-                    tokenizer: Any = None, report: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+                    tokenizer: Any = None, report: dict[str, Any] | None = None, overwrite: bool = False,
+                    write_weights: Callable[[Path], None] | None = None) -> Path:
     """Write the model into folder ``out`` atomically (temporary sibling folder, then rename). ``layers`` maps each
     compressed layer's name to ``layer_spec``. An existing ``out`` is replaced only with ``overwrite`` and only
-    when tnq compress wrote it (``check_replaceable``), after the new folder is complete."""
+    when tnq compress wrote it (``check_replaceable``), after the new folder is complete. ``write_weights(path)``
+    writes ``model.safetensors`` when the model's weights are not all in memory (streaming compression; the
+    default saves ``model``'s)."""
     from safetensors.torch import save_model
 
     out = Path(out)
@@ -98,7 +102,10 @@ def save_compressed(model: nn.Module, out: str | os.PathLike, layers: dict[str, 
         removed = removed_modules(model)
         atomic_write_text(tmp / "config.json", exported_config(model, layers, removed))
         write_modeling(model, tmp)
-        save_model(model, str(tmp / "model.safetensors"))
+        if write_weights is None:
+            save_model(model, str(tmp / "model.safetensors"))
+        else:
+            write_weights(tmp / "model.safetensors")
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
         meta = {"format": FORMAT, "version": VERSION, "model_class": type(model).__name__, "kind": model_kind(model),
@@ -111,6 +118,43 @@ def save_compressed(model: nn.Module, out: str | os.PathLike, layers: dict[str, 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def join_safetensors(parts: list[Path], out: Path, chunk: int = 1 << 24) -> None:
+    """Write the tensors of the safetensors files ``parts`` into one file ``out``, copying their bytes a chunk at
+    a time (never a whole tensor in memory); a name in two parts raises ``MPOError``. Tensors are laid out by
+    decreasing element size, so every tensor starts at a multiple of its element size."""
+    import struct
+
+    size = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2}
+    entries = []
+    for part in parts:
+        with open(part, "rb") as handle:
+            length = struct.unpack("<Q", handle.read(8))[0]
+            header = json.loads(handle.read(length))
+        for name, info in header.items():
+            if name != "__metadata__":
+                start, end = info["data_offsets"]
+                entries.append((-size.get(info["dtype"], 1), name, info, part, 8 + length + start, end - start))
+    names = [e[1] for e in entries]
+    if len(set(names)) != len(names):
+        raise MPOError(f"tensor {next(n for n in names if names.count(n) > 1)!r} is in two parts of the model")
+    entries.sort(key=lambda e: (e[0], e[1]))
+    header, offset = {}, 0
+    for _, name, info, _, _, nbytes in entries:
+        header[name] = {"dtype": info["dtype"], "shape": info["shape"], "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    with open(out, "wb") as target:
+        target.write(struct.pack("<Q", len(encoded)) + encoded)
+        for _, _, _, part, start, nbytes in entries:
+            with open(part, "rb") as source:
+                source.seek(start)
+                while nbytes:
+                    block = source.read(min(chunk, nbytes))
+                    target.write(block)
+                    nbytes -= len(block)
 
 
 def removed_modules(model: nn.Module) -> list[str]:

@@ -43,7 +43,7 @@ from .methods import Method, get_method, method_name
 from .methods.base import FLOAT_BYTES, storage_bytes
 from .models import ROLES, LoadedModel, find_linears, load_model, model_kind, set_module
 from .options import SEED, Calibration, Evaluation, Healing, Output, Settings, Text
-from .report import CompressionReport, CompressResult, LayerReport, model_size
+from .report import CompressionReport, CompressResult, LayerReport, model_size, peak_memory
 from .samples import cached_sample_text, cached_teacher_states
 from .sequential import compress_sequentially
 from .teacher_states import teacher_states
@@ -173,12 +173,16 @@ def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Metho
         raise MPOError("calibration='sequential' fits layers to their inputs: use method 'whitened-svd' or 'mpo'")
     check_paths(model, text, healing, output)
     torch.manual_seed(seed)
+    if calibration.stream:
+        return _compress_streaming(model, method, target, layers, text, calibration, healing, evaluation, output,
+                                   progress, seed)
     clock = time.perf_counter()
     loaded = _as_loaded(model, tokenizer)
     job = _start(loaded, method, budget, layers, text, calibration, healing, progress, seed)
     job.report.budget_unit, job.max_slowdown = target.unit, evaluation.max_slowdown
     job.timed("load", clock)
-    quality = _read_text(job, evaluation)
+    _read_text(job, evaluation)
+    quality = _measure_original(job, evaluation)
     _calibrate(job)
     targets = _allocate(job, budget)
     _replace(job, targets)
@@ -192,9 +196,38 @@ def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Metho
         _speed(job, job.max_slowdown)
     if output.plot is not None:
         report.plot_sensitivity(output.plot)
+    report.peak_memory = peak_memory()
     if output.out is not None:
         _save(job, output)
     return CompressResult(job.net, loaded.tokenizer, report, job.specs)
+
+
+def _compress_streaming(model: Any, method: Method, target: Budget, layers: str | Sequence[str], text: Text,
+                        calibration: Calibration, healing: Healing, evaluation: Evaluation, output: Output,
+                        progress: bool | None, seed: int) -> CompressResult:
+    """``compress_model`` block by block from the safetensors files (``streaming.py``), after refusing what needs
+    the whole model in memory."""
+    from .streaming import compress_streaming
+
+    refused = [what for what, given in (
+        ("healing (heal_steps / heal_seconds)", healing.active),
+        ("sequential calibration", calibration.mode == "sequential"),
+        ("a measured sensitivity profile (sensitivity=True)", calibration.sensitivity is True),
+        ("a sensitivity plot", output.plot is not None)) if given]
+    if refused:
+        raise MPOError(f"streaming compression holds one block at a time, so it cannot do {refused[0]}: drop it or "
+                       f"compress without streaming")
+    if output.out is None:
+        raise MPOError("streaming compression writes the model as it goes: give an output folder (out / --out)")
+    if not isinstance(model, (str, os.PathLike)):
+        raise MPOError("streaming compression reads the model from its files: give its path, not a loaded model")
+
+    def job(loaded: LoadedModel) -> _Job:
+        started = _start(loaded, method, target.fraction, layers, text, calibration, healing, progress, seed)
+        started.report.budget_unit, started.max_slowdown = target.unit, evaluation.max_slowdown
+        return started
+
+    return compress_streaming(model, job, evaluation, output)
 
 
 def _start(loaded: LoadedModel, method: Method, budget: float, layers: str | Sequence[str], text: Text,
@@ -215,10 +248,9 @@ def _start(loaded: LoadedModel, method: Method, budget: float, layers: str | Seq
     return _Job(loaded, method, text, calibration, healing, progress, seed, report, names)
 
 
-def _read_text(job: _Job, evaluation: Evaluation) -> Any:
-    """Tokenize and split the text, measure the original's quality (returns the quality measure, or None without
-    evaluation text) and cut the calibration batches."""
-    loaded, net, text, kind = job.loaded, job.net, job.text, job.loaded.kind
+def _read_text(job: _Job, evaluation: Evaluation) -> None:
+    """Tokenize and split the text and cut the calibration batches (the model is not run)."""
+    loaded, text, kind = job.loaded, job.text, job.loaded.kind
     needs_text = (job.method.needs_gram or job.calibration.mode == "sequential" or job.calibration.sensitivity is True
                   or job.healing.active or evaluation.tokens)
     ids = text.tokens if text.tokens is not None else (
@@ -227,23 +259,6 @@ def _read_text(job: _Job, evaluation: Evaluation) -> Any:
         job.eval_ids, job.train_ids = split_text(ids, evaluation.tokens)
         if text.extra is not None:
             job.train_ids = torch.cat([job.train_ids, tokenize_text(loaded.tokenizer, text.extra)])
-    quality = None
-    eval_ids = job.eval_ids
-    if eval_ids is not None and len(eval_ids) > 1:
-        clock = time.perf_counter()
-        if kind == "causal-lm":
-            quality = lambda m: perplexity(m, eval_ids, evaluation.window, None, job.progress)  # noqa: E731
-        else:
-            if loaded.tokenizer is None:
-                raise MPOError("embedding cosine needs the model's tokenizer")
-            sentences = _decode_sentences(loaded.tokenizer, eval_ids)
-            reference = sentence_embeddings(net, loaded.tokenizer, sentences)
-            quality = lambda m: embedding_cosine(m, reference, loaded.tokenizer, sentences)  # noqa: E731
-        job.report.quality_before = quality(net)
-        job.timed("evaluate original", clock)
-    healing = job.healing
-    if (healing.distill or healing.sample_tokens) and healing.active:
-        job.original = copy.deepcopy(net).eval()
     if job.train_ids is not None and kind != "causal-lm" and loaded.tokenizer is not None:
         job.train_sentences = encode_sentences(loaded.tokenizer, split_sentences(
             loaded.tokenizer.decode(job.train_ids.tolist(), skip_special_tokens=True).replace("\n", " "))) or None
@@ -251,6 +266,26 @@ def _read_text(job: _Job, evaluation: Evaluation) -> Any:
         job.calib = length_batches(job.train_sentences, job.calibration.tokens)
     elif job.train_ids is not None:
         job.calib = windows(job.train_ids, text.window, job.calibration.tokens)
+
+
+def _measure_original(job: _Job, evaluation: Evaluation) -> Any:
+    """The quality measure (None without evaluation text), after measuring the original with it; keeps a copy of
+    the original when healing distils from it or samples text from it."""
+    loaded, net, kind, eval_ids = job.loaded, job.net, job.loaded.kind, job.eval_ids
+    quality = None
+    if eval_ids is not None and len(eval_ids) > 1:
+        clock = time.perf_counter()
+        if kind == "causal-lm":
+            quality = lambda m: perplexity(m, eval_ids, evaluation.window, None, job.progress)  # noqa: E731
+        else:
+            sentences = eval_sentences(loaded.tokenizer, eval_ids)
+            reference = sentence_embeddings(net, loaded.tokenizer, sentences)
+            quality = lambda m: embedding_cosine(m, reference, loaded.tokenizer, sentences)  # noqa: E731
+        job.report.quality_before = quality(net)
+        job.timed("evaluate original", clock)
+    healing = job.healing
+    if (healing.distill or healing.sample_tokens) and healing.active:
+        job.original = copy.deepcopy(net).eval()
     return quality
 
 
@@ -310,8 +345,6 @@ def _allocate(job: _Job, budget: float) -> dict[str, int]:
 
 def _replace(job: _Job, targets: dict[str, int]) -> None:
     """Replace every layer the budget does not keep dense, independently or in forward order (sequential)."""
-    from .persist import layer_spec
-
     net, report, method, sequential = job.net, job.report, job.method, job.calibration.mode == "sequential"
     modules = {n: net.get_submodule(n) for n in job.names}
     sizes = {n: job.size(m) for n, m in modules.items()}
@@ -323,20 +356,8 @@ def _replace(job: _Job, targets: dict[str, int]) -> None:
         return targets[name] >= sizes[name]
 
     def replace_one(name: str, linear: nn.Linear, gram: np.ndarray | None) -> None:
-        if kept_dense(name):
-            d_out, d_in = linear.weight.shape
-            calibrated = gram is not None or sequential  # sequential skips dense-only stages
-            layer_report = LayerReport(name, (d_out, d_in), linear.weight.numel(), linear.weight.numel(), [], 0.0,
-                                       0.0 if calibrated else None, bytes_after=storage_bytes(linear))
-        else:
-            layer, layer_report = method.fit(linear, job.max_params(method, linear, targets[name]), gram)
-            layer_report.name, layer_report.bytes_after = name, storage_bytes(layer)
-            set_module(net, name, layer)
-            job.specs[name] = layer_spec(layer)
-            if job.max_slowdown is not None:
-                job.replaced[name] = linear
-        layer_report.sensitivity = None if job.profile is None else job.profile[name]
-        layer_reports[name] = layer_report
+        calibrated = gram is not None or sequential  # sequential skips dense-only stages
+        layer_reports[name] = replace_layer(job, name, linear, targets[name], gram, calibrated)
 
     if sequential:
         compress_sequentially(net, job.names, job.calib, replace_one, job.calibration.sequential_ridge, job.progress,
@@ -350,6 +371,29 @@ def _replace(job: _Job, targets: dict[str, int]) -> None:
     job.timed(step + (" + fit" if method.fitted and job.calib else ""), clock)
     report.layer_params_after = sum(r.params_after for r in report.layers)
     report.layer_bytes_after = sum(r.bytes_after for r in report.layers)
+
+
+def replace_layer(job: _Job, name: str, linear: nn.Linear, target: int, gram: np.ndarray | None,
+                  calibrated: bool) -> LayerReport:
+    """Put the compressed form of ``linear`` (the layer ``name`` of ``job.net``) in its place within ``target``
+    (in the budget's unit), unless the budget keeps it whole (``target`` >= its size: it stays exact and dense),
+    and return its report; ``calibrated``: whether calibration inputs reached it (its activation error is known)."""
+    from .persist import layer_spec
+
+    method = job.method
+    if target >= job.size(linear):
+        d_out, d_in = linear.weight.shape
+        layer_report = LayerReport(name, (d_out, d_in), linear.weight.numel(), linear.weight.numel(), [], 0.0,
+                                   0.0 if calibrated else None, bytes_after=storage_bytes(linear))
+    else:
+        layer, layer_report = method.fit(linear, job.max_params(method, linear, target), gram)
+        layer_report.name, layer_report.bytes_after = name, storage_bytes(layer)
+        set_module(job.net, name, layer)
+        job.specs[name] = layer_spec(layer)
+        if job.max_slowdown is not None:
+            job.replaced[name] = linear
+    layer_report.sensitivity = None if job.profile is None else job.profile[name]
+    return layer_report
 
 
 def _heal(job: _Job) -> None:
@@ -401,24 +445,28 @@ def _speed(job: _Job, max_slowdown: float) -> None:
     against the original (``speed.py``); the report records both and says when the model is slower than allowed."""
     import warnings
 
-    from .persist import layer_spec
     from .speed import SlowdownWarning, choose_forms, compare_models
 
     clock = time.perf_counter()
-    layers = choose_forms(job.net, job.replaced, max_slowdown)
-    for layer_report in job.report.layers:
-        speed = layers.get(layer_report.name)
-        if speed is not None:
-            layer_report.forms = speed.forms
-            layer_report.latency = [[rows, speed.seconds[rows], speed.dense_seconds[rows]] for rows in speed.seconds]
-    for name in job.specs:
-        job.specs[name] = layer_spec(job.net.get_submodule(name))
+    record_forms(job, choose_forms(job.net, job.replaced, max_slowdown))
     model = compare_models(job.net, job.replaced, max_slowdown, job.loaded.kind == "causal-lm")
     job.report.speed = model.to_dict()
     job.replaced.clear()
     job.timed("speed", clock)
     if not model.ok:
         warnings.warn(job.report.speed_text(), SlowdownWarning, stacklevel=3)
+
+
+def record_forms(job: _Job, speeds: Mapping[str, Any]) -> None:
+    """Each timed layer's forms and latency (``speed.LayerSpeed``) in its report, and its saved description with
+    the forms."""
+    from .persist import layer_spec
+
+    reports = {r.name: r for r in job.report.layers}
+    for name, speed in speeds.items():
+        reports[name].forms = speed.forms
+        reports[name].latency = [[rows, speed.seconds[rows], speed.dense_seconds[rows]] for rows in speed.seconds]
+        job.specs[name] = layer_spec(job.net.get_submodule(name))
 
 
 def _save(job: _Job, output: Output) -> None:
@@ -437,8 +485,10 @@ def _encode(model: nn.Module, batch: Any) -> torch.Tensor:
     return run_batch(model, batch).last_hidden_state
 
 
-def _decode_sentences(tokenizer: Any, ids: torch.Tensor, limit: int = 256) -> list[str]:
+def eval_sentences(tokenizer: Any, ids: torch.Tensor, limit: int = 256) -> list[str]:
     """Sentences of the evaluation text (decoded back from its tokens) for the embedding comparison."""
+    if tokenizer is None:
+        raise MPOError("embedding cosine needs the model's tokenizer")
     text = tokenizer.decode(ids.tolist(), skip_special_tokens=True)
     return split_sentences(text.replace("\n", " "))[:limit] or read_sentences(limit=limit)
 

@@ -81,6 +81,10 @@ class CompressionReport:
     speed: dict[str, Any] | None = None
     """The model's forward pass against the original's (``speed.ModelSpeed.to_dict``), when timed."""
     output: str | None = None
+    streamed: bool = False
+    """Compressed block by block from the safetensors files (``streaming.py``), never whole in memory."""
+    peak_memory: int | None = None
+    """Peak resident memory of the process (bytes), measured before saving."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +126,10 @@ class CompressionReport:
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.times.items()))
         if self.speed:
             lines.append(self.speed_text())
+        if self.peak_memory:
+            how = "streamed block by block, " if self.streamed else ""
+            lines.append(f"memory: {how}peak resident {self.peak_memory / 2**20:,.0f} MiB; the original in float32: "
+                         f"{4 * self.params_before / 2**20:,.0f} MiB")
         auto = [r for r in self.layers if r.site_errors]
         if auto:
             gains = [1 - r.site_errors[r.sites] / r.site_errors[low_rank_sites(*r.shape)] for r in auto
@@ -177,6 +185,18 @@ class CompressResult:
     tokenizer: Any
     report: CompressionReport
     specs: dict[str, dict[str, Any]]
+
+
+def peak_memory() -> int | None:
+    """The process's peak resident memory in bytes so far (None where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
 
 
 def model_size(model: nn.Module) -> tuple[int, int]:

@@ -155,10 +155,12 @@ def time_layer(layer: nn.Module, dense: nn.Module, max_slowdown: float, rows: tu
 
 
 def choose_forms(net: nn.Module, dense: Mapping[str, nn.Module], max_slowdown: float,
-                 rows: tuple[int, ...] = ROWS, repeats: int = REPEATS) -> dict[str, LayerSpeed]:
+                 rows: tuple[int, ...] = ROWS, repeats: int = REPEATS,
+                 measured: dict[tuple[Any, ...], LayerSpeed] | None = None) -> dict[str, LayerSpeed]:
     """``time_layer`` for every compressed layer of ``net`` named in ``dense`` (name -> the linear it replaced),
-    timing each distinct layer once and giving its forms to the layers like it."""
-    measured: dict[tuple[Any, ...], LayerSpeed] = {}
+    timing each distinct layer once and giving its forms to the layers like it; ``measured`` carries the timings
+    from one call to the next (a model compressed block by block times each distinct layer once in all)."""
+    measured = {} if measured is None else measured
     result = {}
     for name, linear in dense.items():
         layer = net.get_submodule(name)
