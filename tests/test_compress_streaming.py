@@ -153,7 +153,7 @@ def test_one_block_at_a_time_and_nothing_kept_from_the_blocks_done(tmp_path, mon
         return load(self, module, prefix, *args, **kwargs)
 
     monkeypatch.setattr(Checkpoint, "load", watched)
-    monkeypatch.setattr(streaming, "empty_model", lambda checkpoint: models.append(empty(checkpoint)) or models[0])
+    monkeypatch.setattr(streaming, "empty_model", lambda *args: models.append(empty(*args)) or models[0])
     compress_model(str(source), **from_names(method, budget=0.5, text=str(text), out=str(tmp_path / "o"),
                                              stream=True, eval_tokens=512, calibration_tokens=512))
     assert [real for real, _ in seen] == [0, 0, 0]
@@ -213,6 +213,24 @@ def test_streaming_needs_safetensors_of_an_original_model(tmp_path, capsys):
         code = main(["compress", str(model), "--stream", "--text", str(text), "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"intermediate_size": 10**6}, "far more than its weights"),
+    ({"vocab_size": 10**9}, "over the memory budget"),
+])
+def test_streaming_refuses_a_model_that_would_not_fit_before_allocating_it(tmp_path, capsys, monkeypatch, change,
+                                                                         message):
+    import tnq.compress.streaming as streaming
+
+    source, text = _source(tmp_path, tiny_llama())
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, **change}))
+    monkeypatch.setattr(streaming, "parameters_on_meta", lambda: pytest.fail("the model was built"))
+    capsys.readouterr()
+    code = main(["compress", str(source), "--stream", "--text", str(text), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "config.json" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_stream_reports_its_peak_memory(tmp_path, capsys):

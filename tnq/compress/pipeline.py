@@ -227,7 +227,7 @@ def _compress_streaming(model: Any, method: Method, target: Budget, layers: str 
         started.report.budget_unit, started.max_slowdown = target.unit, evaluation.max_slowdown
         return started
 
-    return compress_streaming(model, job, evaluation, output)
+    return compress_streaming(model, job, calibration, evaluation, output)
 
 
 def _start(loaded: LoadedModel, method: Method, budget: float, layers: str | Sequence[str], text: Text,

@@ -58,6 +58,8 @@ class Checkpoint:
             raise ModelError(f"{str(folder)!r} was written by tnq compress: streaming reads an original model")
         if path.is_file():
             files = [path] if path.suffix.lower() == ".safetensors" else []
+        elif (folder / "model.safetensors").exists():
+            files = [folder / "model.safetensors"]
         elif (folder / INDEX).exists():
             with reading(folder / INDEX, "not a safetensors index"):
                 names = json.loads((folder / INDEX).read_text())["weight_map"].values()
@@ -130,8 +132,10 @@ def parameters_on_meta() -> Iterator[None]:
         nn.Module.register_parameter = register  # type: ignore[method-assign]
 
 
-def empty_model(checkpoint: Checkpoint) -> nn.Module:
-    """The checkpoint's architecture with every parameter on the meta device, in the checkpoint's dtype."""
+def empty_model(checkpoint: Checkpoint, check: Callable[[nn.Module], None] | None = None) -> nn.Module:
+    """The checkpoint's architecture with every parameter on the meta device, in the checkpoint's dtype. ``check``
+    first sees a skeleton built wholly on the meta device, to refuse a model that would not fit before any of its
+    parameters is allocated (building the model allocates each parameter for a moment)."""
     from transformers import AutoModel, AutoModelForCausalLM
 
     config = checkpoint.config
@@ -139,9 +143,46 @@ def empty_model(checkpoint: Checkpoint) -> nn.Module:
     dtype = getattr(config, "dtype", None)
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     dtype = dtype if isinstance(dtype, torch.dtype) and dtype.is_floating_point else torch.float32
-    with reading(checkpoint.folder / "config.json", "does not build a model"), parameters_on_meta():
-        model = (AutoModelForCausalLM if causal else AutoModel).from_config(config, dtype=dtype)
+    auto = AutoModelForCausalLM if causal else AutoModel
+    with reading(checkpoint.folder / "config.json", "does not build a model"):
+        if check is not None:
+            with torch.device("meta"):
+                skeleton = auto.from_config(config, dtype=dtype)
+            check(skeleton)
+        with parameters_on_meta():
+            model = auto.from_config(config, dtype=dtype)
     return model.eval()
+
+
+def _bytes(module: nn.Module) -> int:
+    """Bytes of a module's parameters and buffers, each tensor once (tied weights are one)."""
+    tensors = {id(t): t for t in (*module.parameters(), *module.buffers())}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def check_memory(skeleton: nn.Module, checkpoint: Checkpoint, tokens: int, window: int) -> None:
+    """Refuse, naming the config, a model whose streaming would not fit the memory budget (80% of the free memory):
+    the parts outside the blocks, the largest block three times over (the original, its compressed layers and the
+    fitting's work), the activations of ``tokens`` tokens in three streams and the logits of one ``window``-token
+    window; or one that describes far more than its safetensors files hold (a damaged config)."""
+    from ..memory import default_budget, format_bytes
+
+    lists = [m for m in skeleton.modules() if isinstance(m, nn.ModuleList)]
+    blocks = max(lists, key=_bytes, default=nn.ModuleList())
+    total, largest = _bytes(skeleton), max((_bytes(b) for b in blocks), default=0)
+    config, item = checkpoint.config, 4
+    hidden, vocab = getattr(config, "hidden_size", 0) or 0, getattr(config, "vocab_size", 0) or 0
+    needed = total - _bytes(blocks) + 3 * largest + 3 * item * hidden * tokens + 2 * item * window * vocab
+    budget, stored = default_budget(), sum(f.stat().st_size for f in set(checkpoint.files.values()))
+    where = checkpoint.folder / "config.json"
+    if needed > budget:
+        raise ModelError(f"{where}: streaming this model needs about {format_bytes(needed)} (the parts outside its "
+                         f"blocks, its largest block, the activations), over the memory budget of "
+                         f"{format_bytes(budget)} (80% of the free memory); use fewer evaluation or calibration "
+                         f"tokens")
+    if total > 4 * stored + 2**26:
+        raise ModelError(f"{where}: the model it describes needs {format_bytes(total)}, far more than its weights "
+                         f"({format_bytes(stored)}): the config does not fit them")
 
 
 def block_list(model: nn.Module, names: Sequence[str]) -> tuple[str, nn.ModuleList]:
@@ -263,7 +304,8 @@ def unique_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], evaluation: Any, output: Any) -> Any:
+def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], calibration: Any, evaluation: Any,
+                       output: Any) -> Any:
     """Compress the model at ``source`` block by block into ``output.out`` (see the module docstring);
     ``job_factory(loaded)`` builds the pipeline's job for the model with its parameters on the meta device. Returns
     ``CompressResult`` with that model, its blocks on the meta device (load the saved folder to use it)."""
@@ -276,7 +318,8 @@ def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], ev
 
     clock = time.perf_counter()
     checkpoint = Checkpoint.open(source)
-    model = empty_model(checkpoint)
+    tokens = (evaluation.tokens or 0) + calibration.tokens
+    model = empty_model(checkpoint, lambda skeleton: check_memory(skeleton, checkpoint, tokens, evaluation.window))
     kind, tokenizer = model_kind(model), load_tokenizer(checkpoint.folder)
     job = job_factory(LoadedModel(model, tokenizer, kind, str(source)))
     report = job.report
