@@ -30,13 +30,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 EPS = float(np.finfo(np.float64).eps)
 
 
-def _mpo_layer(n_cores: int, seed: int, bias: bool = True) -> MPOLinear:
-    """An MPOLinear (float64) of uneven factors, every bond kept at 3, random cores and bias."""
+def _mpo_layer(n_cores: int | str, seed: int, bias: bool = True) -> MPOLinear:
+    """An MPOLinear (float64) of uneven factors, every bond kept at 3, random cores and bias ("low-rank": the two
+    sites 24 x 1 | 1 x 60, a rank-3 factorisation)."""
     rng = np.random.default_rng(seed)
     W = rng.normal(size=(24, 60))
-    outs = {2: [4, 6], 3: [2, 3, 4], 4: [2, 2, 3, 2]}[n_cores]
-    ins = {2: [10, 6], 3: [5, 4, 3], 4: [3, 2, 5, 2]}[n_cores]
-    mpo = MPO.from_matrix(W, n_cores=n_cores, max_bond=3, out_factors=outs, in_factors=ins)
+    outs = {2: [4, 6], 3: [2, 3, 4], 4: [2, 2, 3, 2], "low-rank": [24, 1]}[n_cores]
+    ins = {2: [10, 6], 3: [5, 4, 3], 4: [3, 2, 5, 2], "low-rank": [1, 60]}[n_cores]
+    mpo = MPO.from_matrix(W, n_cores=len(outs), max_bond=3, out_factors=outs, in_factors=ins)
     return MPOLinear(mpo, rng.normal(size=24) if bias else None, dtype=torch.float64, allow_dense=True)
 
 
@@ -49,13 +50,13 @@ def _tolerance(x: torch.Tensor, cores: list[torch.Tensor]) -> torch.Tensor:
     return steps * EPS * (x.abs() @ torch.as_tensor(abs_w).T)
 
 
-@pytest.mark.parametrize("n_cores", [2, 3, 4])
+@pytest.mark.parametrize("n_cores", [2, 3, 4, "low-rank"])
 @pytest.mark.parametrize("rows", [1, 7])
 def test_every_form_computes_the_dense_merged_product(n_cores, rows):
-    layer = _mpo_layer(n_cores, seed=n_cores)
+    layer = _mpo_layer(n_cores, seed=len(str(n_cores)))
     cores = list(layer.cores)
     W = torch.as_tensor(layer.to_mpo().to_matrix())
-    x = torch.as_tensor(np.random.default_rng(rows).normal(size=(rows, 60)))
+    x = torch.as_tensor(np.random.default_rng(rows).normal(size=(2, rows, 60)))
     expected = x @ W.T + layer.bias.detach()
     tol = _tolerance(x, cores) + 4 * EPS * layer.bias.detach().abs()
     remote = CompressedMPOLinear([tuple(c.shape) for c in cores], True, True).double()
@@ -66,6 +67,22 @@ def test_every_form_computes_the_dense_merged_product(n_cores, rows):
             ours = layer(x)
             assert torch.all((ours - expected).abs() <= tol), form
             assert torch.equal(remote(x), ours), form  # the saved modeling code runs the same arithmetic
+
+
+def test_the_two_site_low_rank_mpo_runs_as_two_matrix_products(monkeypatch):
+    """Its cores are the factors of a rank-chi product: the sweep runs them as two matrix products, never the
+    general contraction (whose permutes cost more than the product at one row)."""
+    from tnq.mpo import remote_code
+
+    layer = _mpo_layer("low-rank", seed=1)
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(1, 60)))
+    expected = layer(x)
+    monkeypatch.setattr(remote_code, "apply_operands", lambda *args: pytest.fail("general contraction used"))
+    layer.derived.clear()
+    with torch.no_grad():
+        layer.forms = [[1, "cores"]]
+        assert torch.equal(layer(x), expected)
+    assert torch.allclose(expected, x @ torch.as_tensor(layer.to_mpo().to_matrix()).T + layer.bias, rtol=1e-12)
 
 
 def test_low_rank_forms_compute_the_product_of_the_factors():

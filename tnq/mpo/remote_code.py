@@ -149,6 +149,13 @@ def apply_operands(x: torch.Tensor, blocks: Sequence[Sequence[int]], mats: Seque
     return state.reshape(batch, *outs[::-1]).permute(0, *range(len(outs), 0, -1)).reshape(batch, done)
 
 
+def is_low_rank(blocks: Sequence[Sequence[int]], plan: Plan) -> bool:
+    """Whether the blocks are the two-site low-rank MPO (1, d_out, 1, chi), (chi, 1, d_in, 1) swept right to left:
+    then ``operands`` are the two factors, d_in x chi and chi x d_out, and x times them is the whole product."""
+    return (len(blocks) == 2 and not plan.left_to_right and blocks[0][0] == blocks[0][2] == 1
+            and blocks[1][1] == blocks[1][3] == 1)
+
+
 def form_plan(shapes: tuple[tuple[int, int, int, int], ...], rows: int, form: str | None, allow_dense: bool) -> Plan:
     """The plan of an MPO ``form`` (``plan.MPO_FORMS``) for ``rows`` input rows with the blocks kept between calls;
     without a form, the cheapest by multiply-adds (the whole matrix only with ``allow_dense``)."""
@@ -183,6 +190,9 @@ def mpo_forward(cores: Sequence[torch.Tensor], x: torch.Tensor, bias: torch.Tens
     plan, mats, blocks = step
     if len(mats) == 1:
         return nn.functional.linear(x, mats[0], bias)
+    if is_low_rank(blocks, plan):  # sites (d_out x 1 | 1 x d_in): two matrix products, as low-rank factors run
+        y = x @ mats[1] @ mats[0]
+        return y if bias is None else y + bias
     y = apply_operands(x.reshape(rows, d_in), blocks, mats, plan.left_to_right)
     y = y.reshape(*x.shape[:-1], math.prod(b[1] for b in blocks))
     return y if bias is None else y + bias

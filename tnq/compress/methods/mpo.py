@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class MPOMethod(Method):
     """MPO layers of ``cores`` cores; ``fit_steps`` ALS sweeps of ``fit_iters`` CG iterations per core update fit
-    them to the calibration inputs; ``sites='auto'`` keeps a multi-site MPO only where its error is below
-    ``site_margin`` times the low-rank one's (see ``fit.choose_fit``)."""
+    them to the calibration inputs; ``sites='auto'`` (the default) keeps a multi-site MPO only where its error is
+    below ``site_margin`` times the two-site low-rank one's (see ``fit.choose_fit``)."""
 
     kind = "mpo"
     layer = "tnq.mpo.linear:MPOLinear"
@@ -39,9 +39,12 @@ class MPOMethod(Method):
     fit_iters: int = setting(10, "fit_iters", Option(
         "--fit-iters", "conjugate-gradient iterations per core update of the fit (default: 10)", "N"),
         rule=Number(integer=True, minimum=1))
-    sites: str = setting("balanced", "sites", Option(
-        "--sites", "MPO site factorisation: balanced, or auto = per layer the better (by activation error) "
-        "of the balanced MPO and a two-site low-rank one (default: balanced)"), choices=SITES)
+    sites: str = setting("auto", "sites", Option(
+        "--sites", "MPO site factorisation: auto = per layer the better (by activation error, or weight error "
+        "without calibration) of the balanced MPO and the two-site one (d_out x 1 | 1 x d_in), whose two "
+        "factors are also the MPO that runs faster than the dense layer below half its size; balanced = "
+        "always the balanced MPO, which at half the parameters runs no faster than the dense layer "
+        "(default: auto)"), choices=SITES)
     site_margin: float = setting(1.0, "site_margin", Option(
         "--site-margin", "with --sites auto: keep the balanced MPO only when its activation error is below M times "
         "the low-rank one's (default: 1 = the lower error wins; e.g. 0.95 keeps only MPOs at least "
