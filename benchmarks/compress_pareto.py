@@ -52,6 +52,15 @@ promise (about 0.6x RTN's summed over 8 layers, on text it was not calibrated on
 the first 12,000 training tokens; original 29.59, RTN 38.22, GPTQ 36.23) GPTQ on every layer but the value
 projections (those RTN) gave 33.20, GPTQ on the value projections alone 42.64: their inputs count as much as the
 attention they receive, which X^T X ignores (attention sinks get most of it and little of X^T X).
+
+With 15 minutes of healing a point at int4-g32's size (--models minilm,smollm2 --methods rtn-int4-g32,gptq+lowrank
+--sizes 0.28125 --heal-minutes 15 --threads=2; 4,096 evaluation tokens, SmolLM2 original 33.06):
+    SmolLM2  rtn-int4-g32 28.1%: 43.60 -> healed 40.73 (168 steps) | gptq+lowrank 28.1%: 37.53 -> 37.40 (162 steps)
+    MiniLM   rtn-int4-g32 28.1%: 0.9565 -> 0.9659 (2275 steps) | gptq+lowrank 28.1%: 0.9896 -> 0.9761 (2075 steps:
+             healing at lr 0.01 hurt it; the unhealed model is the one to keep)
+so at int4's size tnq's GPTQ + low-rank beats group-wise int4 round-to-nearest on both models after the same
+healing budget. The sizes below int4 (0.2, 0.12) have no quantiser baseline at 4 bits and were not run for 15
+minutes.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def from_qasm(source: str | os.PathLike) -> Circuit:
     text, origin = str(source), "<string>"
     if isinstance(source, os.PathLike) or _looks_like_path(text):
         origin = str(source)
-        text = _read_text(Path(source), origin)
+        text = read_text(Path(source), origin)
     if not text.strip():
         raise QasmError(f"{origin}: empty QASM {'file' if origin != '<string>' else 'text'}: expected "
                         "'OPENQASM 2.0;' and a qreg")
@@ -59,7 +59,7 @@ def from_qasm(source: str | os.PathLike) -> Circuit:
     return from_qiskit(qc, origin=origin, lines=lines)
 
 
-def _read_text(path: Path, origin: str) -> str:
+def read_text(path: Path, origin: str) -> str:
     """The file's text as UTF-8 (a byte-order mark is dropped); errors name the file, line and byte."""
     try:
         data = path.read_bytes()

@@ -181,7 +181,7 @@ def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Metho
     job = _start(loaded, method, budget, layers, text, calibration, healing, progress, seed)
     job.report.budget_unit, job.max_slowdown = target.unit, evaluation.max_slowdown
     job.timed("load", clock)
-    _read_text(job, evaluation)
+    read_text(job, evaluation)
     quality = _measure_original(job, evaluation)
     _calibrate(job)
     targets = _allocate(job, budget)
@@ -248,7 +248,7 @@ def _start(loaded: LoadedModel, method: Method, budget: float, layers: str | Seq
     return _Job(loaded, method, text, calibration, healing, progress, seed, report, names)
 
 
-def _read_text(job: _Job, evaluation: Evaluation) -> None:
+def read_text(job: _Job, evaluation: Evaluation) -> None:
     """Tokenize and split the text and cut the calibration batches (the model is not run)."""
     loaded, text, kind = job.loaded, job.text, job.loaded.kind
     needs_text = (job.method.needs_gram or job.calibration.mode == "sequential" or job.calibration.sensitivity is True
@@ -476,7 +476,7 @@ def _save(job: _Job, output: Output) -> None:
     clock = time.perf_counter()
     job.report.output = str(output.out)
     save_compressed(job.net, output.out, compressed_layers(job.net), job.loaded.tokenizer,
-                    _json_safe(job.report.to_dict()), output.overwrite)
+                    json_safe(job.report.to_dict()), output.overwrite)
     job.timed("save", clock)
 
 
@@ -515,11 +515,11 @@ def _windows_and_states(original: nn.Module, samples: torch.Tensor | None, train
     return torch.cat(rows), torch.cat(states), spent
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -134,7 +134,8 @@ class CompressionReport:
         if auto:
             gains = [1 - r.site_errors[r.sites] / r.site_errors[low_rank_sites(*r.shape)] for r in auto
                      if r.sites != low_rank_sites(*r.shape)]
-            span = f" (activation error {min(gains):.1%} to {max(gains):.1%} below low-rank)" if gains else ""
+            what = "activation error" if any(r.activation_error is not None for r in auto) else "weight error"
+            span = f" ({what} {min(gains):.1%} to {max(gains):.1%} below low-rank)" if gains else ""
             lines.append(f"sites auto: {len(gains)} of {len(auto)} layers kept a multi-site MPO{span}, "
                          f"{len(auto) - len(gains)} the low-rank sites")
         if per_layer:

@@ -313,7 +313,7 @@ def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], ca
     from .evaluate import sentence_batches, windows
     from .models import LoadedModel
     from .persist import check_replaceable, compressed_layers, join_safetensors, save_compressed
-    from .pipeline import _json_safe, _read_text, eval_sentences
+    from .pipeline import eval_sentences, json_safe, read_text
     from .report import CompressResult, model_size, peak_memory
 
     clock = time.perf_counter()
@@ -331,7 +331,7 @@ def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], ca
         rest = model_size(model)
     job.timed("load", clock)
 
-    _read_text(job, evaluation)
+    read_text(job, evaluation)
     causal, eval_ids = kind == "causal-lm", job.eval_ids
     evaluate = eval_ids is not None and len(eval_ids) > 1
     sentences = eval_sentences(tokenizer, eval_ids) if evaluate and not causal else []
@@ -372,7 +372,7 @@ def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], ca
             save_file(unique_state(model), str(parts / "rest.safetensors"))
         clock = time.perf_counter()
         report.output, report.peak_memory = str(out), peak_memory()
-        save_compressed(model, out, compressed_layers(model), tokenizer, _json_safe(report.to_dict()),
+        save_compressed(model, out, compressed_layers(model), tokenizer, json_safe(report.to_dict()),
                         output.overwrite, write_weights=lambda path: join_safetensors(sorted(parts.iterdir()), path))
         job.timed("save", clock)
     finally:
