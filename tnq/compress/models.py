@@ -57,7 +57,8 @@ def model_kind(model: nn.Module) -> str:
     return "causal-lm" if type(model).__name__.endswith("ForCausalLM") else "encoder"
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
+    """Silence transformers' logging and progress bars (tnq reports problems itself, as one clear error)."""
     from transformers.utils import logging
 
     logging.set_verbosity_error()
@@ -72,7 +73,7 @@ def load_model(source: str | Path) -> LoadedModel:
     if not path.exists():
         raise ModelError(f"model {str(source)!r} does not exist (expected a model folder, a .safetensors or a "
                          f".gguf file)")
-    _quiet_transformers()
+    quiet_transformers()
     if path.is_dir() and (path / "tnq_compress.json").exists():
         from .persist import load_compressed
 

@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..progress import progress_bar
-from .models import ModelError, blocks_name, load_tokenizer, model_kind, reading, set_module
+from .models import ModelError, blocks_name, load_tokenizer, model_kind, quiet_transformers, reading, set_module
 
 INDEX = "model.safetensors.index.json"
 
@@ -49,6 +49,7 @@ class Checkpoint:
         from safetensors import safe_open
         from transformers import AutoConfig
 
+        quiet_transformers()
         path = Path(source)
         folder = path.parent if path.is_file() else path
         if path.suffix.lower() == ".gguf" or (path.is_dir() and not (folder / "config.json").exists()):
