@@ -338,8 +338,8 @@ def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], ca
     sentences = eval_sentences(tokenizer, eval_ids) if evaluate and not causal else []
     eval_batches = (windows(eval_ids, evaluation.window) if causal else sentence_batches(tokenizer, sentences)
                     ) if evaluate else []
-    calibration = job.calib if job.method.needs_gram else []
-    streams = Streams.start(model, blocks[0], eval_batches, calibration, causal)
+    calib_batches = job.calib if job.method.needs_gram else []
+    streams = Streams.start(model, blocks[0], eval_batches, calib_batches, causal)
     sizes = {n: job.size(model.get_submodule(n)) for n in job.names}
     targets = allocate(sizes, report.budget, job.profile, strength=job.calibration.sensitivity_strength)
     out = Path(output.out)
