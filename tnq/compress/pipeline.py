@@ -178,8 +178,7 @@ def compress_model(model: Any, budget: float | Budget = 0.5, method: str | Metho
                                    progress, seed)
     clock = time.perf_counter()
     loaded = _as_loaded(model, tokenizer)
-    job = _start(loaded, method, budget, layers, text, calibration, healing, progress, seed)
-    job.report.budget_unit, job.max_slowdown = target.unit, evaluation.max_slowdown
+    job = _start(loaded, method, target, evaluation.max_slowdown, layers, text, calibration, healing, progress, seed)
     job.timed("load", clock)
     read_text(job, evaluation)
     quality = _measure_original(job, evaluation)
@@ -223,29 +222,31 @@ def _compress_streaming(model: Any, method: Method, target: Budget, layers: str 
         raise MPOError("streaming compression reads the model from its files: give its path, not a loaded model")
 
     def job(loaded: LoadedModel) -> _Job:
-        started = _start(loaded, method, target.fraction, layers, text, calibration, healing, progress, seed)
-        started.report.budget_unit, started.max_slowdown = target.unit, evaluation.max_slowdown
-        return started
+        return _start(loaded, method, target, evaluation.max_slowdown, layers, text, calibration, healing, progress,
+                      seed)
 
     return compress_streaming(model, job, calibration, evaluation, output)
 
 
-def _start(loaded: LoadedModel, method: Method, budget: float, layers: str | Sequence[str], text: Text,
-           calibration: Calibration, healing: Healing, progress: bool | None, seed: int) -> _Job:
-    """The job for a loaded model: the layers to compress and the report's sizes before."""
+def _start(loaded: LoadedModel, method: Method, target: Budget, max_slowdown: float | None,
+           layers: str | Sequence[str], text: Text, calibration: Calibration, healing: Healing,
+           progress: bool | None, seed: int) -> _Job:
+    """The job for a loaded model: the layers to compress, the budget, the slowdown limit and the report's sizes
+    before."""
     kind = loaded.kind
     if healing.sample_tokens and kind != "causal-lm":
         raise MPOError(f"heal_sample_tokens: only causal LMs sample text; {loaded.source} is a {kind}")
     if healing.teacher_states and kind != "causal-lm":
         raise MPOError(f"heal_teacher_states: only causal LMs heal on token windows; {loaded.source} is a {kind}")
     names = find_linears(loaded.model, layers)
-    report = CompressionReport(loaded.source, method_name(method), budget, kind,
+    report = CompressionReport(loaded.source, method_name(method), target.fraction, kind,
                                metric="perplexity" if kind == "causal-lm" else "embedding cosine",
-                               calibration=calibration.mode, times={})
+                               calibration=calibration.mode, times={}, budget_unit=target.unit)
     report.params_before, report.bytes_before = model_size(loaded.model)
     report.layer_params_before = sum(loaded.model.get_submodule(n).weight.numel() for n in names)
     report.layer_bytes_before = FLOAT_BYTES * report.layer_params_before
-    return _Job(loaded, method, text, calibration, healing, progress, seed, report, names)
+    return _Job(loaded, method, text, calibration, healing, progress, seed, report, names,
+                max_slowdown=max_slowdown)
 
 
 def read_text(job: _Job, evaluation: Evaluation) -> None:

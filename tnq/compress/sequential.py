@@ -27,14 +27,14 @@ from .fit import SharedInputs, run_batch
 from .options import SEQUENTIAL_RIDGE
 
 
-class _Stop(Exception):
+class StopForward(Exception):
     """Raised by a hook to end a forward pass once the inputs it needs are recorded."""
 
 
 def _run(model: nn.Module, batch: Any) -> None:
     try:
         run_batch(model, batch)
-    except _Stop:
+    except StopForward:
         pass
 
 
@@ -95,7 +95,7 @@ def _stage_grams(model: nn.Module, head: str, batches: Sequence[Any], reference:
         x_o = reference[position[0]].double()
         terms = (x_c.T @ x_c, x_o.T @ x_c)
         sums[:] = terms if not sums else [a + b for a, b in zip(sums, terms)]
-        raise _Stop
+        raise StopForward
 
     handle = model.get_submodule(head).register_forward_pre_hook(record)
     try:

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..progress import progress_bar
 from .models import ModelError, blocks_name, load_tokenizer, model_kind, quiet_transformers, reading, set_module
+from .sequential import StopForward
 
 INDEX = "model.safetensors.index.json"
 
@@ -218,10 +219,6 @@ def initialise(model: nn.Module, missing: Sequence[str]) -> None:
             param.requires_grad_(False)
 
 
-class _Stop(Exception):
-    """Raised by the hook on the first block once its inputs are recorded."""
-
-
 @dataclass
 class BlockInputs:
     """What a block is called with for one batch: the hidden states and the model's other arguments."""
@@ -244,7 +241,7 @@ def first_block_inputs(model: nn.Module, block: nn.Module, batches: Sequence[Any
 
     def record(_module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         recorded.append(BlockInputs(args[0], args[1:], kwargs))
-        raise _Stop
+        raise StopForward
 
     handle = block.register_forward_pre_hook(record, with_kwargs=True)
     try:
@@ -253,7 +250,7 @@ def first_block_inputs(model: nn.Module, block: nn.Module, batches: Sequence[Any
                 inputs = dict(batch) if isinstance(batch, dict) else {"input_ids": batch}
                 try:
                     model(**inputs, **({"use_cache": False} if causal else {}))
-                except _Stop:
+                except StopForward:
                     continue
                 raise ModelError(f"{type(model).__name__}'s forward pass never reached its first block")
     finally:
@@ -273,21 +270,11 @@ class _Recorded(nn.Module):
 
 
 @contextmanager
-def replayed(model: nn.Module, head: str, outputs: Sequence[Any]) -> Iterator[nn.Module]:
-    """``model`` whose blocks give the recorded ``outputs`` of its last block, call after call."""
+def blocks_replaced(model: nn.Module, head: str, stand_ins: Sequence[nn.Module] = ()) -> Iterator[nn.Module]:
+    """``model`` with its list of blocks ``head`` replaced for a while by ``stand_ins`` (none: to load, size and
+    save the rest; ``_Recorded``: to run the head on the last block's recorded outputs)."""
     blocks = model.get_submodule(head)
-    set_module(model, head, nn.ModuleList([_Recorded(outputs)]))
-    try:
-        yield model
-    finally:
-        set_module(model, head, blocks)
-
-
-@contextmanager
-def without_blocks(model: nn.Module, head: str) -> Iterator[nn.Module]:
-    """``model`` with its list of blocks emptied for a while (to load, size and save the rest)."""
-    blocks = model.get_submodule(head)
-    set_module(model, head, nn.ModuleList())
+    set_module(model, head, nn.ModuleList(stand_ins))
     try:
         yield model
     finally:
@@ -326,9 +313,9 @@ def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], ca
     report = job.report
     head, blocks = block_list(model, job.names)
     dtype, base = next(model.parameters()).dtype, getattr(model, "base_model_prefix", "")
-    with without_blocks(model, head):
+    with blocks_replaced(model, head):
         initialise(model, checkpoint.load(model, "", base, dtype, optional=True))
-    with without_blocks(model, head):
+    with blocks_replaced(model, head):
         rest = model_size(model)
     job.timed("load", clock)
 
@@ -369,7 +356,7 @@ def compress_streaming(source: str | Path, job_factory: Callable[[Any], Any], ca
             clock = time.perf_counter()
             streams.evaluate(model, head, report, eval_ids, evaluation.window, tokenizer, sentences, job.progress)
             job.timed("evaluate original and compressed", clock)
-        with without_blocks(model, head):
+        with blocks_replaced(model, head):
             save_file(unique_state(model), str(parts / "rest.safetensors"))
         clock = time.perf_counter()
         report.output, report.peak_memory = str(out), peak_memory()
@@ -413,9 +400,12 @@ class Streams:
             passed.append(inputs.after(inputs.run(block)))
 
         model = job.net
-        grams = collect_grams(model, names, self.calibration, run=run) if names and self.calibration else {}
-        if len(passed) != len(self.calibration):
-            passed = [inputs.after(inputs.run(block)) for inputs in self.calibration]
+        grams = {}
+        if names and self.calibration:
+            grams = collect_grams(model, names, self.calibration, run=run)
+        else:
+            for inputs in self.calibration:
+                run(inputs)
         self.calibration = passed
         outputs = [inputs.run(block) for inputs in self.original]
         for name in names:
@@ -433,29 +423,29 @@ class Streams:
                  sentences: list[str], progress: bool | None) -> None:
         """The original's and the compressed model's quality, as the in-memory pipeline measures them, from the
         last block's outputs."""
-        from .evaluate import perplexity, sentence_embeddings
+        from .evaluate import embedding_cosine, perplexity, sentence_embeddings
 
         if model_kind(model) == "causal-lm":
-            with replayed(model, head, self.last_original) as net:
+            with blocks_replaced(model, head, [_Recorded(self.last_original)]) as net:
                 report.quality_before = perplexity(net, eval_ids, window, None, progress)
-            with replayed(model, head, self.last_compressed) as net:
+            with blocks_replaced(model, head, [_Recorded(self.last_compressed)]) as net:
                 report.quality_compressed = perplexity(net, eval_ids, window, None, progress)
             return
-        with replayed(model, head, self.last_original) as net:
+        with blocks_replaced(model, head, [_Recorded(self.last_original)]) as net:
             reference = sentence_embeddings(net, tokenizer, sentences)
-        with replayed(model, head, self.last_compressed) as net:
-            embeddings = sentence_embeddings(net, tokenizer, sentences)
-        report.quality_before = float((reference * reference).sum(-1).mean())
-        report.quality_compressed = float((embeddings * reference).sum(-1).mean())
+        with blocks_replaced(model, head, [_Recorded(self.last_compressed)]) as net:
+            report.quality_compressed = embedding_cosine(net, reference, tokenizer, sentences)
+        report.quality_before = float((reference * reference).sum(-1).mean())  # the original against itself
 
 
 def release(block: nn.Module) -> None:
     """Free a block's memory: forget what its layers keep for inference (which holds their tensors), then move it
     to the meta device."""
+    from ..mpo.remote_code import Derived
+
     for module in block.modules():
-        derived = getattr(module, "derived", None)
-        if derived is not None and hasattr(derived, "clear"):
-            derived.clear()
+        if isinstance(getattr(module, "derived", None), Derived):
+            module.derived.clear()
     block.to("meta")
 
 
