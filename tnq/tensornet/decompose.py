@@ -120,22 +120,34 @@ def fixed_svd(matrix: np.ndarray, degenerate: float = DEGENERATE) -> tuple[np.nd
     return fix_gauge(*svd(matrix), "left", degenerate)
 
 
+class TruncationPlan(NamedTuple):
+    """What a truncation keeps, decided from the (host) singular values before any factor is formed."""
+
+    keep: int
+    """How many values ``keep_count`` keeps."""
+    end: int
+    """The end of the cluster holding the last kept value (``cluster_end``): the factors to form and gauge-fix."""
+    weight: float
+    """Relative discarded weight, sum(s_dropped^2) / sum(s^2)."""
+
+
 def plan_truncation(values: np.ndarray, max_bond: int | None, cutoff: float,
-                    value_cutoff: float = 0.0) -> tuple[int, int, float]:
-    """(keep, end, weight) for descending host ``values``: ``keep_count``'s count and discarded weight, and the end
-    of the cluster holding the last kept value (``cluster_end``): the factors to form and gauge-fix before cutting."""
+                    value_cutoff: float = 0.0) -> TruncationPlan:
+    """The ``TruncationPlan`` for descending host ``values``: ``keep_count``'s count and discarded weight, and the
+    end of the cluster holding the last kept value."""
     keep, weight = keep_count(values, max_bond, cutoff, value_cutoff)
-    return keep, cluster_end(values, keep), weight
+    return TruncationPlan(keep, cluster_end(values, keep), weight)
 
 
-def truncate_fixed(u: np.ndarray, s: np.ndarray, vh: np.ndarray, values: np.ndarray, keep: int, weight: float,
+def truncate_fixed(u: np.ndarray, s: np.ndarray, vh: np.ndarray, values: np.ndarray, plan: TruncationPlan,
                    side: str = "left") -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Factors of an SVD (the first ``end`` of ``plan_truncation``, or more) with the orthonormal ``side`` gauge-fixed
-    (``fix_gauge``), cut to ``keep`` and the kept values rescaled to the original norm; returns (u, s, vh, weight).
-    Fixing stops at the end of the cluster holding the last kept value, as the dropped clusters need no canonical
-    basis (most of the fixing on long truncated runs). When that cluster is cut, its values were rotated: its dropped
-    part is what its dropped rows hold, so the weight is still sum(s_dropped^2) of the canonical factors."""
-    end = cluster_end(values, keep)
+    """Factors of an SVD (the first ``plan.end``, or more) with the orthonormal ``side`` gauge-fixed
+    (``fix_gauge``), cut to ``plan.keep`` and the kept values rescaled to the original norm; returns
+    (u, s, vh, weight). Fixing stops at the end of the cluster holding the last kept value, as the dropped clusters
+    need no canonical basis (most of the fixing on long truncated runs). When that cluster is cut, its values were
+    rotated: its dropped part is what its dropped rows hold, so the weight is still sum(s_dropped^2) of the
+    canonical factors."""
+    keep, end, weight = plan
     u, s, vh = fix_gauge(u[:, :end], s[:end], vh[:end], side)
     if keep < len(values):  # weight is 0 when nothing is dropped
         if end > keep:

@@ -227,8 +227,9 @@ class MPS:
             left = rest.shape[0]
             u, s, vh = svd(rest.reshape(left * d, -1))
             values = host(s)
-            keep, _, weight = plan_truncation(values, max_bond, cutoff, value_cutoff)
-            u, s, vh, weight = truncate_fixed(u, s, vh, values, keep, weight)  # the same cores whatever the CPU
+            plan = plan_truncation(values, max_bond, cutoff, value_cutoff)
+            u, s, vh, weight = truncate_fixed(u, s, vh, values, plan)  # the same cores whatever the CPU
+            keep = plan.keep
             if keep < len(values):
                 self.discarded.append(weight)
                 kept *= 1.0 - weight

@@ -49,9 +49,10 @@ def apply_two_site(mps: Any, start: int, left: np.ndarray, right: np.ndarray, ma
     y = xp.einsum("kab,mbr->mkar", right, b).reshape(chi_m * r, 2 * chi_r)
     product = product_svd(x, y)
     values = host(product.s)  # the keep count and the cluster ends are decided on the host
-    keep, end, weight = plan_truncation(values, max_bond, cutoff, value_cutoff)
+    plan = plan_truncation(values, max_bond, cutoff, value_cutoff)
+    keep = plan.keep
     # (2 chi_l, keep) orthonormal columns, (keep, 2 chi_r) rows; the orthonormal side fixed by the state, not LAPACK
-    left_core, s, right_core, weight = truncate_fixed(*product.factors(end), values, keep, weight,
+    left_core, s, right_core, weight = truncate_fixed(*product.factors(plan.end), values, plan,
                                                       "left" if absorb == "right" else "right")
     if keep < len(values):
         mps.discarded.append(weight)
