@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-import math
 import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -130,6 +129,19 @@ def reading(path: Path, what: str) -> Iterator[None]:
         raise ModelError(f"{path}: {what} ({detail})") from None
 
 
+def check_fits_weights(needed: float, weights: Sequence[Path], where: Path, ratio: float = 4.0,
+                       at_least: str = "") -> None:
+    """Refuse, naming ``where`` (the config), a model whose tensors need more than ``ratio`` times the size of the
+    ``weights`` files they are read from, plus 64 MiB: a damaged config may describe terabytes, or a model its
+    weights do not fill. No files: no limit."""
+    from ..memory import format_bytes
+
+    stored = sum(f.stat().st_size for f in set(weights))
+    if stored and needed > ratio * stored + 2**26:
+        raise ModelError(f"{where}: the model it describes needs {at_least}{format_bytes(needed)}, far more than its "
+                         f"weights ({format_bytes(stored)}): the config does not fit them")
+
+
 def check_memory(config: Any, build: Callable[[], nn.Module], where: Path, weights: Sequence[Path] = (),
                  ratio: float = 4.0, replaced: Mapping[str, int] | None = None) -> None:
     """Refuse, naming ``where`` (the config), a model that would not fit, before allocating it: ``build()`` runs on
@@ -142,22 +154,20 @@ def check_memory(config: Any, build: Callable[[], nn.Module], where: Path, weigh
 
     from ..memory import default_budget, format_bytes
 
-    budget, stored = default_budget(), sum(f.stat().st_size for f in weights)
-    limit = ratio * stored + 2**26 if stored else math.inf
-    over_budget = f"over the memory budget of {format_bytes(budget)} (80% of the free memory)"
-    over_weights = f"far more than its weights ({format_bytes(stored)}): the config does not fit them"
+    budget = default_budget()
 
-    def check(needed: float, allowed: float, why: str, at_least: str = "") -> None:
-        if needed > allowed:
-            raise ModelError(f"{where}: the model it describes needs {at_least}{format_bytes(needed)}, {why}")
+    def check_budget(needed: float, at_least: str = "") -> None:
+        if needed > budget:
+            raise ModelError(f"{where}: the model it describes needs {at_least}{format_bytes(needed)}, over the "
+                             f"memory budget of {format_bytes(budget)} (80% of the free memory)")
 
     sizes = [getattr(config, key, None) for key in ("vocab_size", "hidden_size", "num_hidden_layers")]
     if all(isinstance(n, int) and n > 0 for n in sizes):  # before building: a config may ask for a million layers
         vocab, hidden, blocks = sizes
         least = 2 * (vocab * hidden + blocks * hidden * hidden)  # embeddings and a matrix per block, 16-bit
-        check(least, budget, over_budget, "at least ")
+        check_budget(least, "at least ")
         if replaced is None:  # compressed blocks may be far smaller than hidden x hidden
-            check(least, limit, over_weights, "at least ")
+            check_fits_weights(least, weights, where, ratio, "at least ")
     try:
         with torch.device("meta"):
             skeleton = build()
@@ -167,12 +177,12 @@ def check_memory(config: Any, build: Callable[[], nn.Module], where: Path, weigh
         return
     tensors = list(itertools.chain(skeleton.parameters(), skeleton.buffers()))
     needed = sum(t.numel() * t.element_size() for t in tensors)
-    check(needed, budget, over_budget)  # the peak: the dense model is built before layers are swapped
+    check_budget(needed)  # the peak: the dense model is built before layers are swapped
     modules, item = dict(skeleton.named_modules()), tensors[0].element_size() if tensors else 4
     for name, params in (replaced or {}).items():
         if name in modules:
             needed += item * (params - sum(p.numel() for p in modules[name].parameters()))
-    check(needed, limit, over_weights)
+    check_fits_weights(needed, weights, where, ratio)
 
 
 def _load_gguf(path: Path) -> LoadedModel:

@@ -28,7 +28,16 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..progress import progress_bar
-from .models import ModelError, blocks_name, load_tokenizer, model_kind, quiet_transformers, reading, set_module
+from .models import (
+    ModelError,
+    blocks_name,
+    check_fits_weights,
+    load_tokenizer,
+    model_kind,
+    quiet_transformers,
+    reading,
+    set_module,
+)
 from .sequential import StopForward
 
 INDEX = "model.safetensors.index.json"
@@ -175,16 +184,13 @@ def check_memory(skeleton: nn.Module, checkpoint: Checkpoint, tokens: int, windo
     config, item = checkpoint.config, 4
     hidden, vocab = getattr(config, "hidden_size", 0) or 0, getattr(config, "vocab_size", 0) or 0
     needed = total - _bytes(blocks) + 3 * largest + 3 * item * hidden * tokens + 2 * item * window * vocab
-    budget, stored = default_budget(), sum(f.stat().st_size for f in set(checkpoint.files.values()))
-    where = checkpoint.folder / "config.json"
+    budget, where = default_budget(), checkpoint.folder / "config.json"
     if needed > budget:
         raise ModelError(f"{where}: streaming this model needs about {format_bytes(needed)} (the parts outside its "
                          f"blocks, its largest block, the activations), over the memory budget of "
                          f"{format_bytes(budget)} (80% of the free memory); use fewer evaluation or calibration "
                          f"tokens")
-    if total > 4 * stored + 2**26:
-        raise ModelError(f"{where}: the model it describes needs {format_bytes(total)}, far more than its weights "
-                         f"({format_bytes(stored)}): the config does not fit them")
+    check_fits_weights(total, list(checkpoint.files.values()), where)
 
 
 def block_list(model: nn.Module, names: Sequence[str]) -> tuple[str, nn.ModuleList]:
