@@ -62,6 +62,27 @@ def test_rebind_equals_binding_and_simulating(method: str, seed: int) -> None:
         assert rebound.info["gates_in_circuit"] == state.info["gates_in_circuit"]
 
 
+@pytest.mark.parametrize("method", ["auto", "dense", "mps", "contract"])
+@pytest.mark.parametrize("lightcone", [True, False])
+def test_expectation_and_amplitudes_take_parameters_like_simulate(method: str, lightcone: bool) -> None:
+    """The query front doors accept ``parameters=`` as ``simulate`` does (a mapping or a vector), on the lightcone
+    path too, and give what binding the circuit first gives."""
+    n = 5
+    circuit, symbols = symbolic_random_circuit(n, 40, 7)
+    rng = np.random.default_rng(8)
+    values = rng.uniform(-3, 3, 5)
+    bound = circuit.bind(dict(zip(circuit.parameters, values)))
+    reference = tnq.simulate(bound, "dense")
+    for observable in ("Z0 Z3", "X1 Y2 + 0.5*Z4"):
+        expected = reference.expectation(observable)
+        for given in (dict(zip(circuit.parameters, values)), values):
+            value = tnq.expectation(circuit, observable, method, use_lightcone=lightcone, parameters=given)
+            assert abs(value - expected) < 1e-10, (observable, type(given).__name__)
+    bits = rng.integers(0, 2, size=(4, n))
+    np.testing.assert_allclose(tnq.amplitudes(circuit, bits, method, parameters=values),
+                               reference.amplitudes(bits), atol=1e-10)
+
+
 def test_rebind_keeps_the_contraction_tree_and_follows_structure_changes() -> None:
     """New values reuse the cached tree; a value that makes a one-qubit run diagonal (angle 0) changes the
     network's layout, and the amplitudes stay right either way."""

@@ -144,13 +144,18 @@ def simulate(circuit: Circuit, method: str = "auto", *, max_bond: int | None = N
     """
     check_circuit(circuit, "simulate")
     check_options(max_bond, cutoff, memory_budget, backend, device, dtype)
-    start = time.perf_counter()
-    chosen, reason = choose_method(circuit.num_qubits, method, max_bond=max_bond)
-    # The dense backend is the reference: it runs the gates exactly as written.
-    lowered = lower(circuit, relabel_swaps=chosen != "dense", symbolic=parameters is not None)
     options = dict(max_bond=max_bond, cutoff=cutoff, memory_budget=memory_budget, progress=progress,
                    optimize=optimize, search_time=search_time, cache=cache, client=client, backend=backend,
                    device=device, dtype=dtype)
+    return _simulate_checked(circuit, method, options, fuse_gates, parameters)
+
+
+def _simulate_checked(circuit: Circuit, method: str, options: dict, fuse_gates: bool, parameters: Any) -> State:
+    """``simulate`` once its options are checked: choose the method, lower the circuit for it and run it."""
+    start = time.perf_counter()
+    chosen, reason = choose_method(circuit.num_qubits, method, max_bond=options["max_bond"])
+    # The dense backend is the reference: it runs the gates exactly as written.
+    lowered = lower(circuit, relabel_swaps=chosen != "dense", symbolic=parameters is not None)
     return _simulate_lowered(circuit, lowered, chosen, reason, options, fuse_gates, parameters, start)
 
 
@@ -188,20 +193,30 @@ def backend_settings(options: Mapping[str, Any], where: str = "") -> dict[str, A
     return {**full, **options}
 
 
-def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
-    """``<b|psi>`` for each bitstring, choosing the backend as ``auto`` would for a query (no full state)."""
-    check_circuit(circuit, "amplitudes")
-    lowered = lower(circuit)
-    backend, reason = choose_method(circuit.num_qubits, method, lowered.gates, options.get("max_bond"),
-                                    need_state=False)
-    if backend == "dense" or options.get("parameters") is not None:  # lowered otherwise: simulate does it
-        return simulate(circuit, backend, **options).amplitudes(bitstrings)
+def checked_settings(options: Mapping[str, Any], where: str = "") -> tuple[dict[str, Any], bool, Any]:
+    """``simulate``'s keyword options over their defaults, checked once (an unknown name or a bad value is one
+    SimulationError, after ``where``); returns (backend settings, fuse_gates, parameters)."""
+    options = dict(options)
     fuse_gates = options.pop("fuse_gates", True)
-    settings = backend_settings(options)
-    del settings["parameters"]
+    settings = backend_settings(options, where)
+    parameters = settings.pop("parameters")
     check_options(settings["max_bond"], settings["cutoff"], settings["memory_budget"], settings["backend"],
                   settings["device"], settings["dtype"])
-    state = _simulate_lowered(circuit, lowered, backend, reason, settings, fuse_gates, None, time.perf_counter())
+    return settings, fuse_gates, parameters
+
+
+def amplitudes(circuit: Circuit, bitstrings: Any, method: str = "auto", **options: Any) -> Any:
+    """``<b|psi>`` for each bitstring, choosing the backend as ``auto`` would for a query (no full state).
+    Options are those of ``simulate``."""
+    check_circuit(circuit, "amplitudes")
+    settings, fuse_gates, parameters = checked_settings(options, "amplitudes: ")
+    start = time.perf_counter()
+    lowered = lower(circuit, symbolic=parameters is not None)
+    backend, reason = choose_method(circuit.num_qubits, method, lowered.gates, settings["max_bond"],
+                                    need_state=False)
+    if backend == "dense":  # the reference runs the gates as written: swaps are not relabelled
+        lowered = lower(circuit, relabel_swaps=False, symbolic=parameters is not None)
+    state = _simulate_lowered(circuit, lowered, backend, reason, settings, fuse_gates, parameters, start)
     return state.amplitudes(bitstrings)
 
 
@@ -215,21 +230,21 @@ def expectation(circuit: Circuit, observable: Observable, method: str = "auto", 
     """
     check_circuit(circuit, "expectation")
     h = as_hamiltonian(observable, circuit.num_qubits)
-    check_options(options.get("max_bond"), options.get("cutoff", 1e-16), options.get("memory_budget"),
-                  options.get("backend", "numpy"), options.get("device"), options.get("dtype", "complex128"))
+    settings, fuse_gates, parameters = checked_settings(options, "expectation: ")
     if not use_lightcone or method == "contract":  # the contraction backend takes lightcones per term
-        state = simulate(circuit, method, **options)
+        state = _simulate_checked(circuit, method, settings, fuse_gates, parameters)
         value = state.expectation(h)
         return (value, state) if return_state else value
     start = time.perf_counter()
-    lowered = lower(circuit)
+    lowered = lower(circuit, symbolic=parameters is not None)
+    bound = lowered.gates if parameters is None else ParametricGates(lowered.gates, circuit.parameters).bind(parameters)
     support = [int(lowered.wire_of[q]) for q in h.support]
     diagonal = [int(lowered.wire_of[q]) for q in h.support
                 if all(t.as_dict().get(q, "Z") == "Z" for t in h.terms)]
-    cone = lightcone(lowered.gates, support, diagonal)
+    cone = lightcone(bound, support, diagonal)
     gates, index = compact(cone, support or [0])  # an identity-only observable still needs one wire
-    backend, reason = choose_method(len(index), method, gates, options.get("max_bond"), need_state=False)
-    state = _run_backend(backend, gates, len(index), np.arange(len(index)), backend_settings(options))
+    backend, reason = choose_method(len(index), method, gates, settings["max_bond"], need_state=False)
+    state = _run_backend(backend, gates, len(index), np.arange(len(index)), settings, fuse_gates)
     mapped = Hamiltonian(
         tuple(PauliString(tuple(sorted((index[int(lowered.wire_of[q])], p) for q, p in t.ops)))
               for t in h.terms), h.coeffs)
