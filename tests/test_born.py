@@ -321,6 +321,9 @@ def test_fit_and_sample_arguments_are_checked(tmp_path, small):
     with pytest.raises(TnqError, match="checkpoint .* is a file, not a folder"):
         (tmp_path / "file").write_text("")
         MPSBornMachine(6, progress=False).fit(X, checkpoint=tmp_path / "file" / "c.safetensors")
+    with pytest.raises(TnqError, match="checkpoint .*: unsupported file type .pt; use one of .safetensors"):
+        MPSBornMachine(6, progress=False).fit(X, checkpoint=tmp_path / "c.pt")  # checkpoints are safetensors
+    assert not (tmp_path / "c.pt").exists()
     with pytest.raises(BornError, match="seed"):
         model.sample(3, seed=-3)
     with pytest.raises(BornError, match="over the memory budget"):

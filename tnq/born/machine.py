@@ -11,7 +11,6 @@ import numpy as np
 
 from ..checks import SEED, Number, check_numbers
 from ..errors import SimulationError
-from ..io import check_output
 from ..tensornet import MPS
 from ..tensornet.decompose import check_truncation
 from ..training import Estimator, Loop, Progress
@@ -103,8 +102,6 @@ class MPSBornMachine(Estimator):
         self._validate_params()
         if n_sweeps is not None:
             _check(n_sweeps=n_sweeps)
-        if checkpoint is not None:  # a checkpoint that cannot be written fails now, not after the first sweep
-            check_output(checkpoint, option="checkpoint", suffixes=("safetensors",))
         X = check_data(X, self.n_sites, self.d, "X")
         X_val = None if X_val is None else check_data(X_val, self.n_sites, self.d, "X_val")
         if self.mps_ is None:

@@ -116,7 +116,7 @@ class Loop:
         """Train up to ``epochs`` epochs in total, from ``start`` (default: nothing done) or the checkpoint."""
         progress = start if start is not None else Progress()
         if self.checkpoint is not None:  # a checkpoint that cannot be written fails now, not after an epoch
-            check_output(self.checkpoint, option="checkpoint")
+            check_output(self.checkpoint, option="checkpoint", suffixes=("safetensors",))
             if self.resume and Path(self.checkpoint).exists():
                 progress = self.restore(trainer)
         remaining = range(progress.epoch, self.epochs)
