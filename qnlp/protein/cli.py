@@ -325,8 +325,7 @@ def _train(args: argparse.Namespace) -> int:
 
     def report(figures: dict[str, Any]) -> dict[str, Any]:
         """Test / train (/ dev) accuracy, evaluation throughput and the baseline on the same split."""
-        clf.set_inputs([data.label_names[int(c)] for c in clf.classes_], args.windows, args.stride, args.pool,
-                       args.temperature)
+        clf.set_inputs([data.label_names[int(c)] for c in clf.classes_])  # with the windows set_windows declared
         test_acc, rate = accuracy(test, EVAL_BATCH)
         baseline.fit(train)
         window_baseline.fit(train)

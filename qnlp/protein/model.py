@@ -195,12 +195,12 @@ class ProteinClassifier(QuantumClassifier):
             loop.settings = {**loop.settings, "windows": windows}
         return loop
 
-    def set_inputs(self, label_names: Sequence[str], windows: int | None = None, stride: int | None = None,
-                   pool: str = "mean", temperature: float = 1.0) -> None:
-        """Record (saved with the model) the class names in ``classes_`` order and the windows the model reads,
-        so evaluation needs neither the training options nor the training data."""
-        self.inputs_ = check_inputs({"label_names": list(label_names), "windows": windows, "stride": stride,
-                                     "pool": pool, "temperature": temperature}, len(self.classes_),
+    def set_inputs(self, label_names: Sequence[str]) -> None:
+        """Record (saved with the model) the class names in ``classes_`` order beside the windows the model read
+        in ``fit`` (``set_windows`` or its WindowBags; none: whole sequences), so evaluation needs neither the
+        training options nor the training data."""
+        windows = getattr(self, "windows_", None) or {"windows": None, "stride": None, "pool": "mean"}
+        self.inputs_ = check_inputs({"label_names": list(label_names), **windows}, len(self.classes_),
                                     "ProteinClassifier")
 
     @staticmethod
