@@ -86,9 +86,16 @@ def test_ghz_50_samples_are_all_zeros_or_all_ones_with_both_present():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_sampling_after_swaps_maps_qubits_back(method):
-    """Deterministic outcomes through relabelled swaps and (MPS) routed long-range gates."""
+    """Deterministic outcomes through relabelled swaps and (MPS) routed long-range gates: the GHZ state made and
+    unmade first is routed (entangled qubits), the rest acts on unentangled qubits in place."""
     n = 7
     c = tnq.Circuit(n)
+    c.h(6)
+    c.cx(6, 2)            # entangled qubits: routed, and the layout stays permuted
+    c.cx(6, 4)            # |000> + |111> on qubits 6, 2, 4
+    c.cx(2, 4)
+    c.cx(6, 2)
+    c.h(6)                # back to |0...0>
     c.x(0)
     c.swap(0, 5)          # the 1 moves to qubit 5
     c.cx(5, 1)            # long-range: qubit 1 becomes 1
@@ -107,7 +114,7 @@ def test_sampling_after_swaps_maps_qubits_back(method):
     subset = state.sample(10, seed=0, qubits=[6, 2, 0])
     assert all(list(row) == [1, 0, 1] for row in subset)
     if method == "mps":
-        assert state.info["routing_swaps"] > 0
+        assert state.info["routing_swaps"] > 0 and state.info["product_gates"] > 0
 
 
 def test_mps_sampling_with_routed_qubits_fits_the_distribution():

@@ -183,7 +183,7 @@ def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: i
     budget = budget_bytes(memory_budget)
     mps = MPS.product_state(num_wires, arrays=arrays) if initial is None else initial.mps
     layout = _Layout(gates, num_wires, None if initial is None else initial.site_of)
-    swaps = fused_swaps = 0
+    swaps = fused_swaps = product_gates = 0
 
     def swap(site: int, leftward: bool = False) -> None:
         """Exchange sites (site, site+1); ``leftward``: the next swap is further left, so the centre goes there
@@ -198,6 +198,9 @@ def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: i
         gate = gates[index]
         if len(gate.wires) == 1:
             mps.apply_one(int(layout.site_of[gate.wires[0]]), gate.matrix)
+            continue
+        if mps.apply_to_product([int(layout.site_of[w]) for w in gate.wires], gate.matrix, cutoff):
+            product_gates += 1  # unentangled qubits that stay so: no routing
             continue
         if len(gate.wires) == 2:
             start = _route_pair(layout, index, gate, swap)
@@ -222,7 +225,8 @@ def _run(gates: Sequence[Gate], num_wires: int, wire_of: np.ndarray, max_bond: i
                          "set max_bond to bound the MPS")
         _apply(mps, start, matrix, max_bond, cutoff)
     info = {"method": "mps", "max_bond": max_bond, "cutoff": cutoff, "gates_applied": len(gates),
-            "routing_swaps": swaps, "fused_swaps": fused_swaps, "fidelity": mps.fidelity_estimate,
+            "routing_swaps": swaps, "fused_swaps": fused_swaps, "product_gates": product_gates,
+            "fidelity": mps.fidelity_estimate,
             "largest_bond": mps.max_bond, "truncations": len(mps.discarded)}
     return MPSState(mps, layout.site_of, wire_of, info)
 

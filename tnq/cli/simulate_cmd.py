@@ -231,7 +231,8 @@ def _describe_state(state: State, circuit: Circuit) -> dict[str, Any]:
                    bond_dims=[int(b) for b in state.bond_dims], truncations=int(info["truncations"]),
                    discarded_weight=float(sum(state.discarded_weights)),
                    swaps_relabelled=circuit.count_ops().get("swap", 0),
-                   routing_swaps=int(info["routing_swaps"]), fused_swaps=int(info["fused_swaps"]))
+                   routing_swaps=int(info["routing_swaps"]), fused_swaps=int(info["fused_swaps"]),
+                   product_gates=int(info.get("product_gates", 0)))
     return out
 
 
@@ -362,7 +363,8 @@ def _state_line(sim: dict[str, Any]) -> str:
     return (f"MPS ({limit}, cutoff {sim['cutoff']:g}): largest bond {sim['largest_bond']}, "
             f"fidelity estimate {sim['fidelity_estimate']:.6g} after {sim['truncations']} truncations; "
             f"{sim['swaps_relabelled']} SWAP gates relabelled, {sim['routing_swaps']} routing swaps, "
-            f"{sim['fused_swaps']} swaps fused into gates; {fmt.seconds(sim['seconds'])}")
+            f"{sim['fused_swaps']} swaps fused into gates, {sim['product_gates']} gates on unentangled qubits "
+            f"applied in place; {fmt.seconds(sim['seconds'])}")
 
 
 def _contractions_note(c: dict[str, Any]) -> str:

@@ -21,7 +21,33 @@ import numpy as np
 from ..arrays import NUMPY, NumpyArrays, host, namespace_of
 from ..errors import SimulationError
 from .batch import normalise_rows, step_right
-from .decompose import check_truncation, plan_truncation, svd, truncate_fixed
+from .decompose import PIVOT_TIE, check_truncation, keep_count, plan_truncation, svd, truncate_fixed
+
+EXACT_PRODUCT = 1e-24
+"""``exact_product`` accepts a factorisation whose residual weight is at most this (relative): rounding only."""
+
+
+def exact_product(vector: np.ndarray, dims: Sequence[int], cutoff: float) -> list[np.ndarray] | None:
+    """Unnormalised factors u_i with vector = u_0 x u_1 x ... when ``vector`` (big-endian over ``dims``) is a
+    product to rounding (residual weight <= min(``cutoff``, ``EXACT_PRODUCT``)), read off the slices through its
+    largest entry without an SVD; None otherwise. Basis states and their phases, the outputs of permutation gates
+    on them, are exact products."""
+    values = host(vector)  # a few entries: decided on the host
+    weight = np.abs(values) ** 2
+    pivot = int(np.argmax(weight >= (1.0 - PIVOT_TIE) * weight.max()))
+    at = np.unravel_index(pivot, tuple(dims))
+    slices = [at[:i] + (slice(None),) + at[i + 1:] for i in range(len(dims))]
+    rebuilt = np.ones(1, dtype=values.dtype)
+    for where in slices:
+        rebuilt = (rebuilt[:, None] * values.reshape(tuple(dims))[where][None, :]).reshape(-1)
+    rebuilt = rebuilt / values[pivot] ** (len(dims) - 1)  # each slice holds the pivot entry once
+    residual = float(np.sum(np.abs(values - rebuilt) ** 2))
+    if residual > min(cutoff, EXACT_PRODUCT) * float(weight.sum()):
+        return None
+    tensor = vector.reshape(tuple(dims))
+    factors = [tensor[where] for where in slices]
+    factors[0] = factors[0] / vector[pivot] ** (len(dims) - 1)  # so that vector = u_0 x u_1 x ... exactly
+    return factors
 
 
 class MPS:
@@ -137,6 +163,8 @@ class MPS:
     def _shift_right(self, k: int) -> None:
         t = self.tensors[k]
         left, d, right = t.shape
+        if right == 1 and self._shift_norm(k, k + 1):  # a one-column QR is a normalisation
+            return
         q, r = self.xp.qr(t.reshape(left * d, right))
         self.tensors[k] = q.reshape(left, d, q.shape[1])
         nxt = self.tensors[k + 1]
@@ -145,10 +173,23 @@ class MPS:
     def _shift_left(self, k: int) -> None:
         t = self.tensors[k]
         left, d, right = t.shape
+        if left == 1 and self._shift_norm(k, k - 1):
+            return
         q, r = self.xp.qr(t.reshape(left, d * right).T)
         self.tensors[k] = q.T.reshape(q.shape[1], d, right)
         prev = self.tensors[k - 1]
         self.tensors[k - 1] = (prev.reshape(-1, prev.shape[2]) @ r.T).reshape(*prev.shape[:2], r.shape[0])
+
+    def _shift_norm(self, k: int, to: int) -> bool:
+        """Move the centre from ``k`` to its neighbour ``to`` across a bond of dimension 1: the tensor at ``k``
+        is normalised and its norm multiplies ``to`` (what a QR of one column does, without LAPACK). False
+        (nothing done) for a zero tensor."""
+        norm = float(self.xp.norm(self.tensors[k]))
+        if norm == 0.0:
+            return False
+        self.tensors[k] = self.tensors[k] / norm
+        self.tensors[to] = self.tensors[to] * norm
+        return True
 
     def norm(self) -> float:
         xp = self.xp
@@ -195,6 +236,50 @@ class MPS:
         block = self.xp.asarray(matrix) @ block.reshape(left, d**k, right)
         return self.split_block(start, block.reshape((left,) + (d,) * k + (right,)),
                                 max_bond, cutoff, absorb, value_cutoff)
+
+    def apply_to_product(self, sites: Sequence[int], matrix: np.ndarray, cutoff: float = 0.0) -> bool:
+        """Apply a k-site operator (big-endian in the order of ``sites``, which may be anywhere and in any order)
+        when each of those sites is unentangled from the rest (bonds of dimension 1 on both sides) and the result
+        is again a product of single sites (a rank-1 split at every cut, up to ``cutoff`` discarded weight, which
+        is recorded and the kept product rescaled to the result's norm): no routing and no block SVD, as in
+        basis-state arithmetic. Each new site vector gets the phase that makes its largest entry real positive (ties
+        to the lowest index), the overall scalar goes to the centre. Returns False, with nothing changed, when the
+        sites or the result are not such a product."""
+        if self.center is None or any(self.tensors[k].shape[0] != 1 or self.tensors[k].shape[2] != 1
+                                      for k in sites):
+            return False
+        xp = self.xp
+        vectors = [self.tensors[k].reshape(-1) for k in sites]
+        full = vectors[0]
+        for v in vectors[1:]:
+            full = (full[:, None] * v[None, :]).reshape(-1)
+        rest = (xp.asarray(matrix) @ full).reshape(1, -1)
+        total = float(xp.norm(rest))  # kept whole: a truncated split is rescaled to it, as truncate_fixed does
+        if total == 0.0:
+            return False
+        factors = exact_product(rest.reshape(-1), [len(v) for v in vectors], cutoff)
+        weights: list[float] = []
+        if factors is None:  # not a product to rounding: truncated SVDs decide, within the cutoff
+            factors = []
+            for v in vectors[:-1]:
+                u, values, vh = svd(rest.reshape(len(v), -1))
+                keep, weight = keep_count(host(values), None, cutoff)
+                if keep > 1:
+                    return False
+                factors.append(u[:, 0])
+                weights.append(weight)
+                rest = values[0] * vh[0]
+            factors.append(rest)
+        scale = total
+        for k, f in zip(sites, factors):
+            size = np.abs(host(f))
+            pivot = int(np.argmax(size >= (1.0 - PIVOT_TIE) * size.max()))
+            phase = f[pivot] / abs(f[pivot])
+            self.tensors[k] = (f / (phase * float(np.linalg.norm(size)))).reshape(1, -1, 1)
+            scale = scale * phase
+        self.tensors[self.center] = self.tensors[self.center] * scale
+        self.discarded.extend(w for w in weights if w > 0.0)
+        return True
 
     def split_block(self, start: int, block: np.ndarray, max_bond: int | None, cutoff: float,
                     absorb: str = "right", value_cutoff: float = 0.0) -> float:
@@ -245,8 +330,29 @@ class MPS:
         if absorb == "auto":
             absorb = "left" if self.center == site else "right"
         xp = self.xp
-        block = xp.tensordot(self.tensors[site], self.tensors[site + 1], axes=(2, 0))
+        a, b = self.tensors[site], self.tensors[site + 1]
+        if a.shape[0] == a.shape[2] == b.shape[2] == 1 and self._exchange_product(site, absorb):
+            return 0.0
+        block = xp.tensordot(a, b, axes=(2, 0))
         return self.split_block(site, xp.transpose(block, (0, 2, 1, 3)), max_bond, cutoff, absorb)
+
+    def _exchange_product(self, site: int, absorb: str) -> bool:
+        """Swap two sites that are a product with each other and with the rest (all three bonds 1) by exchanging
+        their tensors, exactly and without an SVD (basis-state arithmetic routes thousands of such swaps); the norm
+        the centre carried moves to the ``absorb`` side. False (nothing done) for a zero centre."""
+        center = self.center  # site or site + 1 (swap_sites moved it there)
+        target = site if absorb == "left" else site + 1
+        moved = 2 * site + 1 - center  # where the centre's tensor lands
+        self.tensors[site], self.tensors[site + 1] = self.tensors[site + 1], self.tensors[site]
+        if moved != target:
+            norm = float(self.xp.norm(self.tensors[moved]))
+            if norm == 0.0:
+                self.tensors[site], self.tensors[site + 1] = self.tensors[site + 1], self.tensors[site]
+                return False
+            self.tensors[moved] = self.tensors[moved] / norm
+            self.tensors[target] = self.tensors[target] * norm
+        self.center = target
+        return True
 
     # --- queries -------------------------------------------------------------------------------
     def _check_bits(self, bits: Any) -> np.ndarray:
