@@ -33,11 +33,18 @@ def _degenerate() -> tnq.Circuit:
     return circuit.h(2).cx(2, 5).h(6).cx(6, 1)
 
 
+def _arithmetic() -> tnq.Circuit:
+    """Permutation gates on a basis state (applied in place on unentangled qubits), then entangling ones."""
+    circuit = tnq.Circuit(10).x(0).x(3).x(7).ccx(0, 3, 9).cx(9, 1).cswap(1, 7, 5).ccx(5, 0, 6)
+    return circuit.h(2).cx(2, 8).t(8).ccx(8, 6, 4)
+
+
 def _circuits() -> list[tuple[str, tnq.Circuit, int | None]]:
     return [("brickwork", tnq.brickwork(12, 8, seed=1), None),
             ("cut through equal values", _degenerate(), 2),
             ("3-qubit gates", tnq.random_circuit(10, 90, seed=2), None),
             ("qft", tnq.qft(10), None),
+            ("basis-state arithmetic", _arithmetic(), None),
             ("truncated brickwork", tnq.brickwork(14, 10, seed=3), 6),
             ("truncated random", tnq.random_circuit(12, 140, seed=4), 5)]
 
@@ -227,3 +234,4 @@ def test_torch_runs_never_convert_tensors_to_numpy_behind_our_back(torch, monkey
             state.statevector()
     tnq.expectation(circuit, "Z0", backend="torch", method="mps")
     tnq.simulate(tnq.ghz(6), "mps", backend="torch").mps.sample(20, fixed={0: 1})
+    assert tnq.simulate(_arithmetic(), "mps", backend="torch").info["product_gates"] > 0
