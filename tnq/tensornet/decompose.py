@@ -49,6 +49,12 @@ PIVOT_TIE = 1e-9
 """``canonical_basis`` treats weights within this (relative) of the largest as tied and takes the lowest index."""
 
 
+def pivot(weight: np.ndarray) -> int:
+    """The index of the largest of the (host) ``weight``, ties within ``PIVOT_TIE`` going to the lowest index: the
+    entry whose phase a canonical gauge fixes."""
+    return int(np.argmax(weight >= (1.0 - PIVOT_TIE) * weight.max()))
+
+
 def canonical_basis(spanning: np.ndarray, count: int) -> np.ndarray:
     """``count`` orthonormal columns in the span of ``spanning`` (m x g, with spanning @ spanning^H the orthogonal
     projector P onto that span), fixed by the span alone: the first is P e_j for the coordinate j of largest weight
@@ -58,7 +64,7 @@ def canonical_basis(spanning: np.ndarray, count: int) -> np.ndarray:
     out = np.zeros((basis.shape[0], count), dtype=basis.dtype)
     for i in range(count):
         weight = np.einsum("ij,ij->i", basis.conj(), basis).real  # diagonal of the remaining projector
-        j = int(np.argmax(weight >= (1.0 - PIVOT_TIE) * weight.max()))
+        j = pivot(weight)
         column = basis @ basis[j].conj() / np.sqrt(weight[j])
         column -= out[:, :i] @ (out[:, :i].conj().T @ column)  # re-orthogonalise against rounding
         out[:, i] = column / np.linalg.norm(column)

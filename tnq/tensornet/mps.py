@@ -21,7 +21,7 @@ import numpy as np
 from ..arrays import NUMPY, NumpyArrays, host, namespace_of
 from ..errors import SimulationError
 from .batch import normalise_rows, step_right
-from .decompose import PIVOT_TIE, check_truncation, keep_count, plan_truncation, svd, truncate_fixed
+from .decompose import check_truncation, keep_count, pivot, plan_truncation, svd, truncate_fixed
 
 EXACT_PRODUCT = 1e-24
 """``exact_product`` accepts a factorisation whose residual weight is at most this (relative): rounding only."""
@@ -34,20 +34,26 @@ def exact_product(vector: np.ndarray, dims: Sequence[int], cutoff: float) -> lis
     on them, are exact products."""
     values = host(vector)  # a few entries: decided on the host
     weight = np.abs(values) ** 2
-    pivot = int(np.argmax(weight >= (1.0 - PIVOT_TIE) * weight.max()))
-    at = np.unravel_index(pivot, tuple(dims))
+    top = pivot(weight)
+    at = np.unravel_index(top, tuple(dims))
     slices = [at[:i] + (slice(None),) + at[i + 1:] for i in range(len(dims))]
-    rebuilt = np.ones(1, dtype=values.dtype)
-    for where in slices:
-        rebuilt = (rebuilt[:, None] * values.reshape(tuple(dims))[where][None, :]).reshape(-1)
-    rebuilt = rebuilt / values[pivot] ** (len(dims) - 1)  # each slice holds the pivot entry once
+    rebuilt = kron_vectors([values.reshape(tuple(dims))[where] for where in slices])
+    rebuilt = rebuilt / values[top] ** (len(dims) - 1)  # each slice holds the pivot entry once
     residual = float(np.sum(np.abs(values - rebuilt) ** 2))
     if residual > min(cutoff, EXACT_PRODUCT) * float(weight.sum()):
         return None
     tensor = vector.reshape(tuple(dims))
     factors = [tensor[where] for where in slices]
-    factors[0] = factors[0] / vector[pivot] ** (len(dims) - 1)  # so that vector = u_0 x u_1 x ... exactly
+    factors[0] = factors[0] / vector[top] ** (len(dims) - 1)  # so that vector = u_0 x u_1 x ... exactly
     return factors
+
+
+def kron_vectors(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """The Kronecker product of 1-d arrays (numpy or torch), the first most significant."""
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = (out[:, None] * v[None, :]).reshape(-1)
+    return out
 
 
 class MPS:
@@ -250,10 +256,7 @@ class MPS:
             return False
         xp = self.xp
         vectors = [self.tensors[k].reshape(-1) for k in sites]
-        full = vectors[0]
-        for v in vectors[1:]:
-            full = (full[:, None] * v[None, :]).reshape(-1)
-        rest = (xp.asarray(matrix) @ full).reshape(1, -1)
+        rest = (xp.asarray(matrix) @ kron_vectors(vectors)).reshape(1, -1)
         total = float(xp.norm(rest))  # kept whole: a truncated split is rescaled to it, as truncate_fixed does
         if total == 0.0:
             return False
@@ -273,8 +276,8 @@ class MPS:
         scale = total
         for k, f in zip(sites, factors):
             size = np.abs(host(f))
-            pivot = int(np.argmax(size >= (1.0 - PIVOT_TIE) * size.max()))
-            phase = f[pivot] / abs(f[pivot])
+            top = pivot(size)
+            phase = f[top] / abs(f[top])
             self.tensors[k] = (f / (phase * float(np.linalg.norm(size)))).reshape(1, -1, 1)
             scale = scale * phase
         self.tensors[self.center] = self.tensors[self.center] * scale
@@ -344,13 +347,9 @@ class MPS:
         target = site if absorb == "left" else site + 1
         moved = 2 * site + 1 - center  # where the centre's tensor lands
         self.tensors[site], self.tensors[site + 1] = self.tensors[site + 1], self.tensors[site]
-        if moved != target:
-            norm = float(self.xp.norm(self.tensors[moved]))
-            if norm == 0.0:
-                self.tensors[site], self.tensors[site + 1] = self.tensors[site + 1], self.tensors[site]
-                return False
-            self.tensors[moved] = self.tensors[moved] / norm
-            self.tensors[target] = self.tensors[target] * norm
+        if moved != target and not self._shift_norm(moved, target):
+            self.tensors[site], self.tensors[site + 1] = self.tensors[site + 1], self.tensors[site]
+            return False
         self.center = target
         return True
 
