@@ -152,3 +152,30 @@ def test_exact_product_reads_factors_off_without_an_svd():
     assert exact_product(nearly, (2, 3, 2), 1e-16) is None and exact_product(nearly, (2, 3, 2), 1e-2) is None
     bell = np.array([1, 0, 0, 1]) / np.sqrt(2)
     assert exact_product(bell.astype(complex), (2, 2), 1e-16) is None
+
+
+def test_product_gate_tensors_do_not_depend_on_the_input_gauge():
+    """Bond-1 links carry a free phase (a gauge). Moving random phases between the sites and the centre changes
+    the tensors but not the state. After a product gate, the sites it wrote must be the same tensors whatever
+    that gauge was (largest entry real positive), so the result does not depend on how the input was reached."""
+    rng = np.random.default_rng(11)
+    vectors = [rng.normal(size=2) + 1j * rng.normal(size=2) for _ in range(5)]
+    local = [np.linalg.qr(rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2)))[0] for _ in range(3)]
+    exchange = np.eye(8, dtype=complex)[[0, 4, 2, 6, 1, 5, 3, 7]]  # swaps the first and last qubit
+    gate = np.kron(np.kron(local[0], local[1]), local[2]) @ exchange  # keeps every product a product
+    results = []
+    for seed in range(3):
+        mps = MPS.product_state(5, vectors)
+        mps.move_center(2)
+        phases = np.exp(1j * np.random.default_rng(seed).uniform(0, 6, 5))
+        for k in (0, 1, 3, 4):  # a gauge change: the phase moves from a site to the centre
+            mps.tensors[k] = mps.tensors[k] * phases[k]
+            mps.tensors[2] = mps.tensors[2] / phases[k]
+        dense = mps.to_dense()
+        assert mps.apply_to_product([4, 0, 3], gate, cutoff=1e-16)  # the simulator's default cutoff
+        results.append([mps.tensors[k].copy() for k in (4, 0, 3)])
+        assert abs(np.linalg.norm(mps.to_dense()) - np.linalg.norm(dense)) < 1e-12
+        results[-1].append(mps.to_dense())
+    for other in results[1:]:
+        for a, b in zip(results[0], other):  # the written sites, then the whole state
+            np.testing.assert_allclose(a, b, atol=1e-14)
